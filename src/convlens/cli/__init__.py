@@ -1,0 +1,47 @@
+"""The ``convlens`` command line: thin commands over the library.
+
+Each command module registers itself on the shared typer app. :func:`main` turns every
+:class:`~convlens.errors.ConvlensError` and usage error into one line on stderr and a non-zero
+exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import ConvlensError
+from . import run as _run  # noqa: F401  (registers commands)
+from ._app import app, error_console
+
+EXIT_USER_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="convlens", standalone_mode=False,
+                     obj={"argv": args})
+    except ConvlensError as exc:
+        _fail(str(exc))
+        return EXIT_USER_ERROR
+    except click.exceptions.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "convlens"
+        _fail(f"{exc.format_message()} (see `{command} --help`)")
+        return EXIT_USER_ERROR
+    except click.exceptions.Abort:
+        _fail("aborted")
+        return 130
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str) -> None:
+    error_console.print(f"error: {message}", markup=False, soft_wrap=True)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,23 @@
+"""The typer app every command module registers on, and the consoles it prints to."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="convlens",
+    help=(
+        "See what a convolutional neural network does to an image, and why.\n\n"
+        "Start with `convlens run` (the bundled photo through the tutorial's three edge "
+        "kernels), then `convlens kernels` to see what else there is."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)

@@ -1,0 +1,133 @@
+"""``convlens run`` and ``convlens kernels``."""
+
+from __future__ import annotations
+
+import gc
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..errors import ConvlensError
+from ..images import iter_image_files, sample_path
+from ..kernels import get_kernel, list_kernels
+from ..layers import Stages
+from ..plot import format_number
+from ..runs import output_folders, run_image
+from . import _options as opt
+from ._app import app, console, error_console
+
+DEFAULT_ROOT = Path("convlens-out")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    images: Annotated[list[Path] | None, typer.Argument(
+        help="Image files or folders of images (default: the bundled cat photo).",
+        show_default=False)] = None,
+    kernels: opt.KernelNames = None,
+    kernel: opt.KernelSpecs = None,
+    mode: opt.Mode = "gray",
+    stride: opt.Stride = 1,
+    padding: opt.Padding = "0",
+    padding_mode: opt.PaddingModeOpt = "zeros",
+    dilation: opt.Dilation = 1,
+    activation: opt.ActivationOpt = "relu",
+    pool: opt.Pool = "2",
+    pool_type: opt.PoolTypeOpt = "max",
+    pool_stride: opt.PoolStride = None,
+    max_side: opt.MaxSide = None,
+    device: opt.Device = "auto",
+    out: opt.OutDir = None,
+    force: opt.Force = False,
+) -> None:
+    """Run images through conv -> activation -> pool and write every stage.
+
+    Prints a table of the stages and writes, per image, `filters.png`, `conv.png`,
+    `activated.png`, `pooled.png`, `stages.npz` (float32 `input`, `kernels`, `conv`,
+    `activated`, `pooled`) and `run.json` (settings and command) into
+    `convlens-out/<image-stem>/` or `--out`.
+
+    Examples:
+
+    * `convlens run` (the bundled photo, the tutorial's three kernels)
+    * `convlens run dog.jpg --kernels sobel-h,laplacian,sobel-v --pool 2 --out dog-maps`
+    * `convlens run dog.jpg --kernel "1 0 -1; 2 0 -2; 1 0 -1" --padding same --stride 2`
+    """
+    chosen = opt.choose_kernels(kernels, kernel)
+    config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
+                              pool_type, pool_stride)
+    sources = list(iter_image_files(images)) if images else [sample_path()]
+    folders = output_folders(sources, out, DEFAULT_ROOT)
+    command = shlex.join(["convlens", *(ctx.obj or {}).get("argv", [])])
+    run_kwargs = dict(mode=mode, max_side=max_side, device=device, force=force, command=command)
+
+    if len(sources) == 1:
+        result = run_image(sources[0], chosen, config, folders[0], **run_kwargs)
+        console.print(stage_table(result.stages, title=f"{sources[0].name} -> {folders[0]}"))
+        console.print(f"wrote {len(result.files)} files to {folders[0]}/ "
+                      f"in {result.seconds:.2f} s")
+        return
+
+    failures: list[tuple[Path, str]] = []
+    summary = Table(title=f"{len(sources)} images", show_edge=False)
+    for column in ("image", "pooled shape", "folder", "seconds"):
+        summary.add_column(column)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=error_console, transient=True) as progress:
+        task = progress.add_task("running", total=len(sources))
+        for source, folder in zip(sources, folders):
+            progress.update(task, description=source.name)
+            try:
+                result = run_image(source, chosen, config, folder, **run_kwargs)
+                summary.add_row(source.name, "x".join(map(str, result.stages.pooled.shape)),
+                                str(folder), f"{result.seconds:.2f}")
+                del result
+            except ConvlensError as exc:
+                failures.append((source, str(exc)))
+                error_console.print(f"skipped {source}: {exc}", markup=False)
+            gc.collect()
+            progress.advance(task)
+    console.print(summary)
+    if failures:
+        error_console.print(f"error: {len(failures)} of {len(sources)} images failed",
+                            markup=False)
+        raise typer.Exit(1)
+
+
+@app.command("kernels")
+def kernels_command(
+    pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. `sobel*`.")] = "*",
+) -> None:
+    """List the built-in kernels with their numbers and what each one finds."""
+    names = list_kernels(pattern)
+    if not names:
+        raise ConvlensError(f"no built-in kernel matches {pattern!r}; see `convlens kernels`")
+    table = Table(title="Built-in kernels (use with --kernels or --kernel)", show_lines=True)
+    table.add_column("name", style="bold")
+    table.add_column("weights", justify="right")
+    table.add_column("what it finds")
+    for name in names:
+        item = get_kernel(name)
+        rows = "\n".join("  ".join(f"{format_number(v):>5}" for v in row) for row in item.as_2d())
+        aliases = f"\n(also: {', '.join(item.aliases)})" if item.aliases else ""
+        table.add_row(name + aliases, rows, item.description)
+    console.print(table)
+
+
+def stage_table(stages: Stages, title: str = "") -> Table:
+    """The rich table of stages: shape, range, zeroed share and the size formula."""
+    table = Table(title=title or None, show_edge=False)
+    for column, justify in (("stage", "left"), ("shape", "left"), ("min", "right"),
+                            ("max", "right"), ("zeroed", "right"),
+                            ("size: (I - F + 2P)/S + 1", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in stages.summary(separator="\n"):
+        zeroed = "" if row.zeroed is None else f"{row.zeroed:.1%}"
+        table.add_row(row.stage, "x".join(map(str, row.shape)), f"{row.minimum:.4g}",
+                      f"{row.maximum:.4g}", zeroed, row.size_formula)
+    return table

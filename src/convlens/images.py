@@ -1,0 +1,225 @@
+"""Load any image as a ``(C, H, W)`` float32 tensor in [0, 1], gray (C=1) or RGB (C=3).
+
+Sources: a path Pillow reads (JPEG, PNG, BMP, TIFF, WebP, GIF's first frame), a PIL image, a
+NumPy array ``(H, W)`` / ``(H, W, C)`` or a tensor ``(H, W)`` / ``(C, H, W)``. EXIF orientation
+is honoured, transparency is composited over white, and gray is ITU-R BT.601 luma computed in
+float (0.299 R + 0.587 G + 0.114 B), not Pillow's rounded 8-bit ``convert("L")``.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+BT601 = (0.299, 0.587, 0.114)
+"""Luma weights for R, G, B (ITU-R BT.601)."""
+
+DEFAULT_MAX_PIXELS = 120_000_000
+"""Refuse images above this many pixels (decompression-bomb guard; 8000x6000 is 48 M)."""
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+SAMPLES = ("chelsea", "coffee", "camera")
+DEFAULT_SAMPLE = "chelsea"
+
+ImageSource = str | Path | Image.Image | np.ndarray | torch.Tensor
+
+
+class ColorMode(str, enum.Enum):
+    """How many channels the loaded image has: ``gray`` (1) or ``rgb`` (3)."""
+
+    GRAY = "gray"
+    RGB = "rgb"
+
+    @property
+    def channels(self) -> int:
+        return 1 if self is ColorMode.GRAY else 3
+
+
+def parse_mode(mode: str | ColorMode) -> ColorMode:
+    """``"gray"``/``"rgb"`` (or a :class:`ColorMode`) -> :class:`ColorMode`, else a clear error."""
+    try:
+        return ColorMode(mode)
+    except ValueError:
+        raise ImageError(f"mode must be 'gray' or 'rgb'; got {mode!r}") from None
+
+
+def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
+    """Path of a bundled CC0 sample photo (``chelsea``, ``coffee`` or ``camera``)."""
+    if name not in SAMPLES:
+        raise ImageError(f"unknown sample {name!r}; the bundled samples are {', '.join(SAMPLES)}")
+    return Path(str(resources.files("convlens") / "samples" / f"{name}.png"))
+
+
+def load_image(
+    source: ImageSource,
+    mode: str | ColorMode = ColorMode.GRAY,
+    max_side: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> torch.Tensor:
+    """Load ``source`` as a float32 tensor of shape ``(C, H, W)`` with values in [0, 1].
+
+    ``mode`` picks gray (C=1, BT.601 luma) or rgb (C=3). ``max_side`` (pixels), if given,
+    shrinks the image with antialiasing so that its longer side is at most that; it never
+    enlarges. Integer inputs are scaled by their type's maximum (255 for 8-bit, 65535 for
+    16-bit); float inputs must already lie in [0, 1].
+
+    >>> load_image(np.full((2, 3), 255, dtype=np.uint8)).shape
+    torch.Size([1, 2, 3])
+    """
+    color = parse_mode(mode)
+    if isinstance(source, (str, Path)):
+        array = _read_file(Path(source), max_pixels)
+    elif isinstance(source, Image.Image):
+        array = _pil_to_array(source)
+    elif isinstance(source, torch.Tensor):
+        array = _tensor_to_array(source)
+    elif isinstance(source, np.ndarray):
+        array = source
+    else:
+        raise ImageError(
+            f"expected a path, PIL image, NumPy array or tensor; got {type(source).__name__}"
+        )
+    tensor = _array_to_chw(array)
+    tensor = _to_mode(tensor, color)
+    if max_side is not None:
+        tensor = resize_max_side(tensor, max_side)
+    return tensor.contiguous()
+
+
+def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
+    """Shrink ``image`` ``(C, H, W)`` so its longer side is ``max_side`` px (antialiased)."""
+    if max_side < 1:
+        raise ImageError(f"max_side must be a positive number of pixels; got {max_side}")
+    height, width = image.shape[-2:]
+    longer = max(height, width)
+    if longer <= max_side:
+        return image
+    scale = max_side / longer
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    resized = F.interpolate(
+        image[None], size=size, mode="bilinear", antialias=True, align_corners=False
+    )[0]
+    return resized.clamp_(0.0, 1.0)
+
+
+def to_gray(image: torch.Tensor) -> torch.Tensor:
+    """RGB ``(3, H, W)`` -> luma ``(1, H, W)`` with the BT.601 weights; gray passes through."""
+    if image.shape[0] == 1:
+        return image
+    if image.shape[0] != 3:
+        raise ImageError(f"expected 1 or 3 channels; got {image.shape[0]}")
+    weights = torch.tensor(BT601, dtype=image.dtype, device=image.device).view(3, 1, 1)
+    return (image * weights).sum(dim=0, keepdim=True)
+
+
+def iter_image_files(paths: list[Path]) -> Iterator[Path]:
+    """Expand files and folders (non-recursive, sorted) into the image files to process."""
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageError(
+                    f"folder {path} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})"
+                )
+            yield from found
+        else:
+            yield path
+
+
+def _read_file(path: Path, max_pixels: int) -> np.ndarray:
+    if not path.exists():
+        raise ImageError(f"no such file: {path}")
+    if path.is_dir():
+        raise ImageError(f"{path} is a folder, not an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageError(
+                        f"{path.name} is {width}x{height} = {width * height / 1e6:.0f} Mpx, over "
+                        f"the {max_pixels / 1e6:.0f} Mpx limit (possible decompression bomb)"
+                    )
+                img.seek(0)
+                img.load()
+                return _pil_to_array(img)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path} is not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path} is too large to decode safely (decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path} could not be decoded ({exc}); is it truncated?") from None
+
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(img, dtype=np.uint16)
+    if img.mode in ("I", "F"):
+        array = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if array.max(initial=0) > 255 else 255.0
+        return (array / top).astype(np.float32)
+    if img.mode in ("1", "L"):
+        return np.asarray(img.convert("L"))
+    if img.mode == "LA" or img.mode in ("RGBA", "PA", "P", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(img.convert("RGB"))
+
+
+def _tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
+    data = tensor.detach().to("cpu")
+    if data.ndim == 4 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim == 3 and data.shape[0] in (1, 3, 4):
+        data = data.permute(1, 2, 0)
+    return data.numpy()
+
+
+def _array_to_chw(array: np.ndarray) -> torch.Tensor:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        raise ImageError(f"expected an image array (H, W) or (H, W, 3); got shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageError(f"image is empty (shape {array.shape})")
+    if np.issubdtype(array.dtype, np.bool_):
+        values = array.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.integer):
+        values = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    elif np.issubdtype(array.dtype, np.floating):
+        values = array.astype(np.float32)
+        if not np.isfinite(values).all():
+            raise ImageError("image array holds NaN or infinite values")
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            raise ImageError(
+                f"float image values must lie in [0, 1]; got [{low:.4g}, {high:.4g}] "
+                "(pass uint8 data, or divide by 255)"
+            )
+    else:
+        raise ImageError(f"unsupported image array dtype {array.dtype}")
+    tensor = torch.from_numpy(np.ascontiguousarray(values))
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+
+def _to_mode(image: torch.Tensor, mode: ColorMode) -> torch.Tensor:
+    if mode is ColorMode.GRAY:
+        return to_gray(image)
+    if image.shape[0] == 1:
+        return image.expand(3, -1, -1)
+    return image

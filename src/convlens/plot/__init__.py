@@ -1,0 +1,25 @@
+"""Figures. Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show()``.
+
+One module per family: :mod:`.stages` (kernels, stage maps, images); further modules add the
+explanation, training and model figures.
+"""
+
+from .stages import (
+    DISPLAY_MAX_SIDE,
+    common_denominator,
+    downsample_for_display,
+    format_number,
+    plot_image,
+    plot_kernels,
+    plot_maps,
+)
+
+__all__ = [
+    "DISPLAY_MAX_SIDE",
+    "common_denominator",
+    "downsample_for_display",
+    "format_number",
+    "plot_image",
+    "plot_kernels",
+    "plot_maps",
+]

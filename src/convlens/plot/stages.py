@@ -1,0 +1,185 @@
+"""Figures: kernels with their numbers, and stage maps one labelled panel per kernel.
+
+Every function returns a ``matplotlib.figure.Figure`` built without pyplot (no global state, no
+``plt.show()``), so the CLI saves it, a notebook displays it, and nothing leaks. Maps larger than
+``max_side`` pixels are shrunk for display by area averaging; the panel title says so, and the
+value range printed is always that of the full-resolution data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.figure import Figure
+
+DISPLAY_MAX_SIDE = 768
+"""Longest side, in pixels, at which a map is drawn; larger maps are area-averaged down."""
+
+SIGNED_CMAP = "RdBu_r"
+UNSIGNED_CMAP = "gray"
+CHANNEL_LABELS = ("R", "G", "B")
+
+
+def format_number(value: float, digits: int = 3) -> str:
+    """Short text for a cell value: ``2``, ``-0.5``, ``0.0625``."""
+    if abs(value - round(value)) < 1e-6:
+        return str(round(value))
+    return f"{value:.{digits}g}"
+
+
+def common_denominator(values: np.ndarray, limit: int = 1024) -> int:
+    """Smallest d <= ``limit`` making every value times d a whole number (1 if none)."""
+    for denominator in (1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 16, 25, 32, 64, 100, 128, 256, 512, 1024):
+        if denominator > limit:
+            break
+        scaled = values * denominator
+        if np.allclose(scaled, np.round(scaled), atol=1e-4):
+            return denominator
+    return 1
+
+
+def plot_kernels(
+    kernels: torch.Tensor | np.ndarray,
+    names: Sequence[str] | None = None,
+    title: str | None = "Kernels (the conv layer's fixed weights)",
+) -> Figure:
+    """Draw kernels ``(K, C, kh, kw)`` as heatmaps centred on 0 with each weight written in.
+
+    One column per kernel, one row per input channel (R, G, B for RGB kernels). Kernels whose
+    weights share a small denominator (1/16 for a Gaussian) are written as whole numbers with
+    the factor in the title, the way textbooks print them.
+    """
+    weights = _as_numpy(kernels)
+    if weights.ndim == 2:
+        weights = weights[None, None]
+    elif weights.ndim == 3:
+        weights = weights[:, None]
+    count, channels, kh, kw = weights.shape
+    names = list(names) if names is not None else [f"kernel {i + 1}" for i in range(count)]
+    cell = 0.42 if max(kh, kw) <= 7 else 0.22
+    panel_w = max(2.2, kw * cell + 0.6)
+    panel_h = max(2.0, kh * cell + 0.9)
+    figure = Figure(figsize=(panel_w * count, panel_h * channels + (0.5 if title else 0)),
+                    layout="constrained")
+    axes = figure.subplots(channels, count, squeeze=False)
+    show_numbers = max(kh, kw) <= 11
+    for index in range(count):
+        denominator = common_denominator(weights[index])
+        limit = float(np.abs(weights[index]).max()) or 1.0
+        for channel in range(channels):
+            ax = axes[channel][index]
+            grid = weights[index, channel]
+            ax.imshow(grid, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if show_numbers:
+                font = 11 if max(kh, kw) <= 5 else 7
+                for (row, col), value in np.ndenumerate(grid):
+                    shade = abs(value) / limit
+                    ax.text(col, row, format_number(value * denominator), ha="center",
+                            va="center", fontsize=font, color="white" if shade > 0.6 else "black")
+            label = names[index]
+            if denominator > 1:
+                label += f"  (x 1/{denominator})"
+            if channels > 1:
+                label = f"{label} [{CHANNEL_LABELS[channel] if channels == 3 else channel}]"
+            ax.set_title(label, fontsize=10)
+    if title:
+        figure.suptitle(title, fontsize=12)
+    return figure
+
+
+def plot_maps(
+    maps: torch.Tensor | np.ndarray,
+    names: Sequence[str] | None = None,
+    title: str = "",
+    signed: bool | None = None,
+    max_side: int = DISPLAY_MAX_SIDE,
+    columns: int | None = None,
+) -> Figure:
+    """Draw feature maps ``(K, H, W)`` one labelled panel each, with a colour bar.
+
+    Signed data (``signed=None`` decides from the values) uses a diverging map centred on 0,
+    non-negative data a gray ramp from 0. Each panel's title gives its name, shape and range.
+    """
+    data = _as_numpy(maps)
+    if data.ndim == 2:
+        data = data[None]
+    count, height, width = data.shape
+    names = list(names) if names is not None else [f"map {i + 1}" for i in range(count)]
+    display, factor = downsample_for_display(data, max_side)
+    if signed is None:
+        signed = bool(data.min() < 0)
+    columns = columns or min(count, 4)
+    rows = math.ceil(count / columns)
+    aspect = height / width
+    panel_w = 4.2 if columns > 1 else 6.0
+    figure = Figure(figsize=(panel_w * columns, panel_w * aspect * rows + 0.9),
+                    layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for index in range(rows * columns):
+        ax = axes[index // columns][index % columns]
+        if index >= count:
+            ax.set_axis_off()
+            continue
+        low, high = float(data[index].min()), float(data[index].max())
+        if signed:
+            bound = max(abs(low), abs(high)) or 1.0
+            norm: Normalize = TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
+            cmap = SIGNED_CMAP
+        else:
+            norm = Normalize(vmin=min(low, 0.0), vmax=high if high > min(low, 0.0) else 1.0)
+            cmap = UNSIGNED_CMAP
+        image = ax.imshow(display[index], cmap=cmap, norm=norm, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = (f"{names[index]}  {height}x{width}\n"
+                 f"range [{format_number(low)}, {format_number(high)}]")
+        if factor > 1:
+            label += f"  (drawn at 1/{factor})"
+        ax.set_title(label, fontsize=9)
+        figure.colorbar(image, ax=ax, shrink=0.8)
+    if title:
+        figure.suptitle(title, fontsize=12)
+    return figure
+
+
+def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
+               max_side: int = DISPLAY_MAX_SIDE) -> Figure:
+    """Draw an image ``(C, H, W)`` in [0, 1] (gray or RGB) with its size in the title."""
+    data = _as_numpy(image)
+    channels, height, width = data.shape
+    display, factor = downsample_for_display(data, max_side)
+    figure = Figure(figsize=(6, 6 * height / width + 0.6), layout="constrained")
+    ax = figure.subplots()
+    if channels == 1:
+        ax.imshow(display[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(display.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    suffix = f"  (drawn at 1/{factor})" if factor > 1 else ""
+    ax.set_title(f"{title}  {channels}x{height}x{width}{suffix}", fontsize=10)
+    return figure
+
+
+def downsample_for_display(data: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    """Area-average ``(K, H, W)`` by a whole factor so its longer side is <= ``max_side``."""
+    longer = max(data.shape[-2:])
+    factor = max(1, math.ceil(longer / max_side))
+    if factor == 1:
+        return data, 1
+    tensor = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))[None]
+    pooled = F.avg_pool2d(tensor, factor, ceil_mode=True)[0]
+    return pooled.numpy(), factor
+
+
+def _as_numpy(data: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(data, torch.Tensor):
+        return data.detach().to("cpu", torch.float32).numpy()
+    return np.asarray(data, dtype=np.float32)

@@ -1,0 +1,178 @@
+"""One image through one layer, written to a result folder.
+
+:func:`run_image` is what ``convlens run`` does per image: load, compute the stages, write
+``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png``, ``stages.npz`` and ``run.json``.
+An existing non-empty folder is only reused with ``force=True``; nothing else is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .devices import resolve_device
+from .errors import ConfigError
+from .images import ColorMode, load_image, parse_mode
+from .kernels import Kernel
+from .layers import LayerConfig, Stages, compute_stages
+from .plot import plot_kernels, plot_maps
+
+STAGES_FILE = "stages.npz"
+RUN_FILE = "run.json"
+FIGURE_DPI = 110
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_image` produced: the stages, the folder and the files in it."""
+
+    source: Path
+    out_dir: Path
+    stages: Stages
+    files: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def check_out_dir(path: Path, force: bool = False) -> None:
+    """Raise unless ``path`` is absent, an empty folder, or ``force`` allows reusing it."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output path {path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise ConfigError(f"output folder {path} is not empty; pass --force to overwrite it")
+
+
+def prepare_out_dir(path: Path, force: bool = False) -> Path:
+    """Create ``path``; an existing non-empty folder is reused only when ``force`` is true."""
+    check_out_dir(path, force)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_stages(stages: Stages, path: Path) -> Path:
+    """Write the npz contract (float32 ``input, kernels, conv, activated, pooled``)."""
+    np.savez(path, **stages.to_numpy())
+    return path
+
+
+def load_stages(path: Path) -> dict[str, np.ndarray]:
+    """Read a ``stages.npz`` back as a dict of arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def write_figures(stages: Stages, out_dir: Path) -> list[Path]:
+    """``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png`` for ``stages``."""
+    config = stages.config
+    names = stages.kernel_names
+    pool_note = (
+        f"{config.pool_type.value} pool {config.pool}x{config.pool}, "
+        f"stride {config.effective_pool_stride}" if config.pool else "no pooling: equals activated"
+    )
+    figures = {
+        "filters.png": plot_kernels(stages.kernels, names),
+        "conv.png": plot_maps(stages.conv, names, "conv: kernel slid over the input "
+                              "(cross-correlation); red > 0 > blue", signed=True),
+        "activated.png": plot_maps(stages.activated, names,
+                                   f"activated: {config.activation.value} of conv"),
+        "pooled.png": plot_maps(stages.pooled, names, f"pooled: {pool_note}"),
+    }
+    paths = []
+    for name, figure in figures.items():
+        path = out_dir / name
+        figure.savefig(path, dpi=FIGURE_DPI)
+        paths.append(path)
+    return paths
+
+
+def run_settings(
+    source: Path | str,
+    kernels: Sequence[Kernel],
+    config: LayerConfig,
+    stages: Stages,
+    mode: ColorMode,
+    max_side: int | None,
+    device: torch.device,
+    command: str | None,
+) -> dict:
+    """Everything needed to reproduce a run, JSON-ready."""
+    return {
+        "convlens_version": __version__,
+        "command": command,
+        "image": str(source),
+        "mode": mode.value,
+        "max_side": max_side,
+        "device": str(device),
+        "kernels": [
+            {"name": name, "spec": kernel.to_text(), "shape": list(kernel.weights.shape)}
+            for name, kernel in zip(stages.kernel_names, kernels)
+        ],
+        "layer": config.to_dict(),
+        "shapes": {key: list(getattr(stages, key).shape) for key in Stages.STAGE_NAMES},
+        "sizes": [step.formula() for step in stages.sizes],
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def run_image(
+    source: Path | str,
+    kernels: Sequence[Kernel],
+    config: LayerConfig,
+    out_dir: Path,
+    *,
+    mode: str | ColorMode = ColorMode.GRAY,
+    max_side: int | None = None,
+    device: str | torch.device = "auto",
+    force: bool = False,
+    command: str | None = None,
+    extras: Sequence[Callable[[RunResult], list[Path]]] = (),
+) -> RunResult:
+    """Load ``source``, compute its stages and write every result file into ``out_dir``.
+
+    ``extras`` are called with the result after the standard files are written and return the
+    paths of any further files they wrote (e.g. the explanation of one pixel).
+    """
+    started = time.perf_counter()
+    check_out_dir(out_dir, force)
+    color = parse_mode(mode)
+    target = resolve_device(device)
+    image = load_image(source, color, max_side)
+    stages = compute_stages(image, kernels, config, target)
+    prepare_out_dir(out_dir, force)
+    result = RunResult(Path(source), out_dir, stages)
+    result.files += write_figures(stages, out_dir)
+    result.files.append(save_stages(stages, out_dir / STAGES_FILE))
+    for extra in extras:
+        result.files += extra(result)
+    settings = run_settings(source, kernels, config, stages, color, max_side, target, command)
+    result.seconds = time.perf_counter() - started
+    settings["seconds"] = round(result.seconds, 3)
+    settings["files"] = sorted(path.name for path in [*result.files, out_dir / RUN_FILE])
+    (out_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    result.files.append(out_dir / RUN_FILE)
+    return result
+
+
+def output_folders(sources: Sequence[Path], out: Path | None, default_root: Path) -> list[Path]:
+    """Result folder per image: ``out`` itself for one image, ``<out>/<stem>/`` for several.
+
+    Images sharing a stem get ``-2``, ``-3`` suffixes so no result overwrites another.
+    """
+    if len(sources) == 1:
+        return [out if out is not None else default_root / sources[0].stem]
+    root = out if out is not None else default_root
+    seen: dict[str, int] = {}
+    folders = []
+    for source in sources:
+        stem = source.stem
+        seen[stem] = seen.get(stem, 0) + 1
+        folders.append(root / (stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"))
+    return folders
