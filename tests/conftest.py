@@ -1,0 +1,56 @@
+"""Shared fixtures: the bundled sample, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import torch  # noqa: E402
+
+from convlens.cli import main  # noqa: E402
+from convlens.images import sample_path  # noqa: E402
+
+torch.set_num_threads(1)
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+"""Files tests leave for people to look at (screenshots, figures); ignored by git."""
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """Run ``convlens ARGS...`` in-process inside ``tmp_path``; returns code, stdout, stderr."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "160")
+
+    def invoke(*args: str) -> CliResult:
+        code = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> Path:
+    """The bundled 451x300 RGB cat photo."""
+    return sample_path("chelsea")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
