@@ -59,9 +59,9 @@ LEAKY_SLOPE = 0.01
 class LayerConfig:
     """Settings of one conv -> activation -> pool layer. Sizes are in pixels.
 
-    ``padding`` is a number of cells on every side, ``"valid"`` (0) or ``"same"`` (output size
-    ``ceil(I / stride)``, extra cell at the bottom/right for even kernels, as PyTorch and
-    TensorFlow do). ``pool=None`` means no pooling; ``pool_stride=None`` means the pool size.
+    ``padding`` is a number of cells on every side, ``"valid"`` (0) or ``"same"`` (``D (F - 1)``
+    cells, centred, the odd one at the bottom/right as PyTorch does: output ``ceil(I / stride)``).
+    ``pool=None`` means no pooling; ``pool_stride=None`` means the pool size.
     """
 
     stride: int = 1
@@ -177,24 +177,25 @@ def output_size(
         raise ConfigError(f"padding must be >= 0; got {padding}")
     span = effective_size(kernel, dilation)
     room = size + before + after - span
-    if room < 0:
+    out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + before:
+        out -= 1
+    if out < 1:
         raise ConfigError(
             f"no output: the kernel spans {span} px (F={kernel}, dilation={dilation}) but the "
             f"padded input is only {size + before + after} px (I={size}, padding "
             f"{before}+{after}); use a smaller kernel, more padding or a larger image"
         )
-    if ceil_mode:
-        out = -(-room // stride) + 1
-        if (out - 1) * stride >= size + before:
-            out -= 1
-        return out
-    return room // stride + 1
+    return out
 
 
-def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """``(before, after)`` cells that make the output ``ceil(size / stride)`` long."""
-    target = -(-size // stride)
-    total = max((target - 1) * stride + effective_size(kernel, dilation) - size, 0)
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """``(before, after)`` cells of 'same' padding: ``D (F - 1)`` in all, the odd cell after.
+
+    The kernel stays centred on input pixel ``(i * S)`` for output ``i``, and the output is
+    ``ceil(I / S)`` long for any stride ``S`` (exactly ``I`` at stride 1, as PyTorch's 'same').
+    """
+    total = dilation * (kernel - 1)
     return total // 2, total - total // 2
 
 
@@ -204,8 +205,8 @@ def resolve_padding(
     """The explicit ``(top, bottom, left, right)`` padding of ``config`` for this input."""
     padding = config.padding
     if padding == "same":
-        top, bottom = same_padding(height, kernel_size[0], config.stride, config.dilation)
-        left, right = same_padding(width, kernel_size[1], config.stride, config.dilation)
+        top, bottom = same_padding(kernel_size[0], config.dilation)
+        left, right = same_padding(kernel_size[1], config.dilation)
         return top, bottom, left, right
     if isinstance(padding, tuple):
         return padding

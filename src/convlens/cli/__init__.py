@@ -10,12 +10,16 @@ from __future__ import annotations
 import sys
 
 import click
+import typer
 
 from ..errors import ConvlensError
 from . import run as _run  # noqa: F401  (registers commands)
 from ._app import app, error_console
 
 EXIT_USER_ERROR = 2
+# typer >= 0.26 vendors its own click; older releases raise click's own exceptions.
+_USAGE_ERRORS = (click.exceptions.ClickException, getattr(typer, "TyperException", OSError))
+_ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,16 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConvlensError as exc:
         _fail(str(exc))
         return EXIT_USER_ERROR
-    except click.exceptions.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "convlens"
-        _fail(f"{exc.format_message()} (see `{command} --help`)")
-        return EXIT_USER_ERROR
-    except click.exceptions.Abort:
-        _fail("aborted")
-        return 130
-    except KeyboardInterrupt:
+    except _ABORTS:
         _fail("interrupted")
         return 130
+    except _USAGE_ERRORS as exc:
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "convlens"
+        _fail(f"{exc.format_message()} (see `{command} --help`)")
+        return getattr(exc, "exit_code", EXIT_USER_ERROR) or EXIT_USER_ERROR
     return result if isinstance(result, int) else 0
 
 

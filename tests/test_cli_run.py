@@ -1,0 +1,168 @@
+"""`convlens run` and `convlens kernels` end to end, in-process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from convlens.images import load_image
+from convlens.runs import load_stages
+
+FIGURES = ("filters.png", "conv.png", "activated.png", "pooled.png")
+
+
+def _photo(path: Path, seed: int = 0, size: tuple[int, int] = (48, 64)) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_default_run_uses_the_sample_and_the_tutorial_kernels(cli, tmp_path):
+    result = cli("run")
+    assert result.code == 0, result.err
+    out = tmp_path / "convlens-out" / "chelsea"
+    for name in (*FIGURES, "stages.npz", "run.json"):
+        assert (out / name).is_file(), name
+    for name in FIGURES:
+        with Image.open(out / name) as figure:
+            figure.verify()
+    stages = load_stages(out / "stages.npz")
+    assert set(stages) == {"input", "kernels", "conv", "activated", "pooled"}
+    assert all(array.dtype == np.float32 for array in stages.values())
+    assert stages["input"].shape == (1, 300, 451)
+    assert stages["kernels"].shape == (3, 1, 3, 3)
+    assert stages["conv"].shape == stages["activated"].shape == (3, 298, 449)
+    assert stages["pooled"].shape == (3, 149, 224)
+    for word in ("input", "conv", "activated", "pooled", "298", "(300 - 3 + 2*0)/1 + 1"):
+        assert word in result.out
+
+
+def test_npz_conv_matches_scipy_for_the_command_line_settings(cli, tmp_path):
+    image = _photo(tmp_path / "dog.png")
+    result = cli("run", image, "--kernel", "1 0 -1; 2 0 -2; 1 0 -1", "--padding", "same",
+                 "--padding-mode", "reflect", "--stride", "2", "--out", "maps")
+    assert result.code == 0, result.err
+    stages = load_stages(tmp_path / "maps" / "stages.npz")
+    gray = load_image(image)[0].numpy().astype(np.float64)
+    kernel = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
+    expected = ndimage.correlate(gray, kernel, mode="mirror")[::2, ::2]
+    np.testing.assert_allclose(stages["conv"][0], expected, atol=2e-5)
+    np.testing.assert_allclose(stages["activated"][0], np.maximum(expected, 0), atol=2e-5)
+
+
+def test_run_json_records_settings_and_command(cli, tmp_path):
+    image = _photo(tmp_path / "cat.jpg")
+    result = cli("run", image, "--kernels", "sobel-h,laplacian", "--pool", "3", "--pool-type",
+                 "avg", "--activation", "tanh", "--mode", "rgb", "--out", "o")
+    assert result.code == 0, result.err
+    settings = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert settings["command"].startswith("convlens run ")
+    assert "--pool-type avg" in settings["command"]
+    assert settings["layer"]["pool"] == 3 and settings["layer"]["pool_type"] == "avg"
+    assert settings["layer"]["activation"] == "tanh"
+    assert settings["mode"] == "rgb"
+    assert [k["name"] for k in settings["kernels"]] == ["sobel-h", "laplacian"]
+    assert settings["shapes"]["input"] == [3, 48, 64]
+
+
+def test_non_empty_output_folder_needs_force(cli, tmp_path):
+    image = _photo(tmp_path / "a.png")
+    assert cli("run", image, "--out", "res").code == 0
+    (tmp_path / "res" / "mine.txt").write_text("keep me")
+    refused = cli("run", image, "--out", "res")
+    assert refused.code != 0
+    assert "not empty" in refused.err and "--force" in refused.err
+    assert cli("run", image, "--out", "res", "--force").code == 0
+    assert (tmp_path / "res" / "mine.txt").read_text() == "keep me"
+
+
+def test_several_images_one_folder_each_and_failures_skipped(cli, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _photo(folder / "one.png", 1)
+    _photo(folder / "two.jpg", 2)
+    (folder / "broken.jpg").write_text("not an image")
+    result = cli("run", folder, "--out", "batch")
+    assert result.code == 1
+    assert (tmp_path / "batch" / "one" / "stages.npz").is_file()
+    assert (tmp_path / "batch" / "two" / "stages.npz").is_file()
+    assert not (tmp_path / "batch" / "broken").exists()
+    assert "broken.jpg" in result.err and "1 of 3 images failed" in result.err
+
+
+def test_same_stem_images_do_not_overwrite_each_other(cli, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _photo(tmp_path / "a" / "cat.png", 1)
+    second = _photo(tmp_path / "b" / "cat.png", 2)
+    assert cli("run", first, second).code == 0
+    assert (tmp_path / "convlens-out" / "cat" / "stages.npz").is_file()
+    assert (tmp_path / "convlens-out" / "cat-2" / "stages.npz").is_file()
+
+
+def test_kernels_command_lists_numbers_and_descriptions(cli):
+    result = cli("kernels")
+    assert result.code == 0
+    for word in ("sobel-h", "laplacian", "gaussian-5", "emboss", "horizontal edges"):
+        assert word in result.out
+    assert "sobel-v" in cli("kernels", "sobel*").out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.png"], "no such file"),
+        (["run", "--kernel", "1 nan 0; 0 1 0; 0 0 1"], "NaN"),
+        (["run", "--kernel", "1 2 3; 4 5"], "ragged"),
+        (["run", "--kernels", "sobl-h"], "did you mean sobel-h"),
+        (["run", "--stride", "0"], "stride must be at least 1"),
+        (["run", "--padding", "lots"], "padding must be"),
+        (["run", "--device", "tpu"], "device must be one of"),
+        (["run", "--mode", "cmyk"], "mode must be"),
+        (["run", "--bogus-flag"], "No such option"),
+        (["kernels", "zzz*"], "no built-in kernel matches"),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli, args, message):
+    result = cli(*args)
+    assert result.code == 2
+    assert message in result.err
+    assert "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_kernel_larger_than_padded_image(cli, tmp_path):
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tiny)
+    result = cli("run", tiny, "--kernel", "gaussian-5", "--pool", "none")
+    assert result.code == 2
+    assert "no output" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_text_file_and_truncated_jpeg_fail_cleanly(cli, tmp_path):
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("hello")
+    result = cli("run", fake)
+    assert result.code == 2 and "not an image" in result.err
+    cut = _photo(tmp_path / "cut.jpg", size=(80, 80))
+    cut.write_bytes(cut.read_bytes()[:300])
+    result = cli("run", cut, "--out", "c")
+    assert result.code == 2 and "truncated" in result.err
+    assert not (tmp_path / "c").exists()
+
+
+def test_console_script_help_teaches(tmp_path):
+    exe = Path(sys.executable).with_name("convlens")
+    done = subprocess.run([str(exe), "run", "--help"], capture_output=True, text=True,
+                          cwd=tmp_path, env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+                          check=False)
+    assert done.returncode == 0
+    for word in ("--kernels", "--padding-mode", "--pool-stride", "stages.npz", "Examples"):
+        assert word in done.stdout
