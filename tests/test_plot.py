@@ -1,0 +1,90 @@
+"""Figures hold the data they claim: numbers in kernel cells, ranges, centred colour maps."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from matplotlib.colors import TwoSlopeNorm
+from PIL import Image
+
+from convlens.kernels import get_kernel, kernel_bank
+from convlens.plot import (
+    common_denominator,
+    downsample_for_display,
+    format_number,
+    plot_image,
+    plot_kernels,
+    plot_maps,
+)
+
+
+def _png(figure) -> Image.Image:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+def test_kernel_cells_carry_their_numbers():
+    bank = kernel_bank([get_kernel("sobel-h"), get_kernel("laplacian")], 1)
+    figure = plot_kernels(bank, ["sobel-h", "laplacian"])
+    first, second = figure.axes[:2]
+    assert [t.get_text() for t in first.texts] == ["-1", "-2", "-1", "0", "0", "0", "1", "2", "1"]
+    assert [t.get_text() for t in second.texts][4] == "4"
+    np.testing.assert_array_equal(first.images[0].get_array(), bank[0, 0].numpy())
+    assert _png(figure).size[0] > 200
+
+
+def test_gaussian_is_written_in_whole_numbers_with_its_factor():
+    figure = plot_kernels(kernel_bank([get_kernel("gaussian-3")], 1), ["gaussian-3"])
+    ax = figure.axes[0]
+    assert "1/16" in ax.get_title()
+    assert [t.get_text() for t in ax.texts] == ["1", "2", "1", "2", "4", "2", "1", "2", "1"]
+
+
+def test_rgb_kernels_get_one_row_per_channel():
+    bank = kernel_bank([get_kernel("sobel-v")], 3)
+    figure = plot_kernels(bank, ["sobel-v"])
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["sobel-v  (x 1/3) [R]", "sobel-v  (x 1/3) [G]", "sobel-v  (x 1/3) [B]"]
+
+
+def test_signed_maps_use_a_colour_map_centred_on_zero():
+    maps = torch.tensor([[[-3.0, 1.0], [0.0, 2.0]]])
+    figure = plot_maps(maps, ["edge"], "conv")
+    image = figure.axes[0].images[0]
+    assert isinstance(image.norm, TwoSlopeNorm)
+    assert image.norm.vcenter == 0 and image.norm.vmin == -3 and image.norm.vmax == 3
+    assert "range [-3, 2]" in figure.axes[0].get_title()
+    assert "2x2" in figure.axes[0].get_title()
+
+
+def test_one_panel_per_map_and_spare_axes_hidden():
+    figure = plot_maps(torch.rand(5, 8, 8), [f"k{i}" for i in range(5)], "x")
+    visible = [ax for ax in figure.axes if ax.get_visible() and ax.images]
+    assert len(visible) == 5
+    assert [ax.get_title().split()[0] for ax in visible] == ["k0", "k1", "k2", "k3", "k4"]
+
+
+def test_large_maps_are_area_averaged_for_display_only():
+    data = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    shown, factor = downsample_for_display(data, max_side=2)
+    assert factor == 2
+    np.testing.assert_allclose(shown[0], [[2.5, 4.5], [10.5, 12.5]])
+    figure = plot_maps(torch.rand(1, 2000, 100), ["tall"], max_side=500)
+    assert "drawn at 1/4" in figure.axes[0].get_title()
+
+
+def test_image_figure_states_its_size():
+    figure = plot_image(torch.rand(3, 10, 20), "photo")
+    assert "3x10x20" in figure.axes[0].get_title()
+
+
+def test_number_formatting():
+    assert format_number(2.0) == "2"
+    assert format_number(-0.5) == "-0.5"
+    assert format_number(0.0625) == "0.0625"
+    assert common_denominator(np.array([1, 2, 1]) / 16) == 16
+    assert common_denominator(np.array([0.3333333, 0.1234567])) == 1
