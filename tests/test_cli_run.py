@@ -15,7 +15,7 @@ from scipy import ndimage
 from convlens.images import load_image
 from convlens.runs import load_stages
 
-FIGURES = ("filters.png", "conv.png", "activated.png", "pooled.png")
+FIGURES = ("filters.png", "conv.png", "activated.png", "pooled.png", "overview.png")
 
 
 def _photo(path: Path, seed: int = 0, size: tuple[int, int] = (48, 64)) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import torch
 from matplotlib.colors import TwoSlopeNorm
 from PIL import Image
@@ -56,7 +57,8 @@ def test_signed_maps_use_a_colour_map_centred_on_zero():
     figure = plot_maps(maps, ["edge"], "conv")
     image = figure.axes[0].images[0]
     assert isinstance(image.norm, TwoSlopeNorm)
-    assert image.norm.vcenter == 0 and image.norm.vmin == -3 and image.norm.vmax == 3
+    assert image.norm.vcenter == 0 and image.norm.vmin == -image.norm.vmax
+    assert image.norm.vmax == pytest.approx(np.percentile([3, 1, 0, 2], 99.5))
     assert "range [-3, 2]" in figure.axes[0].get_title()
     assert "2x2" in figure.axes[0].get_title()
 
@@ -88,3 +90,19 @@ def test_number_formatting():
     assert format_number(0.0625) == "0.0625"
     assert common_denominator(np.array([1, 2, 1]) / 16) == 16
     assert common_denominator(np.array([0.3333333, 0.1234567])) == 1
+
+
+def test_overview_has_a_row_per_kernel_and_stages_display_in_notebooks():
+    from convlens.kernels import parse_kernels
+    from convlens.layers import LayerConfig, compute_stages
+    from convlens.plot import plot_overview
+
+    image = torch.rand(1, 20, 24)
+    stages = compute_stages(image, parse_kernels(["sobel-h", "sobel-v"]), LayerConfig(),
+                            device="cpu")
+    figure = plot_overview(stages)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_visible() and ax.images]
+    assert titles[0] == "input 1x20x24"
+    assert "sobel-v" in titles and sum(t.startswith("pooled 9x11") for t in titles) == 2
+    png = stages._repr_png_()
+    assert png.startswith(b"\x89PNG") and Image.open(io.BytesIO(png)).size[0] > 300

@@ -380,6 +380,16 @@ class Stages:
         return {name: getattr(self, name).numpy().astype(np.float32, copy=False)
                 for name in self.STAGE_NAMES}
 
+    def _repr_png_(self) -> bytes:
+        """Notebook display: the overview figure (input, kernels and every stage)."""
+        import io
+
+        from .plot import plot_overview
+
+        buffer = io.BytesIO()
+        plot_overview(self).savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue()
+
     def summary(self, separator: str = ";  ") -> list[StageSummary]:
         """Shape, range and share of zeros per stage, with the size formula that produced it."""
         formulas = {step.stage: step.formula(separator) for step in self.sizes}

@@ -1,7 +1,8 @@
 """One image through one layer, written to a result folder.
 
 :func:`run_image` is what ``convlens run`` does per image: load, compute the stages, write
-``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png``, ``stages.npz`` and ``run.json``.
+``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png``, ``overview.png`` (all stages in
+one figure), ``stages.npz`` and ``run.json``.
 An existing non-empty folder is only reused with ``force=True``; nothing else is ever overwritten.
 """
 
@@ -23,7 +24,7 @@ from .errors import ConfigError
 from .images import ColorMode, load_image, parse_mode
 from .kernels import Kernel
 from .layers import LayerConfig, Stages, compute_stages
-from .plot import plot_kernels, plot_maps
+from .plot import plot_kernels, plot_maps, plot_overview
 
 STAGES_FILE = "stages.npz"
 RUN_FILE = "run.json"
@@ -69,7 +70,7 @@ def load_stages(path: Path) -> dict[str, np.ndarray]:
 
 
 def write_figures(stages: Stages, out_dir: Path) -> list[Path]:
-    """``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png`` for ``stages``."""
+    """``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png`` and ``overview.png``."""
     config = stages.config
     names = stages.kernel_names
     pool_note = (
@@ -83,6 +84,7 @@ def write_figures(stages: Stages, out_dir: Path) -> list[Path]:
         "activated.png": plot_maps(stages.activated, names,
                                    f"activated: {config.activation.value} of conv"),
         "pooled.png": plot_maps(stages.pooled, names, f"pooled: {pool_note}"),
+        "overview.png": plot_overview(stages),
     }
     paths = []
     for name, figure in figures.items():

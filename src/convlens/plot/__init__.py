@@ -12,6 +12,7 @@ from .stages import (
     plot_image,
     plot_kernels,
     plot_maps,
+    plot_overview,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "plot_image",
     "plot_kernels",
     "plot_maps",
+    "plot_overview",
 ]

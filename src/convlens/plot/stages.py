@@ -20,6 +20,10 @@ from matplotlib.figure import Figure
 DISPLAY_MAX_SIDE = 768
 """Longest side, in pixels, at which a map is drawn; larger maps are area-averaged down."""
 
+DISPLAY_PERCENTILE = 99.5
+"""Colour scales end at this percentile of the magnitudes, so a few extreme pixels do not turn
+the rest of the map flat; the printed ranges are always the true minimum and maximum."""
+
 SIGNED_CMAP = "RdBu_r"
 UNSIGNED_CMAP = "gray"
 CHANNEL_LABELS = ("R", "G", "B")
@@ -128,13 +132,7 @@ def plot_maps(
             ax.set_axis_off()
             continue
         low, high = float(data[index].min()), float(data[index].max())
-        if signed:
-            bound = max(abs(low), abs(high)) or 1.0
-            norm: Normalize = TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
-            cmap = SIGNED_CMAP
-        else:
-            norm = Normalize(vmin=min(low, 0.0), vmax=high if high > min(low, 0.0) else 1.0)
-            cmap = UNSIGNED_CMAP
+        norm, cmap = display_norm(display[index], signed)
         image = ax.imshow(display[index], cmap=cmap, norm=norm, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -143,7 +141,7 @@ def plot_maps(
         if factor > 1:
             label += f"  (drawn at 1/{factor})"
         ax.set_title(label, fontsize=9)
-        figure.colorbar(image, ax=ax, shrink=0.8)
+        figure.colorbar(image, ax=ax, shrink=0.8, extend="both" if signed else "max")
     if title:
         figure.suptitle(title, fontsize=12)
     return figure
@@ -168,6 +166,20 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
     return figure
 
 
+def display_norm(data: np.ndarray, signed: bool) -> tuple[Normalize, str]:
+    """Colour normalization and map name for one panel.
+
+    Signed data: a diverging map centred on 0, symmetric at the :data:`DISPLAY_PERCENTILE` of
+    ``|data|``. Non-negative data: gray from 0 to that percentile.
+    """
+    magnitude = np.abs(data) if signed else data
+    top = float(np.percentile(magnitude, DISPLAY_PERCENTILE)) if magnitude.size else 0.0
+    top = top or float(magnitude.max(initial=0.0)) or 1.0
+    if signed:
+        return TwoSlopeNorm(vcenter=0.0, vmin=-top, vmax=top), SIGNED_CMAP
+    return Normalize(vmin=min(float(data.min()), 0.0), vmax=top), UNSIGNED_CMAP
+
+
 def downsample_for_display(data: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
     """Area-average ``(K, H, W)`` by a whole factor so its longer side is <= ``max_side``."""
     longer = max(data.shape[-2:])
@@ -183,3 +195,51 @@ def _as_numpy(data: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(data, torch.Tensor):
         return data.detach().to("cpu", torch.float32).numpy()
     return np.asarray(data, dtype=np.float32)
+
+
+def plot_overview(stages, max_side: int = 320) -> Figure:
+    """One figure of a whole run: the input, then per kernel its weights, conv, activated and
+    pooled maps side by side, each titled with its shape and value range.
+
+    ``stages`` is a :class:`convlens.layers.Stages`; gray kernels are drawn with their numbers.
+    """
+    kernels = _as_numpy(stages.kernels)
+    count = kernels.shape[0]
+    columns = ("input", "kernel", "conv", "activated", "pooled")
+    height, width = stages.input.shape[-2:]
+    panel = 2.6
+    figure = Figure(figsize=(panel * len(columns), panel * max(height / width, 0.5) * count + 1.0),
+                    layout="constrained")
+    axes = figure.subplots(count, len(columns), squeeze=False)
+    image, _ = downsample_for_display(_as_numpy(stages.input), max_side)
+    for row in range(count):
+        for ax in axes[row]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if row == 0:
+            shown = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
+            axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[0][0].set_title(f"input {'x'.join(map(str, stages.input.shape))}", fontsize=9)
+        else:
+            axes[row][0].set_axis_off()
+        weights = kernels[row].mean(axis=0) if kernels.shape[1] > 1 else kernels[row, 0]
+        limit = float(np.abs(weights).max()) or 1.0
+        axes[row][1].imshow(weights, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+        if max(weights.shape) <= 5:
+            denominator = common_denominator(weights)
+            for (r, c), value in np.ndenumerate(weights):
+                axes[row][1].text(c, r, format_number(value * denominator), ha="center",
+                                  va="center", fontsize=8,
+                                  color="white" if abs(value) / limit > 0.6 else "black")
+        axes[row][1].set_title(stages.kernel_names[row], fontsize=9)
+        for column, name in enumerate(("conv", "activated", "pooled"), start=2):
+            data = _as_numpy(getattr(stages, name)[row])
+            shown, _ = downsample_for_display(data[None], max_side)
+            low, high = float(data.min()), float(data.max())
+            norm, cmap = display_norm(shown[0], signed=name == "conv" or low < 0)
+            axes[row][column].imshow(shown[0], cmap=cmap, norm=norm, interpolation="nearest")
+            axes[row][column].set_title(
+                f"{name} {data.shape[0]}x{data.shape[1]}\n"
+                f"[{format_number(low)}, {format_number(high)}]", fontsize=8)
+    figure.suptitle("input -> kernel -> conv -> activation -> pool", fontsize=11)
+    return figure
