@@ -15,7 +15,7 @@ from ..errors import ConvlensError
 from ..images import iter_image_files, sample_path
 from ..kernels import get_kernel, list_kernels
 from ..layers import Stages
-from ..plot import format_number
+from ..plot import common_denominator, format_number
 from ..runs import output_folders, run_image
 from . import _options as opt
 from ._app import app, console, error_console
@@ -113,7 +113,12 @@ def kernels_command(
     table.add_column("what it finds")
     for name in names:
         item = get_kernel(name)
-        rows = "\n".join("  ".join(f"{format_number(v):>5}" for v in row) for row in item.as_2d())
+        weights = item.as_2d()
+        denominator = common_denominator(weights)
+        rows = "\n".join("  ".join(f"{format_number(v * denominator):>3}" for v in row)
+                         for row in weights)
+        if denominator > 1:
+            rows = f"1/{denominator} x\n{rows}"
         aliases = f"\n(also: {', '.join(item.aliases)})" if item.aliases else ""
         table.add_row(name + aliases, rows, item.description)
     console.print(table)
