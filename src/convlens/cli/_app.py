@@ -20,4 +20,4 @@ app = typer.Typer(
 )
 
 console = Console(highlight=False)
-error_console = Console(stderr=True, highlight=False)
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
