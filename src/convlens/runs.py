@@ -21,10 +21,13 @@ import torch
 from . import __version__
 from .devices import resolve_device
 from .errors import ConfigError
+from .explain import PixelExplanation, explain_pixel, explain_pooled
 from .images import ColorMode, load_image, parse_mode
 from .kernels import Kernel
 from .layers import LayerConfig, Stages, compute_stages
 from .plot import plot_kernels, plot_maps, plot_overview
+from .plot.explain import plot_explanations, plot_winners
+from .report import write_report
 
 STAGES_FILE = "stages.npz"
 RUN_FILE = "run.json"
@@ -136,11 +139,17 @@ def run_image(
     force: bool = False,
     command: str | None = None,
     extras: Sequence[Callable[[RunResult], list[Path]]] = (),
+    winners: bool = False,
+    explain_at: tuple[int, int] | None = None,
+    report: bool = True,
 ) -> RunResult:
     """Load ``source``, compute its stages and write every result file into ``out_dir``.
 
     ``extras`` are called with the result after the standard files are written and return the
-    paths of any further files they wrote (e.g. the explanation of one pixel).
+    paths of any further files they wrote (e.g. the explanation of one pixel). ``winners`` adds
+    ``winners.png`` (which pixel won each max-pool window); ``explain_at`` ``(row, col)`` adds
+    ``explain.json`` and ``explain.png`` for that conv pixel of every kernel; ``report`` writes
+    the self-contained ``report.html``.
     """
     started = time.perf_counter()
     check_out_dir(out_dir, force)
@@ -148,12 +157,21 @@ def run_image(
     target = resolve_device(device)
     image = load_image(source, color, max_side)
     stages = compute_stages(image, kernels, config, target)
+    check_teaching_options(stages, winners, explain_at)
     prepare_out_dir(out_dir, force)
     result = RunResult(Path(source), out_dir, stages)
     result.files += write_figures(stages, out_dir)
     result.files.append(save_stages(stages, out_dir / STAGES_FILE))
     for extra in extras:
         result.files += extra(result)
+    if winners:
+        result.files += write_winners(stages, out_dir)
+    if explain_at is not None:
+        result.files += write_explanations(stages, out_dir, explain_at)
+    if report:
+        result.files.append(write_report(
+            stages, out_dir, source=Path(source).name, command=command, pixel=explain_at,
+            descriptions=[kernel.description for kernel in kernels]))
     settings = run_settings(source, kernels, config, stages, color, max_side, target, command)
     result.seconds = time.perf_counter() - started
     settings["seconds"] = round(result.seconds, 3)
@@ -161,6 +179,47 @@ def run_image(
     (out_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     result.files.append(out_dir / RUN_FILE)
     return result
+
+
+def check_teaching_options(
+    stages: Stages, winners: bool, explain_at: tuple[int, int] | None
+) -> None:
+    """Fail before anything is written when ``winners`` or ``explain_at`` cannot apply."""
+    config = stages.config
+    if winners and (config.pool is None or config.pool_type.value != "max"):
+        raise ConfigError("--winners needs max pooling (--pool N --pool-type max)")
+    if explain_at is not None:
+        explain_pixel(stages.input, stages.kernels, config, 0, *explain_at)
+
+
+def write_winners(stages: Stages, out_dir: Path) -> list[Path]:
+    """``winners.png``: which activated pixel won each max-pool window, per kernel."""
+    path = out_dir / "winners.png"
+    plot_winners(stages.activated, stages.config, stages.kernel_names).savefig(
+        path, dpi=FIGURE_DPI)
+    return [path]
+
+
+def write_explanations(stages: Stages, out_dir: Path, at: tuple[int, int]) -> list[Path]:
+    """``explain.json`` (every kernel's arithmetic for conv pixel ``at``, with the pooled cell
+    it feeds) and ``explain.png`` (the same drawn)."""
+    items: list = []
+    for index, name in enumerate(stages.kernel_names):
+        pixel = explain_pixel(stages.input, stages.kernels, stages.config, index, *at,
+                              kernel_name=name, flip=True)
+        items.append(pixel)
+        if pixel.pooled_cell is not None:
+            items.append(explain_pooled(stages.input, stages.kernels, stages.config, index,
+                                        *pixel.pooled_cell, kernel_name=name))
+    data = {"at": list(at), "explanations": [
+        {"what": "conv pixel" if isinstance(item, PixelExplanation) else "pooled cell",
+         **item.to_dict()}
+        for item in items]}
+    json_path = out_dir / "explain.json"
+    json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    figure_path = out_dir / "explain.png"
+    plot_explanations(items).savefig(figure_path, dpi=FIGURE_DPI)
+    return [json_path, figure_path]
 
 
 def output_folders(sources: Sequence[Path], out: Path | None, default_root: Path) -> list[Path]:

@@ -13,6 +13,7 @@ import click
 import typer
 
 from ..errors import ConvlensError
+from . import explain as _explain  # noqa: F401  (registers explain, size, animate)
 from . import run as _run  # noqa: F401  (registers commands)
 from ._app import app, error_console
 

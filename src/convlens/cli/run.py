@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..errors import ConvlensError
+from ..explain import parse_at
 from ..images import iter_image_files, sample_path
 from ..kernels import get_kernel, list_kernels
 from ..layers import Stages
@@ -44,17 +45,28 @@ def run(
     device: opt.Device = "auto",
     out: opt.OutDir = None,
     force: opt.Force = False,
+    winners: Annotated[bool, typer.Option(
+        "--winners", help="Also draw winners.png: which pixel won each max-pool window, so "
+        "what pooling keeps and drops is visible.")] = False,
+    explain_at: Annotated[str | None, typer.Option(
+        "--explain", help="ROW,COL of a conv pixel: also write explain.json and explain.png, "
+        "its arithmetic for every kernel (see `convlens explain`).", show_default=False)] = None,
+    report: Annotated[bool, typer.Option(
+        "--report/--no-report", help="Write report.html: every stage with plain-words "
+        "captions, sizes and arithmetic, images inline (one self-contained file).")] = True,
 ) -> None:
     """Run images through conv -> activation -> pool and write every stage.
 
     Prints a table of the stages and writes, per image, `filters.png`, `conv.png`,
     `activated.png`, `pooled.png`, `stages.npz` (float32 `input`, `kernels`, `conv`,
-    `activated`, `pooled`) and `run.json` (settings and command) into
-    `convlens-out/<image-stem>/` or `--out`.
+    `activated`, `pooled`), `report.html` (the whole story with captions, one file) and
+    `run.json` (settings and command) into `convlens-out/<image-stem>/` or `--out`.
+    `--winners` adds `winners.png`, `--explain ROW,COL` adds `explain.json` and `explain.png`.
 
     Examples:
 
     * `convlens run` (the bundled photo, the tutorial's three kernels)
+    * `convlens run --winners --explain 120,45` (pooling winners, one pixel worked out)
     * `convlens run dog.jpg --kernels sobel-h,laplacian,sobel-v --pool 2 --out dog-maps`
     * `convlens run dog.jpg --kernel "1 0 -1; 2 0 -2; 1 0 -1" --padding same --stride 2`
     """
@@ -64,7 +76,9 @@ def run(
     sources = list(iter_image_files(images)) if images else [sample_path()]
     folders = output_folders(sources, out, DEFAULT_ROOT)
     command = shlex.join(["convlens", *(ctx.obj or {}).get("argv", [])])
-    run_kwargs = dict(mode=mode, max_side=max_side, device=device, force=force, command=command)
+    run_kwargs = dict(mode=mode, max_side=max_side, device=device, force=force, command=command,
+                      winners=winners, report=report,
+                      explain_at=parse_at(explain_at, "--explain") if explain_at else None)
 
     if len(sources) == 1:
         result = run_image(sources[0], chosen, config, folders[0], **run_kwargs)

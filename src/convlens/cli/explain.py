@@ -1,0 +1,568 @@
+"""``convlens explain``, ``convlens size`` and ``convlens animate``: the arithmetic, shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import torch
+import typer
+from rich.columns import Columns
+from rich.console import Group
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from ..animate import (
+    DEFAULT_CROP,
+    DEFAULT_FRAMES,
+    build_slide,
+    crop_values,
+    render_frames,
+    write_animation,
+)
+from ..errors import ConfigError, KernelError
+from ..explain import (
+    CROSS_CORRELATION_NOTE,
+    LAYER_SYNTAX,
+    RAW_SCALE,
+    LayerSpec,
+    PixelExplanation,
+    PooledExplanation,
+    SizeChain,
+    explain_pixel,
+    explain_pooled,
+    format_raw,
+    parse_at,
+    size_chain,
+)
+from ..images import load_image, sample_path
+from ..kernels import kernel_bank, parse_kernel, unique_names
+from ..layers import LayerConfig, check_fits, parse_pool
+from ..plot import format_number
+from . import _options as opt
+from ._app import app, console, error_console
+
+FIGURE_DPI = 110
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+PAD_STYLE = "italic magenta"
+WIN_STYLE = "bold green"
+CHANNELS = ("R", "G", "B")
+
+At = Annotated[str | None, typer.Option(
+    "--at", help="ROW,COL of the conv output pixel to explain (0-based, as in stages.npz). "
+    "Default: the centre of the conv map.", show_default=False)]
+PooledAt = Annotated[str | None, typer.Option(
+    "--pooled-at", help="ROW,COL of a pooled cell to explain: its window, values and winner.",
+    show_default=False)]
+PatchOpt = Annotated[str | None, typer.Option(
+    "--patch", help="Explain a patch you type instead of an image: raw 0-255 pixel values, "
+    "rows split by `;` (channels by `|`), the kernel's size, e.g. `\"88 126 145; 86 125 142; "
+    "85 124 141\"`. convlens divides them by 255 as it does an image's.", show_default=False)]
+Flip = Annotated[bool, typer.Option(
+    "--flip", help="Also show true convolution (the kernel turned 180 degrees), as "
+    "scipy.ndimage.convolve computes it, beside PyTorch's cross-correlation.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object per explanation "
+                                      "(a list when there are several) instead of tables.")]
+FigureOpt = Annotated[Path | None, typer.Option(
+    "--figure", help="Also draw the explanation: patch, kernel and products with their numbers "
+    "(png, jpg, pdf or svg).", show_default=False)]
+ForceFile = Annotated[bool, typer.Option("--force", help="Overwrite an existing output file.")]
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    image: Annotated[Path | None, typer.Argument(
+        help="Image file (default: the bundled cat photo).", show_default=False)] = None,
+    at: At = None,
+    pooled_at: PooledAt = None,
+    patch: PatchOpt = None,
+    flip: Flip = False,
+    as_json: AsJson = False,
+    figure: FigureOpt = None,
+    force: ForceFile = False,
+    kernels: opt.KernelNames = None,
+    kernel: opt.KernelSpecs = None,
+    mode: opt.Mode = "gray",
+    stride: opt.Stride = 1,
+    padding: opt.Padding = "0",
+    padding_mode: opt.PaddingModeOpt = "zeros",
+    dilation: opt.Dilation = 1,
+    activation: opt.ActivationOpt = "relu",
+    pool: opt.Pool = "2",
+    pool_type: opt.PoolTypeOpt = "max",
+    pool_stride: opt.PoolStride = None,
+    max_side: opt.MaxSide = None,
+) -> None:
+    """Work out one number of a run by hand: a conv pixel or a pooled cell.
+
+    Takes the same image and layer flags as `convlens run`. For a conv output pixel (`--at`)
+    it prints where the kernel lies on the input (padding cells marked), the patch in raw
+    0-255 and normalized values, the kernel, the products cell by cell, the sum written out,
+    the activation and the pooled cell the pixel feeds. For a pooled cell (`--pooled-at`) it
+    prints the window, its values and the winner (max) or mean (avg). The numbers are the ones
+    `convlens run` writes to stages.npz for the same settings.
+
+    PyTorch's Conv2d computes cross-correlation (the kernel is not turned round); `--flip`
+    shows true convolution beside it.
+
+    Examples:
+
+    * `convlens explain dog.jpg --kernel sobel-h --at 120,45`
+    * `convlens explain --patch "88 126 145; 86 125 142; 85 124 141" --kernel "1 0 1; 1 1 0; 0 0 0"`
+    * `convlens explain dog.jpg --kernel laplacian --pooled-at 30,11 --figure pool.png`
+    """
+    if figure is not None:
+        _check_figure_path(figure, force)
+    chosen = opt.choose_kernels(kernels, kernel)
+    names = unique_names(chosen)
+    if patch is not None:
+        _refuse_with_patch(ctx, image, at, pooled_at)
+        data = _patch_tensor(patch)
+        config = LayerConfig(activation=activation, pool=None)
+        source = "--patch"
+    else:
+        config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
+                                  pool_type, pool_stride)
+        path = image if image is not None else sample_path()
+        data = load_image(path, mode, max_side)
+        source = path.name
+    weights = kernel_bank(chosen, data.shape[0])
+    if patch is not None and tuple(weights.shape[2:]) != tuple(data.shape[1:]):
+        raise ConfigError(f"the patch is {data.shape[1]}x{data.shape[2]} but the kernel is "
+                          f"{weights.shape[2]}x{weights.shape[3]}; give a patch of the "
+                          "kernel's size")
+    steps = check_fits(config, data.shape[1], data.shape[2], tuple(weights.shape[2:]))
+    pixel = parse_at(at) if at is not None else None
+    cell = parse_at(pooled_at, "--pooled-at") if pooled_at is not None else None
+    if pixel is None and cell is None:
+        pixel = (steps[0].outputs[0] // 2, steps[0].outputs[1] // 2)
+    items: list[PixelExplanation | PooledExplanation] = []
+    for index, name in enumerate(names):
+        if pixel is not None:
+            items.append(explain_pixel(data, weights, config, index, *pixel, kernel_name=name,
+                                       flip=flip))
+        if cell is not None:
+            items.append(explain_pooled(data, weights, config, index, *cell, kernel_name=name))
+    if as_json:
+        dicts = [{"what": "conv pixel" if isinstance(item, PixelExplanation) else "pooled cell",
+                  **item.to_dict()} for item in items]
+        payload = dicts[0] if len(dicts) == 1 else dicts
+        console.file.write(json.dumps(payload, indent=1) + "\n")
+    else:
+        shape = "x".join(map(str, data.shape))
+        if patch is not None:
+            console.print(f"your patch ({shape}, raw 0-255 values ÷ 255) under the kernel, then "
+                          f"{config.activation.value}")
+        else:
+            console.print(f"[bold]{source}[/] ({shape}) through {_layer_words(config)}",
+                          soft_wrap=True)
+        if at is None and pooled_at is None and patch is None:
+            console.print("[dim](no --at given: explaining the centre pixel of the conv map)[/]")
+        for item in items:
+            if isinstance(item, PixelExplanation):
+                print_pixel(item, flip=flip, from_patch=patch is not None)
+            else:
+                print_pooled(item)
+    if figure is not None:
+        from ..plot.explain import plot_explanations
+
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        plot_explanations(items, flip=flip).savefig(figure, dpi=FIGURE_DPI)
+        (error_console if as_json else console).print(f"wrote {figure}")
+
+
+def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = False) -> None:
+    """Print one conv pixel's arithmetic as rich tables and the sum written out."""
+    console.print(Rule(f"{e.kernel_name}: conv pixel ({e.row}, {e.col})", style="cyan"))
+    if not from_patch:
+        c = e.config
+        field = e.receptive_field
+        kh, kw = e.weights.shape[1:]
+        console.print(
+            f"The {kh}x{kw} kernel (dilation {c.dilation}) covers input rows "
+            f"{field['top']}..{field['bottom']} and cols {field['left']}..{field['right']}: "
+            f"row {e.row} x stride {c.stride} - padding {_top(e)} = {field['top']}.",
+            soft_wrap=True)
+        padded = int(e.padded.sum())
+        if padded:
+            console.print(
+                f"[{PAD_STYLE}]{padded} of {e.padded.size} cells lie in the padding "
+                f"({c.padding_mode.value}: {_padding_words(c.padding_mode.value)}).[/]",
+                soft_wrap=True)
+    raw = e.patch.astype(np.float64) * e.scale
+    for channel in range(e.channels):
+        tag = f" [{CHANNELS[channel]}]" if e.channels == 3 else ""
+        tables = [
+            _grid(raw[channel], f"patch, 0-255{tag}", e, lambda v: format_raw(v)),
+            _grid(e.patch[channel], f"normalized (÷{format_number(e.scale)}){tag}", e,
+                  lambda v: f"{v:.4f}"),
+            _grid(e.weights[channel], f"kernel{tag}", None, lambda v: format_number(v, 4)),
+            _grid(e.products[channel] * e.scale, f"products, 0-255{tag}", e,
+                  lambda v: format_raw(v)),
+        ]
+        console.print(Columns(tables, padding=(0, 3)))
+    console.print("[bold]sum of products[/] (0-255 units):", soft_wrap=True)
+    console.print(_sum_text(e.sum_lines()), soft_wrap=True)
+    line = (f"conv value = {format_raw(e.total * e.scale)} / {format_number(e.scale)} = "
+            f"{e.total:.6g}")
+    if e.bias:
+        line += f" + bias {e.bias:.6g} = {e.value:.6g}"
+    console.print(line + "   [dim](the conv stage's number, as in stages.npz)[/]", soft_wrap=True)
+    console.print(f"{e.config.activation.value}({e.value:.6g}) = [bold]{e.activated:.6g}[/]")
+    for fed in e.pooled:
+        row, col = fed["cell"]
+        text = f"feeds pooled cell ({row}, {col}) = {fed['value']:.6g}"
+        if fed["wins"] is True:
+            text += f": [{WIN_STYLE}]it wins its window (the maximum)[/]"
+        elif fed["wins"] is False:
+            winner = tuple(fed["winner"])
+            text += f": the maximum of its window is conv pixel {winner}, so this value is dropped"
+        else:
+            text += " (the mean of its window)"
+        console.print(text, soft_wrap=True)
+    if e.config.pool is not None and not e.pooled:
+        console.print("it lies in no pooling window: the pool skips it")
+    console.print(f"[dim]{CROSS_CORRELATION_NOTE}[/]", soft_wrap=True)
+    if flip and e.flipped_products is not None:
+        console.print(Rule("true convolution: the kernel turned 180 degrees", style="dim"))
+        tables = []
+        for channel in range(e.channels):
+            tag = f" [{CHANNELS[channel]}]" if e.channels == 3 else ""
+            tables += [
+                _grid(e.flipped_weights[channel], f"kernel 180°{tag}", None,
+                      lambda v: format_number(v, 4)),
+                _grid(e.flipped_products[channel] * e.scale, f"products, 0-255{tag}", e,
+                      lambda v: format_raw(v)),
+            ]
+        console.print(Columns(tables, padding=(0, 3)))
+        console.print(_sum_text(e.sum_lines(flipped=True)), soft_wrap=True)
+        total = e.flipped_total or 0.0
+        console.print(f"convolution value = {format_raw(total * e.scale)} / "
+                      f"{format_number(e.scale)} = {total:.6g}"
+                      + (f" + bias {e.bias:.6g} = {total + e.bias:.6g}" if e.bias else "")
+                      + "   (scipy.ndimage.convolve's number)", soft_wrap=True)
+
+
+def print_pooled(e: PooledExplanation) -> None:
+    """Print one pooled cell: window, values, winner or mean."""
+    c = e.config
+    console.print(Rule(f"{e.kernel_name}: pooled cell ({e.row}, {e.col})", style="cyan"))
+    console.print(
+        f"{c.pool_type.value} pool {c.pool}x{c.pool}, stride {c.effective_pool_stride}: window "
+        f"= conv rows {e.window_rows[0]}..{e.window_rows[-1]}, cols {e.window_cols[0]}.."
+        f"{e.window_cols[-1]} (row {e.row} x stride {c.effective_pool_stride}); input rows "
+        f"{e.receptive_field['top']}..{e.receptive_field['bottom']}, cols "
+        f"{e.receptive_field['left']}..{e.receptive_field['right']}", soft_wrap=True)
+    winner = None
+    if e.winner is not None:
+        winner = (e.window_rows.index(e.winner[0]), e.window_cols.index(e.winner[1]))
+    console.print(Columns([
+        _window(e.conv_values, "conv values", e, None),
+        _window(e.values, f"after {c.activation.value}", e, winner),
+    ], padding=(0, 3)))
+    if e.winner is not None:
+        console.print(f"max of the {e.values.size} values = [bold]{e.value:.6g}[/], won by conv "
+                      f"pixel ({e.winner[0]}, {e.winner[1]}) [{WIN_STYLE}](green above)[/]; "
+                      f"the other {e.values.size - 1} are dropped", soft_wrap=True)
+    else:
+        terms = " + ".join(f"{v:.4g}" for v in e.values.ravel())
+        console.print(f"mean = ({terms}) / {e.values.size} = [bold]{e.value:.6g}[/]",
+                      soft_wrap=True)
+
+
+def _grid(values: np.ndarray, title: str, e: PixelExplanation | None, fmt) -> Table:
+    """A rich table of a (kh, kw) grid, labelled with input coordinates where ``e`` is given."""
+    table = Table(title=title, box=None, pad_edge=False, title_style="bold", header_style="dim",
+                  min_width=len(title))
+    table.add_column("", style="dim", justify="right")
+    cols = e.input_cols if e is not None else range(values.shape[1])
+    for col in cols:
+        table.add_column(str(col), justify="right")
+    rows = e.input_rows if e is not None else list(range(values.shape[0]))
+    for index, row in enumerate(values):
+        cells = []
+        for j, value in enumerate(row):
+            text = fmt(float(value))
+            if e is not None and e.padded[index, j]:
+                cells.append(Text(text, style=PAD_STYLE))
+            else:
+                cells.append(Text(text))
+        table.add_row(str(rows[index]), *cells)
+    return table
+
+
+def _window(values: np.ndarray, title: str, e: PooledExplanation,
+            winner: tuple[int, int] | None) -> Table:
+    table = Table(title=title, box=None, pad_edge=False, title_style="bold", header_style="dim",
+                  min_width=len(title))
+    table.add_column("", style="dim", justify="right")
+    for col in e.window_cols:
+        table.add_column(str(col), justify="right")
+    for i, row in enumerate(values):
+        cells = [Text(f"{v:.4g}", style=WIN_STYLE if (i, j) == winner else "")
+                 for j, v in enumerate(row)]
+        table.add_row(str(e.window_rows[i]), *cells)
+    return table
+
+
+def _sum_text(lines: list[str]) -> Group:
+    return Group(*(Text(("  " if i == 0 else "  = ") + line) for i, line in enumerate(lines)))
+
+
+def _top(e: PixelExplanation) -> int:
+    return e.row * e.config.stride - e.receptive_field["top"]
+
+
+def _padding_words(mode: str) -> str:
+    return {"zeros": "they hold 0",
+            "reflect": "mirror images of the pixels next to the edge",
+            "replicate": "copies of the edge pixel",
+            "circular": "pixels from the opposite edge"}[mode]
+
+
+def _layer_words(config: LayerConfig) -> str:
+    pool = (f", {config.pool_type.value} pool {config.pool} stride "
+            f"{config.effective_pool_stride}" if config.pool else ", no pool")
+    return (f"conv (stride {config.stride}, padding {config.padding} "
+            f"{config.padding_mode.value}, dilation {config.dilation}), "
+            f"{config.activation.value}{pool}")
+
+
+def _patch_tensor(text: str) -> torch.Tensor:
+    """``--patch`` text -> a normalized ``(C, kh, kw)`` tensor (raw 0-255 values / 255)."""
+    try:
+        values = parse_kernel(text).weights
+    except KernelError as exc:
+        raise ConfigError(str(exc).replace("kernel", "patch")) from None
+    if values.min() < 0 or values.max() > RAW_SCALE:
+        raise ConfigError(f"--patch takes raw pixel values 0-255; got values from "
+                          f"{format_number(float(values.min()))} to "
+                          f"{format_number(float(values.max()))}")
+    return torch.from_numpy(values / RAW_SCALE).float()
+
+
+def _refuse_with_patch(ctx: typer.Context, image, at, pooled_at) -> None:
+    """--patch is the kernel's whole input: image, position and sliding flags do not apply."""
+    given = [name for name, value in (("IMAGE", image), ("--at", at),
+                                      ("--pooled-at", pooled_at)) if value is not None]
+    for name in ("stride", "padding", "padding_mode", "dilation", "pool", "pool_type",
+                 "pool_stride", "mode", "max_side"):
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name == "COMMANDLINE":
+            given.append("--" + name.replace("_", "-"))
+    if given:
+        raise ConfigError(f"--patch is the kernel's whole input, so {', '.join(given)} do not "
+                          "apply; leave them out (only --kernel and --activation do)")
+
+
+def _check_figure_path(path: Path, force: bool) -> None:
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ConfigError(f"--figure must end in {', '.join(FIGURE_SUFFIXES)}; got {path.name}")
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+
+
+# --------------------------------------------------------------------------- size
+
+
+@app.command()
+def size(
+    input_size: Annotated[str, typer.Option(
+        "--input", "-i", help="Input side in pixels, or HxW (e.g. `224` or `300x451`).",
+        show_default=False)],
+    layers: Annotated[str | None, typer.Option(
+        "--layers", "-l", help="A chain of layers: `\"conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 "
+        "ceil\"`. Each is conv<F> or pool<F> (maxpool/avgpool, FxG) with s<N> stride, p<N> "
+        "padding, same, valid, d<N> dilation, ceil.", show_default=False)] = None,
+    kernel: Annotated[str | None, typer.Option(
+        "--kernel", "-k", help="One conv layer: kernel size F (or FxG).",
+        show_default=False)] = None,
+    padding: Annotated[str, typer.Option("--padding", "-p", help="Padding P: cells per side, "
+                                         "`valid` (0) or `same`.")] = "0",
+    stride: Annotated[int, typer.Option("--stride", "-s", help="Stride S.")] = 1,
+    dilation: Annotated[int, typer.Option("--dilation", "-d", help="Dilation D.")] = 1,
+    pool: Annotated[str, typer.Option("--pool", help="Add a pool layer of this window after "
+                                      "the conv (`none`: no pool).")] = "none",
+    pool_stride: Annotated[int | None, typer.Option(
+        "--pool-stride", help="Pool stride (default: the window).", show_default=False)] = None,
+    ceil: Annotated[bool, typer.Option("--ceil", help="Pool with ceil_mode (round up).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the chain as JSON.")] = False,
+) -> None:
+    """Output sizes through conv and pool layers: `(I - F + 2P)/S + 1` with the numbers put in.
+
+    Shows each layer's formula and result, the receptive field of one output pixel (how many
+    input pixels it depends on), a warning where the division is not exact (PyTorch floors, or
+    rounds up with ceil mode), the padding that would keep the size ('same'), and a clear
+    error where no output remains.
+
+    Examples:
+
+    * `convlens size --input 5 --kernel 3 --padding 0 --stride 1` (the tutorial: 3)
+    * `convlens size --input 224 --layers "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"`
+    """
+    if layers is not None and kernel is not None:
+        raise ConfigError("give either --layers or a single layer (--kernel ...), not both")
+    if layers is None:
+        if kernel is None:
+            raise ConfigError(f"give --kernel F for one conv layer, or --layers; {LAYER_SYNTAX}")
+        sizes = [int(part) for part in kernel.lower().split("x")] if all(
+            part.strip().isdigit() for part in kernel.lower().split("x")) else None
+        if not sizes or len(sizes) > 2:
+            raise ConfigError(f"--kernel must be a size F or FxG; got {kernel!r}")
+        specs = [LayerSpec("conv", (sizes[0], sizes[-1]), stride if stride != 1 else None,
+                           padding, dilation)]
+        pool_size = parse_pool(pool)
+        if pool_size is not None:
+            specs.append(LayerSpec("pool", pool_size, pool_stride, ceil_mode=ceil))
+        elif ceil or pool_stride is not None:
+            raise ConfigError("--ceil and --pool-stride need --pool N")
+        chain = size_chain(input_size, specs)
+    else:
+        chain = size_chain(input_size, layers)
+    if as_json:
+        console.file.write(json.dumps(chain.to_dict(), indent=1) + "\n")
+        return
+    print_chain(chain)
+
+
+def print_chain(chain: SizeChain) -> None:
+    """The size table, the warnings and the receptive field, in words."""
+    height, width = chain.input_size
+    table = Table(title=f"input {height}x{width}", title_justify="left", show_edge=False)
+    for column, justify in (("#", "right"), ("layer", "left"), ("axis", "left"),
+                            ("(I - F + 2P)/S + 1", "left"), ("out", "right"),
+                            ("field", "right"), ("jump", "right"), ("same P", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for step in chain.steps:
+        layer = step.layer
+        name = layer.describe()
+        if layer.dilation > 1:
+            name += "\n" + ", ".join(
+                f"(F = {layer.dilation}×({k}-1)+1 = {effective})" for k, effective in
+                sorted({(step.rows.kernel, step.rows.span), (step.cols.kernel, step.cols.span)}))
+        for number, (axis, item) in enumerate(step.axes()):
+            formula = Text(item.formula())
+            if not item.exact:
+                formula.stylize("yellow")
+            table.add_row(str(step.index) if number == 0 else "", name if number == 0 else "",
+                          axis, formula, str(item.size_out), str(item.field), str(item.jump),
+                          step.same_padding() if number == 0 else "")
+    console.print(table)
+    console.print("[dim]field: input pixels one output pixel depends on; jump: input pixels "
+                  "between neighbouring outputs; same P: padding that keeps the size at stride "
+                  "1[/]", soft_wrap=True)
+    for warning in chain.warnings():
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    out_h, out_w = chain.output_size
+    field_h, field_w = chain.receptive_field
+    box = chain.field_of(0, 0)
+    console.print(
+        f"output {out_h}x{out_w}. Each output pixel depends on a {field_h}x{field_w} region of "
+        f"the input; neighbouring outputs are {chain.steps[-1].rows.jump} px apart in the input "
+        f"(pixel (0, 0) sees input rows {box['top']}..{box['bottom']}, cols {box['left']}.."
+        f"{box['right']}{', partly padding' if min(box['top'], box['left']) < 0 else ''}).",
+        soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- animate
+
+
+@app.command()
+def animate(
+    image: Annotated[Path | None, typer.Argument(
+        help="Image to crop (default: the bundled cat photo).", show_default=False)] = None,
+    values: Annotated[str | None, typer.Option(
+        "--values", help="Your own input numbers instead of an image: rows split by `;`, e.g. "
+        "`\"1 2 3 0; 0 1 2 3; 3 0 1 2; 2 3 0 1\"`.", show_default=False)] = None,
+    kernel: Annotated[str, typer.Option(
+        "--kernel", "-k", help="One kernel: a built-in name or inline rows (at most 7x7).")]
+    = "sobel-h",
+    crop_at: Annotated[str | None, typer.Option(
+        "--at", help="TOP,LEFT of the image crop (default: the centre).",
+        show_default=False)] = None,
+    crop: Annotated[str, typer.Option(
+        "--crop", help="Crop size in pixels: N or HxW (padded side at most 20).")]
+    = str(DEFAULT_CROP),
+    stride: opt.Stride = 1,
+    padding: opt.Padding = "0",
+    padding_mode: opt.PaddingModeOpt = "zeros",
+    dilation: opt.Dilation = 1,
+    frames: Annotated[int, typer.Option(
+        "--frames", help="At most this many frames (one per output cell, then the finished "
+        "output; 2..400).")] = DEFAULT_FRAMES,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second (up to 30).")] = 2.0,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Output file: .gif (always works) or .mp4 (needs imageio-ffmpeg).")]
+    = Path("convlens-animation.gif"),
+    force: ForceFile = False,
+) -> None:
+    """Animate a kernel sliding over a small input, the output filling in cell by cell.
+
+    Each frame shows the padded input (padding shaded), where the kernel's taps land with their
+    weights, the kernel, the output so far, and the current sum written out. The input is a
+    crop of an image (gray, rounded to whole 0-255 values so every sum can be checked by hand)
+    or your own numbers.
+
+    Examples:
+
+    * `convlens animate` (a 6x6 crop of the cat, sobel-h)
+    * `convlens animate --values "1 2 3 0; 0 1 2 3; 3 0 1 2; 2 3 0 1" --padding 1
+      --kernel "2 0 1; 0 1 2; 1 0 2"`
+    * `convlens animate dog.jpg --at 120,80 --crop 7 --stride 2 --padding 1 --out slide.gif`
+    """
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
+    chosen = parse_kernel(kernel)
+    if chosen.channels != 1:
+        raise ConfigError("animate slides one gray kernel; got an RGB kernel")
+    config = LayerConfig(stride=stride, padding=padding, padding_mode=padding_mode,
+                         dilation=dilation, pool=None)
+    if values is not None:
+        if image is not None or crop_at is not None:
+            raise ConfigError("give either --values or an image (with --at/--crop), not both")
+        grid = _values_grid(values)
+        source = "your numbers"
+    else:
+        path = image if image is not None else sample_path()
+        crop_size = _crop_size(crop)
+        grid = crop_values(load_image(path, "gray"),
+                           parse_at(crop_at, "--at") if crop_at else None, crop_size)
+        source = f"a {crop_size[0]}x{crop_size[1]} crop of {path.name} (0-255)"
+    slide = build_slide(grid, chosen.as_2d(), config)
+    with Progress(TextColumn("drawing frames"), BarColumn(), MofNCompleteColumn(),
+                  console=error_console, transient=True) as progress:
+        task = progress.add_task("frames", total=min(len(slide.steps), frames - 1) + 1
+                                 if frames >= 2 else 1)
+        images = render_frames(slide, frames,
+                               progress=lambda done, total: progress.update(task, completed=done))
+    path = write_animation(images, out, fps=fps, force=force)
+    shown = len(images) - 1
+    note = ("" if shown == len(slide.steps) else
+            f"; the first {shown} of {len(slide.steps)} cells step by step, then the rest at once")
+    console.print(f"wrote {path}: {len(images)} frames of {images[0].width}x{images[0].height} "
+                  f"px at {fps:g} fps, {slide.heading()} over {source}{note}", soft_wrap=True)
+
+
+def _values_grid(text: str) -> np.ndarray:
+    try:
+        grid = parse_kernel(text)
+    except KernelError as exc:
+        raise ConfigError(str(exc).replace("kernel", "--values")) from None
+    if grid.channels != 1:
+        raise ConfigError("--values takes one grid of numbers (no `|` channels)")
+    return grid.as_2d().astype(np.float64)
+
+
+def _crop_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if not 1 <= len(parts) <= 2 or not all(part.strip().isdigit() for part in parts):
+        raise ConfigError(f"--crop must be N or HxW pixels; got {text!r}")
+    return int(parts[0]), int(parts[-1])
