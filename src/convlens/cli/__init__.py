@@ -15,6 +15,7 @@ import typer
 from ..errors import ConvlensError
 from . import explain as _explain  # noqa: F401  (registers explain, size, animate)
 from . import run as _run  # noqa: F401  (registers commands)
+from . import train as _train  # noqa: F401  (registers train, evaluate, predict)
 from ._app import app, error_console
 
 EXIT_USER_ERROR = 2

@@ -1,0 +1,102 @@
+"""The model registry: ``@register_model`` on a factory, ``list_models``, ``create_model``.
+
+Shaped like timm's registry: a factory is ``factory(in_channels, num_classes, input_size, **kw)``
+returning a plain ``nn.Module``; the data decide the first three, ``kw`` tunes the architecture
+(``width=...``). Names are looked up exactly; an unknown name gets the close ones in its error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+from ..errors import ConfigError, ModelError
+
+ModelFactory = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture: its name, factory and the first line of its docstring."""
+
+    name: str
+    factory: ModelFactory
+    summary: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator: register ``factory(in_channels, num_classes, input_size, **kw)`` as ``name``.
+
+    >>> @register_model("my-net")                                   # doctest: +SKIP
+    ... def my_net(in_channels, num_classes, input_size): ...
+    """
+    key = name.strip().lower()
+    if not key:
+        raise ConfigError("a model name must not be empty")
+
+    def decorate(factory: ModelFactory) -> ModelFactory:
+        if key in _REGISTRY and _REGISTRY[key].factory is not factory:
+            raise ConfigError(f"model {key!r} is already registered")
+        doc = (factory.__doc__ or "").strip().splitlines()
+        _REGISTRY[key] = ModelEntry(key, factory, doc[0] if doc else "")
+        return factory
+
+    return decorate
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered architectures matching the fnmatch ``pattern``."""
+    return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern.lower()))
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The :class:`ModelEntry` for ``name``, or a :class:`ModelError` naming the close ones."""
+    key = str(name).strip().lower()
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ModelError(
+        f"unknown model {name!r}{hint} (registered: {', '.join(list_models()) or 'none'})"
+    )
+
+
+def create_model(
+    name: str,
+    in_channels: int,
+    num_classes: int,
+    input_size: tuple[int, int] | int,
+    **kwargs,
+) -> nn.Module:
+    """Build architecture ``name`` for ``in_channels`` x ``input_size`` (H, W) images and
+    ``num_classes`` outputs (logits). Unknown names raise :class:`ModelError`; sizes or settings
+    the architecture cannot take raise :class:`ConfigError`.
+    """
+    entry = get_model_entry(name)
+    if in_channels < 1:
+        raise ConfigError(f"in_channels must be at least 1; got {in_channels}")
+    if num_classes < 2:
+        raise ConfigError(f"a classifier needs at least 2 classes; got {num_classes}")
+    size = _as_size(input_size)
+    try:
+        return entry.factory(int(in_channels), int(num_classes), size, **kwargs)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ConfigError(f"model {entry.name!r}: {exc}") from None
+        raise
+
+
+def _as_size(input_size: tuple[int, int] | int) -> tuple[int, int]:
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    height, width = (int(side) for side in input_size)
+    if height < 1 or width < 1:
+        raise ConfigError(f"input size must be positive (H, W); got {input_size}")
+    return height, width

@@ -1,0 +1,217 @@
+"""The model registry, the architectures and checkpoints (safetensors + model.json)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from convlens.errors import ConfigError, ModelError
+from convlens.models import (
+    ModelInfo,
+    create_model,
+    list_models,
+    load_checkpoint,
+    match_channels,
+    preprocess,
+    register_model,
+    save_checkpoint,
+)
+from convlens.models.registry import _REGISTRY
+
+
+def _info(arch="tinyvgg", channels=1, size=(8, 8), classes=3, **kwargs) -> ModelInfo:
+    return ModelInfo(arch, channels, size, [f"c{i}" for i in range(classes)],
+                     [0.25] * channels, [0.5] * channels, kwargs)
+
+
+def test_registry_lists_the_three_architectures():
+    assert list_models() == ["lenet", "resnet9", "tinyvgg"]
+    assert list_models("*net*") == ["lenet", "resnet9"]
+    assert list_models("nothing*") == []
+
+
+def test_unknown_model_names_the_close_ones():
+    with pytest.raises(ModelError, match="did you mean tinyvgg"):
+        create_model("tinyvg", 1, 10, (8, 8))
+
+
+def test_bad_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="cannot take 8x8"):
+        create_model("lenet", 1, 10, (8, 8))
+    with pytest.raises(ConfigError, match="unexpected keyword"):
+        create_model("tinyvgg", 1, 10, (8, 8), depth=3)
+    with pytest.raises(ConfigError, match="at least 2 classes"):
+        create_model("tinyvgg", 1, 1, (8, 8))
+    with pytest.raises(ConfigError, match="width"):
+        create_model("resnet9", 3, 10, (32, 32), width=0)
+
+
+def test_register_model_adds_a_factory_and_refuses_a_second_one():
+    @register_model("test-linear")
+    def linear(in_channels, num_classes, input_size):
+        """A linear classifier (test only)."""
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * input_size[0]
+                                                     * input_size[1], num_classes))
+
+    try:
+        assert "test-linear" in list_models()
+        model = create_model("test-linear", 2, 4, 5)
+        assert model(torch.zeros(3, 2, 5, 5)).shape == (3, 4)
+        with pytest.raises(ConfigError, match="already registered"):
+            register_model("test-linear")(lambda *a: None)
+    finally:
+        _REGISTRY.pop("test-linear")
+
+
+@settings(max_examples=15, deadline=None)
+@given(channels=st.sampled_from([1, 3]), classes=st.integers(2, 12),
+       height=st.integers(4, 40), width=st.integers(4, 40), batch=st.integers(1, 3))
+def test_tinyvgg_gives_one_logit_per_class_for_any_size(channels, classes, height, width, batch):
+    model = create_model("tinyvgg", channels, classes, (height, width))
+    assert model(torch.rand(batch, channels, height, width)).shape == (batch, classes)
+
+
+@pytest.mark.parametrize(("name", "channels", "size"), [
+    ("lenet", 1, (28, 28)), ("lenet", 3, (32, 32)), ("resnet9", 3, (32, 32)),
+    ("resnet9", 1, (8, 8)), ("tinyvgg", 3, (64, 64))])
+def test_architectures_run_on_their_inputs(name, channels, size):
+    model = create_model(name, channels, 7, size, **({"width": 8} if name == "resnet9" else {}))
+    model.eval()
+    assert model(torch.rand(2, channels, *size)).shape == (2, 7)
+
+
+def test_layers_have_readable_names():
+    tiny = create_model("tinyvgg", 3, 10, (64, 64))
+    names = [name for name, _ in tiny.named_modules()]
+    assert names[:4] == ["", "features", "features.conv1", "features.relu1"]
+    assert isinstance(tiny.get_submodule("classifier.fc"), nn.Linear)
+    resnet = create_model("resnet9", 3, 10, (32, 32), width=4)
+    assert isinstance(resnet.get_submodule("features.layer1.res.body.block1.conv"), nn.Conv2d)
+    assert isinstance(resnet.get_submodule("classifier.fc"), nn.Linear)
+
+
+def test_lenet_has_lenet5s_parameter_count():
+    # conv1 1*6*25+6, conv2 6*16*25+16, fc 400*120+120, 120*84+84, 84*10+10 (LeCun et al.)
+    model = create_model("lenet", 1, 10, (28, 28))
+    assert sum(p.numel() for p in model.parameters()) == 156 + 2416 + 48120 + 10164 + 850
+
+
+def test_tinyvgg_forward_equals_the_functional_chain():
+    torch.manual_seed(0)
+    model = create_model("tinyvgg", 3, 4, (12, 12), width=5).eval()
+    x = torch.rand(2, 3, 12, 12)
+    f = model.features
+    y = x
+    for block in ((1, 2), (3, 4)):
+        for index in block:
+            conv = f.get_submodule(f"conv{index}")
+            y = F.relu(F.conv2d(y, conv.weight, conv.bias, padding=1))
+        y = F.max_pool2d(y, 2)
+    fc = model.classifier.fc
+    expected = y.flatten(1) @ fc.weight.T + fc.bias
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_resnet9_residual_adds_its_input():
+    torch.manual_seed(0)
+    model = create_model("resnet9", 3, 10, (16, 16), width=4).eval()
+    residual = model.features.layer1.res
+    x = torch.rand(2, 8, 8, 8)
+    torch.testing.assert_close(residual(x), x + residual.body(x))
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
+    torch.manual_seed(1)
+    model = create_model("resnet9", 3, 5, (16, 16), width=4)
+    with torch.no_grad():  # make BatchNorm's running statistics non-trivial
+        model(torch.rand(8, 3, 16, 16))
+    model.eval()
+    info = _info("resnet9", 3, (16, 16), 5, width=4)
+    info.metrics = {"val_accuracy": 0.5}
+    path = save_checkpoint(model, info, tmp_path / "run" / "model.safetensors")
+    assert path.name == "model.safetensors" and (path.parent / "model.json").is_file()
+    for where in (path, path.parent, path.parent / "model.json"):
+        loaded, loaded_info = load_checkpoint(where)
+        assert not loaded.training
+        x = torch.rand(3, 3, 16, 16)
+        assert torch.equal(model(x), loaded(x))
+        assert loaded_info == info
+    with safe_open(str(path), "pt") as handle:  # plain safetensors, no pickle anywhere
+        assert handle.metadata() == {"format": "convlens-model"}
+        assert "features.prep.conv.weight" in list(handle.keys())
+    data = json.loads((path.parent / "model.json").read_text())
+    assert data["architecture"] == "resnet9" and data["input_size"] == [16, 16]
+    assert data["class_names"] == ["c0", "c1", "c2", "c3", "c4"]
+
+
+def test_save_strips_ddp_and_compile_prefixes(tmp_path):
+    inner = create_model("tinyvgg", 1, 3, (8, 8))
+
+    class Wrapper(nn.Module):  # stands in for DistributedDataParallel (.module)
+        def __init__(self):
+            super().__init__()
+            self.module = inner
+
+    save_checkpoint(Wrapper(), _info(), tmp_path)
+    loaded, _ = load_checkpoint(tmp_path)
+    assert set(loaded.state_dict()) == set(inner.state_dict())
+
+
+def test_files_that_are_not_convlens_checkpoints_get_clear_errors(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match=r"not a convlens checkpoint: no model\.json"):
+        load_checkpoint(junk)
+    (tmp_path / "model.json").write_text(json.dumps(_info().to_dict()))
+    with pytest.raises(ModelError, match="not a readable safetensors file"):
+        load_checkpoint(junk)
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelError, match="does not fit tinyvgg"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ModelError, match="not a convlens model description"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "model.json").write_text("{broken")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(ModelError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_model_info_checks_its_statistics():
+    with pytest.raises(ModelError, match="one value per channel"):
+        ModelInfo("tinyvgg", 3, (8, 8), ["a", "b"], [0.5], [0.5])
+    with pytest.raises(ModelError, match="positive"):
+        ModelInfo("tinyvgg", 1, (8, 8), ["a", "b"], [0.5], [0.0])
+    assert _info(classes=4).num_classes == 4
+
+
+def test_preprocess_resizes_and_normalizes_like_numpy():
+    info = _info(channels=3, size=(4, 6))
+    image = torch.rand(3, 4, 6)
+    expected = (image.numpy() - 0.25) / 0.5
+    out = preprocess(image, info)
+    assert out.shape == (1, 3, 4, 6)
+    np.testing.assert_allclose(out[0].numpy(), expected, rtol=1e-6)
+    assert preprocess(torch.rand(3, 20, 30), info).shape == (1, 3, 4, 6)
+
+
+def test_channel_conversion_is_automatic_where_unambiguous():
+    rgb = torch.rand(3, 5, 5)
+    gray = match_channels(rgb, 1)
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]  # ITU-R BT.601
+    torch.testing.assert_close(gray[0], luma)
+    assert torch.equal(match_channels(gray, 3), gray.expand(3, -1, -1))
+    rgba = torch.rand(4, 5, 5)
+    assert torch.equal(match_channels(rgba, 3), rgba[:3])
+    with pytest.raises(ModelError, match="expects 3-channel images; this image has 2"):
+        match_channels(torch.rand(2, 5, 5), 3)
