@@ -253,6 +253,11 @@ class PixelExplanation:
             }
         return data
 
+    def _repr_html_(self) -> str:
+        from .display import pixel_explanation_html
+
+        return pixel_explanation_html(self)
+
 
 def explain_pixel(
     image: torch.Tensor,
@@ -401,6 +406,11 @@ class PooledExplanation:
             "mean": self.mean,
             "receptive_field": self.receptive_field,
         }
+
+    def _repr_html_(self) -> str:
+        from .display import pooled_explanation_html
+
+        return pooled_explanation_html(self)
 
 
 def explain_pooled(
@@ -849,6 +859,11 @@ class SizeChain:
                 "layers": [step.to_dict() for step in self.steps],
                 "warnings": self.warnings()}
 
+    def _repr_html_(self) -> str:
+        from .display import size_chain_html
+
+        return size_chain_html(self)
+
 
 def size_chain(
     input_size: int | tuple[int, int], layers: str | Sequence[LayerSpec]
@@ -865,7 +880,7 @@ def size_chain(
     '(224 - 2 + 2×0)/2 + 1 = 111 + 1 = 112'
     """
     specs = parse_layers(layers) if isinstance(layers, str) else list(layers)
-    size = _input_size(input_size)
+    size = parse_size(input_size)
     steps = []
     fields = [(1, 1, 0), (1, 1, 0)]  # (field, jump, start) per axis
     current = size
@@ -904,20 +919,26 @@ def config_chain(
     return size_chain(input_size, layer_specs(config, tuple(kernel_size)))
 
 
-def _input_size(value) -> tuple[int, int]:
+def parse_size(value: str | int | Sequence[int], what: str = "input size") -> tuple[int, int]:
+    """``"32"``, ``"224x224"`` (also ``224X224``, ``224×224``, ``224,224``), ``32`` or ``(H, W)`` ->
+    ``(H, W)`` whole pixels, each at least 1; anything else a clear :class:`ConfigError` naming
+    ``what`` (``"input size"``, ``"--crop"``).
+
+    >>> parse_size("300x451"), parse_size(5)
+    ((300, 451), (5, 5))
+    """
+    sides = value
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:[x×,]\s*(\d+))?\s*", value)
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+))?\s*", value)
         if not match:
-            raise ConfigError(f"input size must be N or HxW pixels; got {value!r}")
-        height = int(match.group(1))
-        value = (height, int(match.group(2) or height))
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    if (not isinstance(value, (tuple, list)) or len(value) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value)):
-        raise ConfigError(
-            f"input size must be a positive number of pixels or (H, W); got {value!r}")
-    return int(value[0]), int(value[1])
+            raise ConfigError(f"{what} must be N or HxW pixels; got {value!r}")
+        sides = (int(match.group(1)), int(match.group(2) or match.group(1)))
+    elif isinstance(value, (int, np.integer)):
+        sides = (value, value)
+    if (not isinstance(sides, (tuple, list)) or len(sides) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in sides)):
+        raise ConfigError(f"{what} must be a positive number of pixels or (H, W); got {value!r}")
+    return int(sides[0]), int(sides[1])
 
 
 def parse_at(text: str, flag: str = "--at") -> tuple[int, int]:
@@ -947,6 +968,7 @@ __all__ = [
     "padding_source",
     "parse_at",
     "parse_layers",
+    "parse_size",
     "pool_winners",
     "pooled_cells_of",
     "size_chain",

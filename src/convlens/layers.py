@@ -380,15 +380,20 @@ class Stages:
         return {name: getattr(self, name).numpy().astype(np.float32, copy=False)
                 for name in self.STAGE_NAMES}
 
+    def __repr__(self) -> str:
+        def shape(tensor: torch.Tensor) -> str:
+            return "x".join(map(str, tensor.shape))
+
+        return (f"Stages({', '.join(self.kernel_names)}: input {shape(self.input)}, kernels "
+                f"{shape(self.kernels)}, conv/activated {shape(self.conv)}, pooled "
+                f"{shape(self.pooled)})")
+
     def _repr_png_(self) -> bytes:
         """Notebook display: the overview figure (input, kernels and every stage)."""
-        import io
-
+        from .display import figure_png
         from .plot import plot_overview
 
-        buffer = io.BytesIO()
-        plot_overview(self).savefig(buffer, format="png", dpi=80)
-        return buffer.getvalue()
+        return figure_png(plot_overview(self))
 
     def summary(self, separator: str = ";  ") -> list[StageSummary]:
         """Shape, range and share of zeros per stage, with the size formula that produced it."""

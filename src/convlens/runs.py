@@ -44,6 +44,9 @@ class RunResult:
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
+    def _repr_png_(self) -> bytes:
+        return self.stages._repr_png_()
+
 
 def check_out_dir(path: Path, force: bool = False) -> None:
     """Raise unless ``path`` is absent, an empty folder, or ``force`` allows reusing it."""

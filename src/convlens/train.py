@@ -288,6 +288,11 @@ class TrainResult:
     history: list[dict]
     files: list[Path] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        from .display import train_result_html
+
+        return train_result_html(self)
+
 
 EpochCallback = Callable[[dict], None]
 

@@ -14,7 +14,9 @@ import typer
 
 from ..errors import ConvlensError
 from . import explain as _explain  # noqa: F401  (registers explain, size, animate)
+from . import inspect as _inspect  # noqa: F401  (registers layers, inspect, saliency)
 from . import run as _run  # noqa: F401  (registers commands)
+from . import serve as _serve  # noqa: F401  (registers serve)
 from . import train as _train  # noqa: F401  (registers train, evaluate, predict)
 from ._app import app, error_console
 

@@ -37,6 +37,7 @@ from ..explain import (
     explain_pooled,
     format_raw,
     parse_at,
+    parse_size,
     size_chain,
 )
 from ..images import load_image, sample_path
@@ -532,7 +533,7 @@ def animate(
         source = "your numbers"
     else:
         path = image if image is not None else sample_path()
-        crop_size = _crop_size(crop)
+        crop_size = parse_size(crop, "--crop")
         grid = crop_values(load_image(path, "gray"),
                            parse_at(crop_at, "--at") if crop_at else None, crop_size)
         source = f"a {crop_size[0]}x{crop_size[1]} crop of {path.name} (0-255)"
@@ -560,9 +561,3 @@ def _values_grid(text: str) -> np.ndarray:
         raise ConfigError("--values takes one grid of numbers (no `|` channels)")
     return grid.as_2d().astype(np.float64)
 
-
-def _crop_size(text: str) -> tuple[int, int]:
-    parts = text.lower().replace("×", "x").split("x")
-    if not 1 <= len(parts) <= 2 or not all(part.strip().isdigit() for part in parts):
-        raise ConfigError(f"--crop must be N or HxW pixels; got {text!r}")
-    return int(parts[0]), int(parts[-1])

@@ -1,0 +1,504 @@
+"""``convlens layers``, ``convlens inspect`` and ``convlens saliency``: look inside any CNN."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import __version__
+from ..errors import ConfigError, ImageError
+from ..images import IMAGE_SUFFIXES, load_image, sample_path
+from ..inspect import (
+    STORED_MAX_SIDE,
+    FeatureMaps,
+    LayerTable,
+    LayerTableError,
+    conv_layers,
+    conv_weights,
+    default_layer,
+    feature_maps,
+    layer_table,
+    nearest_kernels,
+    top_images,
+    top_predictions,
+)
+from ..modelfiles import OpenedModel, open_model
+from ..plot import plot_image
+from ..plot.models import (
+    parse_scale,
+    parse_view,
+    plot_feature_maps,
+    plot_filters,
+    plot_learned_vs_classical,
+    plot_predictions,
+    plot_saliency,
+    plot_top_images,
+)
+from ..runs import FIGURE_DPI, check_out_dir, prepare_out_dir
+from ..saliency import (
+    SaliencyMethod,
+    explain_class,
+    guided_backprop_unavailable,
+    parse_methods,
+)
+from . import _options as opt
+from ._app import app, console, error_console
+
+DEFAULT_ROOT = Path("convlens-out")
+MAPS_FILE = "feature-maps.npz"
+MODEL = "Model"
+SHOW = "What to show"
+
+ModelSpec = Annotated[str, typer.Argument(
+    help="A convlens checkpoint (`model.safetensors` or its folder), a TorchScript file, a "
+         "torch.export `.pt2` program, `package.module:factory` (with --weights), a registry "
+         "name (with --weights) or `torchvision:NAME`.", show_default=False)]
+ImageArg = Annotated[Path | None, typer.Argument(
+    help="Image to look at (default: the bundled cat photo).", show_default=False)]
+Weights = Annotated[Path | None, typer.Option(
+    "--weights", "-w", help="State dict (`.safetensors` or `.pt`, loaded without running code) "
+    "for a factory, registry or torchvision model.", rich_help_panel=MODEL)]
+Arch = Annotated[str | None, typer.Option(
+    "--arch", help="Registry architecture (`tinyvgg`, `lenet`, `resnet9`) of a bare state dict "
+    "file.", rich_help_panel=MODEL)]
+InputSize = Annotated[str | None, typer.Option(
+    "--input-size", help="Input size HxW in pixels (default: what the model file says; else "
+    "the image's own size).", rich_help_panel=MODEL)]
+Mean = Annotated[str | None, typer.Option(
+    "--mean", help="Per-channel normalization mean, e.g. `0.485,0.456,0.406`, for models that do "
+    "not carry it.", rich_help_panel=MODEL)]
+Std = Annotated[str | None, typer.Option(
+    "--std", help="Per-channel normalization std, e.g. `0.229,0.224,0.225`.",
+    rich_help_panel=MODEL)]
+TrustPickle = Annotated[bool, typer.Option(
+    "--trust-pickle", help="Allow a whole pickled model. Unpickling runs code from the file: "
+    "only for files you trust.", rich_help_panel=MODEL)]
+ModelDevice = Annotated[str, typer.Option(
+    "--device", help="`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda` or `mps`.",
+    rich_help_panel=MODEL)]
+TopK = Annotated[int, typer.Option("--top-k", help="How many predictions to list.",
+                                   rich_help_panel=SHOW)]
+OutDir = Annotated[Path | None, typer.Option(
+    "--out", "-o", help="Result folder (default: a new folder under convlens-out/).")]
+
+
+def _open(model: str, weights: Path | None, arch: str | None, input_size: str | None,
+          mean: str | None, std: str | None, trust_pickle: bool, device: str,
+          quiet: bool = False) -> OpenedModel:
+    opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
+                        mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),
+                        trust_pickle=trust_pickle, device=device)
+    (error_console if quiet else console).print(f"model: {opened.describe()}", markup=False,
+                                                highlight=False)
+    for note in opened.notes:
+        error_console.print(f"note: {note}", markup=False)
+    return opened
+
+
+def _numbers(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise ConfigError(f"{flag} must be numbers separated by commas; got {text!r}") from None
+
+
+def _command(ctx: typer.Context) -> str:
+    return shlex.join(["convlens", *(ctx.obj or {}).get("argv", [])])
+
+
+# --------------------------------------------------------------------------- layers
+
+
+@app.command("layers")
+def layers_command(
+    model: ModelSpec,
+    input_size: InputSize = None,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", help="Show layers nested at most this deep (1 = top level).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    weights: Weights = None,
+    arch: Arch = None,
+    trust_pickle: TrustPickle = False,
+    device: ModelDevice = "cpu",
+) -> None:
+    """List every layer with its output shape, parameters and receptive field.
+
+    One blank image of the model's input size (or `--input-size`) runs through the model. If
+    the model fails on it, the table still shows every layer up to the failing one, and the
+    error says what mismatched (e.g. `'flatten' (Flatten) gives 1280 features, but
+    'classifier' (Linear) expects 640`).
+
+    Examples:
+
+    * `convlens layers runs/pets/model.safetensors`
+    * `convlens layers model.pt --input-size 224x224` (TorchScript)
+    * `convlens layers mynets.small:build --input-size 64 --depth 2`
+    """
+    opened = _open(model, weights, arch, input_size, None, None, trust_pickle, device,
+                   quiet=as_json)
+    try:
+        table = layer_table(opened)  # at --input-size: open_model applied it
+    except LayerTableError as exc:
+        _print_layers(exc.table, depth, as_json)
+        raise
+    _print_layers(table, depth, as_json)
+
+
+def _print_layers(table: LayerTable, depth: int | None, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(table.to_dict()))
+        return
+    shape = "x".join(map(str, table.input_shape))
+    grid = Table(title=f"layers for a {shape} input", show_edge=False, pad_edge=False)
+    for column, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"),
+                            ("params", "right"), ("receptive field", "right"),
+                            ("kernel", "left")):
+        # names and shapes are folded onto more lines in a narrow terminal, never cut short
+        grid.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in table.rows:
+        if depth is not None and row.depth > depth:
+            continue
+        indent = "  " * (row.depth - 1)
+        out = "[bold red]fails here[/]" if row.failed else (
+            "x".join(map(str, row.output_shape)) if row.output_shape else "-")
+        field_ = "" if row.receptive_field is None else "x".join(map(str, row.receptive_field))
+        params = f"{row.params:,}" if row.params else "-"
+        if row.subtree_params > row.params:
+            params = f"[dim]({row.subtree_params:,})[/]"
+        grid.add_row(indent + escape(row.name), row.layer_type, out, params, field_,
+                     row.geometry)
+    console.print(grid)
+    output = "x".join(map(str, table.output_shape)) if table.output_shape else "-"
+    console.print(f"total params: {table.total_params:,}  trainable: {table.trainable_params:,}  "
+                  f"output: {output}  (params in parentheses: a block's total)", markup=False)
+    for note in table.notes:
+        error_console.print(f"note: {note}", markup=False)
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+@app.command("inspect")
+def inspect_command(
+    ctx: typer.Context,
+    model: ModelSpec,
+    image: ImageArg = None,
+    layer: Annotated[list[str] | None, typer.Option(
+        "--layer", "-l", help="Layer whose feature maps to show (see `convlens layers`). "
+        "Repeatable. Default: the first conv layer.", rich_help_panel=SHOW)] = None,
+    all_conv: Annotated[bool, typer.Option(
+        "--all-conv", help="Show every conv layer.", rich_help_panel=SHOW)] = False,
+    top: Annotated[int, typer.Option(
+        "--top", help="Channels per feature-map figure, the most active first (all are in "
+        "the npz).", rich_help_panel=SHOW)] = 8,
+    scale: Annotated[str, typer.Option(
+        "--scale", help="Filter colour scale: `shared` (strengths compare) or `per-filter` "
+        "(each filter stretched).", rich_help_panel=SHOW)] = "shared",
+    filter_view: Annotated[str, typer.Option(
+        "--filter-view", help="Filters with several input channels: `auto` (RGB tiles for 3 "
+        "input channels, else `mean`), `rgb`, `mean` or `channels`.",
+        rich_help_panel=SHOW)] = "auto",
+    full_size: Annotated[bool, typer.Option(
+        "--full-size", help=f"Keep feature maps at full size in the npz (default: at most "
+        f"{STORED_MAX_SIDE} px a side, which bounds memory on large images).",
+        rich_help_panel=SHOW)] = False,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Folder of images (searched recursively): find the ones that most "
+        "activate --channel of the first --layer.", rich_help_panel=SHOW)] = None,
+    channel: Annotated[int | None, typer.Option(
+        "--channel", help="Channel for --data (default: the most active one for IMAGE).",
+        rich_help_panel=SHOW)] = None,
+    images_shown: Annotated[int, typer.Option(
+        "--images", help="How many --data images to show.", rich_help_panel=SHOW)] = 8,
+    top_k: TopK = 5,
+    weights: Weights = None,
+    arch: Arch = None,
+    input_size: InputSize = None,
+    mean: Mean = None,
+    std: Std = None,
+    trust_pickle: TrustPickle = False,
+    device: ModelDevice = "auto",
+    out: OutDir = None,
+    force: opt.Force = False,
+) -> None:
+    """Show what a trained CNN does to an image: feature maps, learned filters, predictions.
+
+    Writes into `convlens-out/inspect-<image>/` (or `--out`): `maps-<layer>.png` per layer
+    (the `--top` most active channels, each titled with shape and range), `feature-maps.npz`
+    (float32 `(C, H, W)` per layer name, like `convlens run`), `filters-<layer>.png` for conv
+    layers, `learned-vs-classical.png` (each first-layer filter beside the nearest built-in
+    kernel: the tutorial's edge detectors, found inside the network), `predictions.png`,
+    `input.png` and `inspect.json`; with `--data`, `top-images-<layer>-ch<N>.png`.
+
+    Examples:
+
+    * `convlens inspect runs/pets/model.safetensors dog.jpg --layer features.0 --layer features.3`
+    * `convlens inspect model.pt dog.jpg --all-conv --top 8` (TorchScript)
+    * `convlens inspect runs/pets dog.jpg --layer features.3 --data pets/val --channel 5`
+    """
+    if top < 1 or top_k < 1 or images_shown < 1:
+        raise ConfigError("--top, --top-k and --images must be at least 1")
+    scale_choice, view_choice = parse_scale(scale), parse_view(filter_view)
+    source = image if image is not None else sample_path()
+    folder = out if out is not None else DEFAULT_ROOT / f"inspect-{source.stem}"
+    check_out_dir(folder, force)
+    opened = _open(model, weights, arch, input_size, mean, std, trust_pickle, device)
+    names = list(layer or [])
+    if all_conv:
+        names += [name for name in conv_layers(opened) if name not in names]
+    if not names:
+        names = [default_layer(opened)]
+    picture = load_image(source, mode="rgb")
+    result = feature_maps(opened, picture, names, None if full_size else STORED_MAX_SIDE)
+    predictions = top_predictions(result.output, opened, top_k)
+    prepare_out_dir(folder, force)
+
+    files: list[Path] = []
+    headline = _headline(predictions)
+    shown = result.prepared.display
+    files.append(_save(plot_image(shown, f"model input (what the model sees), values "
+                                         f"[{float(shown.min()):.3g}, {float(shown.max()):.3g}]"),
+                       folder / "input.png"))
+    if predictions:
+        console.print(_predictions_table(predictions))
+        files.append(_save(plot_predictions(predictions, f"{source.name}: top {len(predictions)}"
+                                            " predictions"), folder / "predictions.png"))
+    for name, maps in result.layers.items():
+        console.print(_stats_table(maps, top))
+        files.append(_save(plot_feature_maps(maps, top, headline),
+                           folder / f"maps-{_file_part(name)}.png"))
+    np.savez(folder / MAPS_FILE, **{name: maps.maps.numpy().astype(np.float32, copy=False)
+                                    for name, maps in result.layers.items()})
+    files.append(folder / MAPS_FILE)
+    convs = conv_layers(opened)
+    for name in dict.fromkeys(n.split("#")[0] for n in result.layers):
+        if name in convs:
+            weights_ = conv_weights(opened, name)
+            files.append(_save(plot_filters(weights_, name, scale_choice, view_choice),
+                               folder / f"filters-{_file_part(name)}.png"))
+    matches_info = _learned_vs_classical(opened, convs, folder, files)
+    top_info = None
+    if data is not None:
+        top_info = _data_images(opened, result.layers, names[0], data, channel, images_shown,
+                                folder, files)
+    summary = {
+        "convlens_version": __version__,
+        "command": _command(ctx),
+        "model": {"source": opened.source, "kind": opened.kind.value,
+                  "in_channels": opened.in_channels, "input_size": opened.input_size,
+                  "notes": opened.notes},
+        "image": str(source),
+        "model_input_shape": list(result.prepared.batch.shape[1:]),
+        "predictions": [vars(p) for p in predictions or []],
+        "layers": {name: {"type": maps.layer_type, "shape": list(maps.shape),
+                          "stored_shape": list(maps.maps.shape), "stored_factor": maps.factor,
+                          "channels": maps.stats.to_dict(maps.top())}
+                   for name, maps in result.layers.items()},
+        "learned_vs_classical": matches_info,
+        "top_images": top_info,
+    }
+    files.append(folder / "inspect.json")
+    summary["files"] = sorted(path.name for path in files)
+    (folder / "inspect.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {len(files)} files to {folder}/", markup=False)
+
+
+def _learned_vs_classical(opened: OpenedModel, convs: list[str], folder: Path,
+                          files: list[Path]) -> dict | None:
+    if not convs:
+        return None
+    first = convs[0]
+    weights = conv_weights(opened, first)
+    matches = nearest_kernels(weights)
+    found = [m for m in matches if m is not None]
+    if not found:
+        error_console.print(f"note: no built-in kernel fits the "
+                            f"{weights.shape[2]}x{weights.shape[3]} filters of {first}",
+                            markup=False)
+        return None
+    files.append(_save(plot_learned_vs_classical(weights, matches, first),
+                       folder / "learned-vs-classical.png"))
+    best = sorted(found, key=lambda m: -abs(m.cosine))
+    grid = Table(title=f"{first}: filters closest to a built-in kernel", show_edge=False)
+    for column in ("filter", "nearest kernel", "cosine"):
+        grid.add_column(column)
+    for match in best[:8]:
+        grid.add_row(f"#{match.filter_index}", match.label, f"{match.cosine:+.3f}")
+    console.print(grid)
+    return {"layer": first, "matches": [{"filter": m.filter_index, "kernel": m.label,
+                                         "cosine": m.cosine} for m in found]}
+
+
+def _data_images(opened: OpenedModel, layers: dict[str, FeatureMaps], layer: str, data: Path,
+                 channel: int | None, count: int, folder: Path, files: list[Path]) -> dict:
+    if not data.is_dir():
+        raise ImageError(f"--data must be a folder of images; got {data}")
+    sources = sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not sources:
+        raise ImageError(f"folder {data} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
+    if channel is None:
+        channel = layers[layer].top(1)[0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=error_console, transient=True) as progress:
+        task = progress.add_task(f"{layer} ch {channel}", total=len(sources))
+        tops = top_images(opened, layer, channel, sources, count,
+                          progress=lambda n: progress.advance(task, n))
+    name = f"top-images-{_file_part(layer)}-ch{channel}.png"
+    files.append(_save(plot_top_images(tops, layer, channel, len(sources)), folder / name))
+    grid = Table(title=f"{layer} channel {channel}: top {len(tops)} of {len(sources)} images",
+                 show_edge=False)
+    grid.add_column("image")
+    grid.add_column("mean activation", justify="right")
+    for item in tops:
+        grid.add_row(item.source, f"{item.score:.4g}")
+    console.print(grid)
+    return {"layer": layer, "channel": channel, "searched": len(sources),
+            "images": [{"source": t.source, "score": t.score} for t in tops]}
+
+
+def _stats_table(maps: FeatureMaps, top: int) -> Table:
+    channels = maps.top(top)
+    total, height, width = maps.shape
+    grid = Table(title=f"{maps.name} ({maps.layer_type}) {total}x{height}x{width}: "
+                       f"{len(channels)} most active channels", show_edge=False)
+    for column in ("channel", "mean", "std", "min", "max", "zeros"):
+        grid.add_column(column, justify="right")
+    stats = maps.stats
+    for c in channels:
+        grid.add_row(str(c), f"{stats.mean[c]:.4g}", f"{stats.std[c]:.4g}",
+                     f"{stats.minimum[c]:.4g}", f"{stats.maximum[c]:.4g}",
+                     f"{stats.zero_fraction[c]:.1%}")
+    return grid
+
+
+def _predictions_table(predictions) -> Table:
+    grid = Table(title="predictions", show_edge=False)
+    for column, justify in (("rank", "right"), ("class", "left"), ("index", "right"),
+                            ("probability", "right")):
+        grid.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for rank, item in enumerate(predictions, start=1):
+        grid.add_row(str(rank), item.label, str(item.index), f"{item.probability:.2%}")
+    return grid
+
+
+def _headline(predictions) -> str:
+    if not predictions:
+        return ""
+    return "prediction: " + ", ".join(f"{p.label} {p.probability:.0%}" for p in predictions[:3])
+
+
+def _file_part(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+
+
+def _save(figure, path: Path) -> Path:
+    figure.savefig(path, dpi=FIGURE_DPI)
+    return path
+
+
+# --------------------------------------------------------------------------- saliency
+
+
+@app.command("saliency")
+def saliency_command(
+    ctx: typer.Context,
+    model: ModelSpec,
+    image: ImageArg = None,
+    class_: Annotated[str | None, typer.Option(
+        "--class", "-c", help="Class to explain: a name or an index (default: the top "
+        "prediction).", rich_help_panel=SHOW)] = None,
+    method: Annotated[list[str] | None, typer.Option(
+        "--method", "-m", help="`gradcam`, `integrated-gradients`, `guided-backprop` or `all`. "
+        "Repeatable. Default: gradcam and integrated-gradients.", rich_help_panel=SHOW)] = None,
+    layer: Annotated[str | None, typer.Option(
+        "--layer", "-l", help="Layer for Grad-CAM (default: the last conv layer).",
+        rich_help_panel=SHOW)] = None,
+    steps: Annotated[int, typer.Option(
+        "--steps", help="Integrated-gradients steps (more: smaller convergence delta).",
+        rich_help_panel=SHOW)] = 32,
+    top_k: TopK = 5,
+    weights: Weights = None,
+    arch: Arch = None,
+    input_size: InputSize = None,
+    mean: Mean = None,
+    std: Std = None,
+    trust_pickle: TrustPickle = False,
+    device: ModelDevice = "auto",
+    out: OutDir = None,
+    force: opt.Force = False,
+) -> None:
+    """Show which pixels made the model choose a class: Grad-CAM and gradient saliency.
+
+    Writes into `convlens-out/saliency-<image>/` (or `--out`): `saliency.png` (per method the
+    heatmap and the heatmap over the image, titled with layer, shape and range),
+    `predictions.png`, `saliency.npz` (`input` `(C, H, W)` as the model saw it, and one
+    `(H, W)` heatmap per method: `gradcam`, `integrated_gradients`, `guided_backprop`) and
+    `saliency.json`.
+
+    Examples:
+
+    * `convlens saliency runs/pets/model.safetensors dog.jpg --class dog --method gradcam`
+    * `convlens saliency model.pt cat.png --method all --layer features.6`
+    """
+    if top_k < 1:
+        raise ConfigError("--top-k must be at least 1")
+    methods = parse_methods(method or [SaliencyMethod.GRADCAM,
+                                       SaliencyMethod.INTEGRATED_GRADIENTS])
+    source = image if image is not None else sample_path()
+    folder = out if out is not None else DEFAULT_ROOT / f"saliency-{source.stem}"
+    check_out_dir(folder, force)
+    opened = _open(model, weights, arch, input_size, mean, std, trust_pickle, device)
+    reason = guided_backprop_unavailable(opened)
+    if reason and "all" in [m.lower() for m in method or []]:
+        methods = [m for m in methods if m is not SaliencyMethod.GUIDED_BACKPROP]
+        error_console.print(f"note: {reason}: skipped", markup=False)
+    picture = load_image(source, mode="rgb")
+    result = explain_class(opened, picture, methods, class_, layer, steps, top_k)
+    prepare_out_dir(folder, force)
+    if result.predictions:
+        console.print(_predictions_table(result.predictions))
+    grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",
+                 show_edge=False)
+    for column in ("method", "layer", "shape", "max", "note"):
+        grid.add_column(column)
+    for item in result.maps:
+        grid.add_row(item.method.title, item.layer or "-",
+                     "x".join(map(str, item.heatmap.shape)), f"{float(item.heatmap.max()):.4g}",
+                     item.note)
+    console.print(grid)
+    files = [_save(plot_saliency(result, f"{source.name} through {Path(opened.source).name}"),
+                   folder / "saliency.png")]
+    if result.predictions:
+        files.append(_save(plot_predictions(result.predictions, f"{source.name}: top "
+                                            f"{len(result.predictions)} predictions",
+                                            highlight=result.target), folder / "predictions.png"))
+    arrays = {"input": result.prepared.display.numpy().astype(np.float32)}
+    arrays.update({item.method.key: item.heatmap.numpy().astype(np.float32)
+                   for item in result.maps})
+    np.savez(folder / "saliency.npz", **arrays)
+    files += [folder / "saliency.npz", folder / "saliency.json"]
+    summary = {
+        "convlens_version": __version__,
+        "command": _command(ctx),
+        "model": {"source": opened.source, "kind": opened.kind.value},
+        "image": str(source),
+        "class": {"index": result.target, "label": result.label,
+                  "probability": result.probability},
+        "predictions": [vars(p) for p in result.predictions or []],
+        "methods": [{"method": item.method.value, "layer": item.layer, "note": item.note,
+                     "shape": list(item.heatmap.shape), "max": float(item.heatmap.max())}
+                    for item in result.maps],
+        "files": sorted(path.name for path in files),
+    }
+    (folder / "saliency.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    console.print(f"wrote {len(files)} files to {folder}/", markup=False)

@@ -1,0 +1,99 @@
+"""``convlens serve``: the interactive explorer on a local web server."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError
+from ._app import app, console, error_console
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+LOOPBACK_NAMES = ("localhost",)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. The default "
+                                      "answers this computer only; `0.0.0.0` opens the page "
+                                      "to your network (a warning is printed).")] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).",
+                                      min=0, max=65535)] = DEFAULT_PORT,
+    model: Annotated[Path | None, typer.Option("--model", help="A convlens checkpoint "
+                     "(.safetensors) for the model panel: predictions, feature maps, "
+                     "learned filters, Grad-CAM.")] = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default "
+                                               "web browser.")] = False,
+    device: Annotated[str, typer.Option("--device", help="Where the stages are computed: "
+                                        "`cpu` (steady latency), `auto`, `cuda`, `mps`.")] = "cpu",
+) -> None:
+    """Start the explorer: a page where you load a photo, edit kernels and watch every stage.
+
+    Drag in a photo (or paste one, or pick a sample), edit any kernel cell and see conv,
+    activation and pooling change as you type; hover or tap any output pixel to see the
+    patch x kernel = products -> sum -> activation -> pooled cell that made it, the numbers
+    `convlens explain` prints. Everything runs on this computer: the page makes no requests
+    beyond this server. Stop the server with Ctrl+C.
+
+    Examples:
+
+    * `convlens serve` (then open the address it prints)
+    * `convlens serve --open --port 8000`
+    * `convlens serve --model runs/digits/model.safetensors`
+    * `convlens serve --host 0.0.0.0` (reachable from other machines: only on a network you
+      trust)
+    """
+    import uvicorn
+
+    from ..serve import create_app
+
+    if model is not None and not model.exists():
+        raise ConfigError(f"model file not found: {model}")
+    loopback = is_loopback(host)
+    if not loopback:
+        error_console.print(
+            f"warning: listening on {host}, so other machines on the network can open the "
+            "page and send it files; use the default --host 127.0.0.1 unless you mean that",
+            markup=False)
+    port = _bind_check(host, port)
+    allowed = None if not loopback else ["127.0.0.1", "localhost", "::1", "[::1]"]
+    application = create_app(model, device=device, allowed_hosts=allowed)
+    shown_host = "127.0.0.1" if host == "localhost" else host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    url = f"http://{shown_host}:{port}/"
+    console.print(f"convlens explorer at [bold]{url}[/bold]  (Ctrl+C stops it)")
+    if open_browser:  # once uvicorn listens, which takes a moment
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only answers this machine (127.0.0.0/8, ::1, ``localhost``)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind_check(host: str, port: int) -> int:
+    """Fail with a clear message when the port is taken; turn port 0 into a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "pick another --port or stop what uses it"
+            ) from None
+        return probe.getsockname()[1]

@@ -1,0 +1,477 @@
+"""Notebook display: figures as PNG bytes, results as small self-contained HTML tables.
+
+Jupyter shows an object through its ``_repr_png_`` / ``_repr_html_`` methods. The result classes
+of convlens implement those in one line each by calling the functions here, so the notebook, the
+widgets (:mod:`convlens.widgets`) and any other page render the same thing the same way:
+
+* :func:`figure_png` turns a ``matplotlib.figure.Figure`` into PNG bytes (no pyplot involved);
+* :func:`pixel_explanation_html` / :func:`pooled_explanation_html` draw one conv pixel's or one
+  pooled cell's arithmetic (patch x kernel = products -> sum -> activation -> pooled cell), the
+  numbers ``convlens explain`` prints;
+* :func:`size_chain_html` the size formula ``(I - F + 2P)/S + 1`` layer by layer;
+* :func:`stages_html` the stage table of a run (shape, range, share zeroed, size formula);
+* :func:`layer_table_html` a model's layers, :func:`inspection_html` / :func:`feature_maps_png`
+  its feature maps, :func:`saliency_png` a saliency result, :func:`train_result_html` a
+  training run;
+* :func:`html_table`, :func:`html_matrix` and :func:`png_html` the building blocks.
+
+The HTML is well-formed XHTML (every tag closed, text escaped) with inline styles only, so it
+needs no stylesheet and can be checked by any XML parser.
+
+:func:`enable_notebook_display` lets Jupyter draw the plain ``Figure`` objects convlens returns
+even when pyplot was never imported (IPython only knows how to draw figures after
+``%matplotlib inline`` or ``import matplotlib.pyplot``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import Normalize, TwoSlopeNorm, to_hex
+from matplotlib.figure import Figure
+
+from .plot import format_number
+
+if TYPE_CHECKING:
+    from .explain import PixelExplanation, PooledExplanation, SizeChain
+    from .layers import Stages
+
+NOTEBOOK_DPI = 80
+"""Resolution of figures shown in notebooks: readable, and a few hundred kB per figure."""
+
+_FONT = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px"
+_CELL = "padding: 2px 6px; text-align: right; border: 1px solid #bbb"
+_TEXT_CELL = "padding: 2px 6px; text-align: left; border: 1px solid #bbb"
+_HEAD = "padding: 2px 6px; text-align: left; border: 1px solid #bbb; font-weight: bold"
+_PADDED = "border: 1px dashed #888; font-style: italic"
+_WINNER = "outline: 3px solid #e6a700; outline-offset: -3px; font-weight: bold"
+_NOTE = "color: #666; font-size: 11px; margin: 2px 0"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def figure_png(figure: Figure, dpi: int = NOTEBOOK_DPI) -> bytes:
+    """The PNG bytes of ``figure`` at ``dpi`` (dots per inch), drawn with Agg, no pyplot."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def enable_notebook_display(shell: Any = None) -> bool:
+    """Teach IPython to draw ``matplotlib.figure.Figure`` objects inline as PNG.
+
+    Library functions return plain figures built without pyplot; IPython only registers its
+    figure formatter once pyplot's inline backend is loaded, so without this a returned figure
+    shows as ``<Figure size 640x480 with 4 Axes>``. ``shell`` defaults to the running IPython
+    shell; outside IPython nothing happens and False is returned. A formatter already in place
+    (``%matplotlib inline``) is kept, so a figure is never drawn twice.
+    """
+    if shell is None:
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
+        if shell is None:
+            return False
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        formatter.lookup_by_type(Figure)
+    except KeyError:
+        formatter.for_type(Figure, figure_png)
+    return True
+
+
+# --------------------------------------------------------------------------- HTML blocks
+
+
+def esc(value: object) -> str:
+    """Text escaped for HTML element content and attribute values."""
+    return html.escape(str(value), quote=True)
+
+
+def html_table(
+    rows: Sequence[Sequence[object]],
+    header: Sequence[str] | None = None,
+    caption: str | None = None,
+) -> str:
+    """A bordered table of ``rows`` (cells are turned into escaped text), optional header row.
+
+    Numbers are right-aligned, text left-aligned.
+    """
+    parts = [f'<table style="border-collapse: collapse; {_FONT}">']
+    if caption:
+        parts.append(f'<caption style="text-align: left; font-weight: bold">{esc(caption)}'
+                     "</caption>")
+    if header:
+        parts.append("<tr>" + "".join(f'<th style="{_HEAD}">{esc(h)}</th>' for h in header)
+                     + "</tr>")
+    for row in rows:
+        parts.append("<tr>" + "".join(
+            f'<td style="{_CELL if _is_number(c) else _TEXT_CELL}">{esc(c)}</td>' for c in row)
+            + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, (int, float, np.number)):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def html_matrix(
+    values: np.ndarray,
+    *,
+    caption: str | None = None,
+    formatter: Callable[[float], str] = format_number,
+    signed: bool | None = None,
+    limits: tuple[float, float] | None = None,
+    padded: np.ndarray | None = None,
+    highlight: tuple[int, int] | None = None,
+    row_labels: Sequence[object] | None = None,
+    col_labels: Sequence[object] | None = None,
+) -> str:
+    """A ``(rows, cols)`` grid of numbers as a small heatmap table, each value written in.
+
+    Signed grids (``signed=None``: any value below 0) are coloured blue-white-red around 0, the
+    colours of the conv maps; others dark (0) to white (the largest value), like the image.
+    ``limits`` ``(low, high)`` fixes the colour scale (e.g. ``(0, 255)`` for raw pixels).
+    ``padded`` ``(rows, cols)`` marks cells that lie in the padding (dashed, italic);
+    ``highlight`` outlines one cell (a pool winner).
+    """
+    grid = np.asarray(values, dtype=np.float64)
+    if grid.ndim != 2:
+        raise ValueError(f"expected a 2-D grid of numbers; got shape {grid.shape}")
+    signed = bool(grid.min(initial=0.0) < 0) if signed is None else signed
+    top = float(np.abs(grid).max(initial=0.0)) or 1.0
+    if limits is not None:
+        norm: Normalize = Normalize(vmin=limits[0], vmax=limits[1], clip=True)
+        cmap = colormaps["RdBu_r"] if signed else None
+    elif signed:
+        norm = TwoSlopeNorm(vcenter=0.0, vmin=-top, vmax=top)
+        cmap = colormaps["RdBu_r"]
+    else:
+        norm, cmap = Normalize(vmin=min(float(grid.min(initial=0.0)), 0.0), vmax=top), None
+    parts = [f'<table style="border-collapse: collapse; {_FONT}">']
+    if caption:
+        parts.append(f'<caption style="text-align: left; font-weight: bold">{esc(caption)}'
+                     "</caption>")
+    if col_labels is not None:
+        corner = "<th></th>" if row_labels is not None else ""
+        parts.append("<tr>" + corner + "".join(
+            f'<th style="{_NOTE}">{esc(label)}</th>' for label in col_labels) + "</tr>")
+    for r, row in enumerate(grid):
+        cells = [f'<th style="{_NOTE}">{esc(row_labels[r])}</th>'] if row_labels is not None else []
+        for c, value in enumerate(row):
+            shade = float(norm(value))
+            rgba = cmap(shade) if cmap is not None else (0.2 + 0.8 * shade,) * 3 + (1.0,)
+            luminance = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
+            style = (f"{_CELL}; background: {to_hex(rgba)}; "
+                     f"color: {'#fff' if luminance < 0.5 else '#000'}")
+            title = ""
+            if padded is not None and padded[r, c]:
+                style += f"; {_PADDED}"
+                title = ' title="padding"'
+            if highlight is not None and (r, c) == tuple(highlight):
+                style += f"; {_WINNER}"
+                title = ' title="winner"'
+            cells.append(f'<td style="{style}"{title}>{esc(formatter(float(value)))}</td>')
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _row(*cells: str) -> str:
+    """Side-by-side blocks (tables and operators) in one line."""
+    inner = "".join(
+        f'<td style="vertical-align: middle; padding: 0 6px; border: none">{cell}</td>'
+        for cell in cells
+    )
+    return f'<table style="border-collapse: collapse"><tr>{inner}</tr></table>'
+
+
+def _operator(symbol: str) -> str:
+    return f'<span style="font-size: 20px">{esc(symbol)}</span>'
+
+
+def _paragraph(text: str, style: str = "margin: 4px 0") -> str:
+    return f'<p style="{style}">{text}</p>'
+
+
+def _raw(value: float) -> str:
+    from .explain import format_raw
+
+    return format_raw(value)
+
+
+def _value(value: float) -> str:
+    return f"{value:.6g}"
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def pixel_explanation_html(explanation: PixelExplanation) -> str:
+    """One conv output pixel worked out: where its patch lies, patch x kernel = products, the
+    sum written out as ``convlens explain`` prints it, the activation and the pooled cell it
+    feeds. Patch and products are in raw 0-255 units (normalized x 255), as the tutorial does.
+    """
+    e = explanation
+    channel_labels = ("R", "G", "B") if e.channels == 3 else (None,)
+    field = e.receptive_field
+    parts = [f'<div class="convlens-explain" style="{_FONT}">']
+    parts.append(_paragraph(
+        f"<b>conv pixel ({e.row}, {e.col}) of {esc(e.kernel_name)}</b> in the "
+        f"{e.conv_shape[0]}x{e.conv_shape[1]} conv map: the kernel covers input rows "
+        f"{field['top']}..{field['bottom']}, cols {field['left']}..{field['right']}"
+        + (" (dashed cells lie in the padding)" if e.padded.any() else "")))
+    raw_patch = e.patch.astype(np.float64) * e.scale
+    raw_products = e.products * e.scale
+    for channel, label in enumerate(channel_labels):
+        suffix = f" [{label}]" if label else ""
+        parts.append(_row(
+            html_matrix(raw_patch[channel], caption=f"patch (0-255){suffix}", formatter=_raw,
+                        signed=False, limits=(0.0, e.scale), padded=e.padded,
+                        row_labels=e.input_rows, col_labels=e.input_cols),
+            _operator("×"),
+            html_matrix(e.weights[channel], caption=f"kernel{suffix}", signed=True),
+            _operator("="),
+            html_matrix(raw_products[channel], caption=f"products{suffix}", formatter=_raw,
+                        signed=True, padded=e.padded),
+        ))
+    lines = e.sum_lines()
+    parts.append(_paragraph("sum of products = " + " = ".join(esc(line) for line in lines)))
+    conv_text = f"{_value(e.total)} (the sum / {format_number(e.scale)})"
+    if e.bias:
+        conv_text += f" + bias {_value(e.bias)} = {_value(e.value)}"
+    parts.append(_paragraph(f"conv value = {esc(conv_text)}"))
+    parts.append(_paragraph(
+        f"{esc(e.config.activation.value)}({_value(e.value)}) = <b>{_value(e.activated)}</b>"))
+    parts.append(_paragraph(esc(_pooled_note(e))))
+    if e.flipped_total is not None:
+        parts.append(_paragraph(
+            f"true convolution (kernel turned 180 degrees): sum = "
+            f"{esc(' = '.join(e.sum_lines(flipped=True)))}"))
+    parts.append(_paragraph(esc("cross-correlation: each weight multiplies the pixel under it, "
+                                "the kernel is not turned round (PyTorch's Conv2d)"), _NOTE))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _pooled_note(e: PixelExplanation) -> str:
+    if e.pooled_shape is None:
+        return "no pool stage: the activated value is the layer's output"
+    if not e.pooled:
+        return ("this pixel lies in no pooling window (the windows skip it), so pooling "
+                "discards it")
+    notes = []
+    for cell in e.pooled:
+        row, col = cell["cell"]
+        text = f"feeds pooled cell ({row}, {col}) = {_value(cell['value'])}"
+        if cell.get("wins") is True:
+            text += " (this pixel is the maximum: it wins)"
+        elif cell.get("wins") is False:
+            text += f" (the maximum is at {tuple(cell['winner'])}: this pixel is dropped)"
+        else:
+            text += " (the mean of its window)"
+        notes.append(text)
+    return "; ".join(notes)
+
+
+def pooled_explanation_html(explanation: PooledExplanation) -> str:
+    """One pooled cell worked out: its window of the activated map (conv coordinates), the
+    winner outlined (max pooling) or the mean (avg pooling), and the value it gives."""
+    e = explanation
+    field = e.receptive_field
+    winner = None
+    if e.winner is not None:
+        winner = (e.window_rows.index(e.winner[0]), e.window_cols.index(e.winner[1]))
+    size = len(e.window_rows)
+    parts = [f'<div class="convlens-explain" style="{_FONT}">']
+    parts.append(_paragraph(
+        f"<b>pooled cell ({e.row}, {e.col}) of {esc(e.kernel_name)}</b> in the "
+        f"{e.pooled_shape[0]}x{e.pooled_shape[1]} pooled map: a {size}x{size} "
+        f"{esc(e.pool_type.value)} pool over conv rows {e.window_rows[0]}..{e.window_rows[-1]}, "
+        f"cols {e.window_cols[0]}..{e.window_cols[-1]} (input rows {field['top']}.."
+        f"{field['bottom']}, cols {field['left']}..{field['right']})"))
+    parts.append(_row(
+        html_matrix(e.conv_values, caption="conv", formatter=_value, signed=True,
+                    row_labels=e.window_rows, col_labels=e.window_cols),
+        _operator("→"),
+        html_matrix(e.values, caption=f"{e.config.activation.value}", formatter=_value,
+                    highlight=winner, row_labels=e.window_rows, col_labels=e.window_cols),
+        _operator("→"),
+        html_matrix(np.array([[e.value]]), caption="pooled", formatter=_value),
+    ))
+    if e.winner is not None:
+        text = (f"max = <b>{_value(e.value)}</b>, won by conv pixel {tuple(e.winner)}; the other "
+                f"{size * size - 1} values are dropped")
+    else:
+        text = f"mean of {size * size} values = <b>{_value(e.value)}</b>"
+    parts.append(_paragraph(text))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- sizes and stages
+
+
+def size_chain_html(chain: SizeChain) -> str:
+    """The size formula ``(I - F + 2P)/S + 1`` with the numbers put in, one row per layer and
+    axis, the receptive field of one output pixel, and a warning where a division is not exact.
+    """
+    rows = []
+    for step in chain.steps:
+        for axis, item in step.axes():
+            rows.append((step.index, step.layer.describe(), axis, item.formula(), item.size_out,
+                         item.field, item.rounding_note()))
+    height, width = chain.input_size
+    out_h, out_w = chain.output_size
+    field_h, field_w = chain.receptive_field
+    caption = (f"{height}x{width} input -> {out_h}x{out_w} output; one output pixel sees "
+               f"{field_h}x{field_w} input pixels")
+    table = html_table(rows, ("#", "layer", "axis", "(I - F + 2P)/S + 1", "out",
+                              "receptive field", "note"), caption)
+    return f'<div class="convlens-sizes">{table}</div>'
+
+
+def stages_html(stages: Stages) -> str:
+    """The stage table of a run: shape, value range, share zeroed by the activation and the
+    size formula of each stage (what ``convlens run`` prints)."""
+    rows = []
+    for item in stages.summary():
+        zeroed = "" if item.zeroed is None else f"{item.zeroed:.0%}"
+        rows.append((item.stage, "x".join(map(str, item.shape)), format_number(item.minimum),
+                     format_number(item.maximum), zeroed, item.size_formula))
+    table = html_table(rows, ("stage", "shape", "min", "max", "zeroed", "size"))
+    return f'<div class="convlens-stages">{table}</div>'
+
+
+def layer_table_html(table: Any) -> str:
+    """A model's layers (:class:`convlens.inspect.LayerTable`): name (indented by depth),
+    type, output shape, parameters, receptive field and geometry; the layer that failed in red
+    with what mismatched, then the totals."""
+    header = ("layer", "type", "output shape", "params", "receptive field", "geometry")
+    parts = [f'<div class="convlens-layers" style="{_FONT}">',
+             f'<table style="border-collapse: collapse; {_FONT}">',
+             '<caption style="text-align: left; font-weight: bold">'
+             f"input {esc(_shape_text(table.input_shape))}"
+             f"{' -> output ' + esc(_shape_text(table.output_shape)) if table.output_shape else ''}"
+             "</caption>",
+             "<tr>" + "".join(f'<th style="{_HEAD}">{esc(h)}</th>' for h in header) + "</tr>"]
+    for row in table.rows:
+        field = row.receptive_field
+        cells = (row.name or "(model)", row.layer_type, _shape_text(row.output_shape),
+                 f"{row.params:,}" if row.params else "", f"{field[0]}x{field[1]}"
+                 if field else "", row.geometry)
+        style = "; color: #c00; font-weight: bold" if row.failed else ""
+        indent = f"padding-left: {6 + 12 * max(0, row.depth)}px"
+        tds = [f'<td style="{_TEXT_CELL}; {indent}{style}">{esc(cells[0])}</td>']
+        tds += [f'<td style="{_CELL if i in (3, 4) else _TEXT_CELL}{style}">{esc(c)}</td>'
+                for i, c in enumerate(cells[1:], start=1)]
+        title = ' title="failed"' if row.failed else ""
+        parts.append(f"<tr{title}>" + "".join(tds) + "</tr>")
+    parts.append("</table>")
+    parts.append(_paragraph(f"{table.total_params:,} parameters, "
+                            f"{table.trainable_params:,} trainable"))
+    if table.failure:
+        parts.append(_paragraph(f"the model failed here: {esc(table.failure)}",
+                                "margin: 4px 0; color: #c00; font-weight: bold"))
+    for note in getattr(table, "notes", []) or []:
+        parts.append(_paragraph(esc(note), _NOTE))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def png_html(png: bytes, alt: str = "") -> str:
+    """An ``<img>`` holding ``png`` inline (base64 data URI): self-contained, no file."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" style="max-width: 100%"/>'
+
+
+def feature_maps_png(maps: Any, top: int | None = 16) -> bytes:
+    """One layer's feature maps (:class:`convlens.inspect.FeatureMaps`), the ``top`` most
+    active channels first, as drawn by :func:`convlens.plot.models.plot_feature_maps`."""
+    from .plot.models import plot_feature_maps
+
+    return figure_png(plot_feature_maps(maps, top=top))
+
+
+def inspection_html(inspection: Any, top: int | None = 16) -> str:
+    """An inspected model (:class:`convlens.inspect.Inspection`): per hooked layer its most
+    active feature maps, in the order the layers ran."""
+    parts = ['<div class="convlens-inspection">']
+    for name, maps in inspection.layers.items():
+        shape = "x".join(map(str, maps.shape))
+        parts.append(_paragraph(f"<b>{esc(name)}</b> ({esc(maps.layer_type)}) {shape}"))
+        parts.append(png_html(feature_maps_png(maps, top), f"feature maps of {name}"))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def saliency_png(result: Any) -> bytes:
+    """A saliency result (:class:`convlens.saliency.SaliencyResult`): the input, each method's
+    heatmap and the heatmap over the input, as drawn by
+    :func:`convlens.plot.models.plot_saliency`."""
+    from .plot.models import plot_saliency
+
+    return figure_png(plot_saliency(result))
+
+
+def train_result_html(result: Any) -> str:
+    """A training run (:class:`convlens.train.TrainResult`): its key metrics, then the learning
+    curves and confusion matrix it wrote, inline."""
+    metrics = result.metrics
+    rows = [("run folder", str(result.out_dir))]
+    if "val_accuracy" in metrics:
+        rows.append(("validation accuracy (kept model)", f"{metrics['val_accuracy']:.2%}"))
+    if "best_epoch" in metrics:
+        rows.append(("best epoch", f"{metrics['best_epoch']} of {metrics.get('epochs', '?')}"))
+    baseline = metrics.get("baseline")
+    if isinstance(baseline, dict) and "val_accuracy" in baseline:
+        rows.append((f"baseline: {baseline.get('model', 'SVC')}",
+                     f"{baseline['val_accuracy']:.2%}"))
+    if "seconds" in metrics:
+        rows.append(("seconds", f"{metrics['seconds']:.1f}"))
+    parts = ['<div class="convlens-train">', html_table(rows, caption="training run")]
+    for name in ("curves.png", "confusion.png"):
+        path = Path(result.out_dir) / name
+        if path.is_file():
+            parts.append(png_html(path.read_bytes(), name))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _shape_text(shape: Sequence[int] | None) -> str:
+    return "" if shape is None else "x".join(str(int(s)) for s in shape)
+
+
+__all__ = [
+    "NOTEBOOK_DPI",
+    "enable_notebook_display",
+    "esc",
+    "feature_maps_png",
+    "figure_png",
+    "html_matrix",
+    "html_table",
+    "inspection_html",
+    "layer_table_html",
+    "pixel_explanation_html",
+    "png_html",
+    "pooled_explanation_html",
+    "saliency_png",
+    "size_chain_html",
+    "stages_html",
+    "train_result_html",
+]

@@ -1,0 +1,90 @@
+"""Learned filters of a conv layer, and the built-in kernel each one is closest to: the
+tutorial's hand-made edge detectors, found inside a trained network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+from ..kernels import get_kernel, list_kernels
+from ..modelfiles import OpenedModel
+from .names import check_layer_names, conv_layers, layer_types
+
+
+def conv_weights(opened: OpenedModel, name: str) -> torch.Tensor:
+    """The filters of conv layer ``name`` as float32 ``(K, C, kh, kw)`` on the CPU."""
+    check_layer_names(opened, [name])
+    module = dict(opened.module.named_modules())[name]
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
+        kind = layer_types(opened).get(name, "?")
+        convs = ", ".join(conv_layers(opened)[:12]) or "none"
+        raise ModelError(f"layer {name!r} ({kind}) has no 2-D filters; conv layers: {convs}")
+    return weight.detach().to("cpu", torch.float32).clone()
+
+
+@dataclass(frozen=True)
+class KernelMatch:
+    """The built-in kernel nearest to one learned filter.
+
+    ``cosine`` is signed: -0.9 means the filter is close to the kernel with its sign flipped
+    (the same edge, opposite polarity). ``kernel`` is the built-in weights ``(kh, kw)`` padded
+    to the filter's size and multiplied by the sign, as drawn beside the filter.
+    """
+
+    filter_index: int
+    name: str
+    cosine: float
+    kernel: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return self.name if self.cosine >= 0 else f"-{self.name}"
+
+
+def nearest_kernels(weights: torch.Tensor | np.ndarray) -> list[KernelMatch | None]:
+    """For each filter of ``weights`` ``(K, C, kh, kw)``, the built-in gray kernel with the
+    largest ``|cosine similarity|``, the kernel spread over the C input channels the way
+    :func:`convlens.kernels.kernel_bank` spreads it (so colour-opponent filters score low).
+
+    Kernels smaller than the filter are zero-padded, centred; larger ones cannot match (None).
+    """
+    data = np.asarray(weights, dtype=np.float64)
+    if data.ndim != 4:
+        raise ModelError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
+    count, channels, height, width = data.shape
+    candidates = _kernel_candidates(height, width)
+    matches: list[KernelMatch | None] = []
+    for index in range(count):
+        flat = data[index].ravel()
+        norm = np.linalg.norm(flat)
+        best: KernelMatch | None = None
+        for name, padded in candidates:
+            bank = np.repeat(padded[None], channels, axis=0).ravel()
+            cosine = float(flat @ bank / (norm * np.linalg.norm(bank))) if norm > 0 else 0.0
+            if best is None or abs(cosine) > abs(best.cosine) + 1e-12:
+                best = KernelMatch(index, name, cosine, padded * (1.0 if cosine >= 0 else -1.0))
+        matches.append(best)
+    return matches
+
+
+def _kernel_candidates(height: int, width: int) -> list[tuple[str, np.ndarray]]:
+    """The distinct built-in gray kernels that fit a ``height`` x ``width`` filter, each
+    zero-padded to that size, centred."""
+    found: list[tuple[str, np.ndarray]] = []
+    for name in list_kernels():
+        kernel = get_kernel(name)
+        if kernel.channels != 1:
+            continue
+        kh, kw = kernel.size
+        if kh > height or kw > width or (height - kh) % 2 or (width - kw) % 2:
+            continue
+        padded = np.zeros((height, width))
+        top, left = (height - kh) // 2, (width - kw) // 2
+        padded[top:top + kh, left:left + kw] = kernel.as_2d()
+        if not any(np.allclose(padded, other) for _, other in found):
+            found.append((name, padded))
+    return found

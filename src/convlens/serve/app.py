@@ -1,0 +1,136 @@
+"""The explorer's FastAPI app, made by :func:`create_app`: the page and the API over the library.
+
+Routes, by module (each a thin layer over :mod:`convlens` functions):
+
+* :mod:`.routes_page`: ``GET /api/meta`` (presets, limits, defaults, colour maps, samples, the
+  model if any); ``POST /api/image?name=&mode=&max_side=`` (the raw bytes of an upload, not
+  multipart, so the size limit holds while reading); ``GET /api/input`` (the loaded image,
+  downsampled for display);
+* :mod:`.routes_stages`: ``POST /api/stages`` (every stage of every kernel, quantized to uint8,
+  see :mod:`.wire`); ``POST /api/explain`` (one conv, activated or pooled pixel, see
+  :mod:`.hover`); ``POST /api/download/{npz,figures,overview}`` (``stages.npz``, the run figures
+  as a zip, the overview PNG, made by the same functions as ``convlens run``);
+* :mod:`.routes_model`: ``/api/model/...`` (predictions, layers, feature maps, filters,
+  Grad-CAM, see :mod:`.model_panel`).
+
+What the server keeps between requests (caches, latest edit wins) is in :mod:`.session`.
+Bad input (a corrupt upload, a bad kernel, settings with no output) is answered ``400`` with
+``{"error": "<one line>"}``; the page shows the line and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from .. import __version__
+from ..devices import resolve_device
+from ..errors import ConvlensError
+from ..layers import LayerConfig, run_layer
+from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES
+from .model_panel import ModelPanel
+from .routes_model import model_routes
+from .routes_page import page_routes
+from .routes_stages import stage_routes
+from .session import ImageStore, Session
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    model: str | Path | None = None,
+    *,
+    device: str = "cpu",
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    allowed_hosts: list[str] | None = None,
+) -> FastAPI:
+    """The explorer's FastAPI app: the page at ``/`` and the JSON/binary API under ``/api``.
+
+    ``model`` is a convlens checkpoint shown in the model panel (needs :mod:`convlens.models`).
+    ``device`` runs the stages (``cpu`` keeps the page's latency steady; ``auto`` takes a GPU).
+    ``allowed_hosts`` limits the ``Host`` header (e.g. ``["127.0.0.1", "localhost"]`` for a
+    loopback server, which keeps other web sites from reaching it by DNS rebinding); None allows
+    any.
+    """
+    target = resolve_device(device)
+    session = Session(target, ImageStore(max_pixels), ModelPanel(model, target),
+                      max_upload_bytes=max_upload_bytes)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # load the compiled conv kernel now, not on the page's first request
+        warm = threading.Thread(target=_warm_up, args=(target,), daemon=True)
+        warm.start()
+        yield
+        session.close()
+
+    # no /docs page: FastAPI's loads its scripts from a CDN, and the explorer makes no
+    # request beyond this server; the schema stays at /api/openapi.json
+    app = FastAPI(title="convlens explorer", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.images = session.images
+    app.state.gate = session.gate
+    app.state.models = session.models
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+
+    @app.exception_handler(ConvlensError)
+    async def _user_error(_request: Request, exc: ConvlensError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": _validation_message(exc)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}: {exc}); "
+                                      "the server keeps running"}, status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+    app.include_router(page_routes(session))
+    app.include_router(stage_routes(session))
+    app.include_router(model_routes(session))
+    return app
+
+
+def _warm_up(device: torch.device) -> None:
+    # a failed warm-up only means a slower first request, which then reports the error itself
+    with contextlib.suppress(Exception):
+        run_layer(torch.rand(1, 1, 16, 16), torch.ones(1, 1, 3, 3), LayerConfig(), device)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """Pydantic's errors as one line: where in the request, and what was wrong."""
+    parts = []
+    for error in exc.errors()[:3]:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        where = ".".join(location)
+        if len(location) >= 2 and location[0] == "kernels" and location[1].isdigit():
+            where = f"kernel {int(location[1]) + 1}" + (
+                f" {'.'.join(location[2:])}" if location[2:] else "")
+        message = error.get("msg", "is invalid")
+        parts.append(f"{where}: {message}" if where else message)
+    return "bad request: " + "; ".join(parts)
+
+
+__all__ = ["STATIC_DIR", "create_app"]

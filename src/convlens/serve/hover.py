@@ -1,0 +1,71 @@
+"""The hover panel: one conv, activated or pooled pixel worked out, with its numbers as text.
+
+The arithmetic is :func:`convlens.explain.explain_pixel` / :func:`~convlens.explain.explain_pooled`
+(the numbers ``convlens explain`` prints); this module only adds the text of each number so the
+page shows exactly what the library formats (raw 0-255 values, kernel weights, six digits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..explain import explain_pixel, explain_pooled, format_raw
+from ..kernels import kernel_bank
+from ..kernels import unique_names as unique_kernel_names
+from ..plot import format_number
+from .schemas import ExplainIn
+from .session import Session
+
+
+def explain_message(session: Session, body: ExplainIn) -> dict:
+    """The JSON of ``POST /api/explain``: the explanation's ``to_dict()``, its ``kind``
+    (``pixel`` or ``pooled``) and ``text``, the same numbers formatted for the panel."""
+    image, kernels, config = session.inputs(body)
+    if body.kernel >= len(kernels):
+        raise ConfigError(f"kernel index must be 0..{len(kernels) - 1}; got {body.kernel}")
+    bank = kernel_bank(kernels, image.shape[0])
+    name = unique_kernel_names(kernels)[body.kernel]
+    if body.stage == "pooled":
+        pooled = explain_pooled(image, bank, config, body.kernel, body.row, body.col,
+                                kernel_name=name)
+        data = pooled.to_dict()
+        data["kind"] = "pooled"
+        data["text"] = {"conv_values": _texts(pooled.conv_values, _six),
+                        "values": _texts(pooled.values, _six), "value": _six(pooled.value)}
+        return data
+    pixel = explain_pixel(image, bank, config, body.kernel, body.row, body.col,
+                          kernel_name=name, flip=body.flip)
+    data = pixel.to_dict()
+    data["kind"] = "pixel"
+    data["stage"] = body.stage
+    data["text"] = {
+        "patch_raw": _texts(pixel.patch.astype(np.float64) * pixel.scale, format_raw),
+        "kernel": _texts(pixel.weights, _weight),
+        "products_raw": _texts(pixel.products * pixel.scale, format_raw),
+        "sum_lines": pixel.sum_lines(),
+        "sum": _six(pixel.total), "conv": _six(pixel.value),
+        "activated": _six(pixel.activated), "bias": _six(pixel.bias),
+        "pooled": [{**cell, "value_text": _six(cell["value"])} for cell in pixel.pooled],
+    }
+    if "convolution" in data:
+        data["text"]["flipped_kernel"] = _texts(pixel.flipped_weights, _weight)
+        data["text"]["convolution"] = _six(data["convolution"]["conv"])
+    return data
+
+
+def _texts(values: np.ndarray, formatter: Callable[[float], str]) -> list:
+    """``values`` of any shape as nested lists of ``formatter``'s text."""
+    if np.ndim(values) == 0:
+        return formatter(float(values))  # type: ignore[return-value]
+    return [_texts(item, formatter) for item in values]
+
+
+def _weight(value: float) -> str:
+    return format_number(value, 4)
+
+
+def _six(value: float) -> str:
+    return f"{value:.6g}"

@@ -1,0 +1,41 @@
+"""What the explorer's server accepts: sizes, counts and working sizes, in one place.
+
+The page reads these through ``GET /api/meta``, so its controls never offer a value the server
+refuses; the request bodies (:mod:`.schemas`) and the stores check them again.
+"""
+
+from __future__ import annotations
+
+from ..errors import ImageError
+
+MAX_KERNELS = 16
+"""Most kernels the page may send at once."""
+MAX_KERNEL_SIDE = 7
+"""Largest kernel side, in cells, the page edits (the explanation panel stays readable)."""
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+"""Largest image upload accepted, in bytes; the body is read in chunks and refused past this."""
+MAX_MODEL_BYTES = 256 * 1024 * 1024
+"""Largest checkpoint upload, in bytes."""
+MAX_PIXELS = 25_000_000
+"""Largest image accepted, in pixels (decompression-bomb guard; 6000x4000 is 24 M)."""
+WORKING_SIDES = (256, 512, 1024, 2048, 4096)
+"""Longest side, in pixels, the page may ask an image to be shrunk to before computing."""
+DEFAULT_WORKING_SIDE = 1024
+DISPLAY_SIDES = (32, 1024)
+"""Range of the longest side, in pixels, of the maps sent for drawing."""
+MAX_LAYER_NUMBER = 32
+"""Upper bound for stride, padding, pool size and pool stride."""
+MAX_DILATION = 16
+
+
+def check_working_side(max_side: int) -> None:
+    """Refuse a working size the page does not offer (each one is a cached copy of the image)."""
+    if max_side not in WORKING_SIDES:
+        raise ImageError(f"working size must be one of {', '.join(map(str, WORKING_SIDES))} "
+                         f"px; got {max_side}")
+
+
+def too_large(size: int, limit: int, what: str = "image") -> str:
+    """The message for an upload of ``size`` bytes over ``limit`` bytes."""
+    return (f"the upload is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit; "
+            f"use a smaller {what}")

@@ -1,0 +1,204 @@
+"""The model panel: one open model, its predictions, feature maps, learned filters, Grad-CAM.
+
+The model is opened with :func:`convlens.modelfiles.open_model` and looked into with
+:mod:`convlens.inspect` and :mod:`convlens.saliency`; this module only picks what the page shows
+and packs it (:func:`.wire.pack`). Checkpoints are opened from the working folder (only those
+:meth:`ModelPanel.found` lists, never an arbitrary path) or from an upload.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConvlensError, ModelError
+from ..inspect import (
+    conv_layers,
+    conv_weights,
+    default_layer,
+    feature_maps,
+    layer_types,
+    nearest_kernels,
+    top_predictions,
+)
+from ..modelfiles import open_model
+from ..models import INFO_FILE, WEIGHTS_FILE
+from ..plot.models import FilterScale, rgb_tiles
+from ..saliency import default_gradcam_layer, gradcam, resolve_target
+from .limits import MAX_MODEL_BYTES, too_large
+from .schemas import ModelRunIn
+from .session import LRU
+from .wire import pack, quantize_map, to_uint8
+
+MAX_FOUND_MODELS = 40
+"""Most checkpoints listed from the working folder."""
+MAX_SEARCHED_FOLDERS = 3000
+SKIPPED_FOLDERS = ("node_modules", "venv", "__pycache__", "site-packages")
+
+
+class ModelPanel:
+    """The model behind the page's model panel. Runs are serialized (hooks on one module are
+    not re-entrant) and the last few are cached."""
+
+    def __init__(self, path: str | Path | None, device: torch.device,
+                 root: Path | None = None) -> None:
+        self.device = device
+        self.root = (root or Path.cwd()).resolve()
+        self.opened = None
+        self.source = ""
+        self._lock = threading.Lock()
+        self._runs = LRU(8)
+        self._folder: tempfile.TemporaryDirectory | None = None
+        self._generation = 0
+        if path is not None:
+            self._open(Path(path), str(path))
+
+    def info(self) -> dict | None:
+        """The open model for the page (source, classes, layers), or None."""
+        if self.opened is None:
+            return None
+        opened = self.opened
+        convs = conv_layers(opened)
+        return {
+            "source": self.source, "describe": opened.describe(), "kind": opened.kind.value,
+            "classes": list(opened.class_names or []), "input_size": opened.input_size,
+            "in_channels": opened.in_channels, "notes": list(opened.notes),
+            "layers": [{"name": name, "type": kind, "conv": name in convs}
+                       for name, kind in layer_types(opened).items()],
+            "default_layer": default_layer(opened) if convs else None,
+        }
+
+    def found(self) -> list[str]:
+        """Convlens checkpoints (``*.safetensors`` with ``model.json`` beside) under the
+        working folder, three levels deep at most, as paths relative to it. Hidden folders and
+        virtual environments are skipped, and the search stops after a few thousand folders so
+        a page load never waits on a huge tree."""
+        hits: list[str] = []
+        for visited, (folder, subfolders, files) in enumerate(os.walk(self.root), start=1):
+            here = Path(folder)
+            depth = len(here.relative_to(self.root).parts)
+            subfolders[:] = [] if depth >= 3 or visited > MAX_SEARCHED_FOLDERS else sorted(
+                name for name in subfolders
+                if not name.startswith(".") and name not in SKIPPED_FOLDERS)
+            if INFO_FILE in files:
+                hits += sorted((here / name).relative_to(self.root).as_posix()
+                               for name in files if name.endswith(".safetensors"))
+            if len(hits) >= MAX_FOUND_MODELS:
+                break
+        return sorted(hits[:MAX_FOUND_MODELS])
+
+    def open_found(self, relative: str) -> dict:
+        """Open one of the checkpoints :meth:`found` lists."""
+        if relative not in self.found():
+            raise ModelError(f"{relative!r} is not one of the checkpoints found under "
+                             f"{self.root}; upload it instead")
+        return self._open(self.root / relative, relative)
+
+    def open_upload(self, weights: bytes, description: bytes, name: str) -> dict:
+        """Open an uploaded checkpoint: the ``.safetensors`` bytes and its ``model.json``."""
+        if len(weights) + len(description) > MAX_MODEL_BYTES:
+            raise ModelError(too_large(len(weights), MAX_MODEL_BYTES, "model"))
+        folder = tempfile.TemporaryDirectory(prefix="convlens-model-")
+        (Path(folder.name) / WEIGHTS_FILE).write_bytes(weights)
+        (Path(folder.name) / INFO_FILE).write_bytes(description)
+        try:
+            result = self._open(Path(folder.name) / WEIGHTS_FILE, Path(name).name)
+        except ConvlensError:
+            folder.cleanup()
+            raise
+        if self._folder is not None:
+            self._folder.cleanup()
+        self._folder = folder
+        return result
+
+    def close(self) -> None:
+        if self._folder is not None:
+            self._folder.cleanup()
+
+    def _open(self, path: Path, label: str) -> dict:
+        opened = open_model(path, device=self.device)
+        with self._lock:
+            self.opened, self.source = opened, label
+            self._generation += 1
+        return self.info()  # type: ignore[return-value]
+
+    def run(self, image: torch.Tensor, body: ModelRunIn) -> bytes:
+        """The packed panel for ``image`` ``(3, H, W)``: predictions, the ``body.top`` most
+        active feature maps of ``body.layer`` as uint8, its filters (conv layers), and Grad-CAM
+        (classifiers) as a uint8 heat map over the image the model saw."""
+        if self.opened is None:
+            raise ModelError("no model is open: start with --model CKPT, or open one in the "
+                             "model panel")
+        key = (self._generation, body.image, body.max_side, body.layer, body.cam_layer,
+               body.target, body.top, body.display)
+        cached = self._runs.get(key)
+        if cached is not None:
+            return cached
+        with self._lock:
+            opened = self.opened
+            layer = body.layer or default_layer(opened)
+            seen = feature_maps(opened, image, [layer], max_side=body.display)
+            maps = seen.layers[layer]
+            predictions = top_predictions(seen.output, opened, k=5) or []
+            header: dict = {
+                "model": self.source,
+                "predictions": [{"index": p.index, "label": p.label,
+                                 "probability": p.probability} for p in predictions],
+                "layer": {"name": layer, "type": maps.layer_type, "shape": list(maps.shape),
+                          "factor": maps.factor},
+            }
+            arrays: dict[str, np.ndarray] = {}
+            channels = maps.top(body.top)
+            quantized = [quantize_map(maps.maps[c], body.display) for c in channels]
+            if quantized:
+                arrays["maps"] = np.stack([q for q, _ in quantized])
+            header["channels"] = [
+                {**stats, **entry}
+                for (_, stats), entry in zip(quantized, maps.stats.to_dict(channels))]
+            header["filters"] = None
+            if layer in conv_layers(opened):
+                weights = conv_weights(opened, layer)
+                header["filters"], arrays["filters"] = filter_tiles(weights, body.top)
+                header["filters"]["matches"] = [
+                    None if m is None else {"name": m.label, "cosine": m.cosine}
+                    for m in nearest_kernels(weights[:body.top])]
+            header["gradcam"] = None
+            logits = seen.output
+            if isinstance(logits, torch.Tensor) and logits.ndim == 2:
+                target = resolve_target(opened, body.target, logits)
+                cam_layer = body.cam_layer or default_gradcam_layer(opened)
+                cam = gradcam(opened, seen.prepared.batch, target, cam_layer)
+                heat = cam.heatmap.numpy()
+                top = float(heat.max())
+                arrays["cam"] = to_uint8(heat / (top or 1.0) * 255)
+                arrays["seen"] = to_uint8(seen.prepared.display.numpy() * 255)
+                probability = float(torch.softmax(logits.float()[0], 0)[target])
+                header["gradcam"] = {"layer": cam_layer, "target": target,
+                                     "label": opened.class_name(target),
+                                     "probability": probability, "max": top, "note": cam.note}
+        message = pack(header, arrays)
+        self._runs.put(key, message)
+        return message
+
+
+def filter_tiles(weights: torch.Tensor, count: int) -> tuple[dict, np.ndarray]:
+    """The first ``count`` learned filters ``(K, C, kh, kw)`` as uint8 tiles, drawn as
+    :func:`convlens.plot.models.plot_filters` draws them (:func:`~convlens.plot.models.rgb_tiles`,
+    0 at mid-gray): RGB ``(K, 3, kh, kw)`` when the layer reads 3 channels, each filter on its
+    own scale; else the mean over input channels ``(K, 1, kh, kw)`` on one signed scale."""
+    data = weights[:count].numpy().astype(np.float64)
+    if data.shape[1] == 3:
+        tiles = rgb_tiles(data, FilterScale.PER_FILTER)
+        info: dict = {"rgb": True, "scale": "each filter on its own scale, mid-gray = 0"}
+    else:
+        mean = data.mean(axis=1, keepdims=True)
+        tiles = rgb_tiles(mean, FilterScale.SHARED)
+        info = {"rgb": False, "limit": float(np.abs(mean).max()) or 1.0,
+                "scale": "mean over input channels, shared signed scale"}
+    info["shape"] = list(weights.shape)
+    return info, to_uint8(tiles.transpose(0, 3, 1, 2) * 255)

@@ -1,0 +1,123 @@
+"""Routes the page starts from: ``GET /api/meta`` (presets, limits, defaults, colour tables),
+``POST /api/image`` (an upload) and ``GET /api/input`` (the loaded image, for drawing)."""
+
+from __future__ import annotations
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from .. import __version__
+from ..errors import ImageError
+from ..images import SAMPLES
+from ..kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels
+from ..layers import Activation, LayerConfig, PaddingMode, PoolType
+from ..plot import common_denominator, downsample_for_display, format_number
+from ..plot.stages import SIGNED_CMAP, UNSIGNED_CMAP
+from .limits import (
+    DEFAULT_WORKING_SIDE,
+    DISPLAY_SIDES,
+    MAX_DILATION,
+    MAX_KERNEL_SIDE,
+    MAX_KERNELS,
+    MAX_LAYER_NUMBER,
+    WORKING_SIDES,
+    too_large,
+)
+from .session import Session
+from .wire import colour_table, pack, to_uint8
+
+HEAT_CMAP = "jet"
+"""Colour map of the Grad-CAM overlay (the one Grad-CAM figures usually use)."""
+
+
+def page_routes(session: Session) -> APIRouter:
+    """The routes of :mod:`.routes_page` over ``session``."""
+    router = APIRouter()
+    images = session.images
+
+    @router.get("/api/meta")
+    async def meta() -> dict:
+        """Presets, limits, defaults and colour tables: everything the page starts from."""
+        presets = []
+        for name in list_kernels():
+            kernel = get_kernel(name)
+            if kernel.channels == 1 and max(kernel.size) <= MAX_KERNEL_SIDE:
+                presets.append({"name": name, "description": kernel.description,
+                                "cells": preset_cells(kernel),
+                                "weights": kernel.as_2d().tolist()})
+        defaults = LayerConfig()
+        return {
+            "version": __version__,
+            "samples": [{"id": f"sample-{name}", "name": name} for name in SAMPLES],
+            "presets": presets,
+            "default_kernels": list(TUTORIAL_KERNELS),
+            "layer": {**defaults.to_dict(), "pool": defaults.pool},
+            "choices": {"activation": [a.value for a in Activation],
+                        "padding_mode": [m.value for m in PaddingMode],
+                        "pool_type": [p.value for p in PoolType],
+                        "working_sides": list(WORKING_SIDES)},
+            "limits": {"kernels": MAX_KERNELS, "kernel_side": MAX_KERNEL_SIDE,
+                       "upload_bytes": session.max_upload_bytes, "pixels": images.max_pixels,
+                       "layer_number": MAX_LAYER_NUMBER, "dilation": MAX_DILATION,
+                       "display": list(DISPLAY_SIDES)},
+            "default_working_side": DEFAULT_WORKING_SIDE,
+            "colours": {"signed": colour_table(SIGNED_CMAP),
+                        "unsigned": colour_table(UNSIGNED_CMAP), "heat": colour_table(HEAT_CMAP)},
+            "model": session.models.info(),
+        }
+
+    @router.post("/api/image")
+    async def upload(request: Request, name: str = "upload", mode: str = "gray",
+                     max_side: int = DEFAULT_WORKING_SIDE) -> dict:
+        """Take an image file as the raw request body; answer its id and loaded size."""
+        limit = session.max_upload_bytes
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise ImageError(too_large(int(length), limit))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ImageError(too_large(size, limit))
+            chunks.append(chunk)
+        if size == 0:
+            raise ImageError("the upload is empty; choose an image file")
+        stored, new = images.add_upload(b"".join(chunks), name)
+        try:
+            image = await to_thread.run_sync(images.load, stored.id, mode, max_side)
+        except ImageError as exc:
+            if new:  # a file that does not load; an earlier copy of it stays usable
+                images.forget(stored)
+            message = str(exc).replace(str(stored.path), repr(stored.name))
+            raise ImageError(message.replace(stored.path.name, stored.name)) from None
+        return stored.info(image)
+
+    @router.get("/api/input")
+    async def input_pixels(image: str, mode: str = "gray", max_side: int = DEFAULT_WORKING_SIDE,
+                           display: int = 512) -> Response:
+        """The loaded image as uint8 ``(C, h, w)``, downsampled to ``display`` px for drawing."""
+        display = min(max(display, DISPLAY_SIDES[0]), DISPLAY_SIDES[1])
+        stored = images.get(image)
+        tensor = await to_thread.run_sync(images.load, image, mode, max_side)
+        shown, factor = downsample_for_display(tensor.numpy(), display)
+        header = {**stored.info(tensor), "factor": factor}
+        return Response(pack(header, {"input": to_uint8(shown * 255)}),
+                        media_type="application/octet-stream")
+
+    return router
+
+
+def preset_cells(kernel: Kernel) -> list[list[str]]:
+    """A preset's weights as the text of its cells: whole numbers, or ``n/d`` fractions when the
+    weights share a denominator (``1/16`` for a Gaussian), so every cell is exact."""
+    weights = kernel.as_2d()
+    denominator = common_denominator(weights)
+    if denominator == 1:
+        return [[format_number(float(v), 6) for v in row] for row in weights]
+    return [[_fraction(float(v), denominator) for v in row] for row in weights]
+
+
+def _fraction(value: float, denominator: int) -> str:
+    top = round(value * denominator)
+    return "0" if top == 0 else f"{top}/{denominator}"

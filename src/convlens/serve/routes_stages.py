@@ -1,0 +1,93 @@
+"""Routes over the conv layer: ``POST /api/stages`` (every stage, for drawing),
+``POST /api/explain`` (one hovered pixel) and ``POST /api/download/{npz,figures,overview}``
+(the files ``convlens run`` writes)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from anyio import to_thread
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from ..display import figure_png
+from ..plot import plot_overview
+from ..runs import FIGURE_DPI, save_stages, write_figures
+from .hover import explain_message
+from .schemas import ExplainIn, StagesIn, StateIn
+from .session import Session
+from .stages import full_stages, stage_message
+from .wire import pack
+
+
+def stage_routes(session: Session) -> APIRouter:
+    """The routes of :mod:`.routes_stages` over ``session``."""
+    router = APIRouter()
+    gate = session.gate
+
+    @router.post("/api/stages")
+    async def stages(body: StagesIn) -> Response:
+        """Every stage of every kernel, quantized for drawing; 409 if a newer request won."""
+        started = time.perf_counter()
+        result = await gate.run(body.client, body.seq, lambda: stage_message(session, body))
+        if result is None:
+            return JSONResponse({"superseded": True, "seq": body.seq}, status_code=409)
+        header, arrays = result
+        header["timing"]["total_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return Response(pack(header, arrays), media_type="application/octet-stream",
+                        headers={"Server-Timing": f"compute;dur={header['timing']['compute_ms']}"})
+
+    @router.post("/api/explain")
+    async def explain(body: ExplainIn) -> dict:
+        """One pixel worked out by :mod:`convlens.explain`, with its numbers as text."""
+        return await to_thread.run_sync(explain_message, session, body)
+
+    @router.post("/api/download/npz")
+    async def download_npz(body: StateIn) -> Response:
+        """``stages.npz``: the float32 arrays ``convlens run`` writes, full size."""
+        def work() -> bytes:
+            buffer = io.BytesIO()
+            save_stages(full_stages(session, body), buffer)  # type: ignore[arg-type]
+            return buffer.getvalue()
+
+        data = await gate.run("", 0, work)
+        return _attachment(data, "stages.npz", "application/octet-stream")
+
+    @router.post("/api/download/figures")
+    async def download_figures(body: StateIn) -> Response:
+        """A zip of the figures ``convlens run`` writes (filters, conv, activated, pooled,
+        overview) and the npz."""
+        def work() -> bytes:
+            stages = full_stages(session, body)
+            buffer = io.BytesIO()
+            with tempfile.TemporaryDirectory(prefix="convlens-figures-") as folder, \
+                    zipfile.ZipFile(buffer, "w") as archive:
+                paths = write_figures(stages, Path(folder))
+                paths.append(save_stages(stages, Path(folder) / "stages.npz"))
+                for path in paths:
+                    archive.write(path, path.name)
+            return buffer.getvalue()
+
+        data = await gate.run("", 0, work)
+        return _attachment(data, "convlens-figures.zip", "application/zip")
+
+    @router.post("/api/download/overview")
+    async def download_overview(body: StateIn) -> Response:
+        """The overview figure (input, kernels, every stage) as a PNG, as ``convlens run``
+        writes ``overview.png``."""
+        def work() -> bytes:
+            return figure_png(plot_overview(full_stages(session, body)), dpi=FIGURE_DPI)
+
+        data = await gate.run("", 0, work)
+        return _attachment(data, "overview.png", "image/png")
+
+    return router
+
+
+def _attachment(data: bytes, filename: str, media_type: str) -> Response:
+    return Response(data, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,90 @@
+"""The stages the page draws: every kernel's conv, activated and pooled maps, ready to send.
+
+:func:`stage_message` runs :func:`convlens.layers.run_layer` for the kernels whose payload is
+not cached yet and quantizes each map for drawing (:func:`.wire.quantize_map`); the full-size
+float maps are never kept. :func:`full_stages` makes the same :class:`~convlens.layers.Stages`
+``convlens run`` makes, for the downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import numpy as np
+
+from ..explain import config_chain
+from ..kernels import kernel_bank
+from ..kernels import unique_names as unique_kernel_names
+from ..layers import LayerConfig, Stages, check_fits, compute_stages, run_layer
+from .schemas import StagesIn, StateIn
+from .session import Session
+from .wire import quantize_map
+
+
+def stage_message(session: Session, body: StagesIn) -> tuple[dict, dict[str, np.ndarray]]:
+    """The header and arrays of ``POST /api/stages``: per kernel its maps as uint8 and their
+    numbers (:func:`.wire.quantize_map`), plus the loaded image, the size chain and timings.
+    Maps the page already shows (``body.have``) are named in the header but not sent."""
+    started = time.perf_counter()
+    image, kernels, config = session.inputs(body)
+    bank = kernel_bank(kernels, image.shape[0])
+    check_fits(config, image.shape[1], image.shape[2], tuple(bank.shape[2:]))
+    chain = config_chain(config, tuple(image.shape[1:]), tuple(bank.shape[2:]))
+    base = (body.image, body.mode, body.max_side, _key_of(config), body.display)
+    keys = [(*base, tuple(bank.shape[1:]), hashlib.sha1(bank[k].numpy().tobytes()).digest())
+            for k in range(len(kernels))]
+    found = {k: session.payloads.get(key) for k, key in enumerate(keys)}
+    missing = [k for k, item in found.items() if item is None]
+    compute_ms = 0.0
+    if missing:
+        began = time.perf_counter()
+        outputs = run_layer(image[None], bank[missing].contiguous(), config, session.device)
+        compute_ms = (time.perf_counter() - began) * 1000
+        for j, k in enumerate(missing):
+            found[k] = _kernel_payload(outputs, j, config, body.display)
+            session.payloads.put(keys[k], found[k])
+    names = unique_kernel_names(kernels)
+    arrays, maps = {}, []
+    for k in range(len(kernels)):
+        item = found[k]
+        key = hashlib.sha1(repr(keys[k]).encode()).hexdigest()[:16]
+        shown = k < len(body.have) and body.have[k] == key
+        maps.append({"name": names[k], "key": key, "sent": not shown, **item["stats"]})
+        if not shown:
+            for stage, data in item["arrays"].items():
+                arrays[f"{stage}{k}"] = data
+    header = {
+        "seq": body.seq,
+        "image": session.images.get(body.image).info(image),
+        "kernel_size": list(bank.shape[2:]),
+        "chain": chain.to_dict(),
+        "pooling": config.pool is not None,
+        "maps": maps,
+        "timing": {"compute_ms": round(compute_ms, 2), "recomputed": len(missing),
+                   "server_ms": round((time.perf_counter() - started) * 1000, 2)},
+    }
+    return header, arrays
+
+
+def full_stages(session: Session, body: StateIn) -> Stages:
+    """Every stage at full size, float32, as ``convlens run`` computes it."""
+    image, kernels, config = session.inputs(body)
+    return compute_stages(image, kernels, config, session.device)
+
+
+def _kernel_payload(outputs, index: int, config: LayerConfig, display: int) -> dict:
+    """Kernel ``index``'s maps of ``outputs`` quantized for drawing, and their numbers."""
+    conv, conv_stats = quantize_map(outputs.conv[0, index], display, signed=True)
+    activated, act_stats = quantize_map(outputs.activated[0, index], display)
+    arrays = {"conv": conv, "activated": activated}
+    stats = {"conv": conv_stats, "activated": act_stats}
+    if config.pool is not None:
+        arrays["pooled"], stats["pooled"] = quantize_map(outputs.pooled[0, index], display,
+                                                         signed=act_stats["signed"])
+    return {"arrays": arrays, "stats": stats}
+
+
+def _key_of(config: LayerConfig) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True)

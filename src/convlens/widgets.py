@@ -1,0 +1,676 @@
+"""A live explorer inside Jupyter: edit a kernel cell, watch every stage change.
+
+>>> from convlens.widgets import explore
+>>> explorer = explore()                      # the bundled photo, the tutorial's three kernels
+>>> explorer                                  # the last line of a cell shows the controls
+
+The controls are the web page's (``convlens serve``) in notebook form: an image (a bundled
+sample or an upload; gray or rgb; a display size), a grid of editable cells per kernel with a
+preset picker and a text box for rows (``1 0 -1; 2 0 -2; 1 0 -1``), and the layer's stride,
+padding, padding mode, dilation, activation and pooling. Every change recomputes the stages with
+:func:`convlens.compute_stages` and redraws :func:`convlens.plot.plot_overview`. The probe (a
+kernel, conv pixel or pooled cell, row and column) shows the arithmetic of that one number from
+:func:`convlens.explain.explain_pixel` / :func:`~convlens.explain.explain_pooled`, the numbers
+``convlens explain`` prints, and outlines where it comes from on the input (ipywidgets images
+take no clicks, so the row and column sliders, or the "strongest" button, stand in for hovering
+a pixel). Nothing is computed here: every number comes from the library.
+
+Everything is reachable from code too (``explorer.editors[0].cells[0][1][1].value = 8``,
+``explorer.stride.value = 2``), and ``explorer.stages`` / ``explorer.explanation`` hold what is
+shown. Needs the ``widgets`` extra: ``pip install 'convlens[widgets]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+try:
+    import ipywidgets as widgets
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "convlens.widgets needs ipywidgets, an optional extra: pip install 'convlens[widgets]'"
+    ) from exc
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .display import (
+    esc,
+    figure_png,
+    pixel_explanation_html,
+    pooled_explanation_html,
+    stages_html,
+)
+from .errors import ConvlensError, ImageError
+from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
+from .images import SAMPLES, ColorMode, ImageSource, load_image
+from .kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels, parse_kernel
+from .layers import Activation, LayerConfig, PaddingMode, PoolType, Stages, compute_stages
+from .plot import downsample_for_display, plot_overview
+from .plot.stages import display_norm
+
+GRID_MAX_SIDE = 11
+"""Largest kernel side the grid editor offers (larger kernels given in code still show)."""
+
+DISPLAY_SIDES = (128, 192, 256, 384, 512, 768, 1024)
+DEFAULT_MAX_SIDE = 256
+"""Images are shrunk to this longer side by default so every edit redraws in well under a
+second; pick a larger size (or ``None``, full size) in the image controls."""
+
+MAX_STEP = 8
+MAX_PADDING = 8
+MAX_DILATION = 6
+POOL_SIZES = (2, 3, 4, 5, 6)
+
+_GIVEN = "__given__"
+_UPLOADED = "__uploaded__"
+_CUSTOM = "(custom)"
+_CELL_WIDTH = "4.6em"
+
+
+class KernelEditor:
+    """One kernel: a preset picker, its size, a text box for rows and a grid of number cells.
+
+    ``cells[channel][row][col]`` are ``FloatText`` widgets (one grid per channel: 1 for gray
+    kernels, 3 for RGB ones). The exact weights live in :attr:`weights` ``(C, kh, kw)``; a cell
+    shows its weight rounded to 6 digits and writes back only when the user edits it. Each
+    change calls ``on_change``.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        on_change: Callable[[], None],
+        on_remove: Callable[[KernelEditor], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        self._on_change = on_change
+        self._on_error = on_error
+        self._quiet = False
+        self.weights = np.array(kernel.weights, dtype=np.float32)
+        self._base = self.weights.copy()
+        self.name = kernel.name
+        presets = list_kernels()
+        self.preset = widgets.Dropdown(
+            options=[_CUSTOM, *presets],
+            value=kernel.name if kernel.name in presets else _CUSTOM,
+            description="kernel", layout=widgets.Layout(width="220px"),
+            style={"description_width": "45px"},
+        )
+        side_options = list(range(1, max(GRID_MAX_SIDE, *kernel.size) + 1))
+        self.rows = widgets.Dropdown(options=side_options, value=kernel.size[0],
+                                     description="size", layout=widgets.Layout(width="110px"),
+                                     style={"description_width": "32px"})
+        self.cols = widgets.Dropdown(options=side_options, value=kernel.size[1],
+                                     description="x", layout=widgets.Layout(width="85px"),
+                                     style={"description_width": "12px"})
+        self.text = widgets.Text(placeholder="or type rows: 1 0 -1; 2 0 -2; 1 0 -1",
+                                 continuous_update=False, layout=widgets.Layout(width="300px"))
+        self.remove = widgets.Button(description="remove", tooltip="remove this kernel",
+                                     layout=widgets.Layout(width="80px"))
+        self.grids = widgets.HBox()
+        self.cells: list[list[list[widgets.FloatText]]] = []
+        self.box = widgets.VBox(
+            [widgets.HBox([self.preset, self.rows, self.cols, self.remove]), self.text,
+             self.grids],
+            layout=widgets.Layout(border="1px solid #ccc", padding="4px", margin="2px"),
+        )
+        self.preset.observe(self._preset_changed, "value")
+        self.rows.observe(self._size_changed, "value")
+        self.cols.observe(self._size_changed, "value")
+        self.text.observe(self._text_entered, "value")
+        self.remove.on_click(lambda _: on_remove(self))
+        self._build_grid()
+
+    def kernel(self) -> Kernel:
+        """The kernel as the cells hold it (validated by the library's parser)."""
+        parsed = parse_kernel(self.weights)
+        description = get_kernel(self.name).description if self.name in list_kernels() else ""
+        return Kernel(self.name, parsed.weights, description)
+
+    def set_kernel(self, kernel: Kernel | str) -> None:
+        """Show ``kernel`` (a :class:`Kernel` or any spec :func:`parse_kernel` takes)."""
+        kernel = parse_kernel(kernel)
+        self.weights = np.array(kernel.weights, dtype=np.float32)
+        self._base = self.weights.copy()
+        self.name = kernel.name
+        with self._silent():
+            self.preset.value = kernel.name if kernel.name in self.preset.options else _CUSTOM
+            for picker, side in ((self.rows, kernel.size[0]), (self.cols, kernel.size[1])):
+                if side not in picker.options:
+                    picker.options = list(range(1, side + 1))
+                picker.value = side
+        self._build_grid()
+        self._on_change()
+
+    @contextlib.contextmanager
+    def _silent(self) -> Iterator[None]:
+        previous, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = previous
+
+    def _build_grid(self) -> None:
+        channels, height, width = self.weights.shape
+        labels = ("R", "G", "B") if channels == 3 else ("",)
+        self.cells = []
+        boxes = []
+        with self._silent():
+            for channel in range(channels):
+                grid = []
+                for row in range(height):
+                    line = []
+                    for col in range(width):
+                        cell = widgets.FloatText(
+                            value=round(float(self.weights[channel, row, col]), 6),
+                            layout=widgets.Layout(width=_CELL_WIDTH),
+                        )
+                        cell.observe(self._cell_edited(channel, row, col), "value")
+                        line.append(cell)
+                    grid.append(line)
+                self.cells.append(grid)
+                layout = widgets.Layout(grid_template_columns=f"repeat({width}, {_CELL_WIDTH})",
+                                        grid_gap="1px")
+                flat = [cell for line in grid for cell in line]
+                title = widgets.HTML(f"<b>{labels[channel]}</b>") if labels[channel] else None
+                boxes.append(widgets.VBox([*([title] if title else []),
+                                           widgets.GridBox(flat, layout=layout)]))
+        self.grids.children = boxes
+
+    def _cell_edited(self, channel: int, row: int, col: int) -> Callable[[dict], None]:
+        def handler(change: dict) -> None:
+            if self._quiet:
+                return
+            self.weights[channel, row, col] = float(change["new"])
+            self._base = self.weights.copy()
+            if not self.name.endswith("(edited)"):
+                self.name = f"{self.name} (edited)"
+            with self._silent():
+                self.preset.value = _CUSTOM
+            self._on_change()
+
+        return handler
+
+    def _preset_changed(self, change: dict) -> None:
+        if self._quiet or change["new"] == _CUSTOM:
+            return
+        self.set_kernel(get_kernel(change["new"]))
+
+    def _size_changed(self, _change: dict) -> None:
+        if self._quiet:
+            return
+        # resize the last kernel the user set (not the previous size), so 3 -> 4 -> 5 ends
+        # with the 3x3 centred in the 5x5; crop or pad with zeros around the centre
+        channels, height, width = self._base.shape
+        new_h, new_w = self.rows.value, self.cols.value
+        resized = np.zeros((channels, new_h, new_w), dtype=np.float32)
+        top, left = (new_h - height) // 2, (new_w - width) // 2
+        src_r = slice(max(0, -top), max(0, -top) + min(height, new_h))
+        src_c = slice(max(0, -left), max(0, -left) + min(width, new_w))
+        dst_r = slice(max(0, top), max(0, top) + min(height, new_h))
+        dst_c = slice(max(0, left), max(0, left) + min(width, new_w))
+        resized[:, dst_r, dst_c] = self._base[:, src_r, src_c]
+        self.weights = resized
+        self.name = f"custom {new_h}x{new_w}"
+        with self._silent():
+            self.preset.value = _CUSTOM
+        self._build_grid()
+        self._on_change()
+
+    def _text_entered(self, change: dict) -> None:
+        text = change["new"].strip()
+        if self._quiet or not text:
+            return
+        try:
+            kernel = parse_kernel(text)
+        except ConvlensError as exc:
+            self._on_error(str(exc))
+            return
+        self.set_kernel(kernel)
+
+
+class Explorer:
+    """The live explorer (see the module docstring). Display it as the last line of a cell.
+
+    Attributes worth knowing: :attr:`stages` (the :class:`~convlens.layers.Stages` drawn now),
+    :attr:`explanation` (the probe's :class:`~convlens.explain.PixelExplanation` or
+    :class:`~convlens.explain.PooledExplanation`), :attr:`editors` (one
+    :class:`KernelEditor` per kernel), :attr:`error` (the last problem shown, or ``""``), and
+    the widgets themselves: ``sample, upload, mode, max_side, stride, padding, padding_mode,
+    dilation, activation, pool, pool_type, pool_stride, probe_kernel, probe_stage, probe_row,
+    probe_col, maps, locator, readout, status``.
+    """
+
+    def __init__(
+        self,
+        image: ImageSource | None = None,
+        kernels: Sequence[Kernel | str] = TUTORIAL_KERNELS,
+        config: LayerConfig | None = None,
+        *,
+        mode: str | ColorMode = ColorMode.GRAY,
+        max_side: int | None = DEFAULT_MAX_SIDE,
+        device: str | torch.device = "auto",
+    ) -> None:
+        config = config or LayerConfig()
+        self.device = device
+        self.stages: Stages | None = None
+        self.explanation: PixelExplanation | PooledExplanation | None = None
+        self.error = ""
+        self._failure: ConvlensError | None = None
+        self._bias = config.bias
+        self._hold = 0
+        self._pending: set[str] = set()
+        self._given = image
+        self._upload: tuple[str, bytes] | None = None
+        self._image_key: tuple | None = None
+        self._image: torch.Tensor | None = None
+
+        self._build_image_controls(image, mode, max_side)
+        self._build_layer_controls(config)
+        self.editors: list[KernelEditor] = []
+        self.kernel_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+        self.add = widgets.Button(description="add kernel", tooltip="add an identity kernel")
+        self.add.on_click(lambda _: self.add_kernel())
+        self._build_probe_controls()
+        self.status = widgets.HTML()
+        self.maps = widgets.Image(format="png")
+        self.locator = widgets.Image(format="png")
+        self.readout = widgets.HTML()
+        with self.batch():
+            for spec in kernels:
+                self.add_kernel(spec)
+        self.ui = widgets.VBox([
+            widgets.HBox([self._image_panel, self._layer_panel]),
+            widgets.HTML("<b>Kernels</b> (edit any cell; a preset or typed rows replace it)"),
+            widgets.VBox([self.kernel_box, self.add]),
+            self.status,
+            self.maps,
+            widgets.HTML("<b>Probe one number</b>: pick a kernel and a pixel of its conv map "
+                         "or a cell of its pooled map"),
+            self._probe_panel,
+            widgets.HBox([self.readout, self.locator]),
+        ])
+        if self.stages is None and self._failure is not None:
+            raise self._failure  # bad starting image, kernels or settings: say so at once
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def kernels(self) -> list[Kernel]:
+        """The kernels as the grids hold them now."""
+        return [editor.kernel() for editor in self.editors]
+
+    @property
+    def config(self) -> LayerConfig:
+        """The layer settings the controls describe (validated by :class:`LayerConfig`)."""
+        return LayerConfig(
+            stride=self.stride.value, padding=self.padding.value,
+            padding_mode=self.padding_mode.value, dilation=self.dilation.value,
+            activation=self.activation.value, pool=self.pool.value,
+            pool_type=self.pool_type.value, pool_stride=self.pool_stride.value,
+            bias=self._bias,
+        )
+
+    @property
+    def image(self) -> torch.Tensor:
+        """The image ``(C, H, W)`` in [0, 1] as loaded with the current image settings."""
+        source, key = self._source()
+        if key != self._image_key or self._image is None:
+            self._image = self._load(source)
+            self._image_key = key
+        return self._image
+
+    def add_kernel(self, spec: Kernel | str = "identity") -> KernelEditor:
+        """Add a kernel editor holding ``spec`` (a name, inline rows, or a :class:`Kernel`)."""
+        editor = KernelEditor(parse_kernel(spec), self.refresh, self.remove_kernel,
+                              self._show_error)
+        self.editors.append(editor)
+        self.kernel_box.children = [e.box for e in self.editors]
+        self.refresh()
+        return editor
+
+    def remove_kernel(self, editor: KernelEditor | int) -> None:
+        """Remove a kernel (by editor or index); the last one stays."""
+        if isinstance(editor, int):
+            editor = self.editors[editor]
+        if len(self.editors) == 1:
+            self._show_error("a layer needs at least one kernel")
+            return
+        self.editors.remove(editor)
+        self.kernel_box.children = [e.box for e in self.editors]
+        self.refresh()
+
+    def probe(self, row: int, col: int, kernel: int | None = None, stage: str = "conv") -> None:
+        """Point the probe at ``(row, col)`` of ``stage`` (``conv`` or ``pooled``)."""
+        with self.batch():
+            if kernel is not None:
+                self.probe_kernel.value = kernel
+            self.probe_stage.value = stage
+            self.probe_row.value = row
+            self.probe_col.value = col
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Change several controls, then recompute once (only the probe, if only it moved)."""
+        self._hold += 1
+        try:
+            yield
+        finally:
+            self._hold -= 1
+            if self._hold == 0:
+                pending, self._pending = self._pending, set()
+                if "refresh" in pending:
+                    self.refresh()
+                elif "explain" in pending:
+                    self.explain()
+
+    def refresh(self, _change: dict | None = None) -> None:
+        """Recompute the stages and redraw everything (the controls call this on each change)."""
+        if self._hold:
+            self._pending.add("refresh")
+            return
+        try:
+            image = self.image
+            stages = compute_stages(image, self.kernels, self.config, self.device)
+        except ConvlensError as exc:
+            self._failure = exc
+            self._show_error(str(exc))
+            return
+        self.error = ""
+        self._failure = None
+        self.stages = stages
+        self.maps.value = figure_png(plot_overview(stages))
+        self.status.value = stages_html(stages)
+        self._sync_probe_controls()
+        self.explain()
+
+    def explain(self, _change: dict | None = None) -> None:
+        """Redo the probe's explanation for the current stages (the probe controls call this)."""
+        if self._hold:
+            self._pending.add("explain")
+            return
+        stages = self.stages
+        if stages is None:
+            return
+        kernel = self.probe_kernel.value
+        row, col = self.probe_row.value, self.probe_col.value
+        name = stages.kernel_names[kernel]
+        try:
+            if self.probe_stage.value == "pooled":
+                explanation: PixelExplanation | PooledExplanation = explain_pooled(
+                    stages.input, stages.kernels, stages.config, kernel, row, col,
+                    kernel_name=name)
+                self.readout.value = pooled_explanation_html(explanation)
+            else:
+                explanation = explain_pixel(stages.input, stages.kernels, stages.config, kernel,
+                                            row, col, kernel_name=name)
+                self.readout.value = pixel_explanation_html(explanation)
+        except ConvlensError as exc:
+            self.readout.value = _error_html(str(exc))
+            return
+        self.explanation = explanation
+        self.locator.value = figure_png(plot_probe(stages, explanation))
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        bundle = self.ui._repr_mimebundle_(**kwargs)
+        # what a page without the widget front end (nbviewer, GitHub, a terminal) shows
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.stages.kernel_names) if self.stages is not None else "no stages"
+        return (f"<convlens explorer: {self.sample.label}; kernels {names}; live controls need "
+                "Jupyter with ipywidgets>")
+
+    # ----------------------------------------------------------------- building
+
+    def _build_image_controls(self, image, mode, max_side) -> None:
+        options = [(f"sample: {name}", name) for name in SAMPLES]
+        if image is not None:
+            label = f"your image: {Path(image).name}" if isinstance(image, (str, Path)) else (
+                "your image")
+            options.insert(0, (label, _GIVEN))
+        self.sample = widgets.Dropdown(options=options, value=options[0][1],
+                                       description="image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False,
+                                         description="upload")
+        self.mode = widgets.ToggleButtons(options=[m.value for m in ColorMode],
+                                          value=ColorMode(mode).value, description="mode",
+                                          style={"button_width": "60px"})
+        sides = sorted({*DISPLAY_SIDES, *([max_side] if max_side else [])})
+        self.max_side = widgets.Dropdown(
+            options=[(f"{side} px", side) for side in sides] + [("full size", None)],
+            value=max_side, description="longer side",
+        )
+        for control in (self.sample, self.mode, self.max_side):
+            control.observe(self.refresh, "value")
+        self.upload.observe(self._uploaded, "value")
+        self._image_panel = widgets.VBox([self.sample, self.upload, self.mode, self.max_side])
+
+    def _build_layer_controls(self, config: LayerConfig) -> None:
+        short = {"description_width": "90px"}
+        self.stride = widgets.IntSlider(value=config.stride, min=1,
+                                        max=max(MAX_STEP, config.stride), description="stride",
+                                        continuous_update=False, style=short)
+        padding_options: list = [("valid (0)", 0), ("same", "same")]
+        padding_options += [(str(p), p) for p in range(1, MAX_PADDING + 1)]
+        if config.padding not in [value for _, value in padding_options]:
+            padding_options.append((str(config.padding), config.padding))
+        self.padding = widgets.Dropdown(options=padding_options, value=config.padding,
+                                        description="padding", style=short)
+        self.padding_mode = widgets.Dropdown(options=[m.value for m in PaddingMode],
+                                             value=config.padding_mode.value,
+                                             description="padding mode", style=short)
+        self.dilation = widgets.IntSlider(value=config.dilation, min=1,
+                                          max=max(MAX_DILATION, config.dilation),
+                                          description="dilation", continuous_update=False,
+                                          style=short)
+        self.activation = widgets.Dropdown(options=[a.value for a in Activation],
+                                           value=config.activation.value,
+                                           description="activation", style=short)
+        pools = sorted({*POOL_SIZES, *([config.pool] if config.pool else [])})
+        self.pool = widgets.Dropdown(options=[("none", None)] + [(f"{p}x{p}", p) for p in pools],
+                                     value=config.pool, description="pool", style=short)
+        self.pool_type = widgets.ToggleButtons(options=[p.value for p in PoolType],
+                                               value=config.pool_type.value,
+                                               description="pool type", style=short)
+        strides = sorted({*range(1, MAX_STEP + 1), *([config.pool_stride] if config.pool_stride
+                                                     else [])})
+        self.pool_stride = widgets.Dropdown(
+            options=[("= window", None)] + [(str(s), s) for s in strides],
+            value=config.pool_stride, description="pool stride", style=short,
+        )
+        controls = (self.stride, self.padding, self.padding_mode, self.dilation,
+                    self.activation, self.pool, self.pool_type, self.pool_stride)
+        for control in controls:
+            control.observe(self.refresh, "value")
+        self._layer_panel = widgets.VBox(list(controls))
+
+    def _build_probe_controls(self) -> None:
+        self.probe_kernel = widgets.Dropdown(options=[("kernel 1", 0)], value=0,
+                                             description="kernel")
+        self.probe_stage = widgets.ToggleButtons(
+            options=[("conv pixel", "conv"), ("pooled cell", "pooled")], value="conv",
+            description="explain")
+        self.probe_row = widgets.IntSlider(min=0, max=0, value=0, description="row",
+                                           continuous_update=False)
+        self.probe_col = widgets.IntSlider(min=0, max=0, value=0, description="col",
+                                           continuous_update=False)
+        self.strongest = widgets.Button(description="strongest",
+                                        tooltip="jump to the largest value of this map")
+        self.strongest.on_click(lambda _: self._jump_to_strongest())
+        for control in (self.probe_kernel, self.probe_stage, self.probe_row, self.probe_col):
+            control.observe(self._probe_changed, "value")
+        self._probe_panel = widgets.VBox([
+            widgets.HBox([self.probe_kernel, self.probe_stage, self.strongest]),
+            widgets.HBox([self.probe_row, self.probe_col]),
+        ])
+
+    # ----------------------------------------------------------------- internals
+
+    def _probe_changed(self, change: dict) -> None:
+        if change["owner"] is self.probe_stage:
+            self._sync_probe_controls()
+        self.explain()
+
+    def _sync_probe_controls(self) -> None:
+        """Fit the probe's choices to the current stages without firing a refresh each."""
+        stages = self.stages
+        if stages is None:
+            return
+        pending, self._hold = set(self._pending), self._hold + 1
+        try:
+            options = [(name, index) for index, name in enumerate(stages.kernel_names)]
+            if list(self.probe_kernel.options) != options:
+                kernel = min(self.probe_kernel.value or 0, len(options) - 1)
+                self.probe_kernel.options = options
+                self.probe_kernel.value = kernel
+            if stages.config.pool is None and self.probe_stage.value == "pooled":
+                self.probe_stage.value = "conv"
+            self.probe_stage.disabled = stages.config.pool is None
+            shape = (stages.pooled if self.probe_stage.value == "pooled" else stages.conv).shape
+            for slider, size in ((self.probe_row, shape[1]), (self.probe_col, shape[2])):
+                slider.value = min(slider.value, size - 1)
+                slider.max = size - 1
+        finally:
+            self._hold -= 1
+            self._pending = pending
+
+    def _jump_to_strongest(self) -> None:
+        stages = self.stages
+        if stages is None:
+            return
+        maps = stages.pooled if self.probe_stage.value == "pooled" else stages.conv
+        data = maps[self.probe_kernel.value]
+        row, col = divmod(int(torch.argmax(data.abs()).item()), data.shape[1])
+        self.probe(row, col, stage=self.probe_stage.value)
+
+    def _source(self) -> tuple[ImageSource | tuple[str, bytes], tuple]:
+        choice = self.sample.value
+        if choice == _GIVEN:
+            source, ident = self._given, ("given", id(self._given))
+        elif choice == _UPLOADED and self._upload is not None:
+            source, ident = self._upload, ("upload", self._upload[0], len(self._upload[1]))
+        else:
+            from .images import sample_path
+
+            source, ident = sample_path(choice), ("sample", choice)
+        return source, (*ident, self.mode.value, self.max_side.value)
+
+    def _load(self, source) -> torch.Tensor:
+        mode, max_side = self.mode.value, self.max_side.value
+        if isinstance(source, tuple):
+            name, content = source
+            # through a file, so uploads get the same checks as files (bombs, truncation)
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / Path(name).name
+                path.write_bytes(content)
+                try:
+                    return load_image(path, mode, max_side)
+                except ImageError as exc:
+                    raise ImageError(str(exc).replace(str(path), path.name)) from None
+        return load_image(source, mode, max_side)
+
+    def _uploaded(self, change: dict) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        self._upload = (str(item["name"]), bytes(item["content"]))
+        label = f"uploaded: {item['name']}"
+        options = [opt for opt in self.sample.options if opt[1] != _UPLOADED]
+        with self.batch():
+            self.sample.options = [(label, _UPLOADED), *options]
+            self.sample.value = _UPLOADED
+            self._image_key = None
+            self.refresh()
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        table = stages_html(self.stages) if self.stages is not None else ""
+        self.status.value = _error_html(message + (" (the maps below are from the last "
+                                                   "settings that worked)" if table else ""))
+
+
+def explore(
+    image: ImageSource | None = None,
+    kernels: Sequence[Kernel | str] = TUTORIAL_KERNELS,
+    config: LayerConfig | None = None,
+    *,
+    mode: str | ColorMode = ColorMode.GRAY,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    device: str | torch.device = "auto",
+) -> Explorer:
+    """Build an :class:`Explorer` on ``image`` (default: the bundled photo) and ``kernels``.
+
+    ``image`` is anything :func:`convlens.load_image` takes (path, array, PIL image, tensor);
+    ``kernels`` any specs :func:`convlens.parse_kernel` takes; ``config`` the starting layer
+    settings. ``max_side`` (pixels, or None) shrinks the image so edits redraw quickly.
+    """
+    return Explorer(image, kernels, config, mode=mode, max_side=max_side, device=device)
+
+
+def plot_probe(stages: Stages, explanation: PixelExplanation | PooledExplanation) -> Figure:
+    """Where a probed number comes from: the input with the kernel's footprint outlined, and the
+    conv (or pooled) map with the probed position marked. Coordinates are those of the full
+    maps; large maps are drawn shrunk, the outlines stay in place."""
+    pooled = isinstance(explanation, PooledExplanation)
+    name = "pooled" if pooled else "conv"
+    maps = stages.pooled if pooled else stages.conv
+    kernel = explanation.kernel
+    field = explanation.receptive_field
+    figure = Figure(figsize=(6.4, 3.0), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    image = stages.input.numpy()
+    shown, _ = downsample_for_display(image, 320)
+    height, width = image.shape[1:]
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    if image.shape[0] == 1:
+        left.imshow(shown[0], cmap="gray", vmin=0, vmax=1, extent=extent,
+                    interpolation="nearest")
+    else:
+        left.imshow(np.clip(shown.transpose(1, 2, 0), 0, 1), extent=extent,
+                    interpolation="nearest")
+    _outline(left, field["top"], field["left"], field["bottom"], field["right"], width, height)
+    left.set_title(f"input {height}x{width}: rows {field['top']}..{field['bottom']}, "
+                   f"cols {field['left']}..{field['right']}", fontsize=8)
+    data = maps[kernel].numpy()
+    map_h, map_w = data.shape
+    drawn, _ = downsample_for_display(data[None], 320)
+    norm, cmap = display_norm(drawn[0], signed=name == "conv" or bool(data.min() < 0))
+    right.imshow(drawn[0], cmap=cmap, norm=norm, interpolation="nearest",
+                 extent=(-0.5, map_w - 0.5, map_h - 0.5, -0.5))
+    row, col = explanation.row, explanation.col
+    _outline(right, row, col, row, col, map_w, map_h)
+    right.set_title(f"{name} of {stages.kernel_names[kernel]} {map_h}x{map_w}: ({row}, {col}) = "
+                    f"{explanation.value:.4g}", fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return figure
+
+
+def _outline(ax, top: int, left: int, bottom: int, right: int, width: int, height: int) -> None:
+    """A box around cells ``top..bottom`` x ``left..right`` that stays visible when tiny."""
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1,
+                           fill=False, edgecolor="#ffcc00", linewidth=1.5))
+    # crosshair so a box of a few pixels on a large image can still be found
+    centre_r, centre_c = (top + bottom) / 2, (left + right) / 2
+    ax.axhline(centre_r, color="#ffcc00", linewidth=0.6, alpha=0.6)
+    ax.axvline(centre_c, color="#ffcc00", linewidth=0.6, alpha=0.6)
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+
+
+def _error_html(message: str) -> str:
+    return (f'<div class="convlens-error" title="error" style="color: #c00; font-weight: bold">'
+            f"{esc(message)}</div>")
+
+
+__all__ = ["Explorer", "KernelEditor", "explore", "plot_probe"]

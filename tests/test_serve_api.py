@@ -1,0 +1,596 @@
+"""The explorer's API through FastAPI's test client, and the `serve` command.
+
+Numbers are checked against independent references: SciPy's ``correlate`` and PyTorch's own
+``F.conv2d`` / ``F.max_pool2d`` on the image loaded here, never the server's own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import warnings
+import zipfile
+
+import httpx
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+from scipy import ndimage
+
+from convlens.images import load_image, sample_path
+from convlens.kernels import get_kernel
+from convlens.serve import STATIC_DIR, create_app, pack, unpack
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+SOBEL_H = get_kernel("sobel-h").as_2d().tolist()
+LAPLACIAN = get_kernel("laplacian").as_2d().tolist()
+SOBEL_V = get_kernel("sobel-v").as_2d().tolist()
+
+
+def state(image: str = "sample-chelsea", kernels=None, **layer) -> dict:
+    kernels = kernels or [("sobel-h", SOBEL_H), ("laplacian", LAPLACIAN)]
+    return {"image": image, "mode": "gray", "max_side": 1024,
+            "kernels": [{"name": name, "weights": [list(row) for row in weights]}
+                        for name, weights in kernels],
+            "layer": layer}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def chelsea_gray() -> np.ndarray:
+    """The sample as the page loads it, (H, W) float in [0, 1]."""
+    return load_image(sample_path("chelsea"), "gray").numpy()[0].astype(np.float64)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def reference_layer(image: np.ndarray, kernel, stride=1, padding=0, mode="zeros",
+                    dilation=1, pool=2):
+    """conv -> relu -> max pool with PyTorch's functional ops (the oracle)."""
+    x = torch.from_numpy(image)[None, None]
+    weights = torch.tensor(kernel, dtype=torch.float64)[None, None]
+    if padding:
+        x = F.pad(x, (padding,) * 4, mode="constant" if mode == "zeros" else mode)
+    conv = F.conv2d(x, weights, stride=stride, dilation=dilation)[0, 0]
+    pooled = F.max_pool2d(conv.relu()[None], pool)[0] if pool else conv.relu()
+    return conv.numpy(), pooled.numpy()
+
+
+# --------------------------------------------------------------------------- the page's assets
+
+
+def test_page_and_assets_are_served_locally(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "convlens explorer" in page.text
+    for asset in ("/static/app.js", "/static/style.css", "/static/favicon.svg"):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/docs").status_code == 404          # FastAPI's docs pull in a CDN
+    # no file of the page refers to anything outside this server
+    for path in STATIC_DIR.iterdir():
+        text = path.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+
+
+def test_meta_lists_presets_limits_and_colour_tables(client):
+    meta = client.get("/api/meta").json()
+    names = [preset["name"] for preset in meta["presets"]]
+    assert meta["default_kernels"] == ["sobel-h", "laplacian", "sobel-v"]
+    assert set(meta["default_kernels"]) <= set(names)
+    gaussian = next(p for p in meta["presets"] if p["name"] == "gaussian-3")
+    assert gaussian["cells"][1] == ["2/16", "4/16", "2/16"]     # exact fractions in the cells
+    assert meta["limits"]["kernel_side"] == 7
+    assert meta["limits"]["kernels"] == 16
+    assert len(meta["colours"]["signed"]) == 256
+    assert meta["colours"]["signed"][0] != meta["colours"]["signed"][255]
+    assert meta["colours"]["unsigned"][0] == [0, 0, 0]
+    assert meta["colours"]["unsigned"][255] == [255, 255, 255]
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def test_stages_match_scipy_in_range_shape_and_drawn_values(client, chelsea_gray):
+    response = client.post("/api/stages", json={**state(), "display": 1024})
+    assert response.status_code == 200
+    header, maps = unpack(response.content)
+    expected = ndimage.correlate(chelsea_gray, np.array(SOBEL_H), mode="constant")[1:-1, 1:-1]
+    stats = header["maps"][0]["conv"]
+    assert stats["shape"] == list(expected.shape) == [298, 449]
+    assert stats["min"] == pytest.approx(expected.min(), abs=1e-5)
+    assert stats["max"] == pytest.approx(expected.max(), abs=1e-5)
+    # drawn at full size (display 1024 > 449): 128 is zero, 0/255 the colour scale's ends
+    drawn = maps["conv0"].astype(np.float64)
+    top = stats["vmax"]
+    decoded = (drawn - 127.5) / 127.5 * top
+    assert np.abs(decoded - np.clip(expected, -top, top)).max() <= top / 255 + 1e-6
+    pooled = header["maps"][0]["pooled"]
+    assert pooled["shape"] == [149, 224]
+    reference_pooled = reference_layer(chelsea_gray, SOBEL_H)[1]
+    assert pooled["max"] == pytest.approx(reference_pooled.max(), abs=1e-5)
+    assert header["chain"]["layers"][0]["rows"]["formula"].startswith("(300 - 3 + 2×0)/1 + 1")
+    assert header["chain"]["layers"][1]["output"] == [149, 224]
+
+
+def test_maps_are_area_averaged_to_the_display_size(client, chelsea_gray):
+    header, maps = unpack(client.post("/api/stages", json={**state(), "display": 128}).content)
+    stats = header["maps"][1]["activated"]
+    factor = stats["factor"]
+    assert factor == 4                        # ceil(449 / 128)
+    assert maps["activated1"].shape == (75, 113)
+    activated = np.maximum(ndimage.correlate(chelsea_gray, np.array(LAPLACIAN),
+                                             mode="constant")[1:-1, 1:-1], 0)
+    padded = np.pad(activated, ((0, 300 - 298), (0, 452 - 449)), constant_values=np.nan)
+    blocks = np.nanmean(padded.reshape(75, 4, 113, 4), axis=(1, 3))
+    decoded = maps["activated1"] / 255 * (stats["vmax"] - stats["vmin"]) + stats["vmin"]
+    assert np.abs(decoded - np.clip(blocks, stats["vmin"], stats["vmax"])).max() <= (
+        stats["vmax"] / 255 + 1e-6)
+
+
+def test_only_changed_kernels_are_recomputed_and_the_image_loads_once(client):
+    app = client.app
+    loads = app.state.images.loads
+    body = {**state(kernels=[("a", SOBEL_H), ("b", LAPLACIAN), ("c", SOBEL_V)]),
+            "display": 256, "max_side": 512}
+    first = unpack(client.post("/api/stages", json=body).content)[0]
+    assert first["timing"]["recomputed"] == 3
+    again = unpack(client.post("/api/stages", json=body).content)[0]
+    assert again["timing"]["recomputed"] == 0
+    body["kernels"][1]["weights"][1][1] = 5.0
+    edited = unpack(client.post("/api/stages", json=body).content)[0]
+    assert edited["timing"]["recomputed"] == 1
+    assert edited["maps"][0]["key"] == first["maps"][0]["key"]
+    assert edited["maps"][1]["key"] != first["maps"][1]["key"]
+    assert app.state.images.loads == loads + 1
+
+
+def test_maps_the_page_already_shows_are_not_sent_again(client):
+    body = {**state(), "display": 256}
+    header = unpack(client.post("/api/stages", json=body).content)[0]
+    keys = [entry["key"] for entry in header["maps"]]
+    body["have"] = [keys[0], "something-else"]
+    header2, maps2 = unpack(client.post("/api/stages", json=body).content)
+    assert [entry["sent"] for entry in header2["maps"]] == [False, True]
+    assert "conv0" not in maps2 and "conv1" in maps2 and "pooled1" in maps2
+
+
+def test_settings_reach_the_library(client, chelsea_gray):
+    body = {**state(stride=2, padding=1, padding_mode="reflect", dilation=2, pool=3,
+                    activation="abs"), "display": 1024}
+    header, _ = unpack(client.post("/api/stages", json=body).content)
+    conv, _ = reference_layer(chelsea_gray, SOBEL_H, stride=2, padding=1, mode="reflect",
+                              dilation=2, pool=None)
+    stats = header["maps"][0]["conv"]
+    assert stats["shape"] == list(conv.shape)
+    assert stats["min"] == pytest.approx(conv.min(), abs=1e-5)
+    assert header["maps"][0]["activated"]["min"] >= 0                    # abs
+    assert header["chain"]["layers"][1]["layer"] == "pool3 s3"
+    nopool = unpack(client.post("/api/stages", json={**state(pool=None)}).content)[0]
+    assert nopool["pooling"] is False and "pooled" not in nopool["maps"][0]
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@pytest.mark.parametrize("layer", [
+    {},
+    {"padding": "same", "padding_mode": "reflect"},
+    {"stride": 2, "padding": 2, "dilation": 2, "padding_mode": "circular"},
+])
+def test_explained_pixels_equal_pytorch(client, chelsea_gray, layer):
+    mode = layer.get("padding_mode", "zeros")
+    pad = {"same": 1}.get(layer.get("padding"), layer.get("padding", 0))
+    conv, _ = reference_layer(chelsea_gray, SOBEL_V, layer.get("stride", 1), pad, mode,
+                              layer.get("dilation", 1), None)
+    rng = np.random.default_rng(6)
+    points = [(0, 0), (conv.shape[0] - 1, conv.shape[1] - 1),
+              *zip(rng.integers(0, conv.shape[0], 4), rng.integers(0, conv.shape[1], 4))]
+    body = state(kernels=[("sobel-h", SOBEL_H), ("sobel-v", SOBEL_V)], **layer)
+    for row, col in points:
+        data = client.post("/api/explain", json={**body, "kernel": 1, "row": int(row),
+                                                 "col": int(col)}).json()
+        assert data["conv"] == pytest.approx(conv[row, col], abs=1e-5), (row, col)
+        assert data["activated"] == pytest.approx(max(conv[row, col], 0.0), abs=1e-5)
+        assert data["text"]["conv"] == f"{data['conv']:.6g}"
+        assert data["kernel_name"] == "sobel-v"
+
+
+def test_the_panel_gets_the_numbers_convlens_explain_prints(client, cli):
+    body = state(kernels=[("laplacian", LAPLACIAN)], padding=1, stride=2)
+    page = client.post("/api/explain", json={**body, "row": 40, "col": 17, "flip": True}).json()
+    result = cli("explain", "--kernel", "laplacian", "--padding", "1", "--stride", "2",
+                 "--at", "40,17", "--flip", "--json")
+    assert result.code == 0, result.err
+    printed = json.loads(result.out)
+    for key in ("patch", "patch_raw", "kernel", "products", "sum", "sum_written", "activated",
+                "pooled_cell", "receptive_field", "padded", "convolution"):
+        assert page[key] == printed[key], key
+    assert page["text"]["sum_lines"][-1] == printed["sum_written"].split(" = ")[-1]
+
+
+def test_a_pooled_cell_shows_its_window_and_winner(client, chelsea_gray):
+    conv, pooled = reference_layer(chelsea_gray, SOBEL_H)
+    data = client.post("/api/explain", json={**state(), "stage": "pooled", "row": 60,
+                                             "col": 100}).json()
+    assert data["kind"] == "pooled"
+    assert data["window"]["rows"] == [120, 121] and data["window"]["cols"] == [200, 201]
+    assert data["value"] == pytest.approx(pooled[60, 100], abs=1e-5)
+    window = np.maximum(conv[120:122, 200:202], 0)
+    winner = np.unravel_index(np.argmax(window), window.shape)
+    assert (data["winner"]["row"], data["winner"]["col"]) == (120 + winner[0], 200 + winner[1])
+
+
+def test_a_pixel_outside_the_map_names_the_valid_range(client):
+    response = client.post("/api/explain", json={**state(), "row": 298, "col": 0})
+    assert response.status_code == 400
+    assert "row must be 0..297" in response.json()["error"]
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def test_upload_loads_once_and_is_used_by_id(client):
+    gradient = np.tile(np.arange(0, 250, 5, dtype=np.uint8), (30, 1))       # 30 x 50
+    response = client.post("/api/image?name=ramp.png&mode=gray&max_side=256",
+                           content=png_bytes(gradient))
+    assert response.status_code == 200, response.text
+    info = response.json()
+    assert info["shape"] == [1, 30, 50] and info["name"] == "ramp.png"
+    pixels = client.get(f"/api/input?image={info['id']}&mode=gray&max_side=256&display=64")
+    assert np.array_equal(unpack(pixels.content)[1]["input"][0], gradient)
+    # a horizontal ramp of 5/255 per pixel: sobel-v gives 4 * 2 * 5/255 everywhere inside
+    stages = unpack(client.post("/api/stages", json=state(
+        image=info["id"], kernels=[("sobel-v", SOBEL_V)])).content)[0]
+    assert stages["maps"][0]["conv"]["min"] == pytest.approx(40 / 255, abs=1e-6)
+    assert stages["maps"][0]["conv"]["max"] == pytest.approx(40 / 255, abs=1e-6)
+
+
+def test_bad_uploads_get_a_message_and_the_server_keeps_serving():
+    app = create_app(max_upload_bytes=2000, max_pixels=10_000)
+    with TestClient(app) as local:
+        corrupt = local.post("/api/image?name=photo.jpg", content=b"\xff\xd8\xff not a jpeg")
+        assert corrupt.status_code == 400
+        assert "photo.jpg" in corrupt.json()["error"]
+        assert "\n" not in corrupt.json()["error"]
+        truncated = local.post("/api/image?name=cut.png",
+                               content=png_bytes(np.zeros((20, 20), np.uint8))[:-30])
+        assert truncated.status_code == 400 and "cut.png" in truncated.json()["error"]
+        big = local.post("/api/image?name=big.png", content=b"x" * 5000)
+        assert big.status_code == 400 and "over the" in big.json()["error"]
+        noise = np.random.default_rng(0).integers(0, 255, (120, 120), dtype=np.uint8)
+        many = local.post("/api/image?name=wide.png", content=png_bytes(noise))
+        assert many.status_code == 400
+        assert "Mpx" in many.json()["error"] or "MiB" in many.json()["error"]
+        empty = local.post("/api/image?name=e.png", content=b"")
+        assert empty.status_code == 400 and "empty" in empty.json()["error"]
+        assert local.get("/api/meta").status_code == 200
+        unknown = local.post("/api/stages", json=state(image="upload-doesnotexist"))
+        assert unknown.status_code == 400 and "unknown image" in unknown.json()["error"]
+
+
+def test_pixel_limit_applies_to_uploads():
+    with TestClient(create_app(max_pixels=2_000)) as local:
+        response = local.post("/api/image?name=big.png",
+                              content=png_bytes(np.zeros((100, 100), np.uint8)))
+        assert response.status_code == 400
+        assert "limit" in response.json()["error"]
+
+
+# --------------------------------------------------------------------------- bad kernels, settings
+
+
+@pytest.mark.parametrize(("kernels", "message"), [
+    ([("big", np.ones((9, 9)).tolist())], "1 to 7 cells"),
+    ([("ragged", [[1, 2, 3], [1, 2]])], "ragged"),
+    ([("a", SOBEL_H), ("even", [[1, 0], [0, -1]])], "parity"),
+    ([("k", SOBEL_H)] * 17, "kernels"),
+    ([("empty", [])], "0x0"),
+])
+def test_bad_kernels_get_one_line_messages(client, kernels, message):
+    response = client.post("/api/stages", json=state(kernels=kernels))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert message in error and "\n" not in error
+
+
+def test_non_numbers_and_nan_in_a_kernel_are_refused(client):
+    body = state()
+    body["kernels"][0]["weights"][0][0] = "abc"
+    response = client.post("/api/stages", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("bad request: kernel 1 weights")
+    raw = json.dumps(state()).replace("-2.0", "NaN", 1)
+    response = client.post("/api/stages", content=raw,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "NaN" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ({"stride": 0}, "stride"),
+    ({"activation": "gelu"}, "activation must be one of"),
+    ({"padding_mode": "mirror"}, "padding mode"),
+    ({"padding": 33}, "padding"),
+])
+def test_bad_settings_get_one_line_messages(client, layer, message):
+    response = client.post("/api/stages", json=state(image="sample-camera", **layer))
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_settings_that_leave_no_output_say_why(client):
+    tiny = client.post("/api/image?name=tiny.png", content=png_bytes(np.zeros((10, 12), np.uint8)))
+    image = tiny.json()["id"]
+    pool = client.post("/api/stages", json=state(image=image, pool=16))
+    assert pool.status_code == 400
+    assert "pool window 16x16 is larger than the 8x10 conv map" in pool.json()["error"]
+    dilated = client.post("/api/stages", json=state(image=image, dilation=8))
+    assert dilated.status_code == 400 and "no output" in dilated.json()["error"]
+    explain = client.post("/api/explain", json={**state(image=image, dilation=8), "row": 0,
+                                                "col": 0})
+    assert explain.status_code == 400 and "no output" in explain.json()["error"]
+
+
+def test_host_header_is_checked_when_asked():
+    with TestClient(create_app(allowed_hosts=["127.0.0.1"]), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/meta").status_code == 200
+        assert c.get("/api/meta", headers={"host": "evil.example"}).status_code == 400
+
+
+# --------------------------------------------------------------------------- latest edit wins
+
+
+def test_a_burst_of_edits_computes_the_latest_not_every_one():
+    app = create_app()
+
+    async def burst():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            bodies = []
+            for seq in range(1, 7):
+                kernel = [[0, 0, 0], [0, float(seq), 0], [0, 0, 0]]
+                bodies.append({**state(kernels=[("k", kernel)]), "client": "page-1",
+                               "seq": seq, "max_side": 2048})
+            return await asyncio.gather(*(client.post("/api/stages", json=b) for b in bodies))
+
+    responses = asyncio.run(burst())
+    codes = [r.status_code for r in responses]
+    assert codes[-1] == 200
+    assert codes.count(409) >= 4
+    assert app.state.gate.computed <= 2
+    assert all(r.json() == {"superseded": True, "seq": i + 1}
+               for i, r in enumerate(responses) if r.status_code == 409)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_downloads_hold_the_full_stages(client, chelsea_gray):
+    body = state(kernels=[("sobel-h", SOBEL_H)], pool=2)
+    npz = client.post("/api/download/npz", json=body)
+    assert npz.status_code == 200
+    assert 'filename="stages.npz"' in npz.headers["content-disposition"]
+    with np.load(io.BytesIO(npz.content)) as data:
+        assert sorted(data.files) == ["activated", "conv", "input", "kernels", "pooled"]
+        conv, pooled = reference_layer(chelsea_gray, SOBEL_H)
+        np.testing.assert_allclose(data["conv"][0], conv, atol=1e-5)
+        np.testing.assert_allclose(data["pooled"][0], pooled, atol=1e-5)
+    overview = client.post("/api/download/overview", json=body)
+    assert overview.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_figures_download_is_a_zip_of_the_run_figures(client):
+    body = {**state(kernels=[("sobel-h", SOBEL_H)]), "max_side": 256}
+    response = client.post("/api/download/figures", json=body)
+    names = set(zipfile.ZipFile(io.BytesIO(response.content)).namelist())
+    assert {"filters.png", "conv.png", "activated.png", "pooled.png", "overview.png",
+            "stages.npz"} <= names
+
+
+# --------------------------------------------------------------------------- binary packing
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9))),
+                min_size=1, max_size=4),
+       st.text(max_size=20))
+def test_pack_round_trips_any_arrays(items, note):
+    message = pack({"note": note}, {f"a{i}": item for i, item in enumerate(items)})
+    header, unpacked = unpack(message)
+    assert header["note"] == note
+    for i, item in enumerate(items):
+        assert np.array_equal(unpacked[f"a{i}"], item)
+        assert header["arrays"][i]["offset"] % 8 == 0     # typed-array views need alignment
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def fake_uvicorn(monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    return calls
+
+
+def test_serve_binds_loopback_by_default_and_prints_the_address(cli, fake_uvicorn):
+    result = cli("serve", "--port", "0")
+    assert result.code == 0, result.err
+    _, options = fake_uvicorn[0]
+    assert options["host"] == "127.0.0.1"
+    assert f"http://127.0.0.1:{options['port']}/" in result.out
+    assert "warning" not in result.err
+
+
+def test_serve_warns_when_not_on_loopback(cli, fake_uvicorn):
+    result = cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.code == 0
+    assert "warning: listening on 0.0.0.0" in result.err
+    assert fake_uvicorn[0][1]["host"] == "0.0.0.0"
+
+
+def test_serve_says_when_the_port_is_taken(cli, fake_uvicorn):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert result.code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.err
+    assert not fake_uvicorn
+
+
+def test_serve_refuses_a_missing_model(cli, fake_uvicorn, tmp_path):
+    result = cli("serve", "--model", str(tmp_path / "nope.safetensors"))
+    assert result.code == 2 and "not found" in result.err
+
+
+# --------------------------------------------------------------------------- the model panel
+
+
+def tiny_checkpoint(folder) -> tuple:
+    """A small tinyvgg (RGB 16x16, 3 classes) with seeded random weights, saved as a convlens
+    checkpoint; returns ``(path, model, info)``."""
+    from convlens.models import ModelInfo, create_model, save_checkpoint
+
+    torch.manual_seed(3)
+    model = create_model("tinyvgg", 3, 3, (16, 16), width=4).eval()
+    info = ModelInfo("tinyvgg", 3, (16, 16), ["cat", "dog", "cup"], [0.5, 0.45, 0.4],
+                     [0.25, 0.25, 0.3], {"width": 4})
+    return save_checkpoint(model, info, folder / "model.safetensors"), model, info
+
+
+@pytest.fixture(scope="module")
+def model_client(tmp_path_factory):
+    path, model, info = tiny_checkpoint(tmp_path_factory.mktemp("model"))
+    with TestClient(create_app(path)) as test_client:
+        yield test_client, model, info
+
+
+def test_model_panel_numbers_equal_a_manual_forward_pass(model_client):
+    import copy
+
+    from convlens.models import preprocess
+
+    client, model, info = model_client
+    response = client.post("/api/model/run", json={"image": "sample-coffee", "layer":
+                                                   "features.conv2", "target": "dog"})
+    assert response.status_code == 200, response.text
+    header, arrays = unpack(response.content)
+    image = load_image(sample_path("coffee"), "rgb")
+    x = preprocess(image, info)
+    reference = copy.deepcopy(model)
+    for module in reference.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = False
+    layers = list(reference.features)
+    with torch.no_grad():
+        probabilities = torch.softmax(reference(x), 1)[0]
+        conv2 = torch.nn.Sequential(*layers[:3])(x)[0]
+    shown = [p["probability"] for p in header["predictions"]]
+    assert shown == pytest.approx(sorted(probabilities.tolist(), reverse=True), abs=1e-6)
+    assert header["predictions"][0]["label"] == info.class_names[int(probabilities.argmax())]
+    # feature maps of features.conv2, most active (highest mean) channel first
+    means = conv2.mean(dim=(1, 2))
+    order = torch.argsort(-means, stable=True).tolist()
+    assert [c["channel"] for c in header["channels"]] == order
+    first = header["channels"][0]
+    assert first["mean"] == pytest.approx(float(means[order[0]]), abs=1e-5)
+    assert first["max"] == pytest.approx(float(conv2[order[0]].max()), abs=1e-5)
+    assert arrays["maps"].shape == (4, 16, 16)
+    # the filters are the layer's weights, averaged over input channels on one signed scale
+    weights = reference.features.conv2.weight.detach().double().mean(1)
+    limit = header["filters"]["limit"]
+    decoded = (arrays["filters"][:, 0].astype(np.float64) - 127.5) / 127.5 * limit
+    assert np.abs(decoded - weights.numpy()).max() <= limit / 255 + 1e-9
+    # Grad-CAM of "dog" at the last conv layer, worked out by hand
+    maps = torch.nn.Sequential(*layers[:8])(x).detach().requires_grad_(True)
+    logits = reference.classifier(torch.nn.Sequential(*layers[8:])(maps))
+    (grad,) = torch.autograd.grad(logits[0, 1], maps)
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * maps).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=(16, 16), mode="bilinear", align_corners=False)[0, 0].detach()
+    assert header["gradcam"]["label"] == "dog"
+    assert header["gradcam"]["layer"] == "features.conv4"            # the last conv layer
+    assert header["gradcam"]["max"] == pytest.approx(float(cam.max()), rel=1e-4)
+    expected = cam.numpy() / float(cam.max()) * 255
+    assert np.abs(arrays["cam"].astype(np.float64) - expected).max() <= 0.51 + 1e-3
+    assert arrays["seen"].shape == (3, 16, 16)
+
+
+def test_model_panel_errors_are_one_line(model_client):
+    client, _, _ = model_client
+    unknown = client.post("/api/model/run", json={"image": "sample-chelsea", "layer": "nope"})
+    assert unknown.status_code == 400 and "features.conv1" in unknown.json()["error"]
+    linear = client.post("/api/model/run", json={"image": "sample-chelsea",
+                                                 "layer": "classifier.fc"})
+    assert linear.status_code == 400 and "not feature maps" in linear.json()["error"]
+    target = client.post("/api/model/run", json={"image": "sample-chelsea", "target": "horse"})
+    assert target.status_code == 400 and "unknown class 'horse'" in target.json()["error"]
+    with TestClient(create_app()) as plain:
+        none = plain.post("/api/model/run", json={"image": "sample-chelsea"})
+        assert none.status_code == 400 and "no model is open" in none.json()["error"]
+
+
+def test_models_found_here_open_by_name_only(tmp_path, monkeypatch):
+    tiny_checkpoint(tmp_path / "runs" / "pets")
+    monkeypatch.chdir(tmp_path)
+    with TestClient(create_app()) as local:
+        listing = local.get("/api/model").json()
+        assert listing == {"model": None, "found": ["runs/pets/model.safetensors"]}
+        opened = local.post("/api/model/open", json={"path": "runs/pets/model.safetensors"})
+        assert opened.status_code == 200 and opened.json()["classes"] == ["cat", "dog", "cup"]
+        outside = local.post("/api/model/open", json={"path": "../../etc/passwd"})
+        assert outside.status_code == 400 and "upload it instead" in outside.json()["error"]
+        assert local.get("/api/meta").json()["model"]["source"] == "runs/pets/model.safetensors"
+
+
+def test_a_checkpoint_can_be_uploaded_and_a_bad_one_is_refused(tmp_path):
+    path, _, _ = tiny_checkpoint(tmp_path)
+    files = {"weights": ("model.safetensors", path.read_bytes()),
+             "info": ("model.json", (tmp_path / "model.json").read_bytes())}
+    with TestClient(create_app()) as local:
+        response = local.post("/api/model/upload", files=files)
+        assert response.status_code == 200, response.text
+        assert response.json()["kind"] == "convlens checkpoint"
+        run = local.post("/api/model/run", json={"image": "sample-camera"})
+        assert run.status_code == 200
+        broken = {"weights": ("model.safetensors", b"not safetensors"), "info": files["info"]}
+        refused = local.post("/api/model/upload", files=broken)
+        assert refused.status_code == 400 and "safetensors" in refused.json()["error"]
+        one = local.post("/api/model/upload", files={"weights": files["weights"]})
+        assert one.status_code == 400 and "two files" in one.json()["error"]
+        # the model that was open before the bad upload still answers
+        assert local.post("/api/model/run", json={"image": "sample-camera"}).status_code == 200
+
+
+def test_serve_opens_the_model_given(cli, fake_uvicorn, tmp_path):
+    path, _, _ = tiny_checkpoint(tmp_path)
+    result = cli("serve", "--port", "0", "--model", str(path))
+    assert result.code == 0, result.err
+    app, _ = fake_uvicorn[0]
+    assert app.state.models.opened is not None
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"junk")
+    refused = cli("serve", "--port", "0", "--model", str(bad))
+    assert refused.code == 2 and refused.err.startswith("error: ")

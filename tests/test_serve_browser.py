@@ -1,0 +1,289 @@
+"""The explorer end to end in a real headless Chromium (Debian's, driven by Playwright).
+
+One server (uvicorn in a thread) and one browser serve the whole module. The numbers read from
+the page are checked against ``compute_stages(..., backend="torch")``, the nn.Conv2d reference.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convlens.images import load_image, sample_path
+from convlens.kernels import parse_kernel
+from convlens.layers import LayerConfig, compute_stages
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAPTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A small RGB classifier (3 classes, 16x16 input) with seeded random weights."""
+    import torch
+
+    from convlens.models import ModelInfo, create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("tinyvgg", 3, 3, (16, 16), width=4)
+    info = ModelInfo("tinyvgg", 3, (16, 16), ["cat", "dog", "cup"], [0.5] * 3, [0.25] * 3,
+                     {"width": 4})
+    return save_checkpoint(model, info, tmp_path_factory.mktemp("model") / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint):
+    """The app (with a model) on a free loopback port, served by uvicorn in a thread."""
+    uvicorn = pytest.importorskip("uvicorn")
+    from convlens.serve import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(checkpoint, allowed_hosts=["127.0.0.1"])
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert instance.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, server, viewport=LAPTOP, **options):
+    """A fresh page with the explorer loaded and drawn; every request it makes is recorded."""
+    context = browser.new_context(viewport=viewport, **options)
+    page = context.new_page()
+    page.requests = []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(server + "/")
+    wait_renders(page, 1)
+    return page
+
+
+def wait_renders(page, count: int) -> None:
+    page.wait_for_function(f"window.convlens.renders >= {count}", timeout=20000)
+
+
+def renders(page) -> int:
+    return page.evaluate("window.convlens.renders")
+
+
+def canvas_pixels(page, selector: str) -> np.ndarray:
+    data = page.evaluate(
+        """(selector) => { const c = document.querySelector(selector);
+           return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""",
+        selector)
+    return np.array(data, dtype=np.uint8)
+
+
+def hover_fraction(page, selector: str, fx: float, fy: float) -> None:
+    target = page.locator(selector)
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def explained_at(page, stage: str) -> tuple[int, int, int]:
+    page.wait_for_function(
+        f"(document.querySelector('#explain-body').dataset.at || '').split(',')[1] === '{stage}'",
+        timeout=10000)
+    k, _, row, col = page.locator("#explain-body").get_attribute("data-at").split(",")
+    return int(k), int(row), int(col)
+
+
+def row_selector(k: int, stage: str) -> str:
+    return f".krow:nth-child({k + 1}) .stage[data-stage={stage}] canvas"
+
+
+def test_edit_a_kernel_hover_a_pixel_and_read_the_library_sum(browser, server, artifacts):
+    page = open_page(browser, server)
+    conv_canvas = row_selector(0, "conv")
+    before = canvas_pixels(page, conv_canvas)
+
+    # edit one cell of the first kernel (sobel-h): the conv canvas changes
+    count = renders(page)
+    cell = page.get_by_label("kernel 1 row 1 column 1", exact=True)
+    cell.fill("3")
+    wait_renders(page, count + 1)
+    after = canvas_pixels(page, conv_canvas)
+    assert before.shape == after.shape
+    assert np.abs(before.astype(int) - after.astype(int)).sum() > 0
+    assert page.locator(".krow:nth-child(1) .preset").input_value() == ""   # now "custom"
+
+    # hover a conv pixel: the panel's sum is the library's conv value at that pixel
+    image = load_image(sample_path("chelsea"), "gray")
+    edited = parse_kernel("3 -2 -1; 0 0 0; 1 2 1")
+    reference = compute_stages(image, [edited, parse_kernel("laplacian"), parse_kernel("sobel-v")],
+                               LayerConfig(), device="cpu", backend="torch")
+    hover_fraction(page, conv_canvas, 0.37, 0.58)
+    k, row, col = explained_at(page, "conv")
+    shown = page.get_by_test_id("conv-value")
+    expected = float(reference.conv[k, row, col])
+    assert float(shown.get_attribute("data-value")) == pytest.approx(expected, abs=1e-5)
+    assert float(shown.inner_text()) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    written = page.get_by_test_id("sum-written").inner_text()
+    assert written.startswith("sum of products = (") and "×3" in written
+    assert page.locator("#field-box").is_visible()       # the patch is outlined on the input
+
+    # a pooled cell: its window, winner and value, as the library pools
+    hover_fraction(page, row_selector(1, "pooled"), 0.52, 0.41)
+    k, row, col = explained_at(page, "pooled")
+    pooled = float(page.get_by_test_id("pooled-value").get_attribute("data-value"))
+    assert pooled == pytest.approx(float(reference.pooled[k, row, col]), abs=1e-5)
+    assert page.locator(".krow:nth-child(2) .stage[data-stage=activated] .box.window").is_visible()
+
+    # keyboard alone: arrows walk the kernel grid and move the probe on a focused map
+    cell.focus()
+    page.keyboard.press("ArrowDown")
+    focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert focused == "kernel 1 row 2 column 1"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"                                    # visible focus
+    page.locator(".krow:nth-child(3) .stage[data-stage=activated] .map-wrap").focus()
+    k, row, col = explained_at(page, "activated")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        f"document.querySelector('#explain-body').dataset.at === '{k},activated,{row},{col + 1}'")
+    activated = float(page.get_by_test_id("activated-value").get_attribute("data-value"))
+    assert activated == pytest.approx(float(reference.activated[k, row, col + 1]), abs=1e-5)
+
+    hover_fraction(page, conv_canvas, 0.37, 0.58)
+    explained_at(page, "conv")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts / "serve.png"))
+    origin = server + "/"
+    assert page.requests and all(url.startswith(origin) for url in page.requests), page.requests
+    assert not page.errors
+    page.context.close()
+
+
+def test_bad_input_shows_a_message_and_the_page_keeps_working(browser, server):
+    page = open_page(browser, server)
+    page.set_input_files("#file", files=[{"name": "broken.png", "mimeType": "image/png",
+                                          "buffer": b"\x89PNG\r\n\x1a\n this is not a png"}])
+    message = page.locator("#message")
+    message.wait_for(state="visible")
+    assert "broken.png" in message.inner_text()
+
+    # a bad kernel value is marked and explained; nothing is sent until it is fixed
+    count = renders(page)
+    cell = page.get_by_label("kernel 2 row 2 column 2", exact=True)
+    cell.fill("4x")
+    assert cell.get_attribute("aria-invalid") == "true"
+    page.wait_for_function("document.querySelector('#message-text').textContent.includes("
+                           "\"'4x' is not a number\")")
+    cell.fill("1/2")
+    wait_renders(page, count + 1)
+    assert message.is_hidden()
+
+    # kernels of different parity cannot be stacked: the server's message is shown
+    page.locator(".krow:nth-child(1) .size").select_option("4")
+    page.wait_for_function("document.querySelector('#message-text').textContent"
+                           ".includes('matching parity')")
+
+    # a good image dropped on the page replaces the sample
+    count = renders(page)
+    page.evaluate("""async () => {
+        const canvas = Object.assign(document.createElement('canvas'), {width: 40, height: 30});
+        const context = canvas.getContext('2d');
+        context.fillStyle = '#fff'; context.fillRect(0, 0, 40, 30);
+        context.fillStyle = '#000'; context.fillRect(10, 0, 20, 30);
+        const blob = await new Promise((done) => canvas.toBlob(done, 'image/png'));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([blob], 'stripes.png', {type: 'image/png'}));
+        window.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
+    }""")
+    page.locator(".krow:nth-child(1) .size").select_option("3")
+    wait_renders(page, count + 1)
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('stripes.png: 40×30')")
+
+    # and a pasted one too
+    page.evaluate("""async () => {
+        const canvas = Object.assign(document.createElement('canvas'), {width: 24, height: 20});
+        const blob = await new Promise((done) => canvas.toBlob(done, 'image/png'));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([blob], 'pasted.png', {type: 'image/png'}));
+        window.dispatchEvent(new ClipboardEvent('paste', {clipboardData: transfer}));
+    }""")
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('pasted.png: 24×20')")
+    assert not page.errors
+    page.context.close()
+
+
+def test_phone_layout_fits_and_a_tap_explains_the_pixel(browser, server, artifacts):
+    page = open_page(browser, server, viewport=PHONE, has_touch=True, is_mobile=True,
+                     device_scale_factor=2)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    target = page.locator(row_selector(1, "conv"))
+    target.scroll_into_view_if_needed()
+    target.tap()
+    explained_at(page, "conv")
+    # the panel moves under the tapped row, so the explanation is where the finger is
+    assert page.evaluate("document.querySelector('#explain').previousElementSibling"
+                         " === document.querySelector('.krow:nth-child(2)')")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts / "serve-phone.png"), full_page=True)
+    assert not page.errors
+    page.context.close()
+
+
+def test_model_panel_shows_predictions_feature_maps_filters_and_gradcam(browser, server,
+                                                                        artifacts):
+    page = open_page(browser, server)
+    page.wait_for_function("document.body.dataset.modelRuns >= '1'", timeout=20000)
+    bars = page.locator("#predictions li")
+    assert bars.count() == 3
+    total = sum(float(t.rstrip("%")) for t in page.locator("#predictions .pct").all_inner_texts())
+    assert total == pytest.approx(100, abs=0.2)
+    cam = canvas_pixels(page, "#cam-canvas")
+    assert cam.size > 0 and cam.reshape(-1, 4)[:, :3].std() > 0
+    assert page.locator("#feature-grid canvas").count() == 4
+    assert page.locator("#filter-grid canvas").count() == 4
+    assert "Grad-CAM" in page.locator("#cam-caption").inner_text()
+
+    runs = page.evaluate("window.convlens.modelRuns")
+    page.select_option("#model-layer", "features.pool1")
+    page.wait_for_function(f"window.convlens.modelRuns > {runs}")
+    assert "features.pool1 (MaxPool2d): 4×8×8" in page.locator("#layer-caption").inner_text()
+    assert page.locator("#filter-grid canvas").count() == 0           # a pool has no filters
+    runs = page.evaluate("window.convlens.modelRuns")
+    page.select_option("#cam-target", "2")
+    page.wait_for_function(f"window.convlens.modelRuns > {runs}")
+    assert '"cup"' in page.locator("#cam-caption").inner_text()
+    page.locator("#model-card").scroll_into_view_if_needed()
+    page.locator("#model-card").screenshot(path=str(artifacts / "serve-model.png"))
+    assert all(url.startswith(server + "/") for url in page.requests)
+    assert not page.errors
+    page.context.close()

@@ -1,0 +1,288 @@
+"""The notebook explorer: built in code, driven like a user would, checked against SciPy and
+the library's own explanation of each number."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import ndimage
+
+pytest.importorskip("ipywidgets")
+
+import convlens
+from convlens.explain import explain_pixel, explain_pooled
+from convlens.kernels import get_kernel, parse_kernel
+from convlens.layers import LayerConfig
+from convlens.widgets import Explorer, explore, plot_probe
+
+RNG = np.random.default_rng(11)
+PICTURE = RNG.integers(0, 256, size=(36, 44), dtype=np.uint8)
+"""A small gray test image (H=36, W=44): every redraw takes a fraction of a second."""
+
+
+def _valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Cross-correlation with no padding of an odd-sized kernel, by SciPy (the oracle)."""
+    kh, kw = kernel.shape
+    assert kh % 2 == 1 and kw % 2 == 1
+    full = ndimage.correlate(image.astype(np.float64), kernel.astype(np.float64),
+                             mode="constant")
+    return full[kh // 2: image.shape[0] - kh // 2, kw // 2: image.shape[1] - kw // 2]
+
+
+def _max_pool(maps: np.ndarray, size: int, stride: int) -> np.ndarray:
+    rows = (maps.shape[0] - size) // stride + 1
+    cols = (maps.shape[1] - size) // stride + 1
+    return np.array([[maps[r * stride: r * stride + size, c * stride: c * stride + size].max()
+                      for c in range(cols)] for r in range(rows)])
+
+
+def _png_ok(data: bytes) -> tuple[int, int]:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.size
+
+
+@pytest.fixture
+def explorer() -> Explorer:
+    return explore(PICTURE, max_side=None, device="cpu")
+
+
+def _image() -> np.ndarray:
+    return PICTURE.astype(np.float64) / 255
+
+
+def test_importing_convlens_does_not_need_ipywidgets():
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["ipywidgets"] = None          # as if it were not installed
+        import convlens, convlens.cli, convlens.display
+        assert "ipywidgets" not in [m for m in sys.modules if sys.modules[m] is not None]
+        try:
+            import convlens.widgets
+        except ImportError as exc:
+            print(exc)
+        else:
+            raise SystemExit("convlens.widgets imported without ipywidgets")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'convlens[widgets]'" in done.stdout
+
+
+def test_defaults_show_the_tutorial_layer_on_the_sample():
+    explorer = explore(max_side=64, device="cpu")
+    stages = explorer.stages
+    assert stages.kernel_names == ["sobel-h", "laplacian", "sobel-v"]
+    image = convlens.load_image(convlens.sample_path("chelsea"), max_side=64)
+    np.testing.assert_array_equal(stages.input.numpy(), image.numpy())
+    gray = image[0].double().numpy()
+    for index, name in enumerate(stages.kernel_names):
+        conv = _valid(gray, get_kernel(name).as_2d())
+        np.testing.assert_allclose(stages.conv[index].numpy(), conv, atol=1e-5)
+        np.testing.assert_allclose(stages.pooled[index].numpy(),
+                                   _max_pool(np.maximum(conv, 0), 2, 2), atol=1e-5)
+    assert _png_ok(explorer.maps.value)[0] > 400
+    ET.fromstring(explorer.status.value)
+    assert "application/vnd.jupyter.widget-view+json" in explorer._repr_mimebundle_()
+
+
+def test_editing_a_kernel_cell_updates_the_stages_live(explorer):
+    before_png = explorer.maps.value
+    before = explorer.stages.conv.clone()
+    editor = explorer.editors[0]
+    editor.cells[0][1][1].value = 8.0
+    edited = np.array([[-1, -2, -1], [0, 8, 0], [1, 2, 1]], dtype=np.float64)
+    np.testing.assert_array_equal(editor.weights[0], edited)
+    assert not torch.equal(explorer.stages.conv[0], before[0])
+    np.testing.assert_allclose(explorer.stages.conv[0].numpy(), _valid(_image(), edited),
+                               atol=1e-5)
+    torch.testing.assert_close(explorer.stages.conv[1:], before[1:])
+    reference = convlens.compute_stages(
+        convlens.load_image(PICTURE), [parse_kernel(edited), *explorer.kernels[1:]],
+        LayerConfig(), backend="torch")
+    torch.testing.assert_close(explorer.stages.pooled, reference.pooled)
+    assert explorer.maps.value != before_png
+    assert editor.preset.value == "(custom)" and editor.name == "sobel-h (edited)"
+    assert explorer.stages.kernel_names[0] == "sobel-h (edited)"
+
+
+def test_presets_typed_rows_and_size_replace_the_grid(explorer):
+    editor = explorer.editors[1]
+    editor.preset.value = "gaussian-5"
+    assert (editor.rows.value, editor.cols.value) == (5, 5)
+    assert len(editor.cells[0]) == 5 and len(editor.cells[0][0]) == 5
+    np.testing.assert_array_equal(editor.weights, get_kernel("gaussian-5").weights)
+    assert explorer.error == "" and explorer.stages.kernels.shape == (3, 1, 5, 5)
+    np.testing.assert_allclose(explorer.stages.conv[1].numpy(),
+                               _valid(_image(), get_kernel("gaussian-5").as_2d()), atol=1e-5)
+    centred = np.pad(get_kernel("sobel-h").as_2d(), 1)  # a 3x3 kernel in a 5x5 layer
+    np.testing.assert_allclose(explorer.stages.conv[0].numpy(), _valid(_image(), centred),
+                               atol=1e-5)
+
+    editor.text.value = "0 1 0; 1 -4 1; 0 1 0"
+    assert editor.cells[0][1][1].value == -4 and explorer.stages.conv.shape == (3, 34, 42)
+    np.testing.assert_allclose(explorer.stages.conv[1].numpy(),
+                               _valid(_image(), -get_kernel("laplacian").as_2d()), atol=1e-5)
+
+    editor.rows.value = 4
+    assert explorer.error.startswith("kernel 'sobel-h' is 3x3 and cannot be centred")
+    editor.rows.value = 5
+    editor.cols.value = 5
+    grown = np.pad(-get_kernel("laplacian").as_2d(), 1)
+    np.testing.assert_array_equal(editor.weights[0], grown)
+    assert explorer.error == ""
+    np.testing.assert_allclose(explorer.stages.conv[1].numpy(), _valid(_image(), grown),
+                               atol=1e-5)
+
+
+def test_layer_controls_set_every_setting(explorer):
+    with explorer.batch():
+        explorer.stride.value = 2
+        explorer.padding.value = "same"
+        explorer.padding_mode.value = "reflect"
+        explorer.dilation.value = 2
+        explorer.activation.value = "abs"
+        explorer.pool.value = 3
+        explorer.pool_type.value = "avg"
+        explorer.pool_stride.value = 2
+    assert explorer.config == LayerConfig(stride=2, padding="same", padding_mode="reflect",
+                                          dilation=2, activation="abs", pool=3,
+                                          pool_type="avg", pool_stride=2)
+    dilated = np.zeros((5, 5))
+    dilated[::2, ::2] = get_kernel("sobel-v").as_2d()
+    # 'same' with a dilated 3x3 kernel pads 2 cells a side: SciPy's 'mirror' is reflect padding
+    conv = ndimage.correlate(_image(), dilated, mode="mirror")[::2, ::2]
+    np.testing.assert_allclose(explorer.stages.conv[2].numpy(), conv, atol=1e-5)
+    activated = np.abs(conv)
+    pooled = np.array([[activated[r: r + 3, c: c + 3].mean()
+                        for c in range(0, activated.shape[1] - 2, 2)]
+                       for r in range(0, activated.shape[0] - 2, 2)])
+    np.testing.assert_allclose(explorer.stages.pooled[2].numpy(), pooled, atol=1e-5)
+
+
+def test_probe_readout_equals_the_library_and_a_hand_sum(explorer):
+    explorer.probe(7, 9, kernel=1)
+    explanation = explorer.explanation
+    reference = explain_pixel(explorer.stages.input, explorer.stages.kernels,
+                              explorer.stages.config, 1, 7, 9)
+    by_hand = float((_image()[7:10, 9:12] * get_kernel("laplacian").as_2d()).sum())
+    assert explanation.value == pytest.approx(reference.value, abs=1e-12)
+    assert explanation.value == pytest.approx(by_hand, abs=1e-6)
+    assert explanation.value == pytest.approx(float(explorer.stages.conv[1, 7, 9]), abs=1e-5)
+    text = "".join(ET.fromstring(explorer.readout.value).itertext())
+    assert " = ".join(reference.sum_lines()) in text
+    assert f"conv value = {reference.value:.6g}" in text
+    assert _png_ok(explorer.locator.value)[0] > 200
+
+    explorer.probe(3, 4, kernel=2, stage="pooled")
+    pooled = explorer.explanation
+    reference = explain_pooled(explorer.stages.input, explorer.stages.kernels,
+                               explorer.stages.config, 2, 3, 4)
+    assert pooled.value == pytest.approx(reference.value, abs=1e-12)
+    assert pooled.value == pytest.approx(float(explorer.stages.pooled[2, 3, 4]), abs=1e-5)
+    assert pooled.winner == reference.winner
+    text = "".join(ET.fromstring(explorer.readout.value).itertext())
+    assert f"max = {reference.value:.6g}, won by conv pixel {reference.winner}" in text
+
+
+def test_probe_follows_edits_and_map_sizes(explorer):
+    explorer.probe(30, 40, kernel=0)
+    assert (explorer.probe_row.max, explorer.probe_col.max) == (33, 41)
+    explorer.editors[0].cells[0][0][0].value = 5.0
+    assert explorer.explanation.weights[0, 0, 0] == 5.0
+    assert explorer.explanation.value == pytest.approx(float(explorer.stages.conv[0, 30, 40]),
+                                                       abs=1e-5)
+    explorer.stride.value = 3
+    assert explorer.probe_row.max == explorer.stages.conv.shape[1] - 1 == 11
+    assert (explorer.explanation.row, explorer.explanation.col) == (11, 13)
+    explorer.probe_stage.value = "pooled"
+    assert explorer.probe_row.max == explorer.stages.pooled.shape[1] - 1
+    explorer.pool.value = None
+    assert explorer.probe_stage.value == "conv" and explorer.probe_stage.disabled
+    explorer.strongest.click()
+    conv = explorer.stages.conv[0].abs()
+    assert abs(explorer.explanation.value) == pytest.approx(float(conv.max()), abs=1e-6)
+
+
+def test_kernels_can_be_added_and_removed(explorer):
+    explorer.add_kernel("emboss")
+    assert explorer.stages.kernel_names[-1] == "emboss"
+    assert [label for label, _ in explorer.probe_kernel.options][-1] == "emboss"
+    explorer.editors[-1].remove.click()
+    for _ in range(2):
+        explorer.remove_kernel(0)
+    assert explorer.stages.kernel_names == ["sobel-v"]
+    explorer.remove_kernel(0)
+    assert explorer.error == "a layer needs at least one kernel"
+    assert len(explorer.editors) == 1
+
+
+def test_bad_settings_show_one_line_and_keep_the_last_maps(explorer):
+    stages, png = explorer.stages, explorer.maps.value
+    explorer.editors[0].text.value = "1 2; 3"
+    assert explorer.error == "kernel text '1 2; 3' is ragged: rows have 2, 1 numbers"
+    assert explorer.stages is stages and explorer.maps.value == png
+    status = ET.fromstring(explorer.status.value)
+    assert status.get("class") == "convlens-error" and "ragged" in status.text
+    explorer.pool.value = 6
+    explorer.stride.value = 8
+    assert "pool window 6x6 is larger than the 5x6 conv map" in explorer.error
+    explorer.pool.value = 2
+    assert explorer.error == "" and explorer.stages.pooled.shape[1:] == (2, 3)
+
+
+def test_bad_starting_input_raises_the_library_error(tmp_path):
+    with pytest.raises(convlens.ImageError, match="no such file"):
+        explore(tmp_path / "missing.png")
+    with pytest.raises(convlens.KernelError, match="unknown kernel 'sobel'"):
+        explore(PICTURE, ["sobel"])
+    with pytest.raises(convlens.ConfigError, match="no output"):
+        explore(PICTURE[:2, :2], ["sobel-h"], LayerConfig(pool=None))
+
+
+def test_upload_goes_through_the_library_loader(explorer):
+    buffer = io.BytesIO()
+    picture = RNG.integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(buffer, format="PNG")
+    explorer.upload.value = (_upload("mine.png", buffer.getvalue()),)
+    assert explorer.sample.value == "__uploaded__"
+    np.testing.assert_array_equal(explorer.stages.input.numpy(),
+                                  convlens.load_image(picture).numpy())
+    explorer.mode.value = "rgb"
+    assert explorer.stages.input.shape == (3, 20, 30)
+    gray_kernel = get_kernel("sobel-h").as_2d()
+    mean = picture.astype(np.float64).mean(axis=2) / 255
+    np.testing.assert_allclose(explorer.stages.conv[0].numpy(), _valid(mean, gray_kernel),
+                               atol=1e-5)
+    stages = explorer.stages
+    explorer.upload.value = (_upload("broken.png", b"\x89PNG\r\n\x1a\n not really"),)
+    assert "broken.png" in explorer.error and explorer.stages is stages
+    explorer.sample.value = "coffee"
+    assert explorer.error == "" and explorer.stages.input.shape == (3, 400, 600)
+
+
+def test_probe_figure_outlines_the_receptive_field(explorer):
+    explorer.padding.value = 1
+    explorer.probe(0, 5, kernel=0)
+    figure = plot_probe(explorer.stages, explorer.explanation)
+    box = figure.axes[0].patches[0]
+    assert (box.get_x(), box.get_y()) == (4 - 0.5, -1 - 0.5)
+    assert (box.get_width(), box.get_height()) == (3, 3)
+    marker = figure.axes[1].patches[0]
+    assert (marker.get_x(), marker.get_y(), marker.get_width()) == (4.5, -0.5, 1)
+
+
+def _upload(name: str, content: bytes) -> dict:
+    return {"name": name, "type": "image/png", "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime.now(tz=datetime.timezone.utc)}
