@@ -12,10 +12,11 @@ import pytest
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import torch  # noqa: E402
+import torch
 
-from convlens.cli import main  # noqa: E402
-from convlens.images import sample_path  # noqa: E402
+from convlens.cli import main
+from convlens.cli._app import console, error_console
+from convlens.images import sample_path
 
 torch.set_num_threads(1)
 
@@ -35,6 +36,9 @@ def cli(capsys, monkeypatch, tmp_path):
     """Run ``convlens ARGS...`` in-process inside ``tmp_path``; returns code, stdout, stderr."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "160")
+    # rich reads COLUMNS when a console is made; the CLI's consoles exist already
+    monkeypatch.setattr(console, "width", 160)
+    monkeypatch.setattr(error_console, "width", 160)
 
     def invoke(*args: str) -> CliResult:
         code = main([str(arg) for arg in args])

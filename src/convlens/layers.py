@@ -13,6 +13,7 @@ padding mode and the asymmetric 'same' padding of even kernels go through one co
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
@@ -448,6 +449,23 @@ def compute_stages(
                   unique_names(kernels), sizes)
 
 
+FUSED_MIN_MACS = 300_000_000
+"""Multiply-adds below which ``auto`` keeps the torch reference: importing numba and loading
+its cached kernel costs about half a second, more than the whole torch run of a photo-sized
+image (0.27 s against 0.68 s for the bundled sample), while a 4096x4096 image with the tutorial's
+three kernels (450 M multiply-adds) runs 18x faster fused. The one-time compile after install
+(about 10 s) is paid only by work of that size, and cached on disk for every later run."""
+
+
+def fused_pays(batch: torch.Tensor, weights: torch.Tensor) -> bool:
+    """Whether the fused CPU kernel is worth loading for this batch ``(N, C, H, W)`` and weights
+    ``(K, C, kh, kw)``: always once it is loaded in this process, else above
+    :data:`FUSED_MIN_MACS` multiply-adds."""
+    if "convlens.fused" in sys.modules and sys.modules["convlens.fused"].is_loaded():
+        return True
+    return batch.shape[0] * batch.shape[2] * batch.shape[3] * weights.numel() >= FUSED_MIN_MACS
+
+
 def run_layer(
     batch: torch.Tensor,
     weights: torch.Tensor,
@@ -457,18 +475,20 @@ def run_layer(
 ) -> StageOutputs:
     """Stages of a batch ``(N, C, H, W)`` for weights ``(K, C, kh, kw)``, each ``(N, K, H', W')``.
 
-    Every backend gives the numbers of :class:`FixedConvLayer`, which is the reference.
+    Every backend gives the numbers of :class:`FixedConvLayer`, which is the reference. ``auto``
+    takes the fused CPU kernel when the work pays for loading it (see :func:`fused_pays`).
     """
-    from . import fused
-
     device = resolve_device(device)
     if backend not in ("auto", "torch", "fused"):
         raise ConfigError(f"backend must be auto, torch or fused; got {backend!r}")
     use_fused = backend == "fused" or (
-        backend == "auto" and device.type == "cpu" and fused.supports(batch, weights, config)
+        backend == "auto" and device.type == "cpu" and fused_pays(batch, weights)
     )
     if use_fused:
-        return fused.run_layer(batch, weights, config)
+        from . import fused
+
+        if backend == "fused" or fused.supports(batch, weights, config):
+            return fused.run_layer(batch, weights, config)
     layer = FixedConvLayer(weights, config).to(device)
     with torch.inference_mode():
         x = batch.to(device)
