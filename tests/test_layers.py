@@ -279,3 +279,22 @@ def test_same_padding_keeps_the_size_and_puts_the_extra_cell_last():
     assert same_padding(4) == (1, 2)
     assert same_padding(3, dilation=2) == (2, 2)
     assert parse_padding("valid") == 0 and parse_padding("3") == 3
+
+
+@pytest.mark.slow
+def test_an_8000x6000_photo_with_16_kernels_runs():
+    """The issue's memory bound: a 48 Mpx photo through 16 kernels (about 7 GB of stages) fits
+    this 24 GiB machine. Spot regions are checked against SciPy."""
+    rng = np.random.default_rng(8)
+    photo = load_image(rng.integers(0, 256, (6000, 8000), dtype=np.uint8))
+    names = list_kernels()[:16]
+    stages = compute_stages(photo, [get_kernel(n) for n in names],
+                            LayerConfig(padding="same"), device="cpu")
+    assert tuple(stages.conv.shape) == (16, 6000, 8000)
+    assert tuple(stages.pooled.shape) == (16, 3000, 4000)
+    for index in (0, 7, 15):
+        patch = photo[0, 2990:3030, 3990:4030].numpy().astype(np.float64)
+        kernel = get_kernel(names[index]).as_2d().astype(np.float64)
+        expected = ndimage.correlate(patch, kernel, mode="constant")[4:-4, 4:-4]
+        np.testing.assert_allclose(stages.conv[index, 2994:3026, 3994:4026].numpy(), expected,
+                                   atol=3e-5)

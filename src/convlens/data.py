@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigError, ConvlensError, DataError
+from .explain import parse_size
 from .images import IMAGE_SUFFIXES, load_image
 from .models.checkpoint import match_channels, resize_exact
 
@@ -245,7 +246,7 @@ def load_data(
     if not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"val fraction must lie between 0 and 1; got {val_fraction}")
     kind, path = parse_data_spec(spec)
-    target = _parse_size(size)
+    target = None if size is None else parse_size(size, "size")
     channels = _parse_mode(mode)
     if kind is DataKind.DIGITS:
         splits = _load_digits(val_fraction, split_seed)
@@ -821,27 +822,6 @@ def _md5(path: Path) -> str:
 
 
 # --- small helpers ------------------------------------------------------------------------
-
-def _parse_size(size: int | tuple[int, int] | str | None) -> tuple[int, int] | None:
-    """``None``, ``32``, ``(28, 28)``, ``"28"`` or ``"28x32"`` -> (H, W) or None."""
-    if size is None:
-        return None
-    if isinstance(size, str):
-        parts = size.lower().replace(",", "x").split("x")
-        try:
-            values = [int(part) for part in parts]
-        except ValueError:
-            raise ConfigError(f"size must be N or HxW pixels; got {size!r}") from None
-    elif isinstance(size, int):
-        values = [size]
-    else:
-        values = [int(v) for v in size]
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise ConfigError(f"size must be N or HxW positive pixels; got {size!r}")
-    return values[0], values[1]
-
 
 def _parse_mode(mode: str) -> int | None:
     choices = {"auto": None, "gray": 1, "rgb": 3}

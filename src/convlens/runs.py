@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,15 +141,13 @@ def run_image(
     device: str | torch.device = "auto",
     force: bool = False,
     command: str | None = None,
-    extras: Sequence[Callable[[RunResult], list[Path]]] = (),
     winners: bool = False,
     explain_at: tuple[int, int] | None = None,
     report: bool = True,
 ) -> RunResult:
     """Load ``source``, compute its stages and write every result file into ``out_dir``.
 
-    ``extras`` are called with the result after the standard files are written and return the
-    paths of any further files they wrote (e.g. the explanation of one pixel). ``winners`` adds
+    ``winners`` adds
     ``winners.png`` (which pixel won each max-pool window); ``explain_at`` ``(row, col)`` adds
     ``explain.json`` and ``explain.png`` for that conv pixel of every kernel; ``report`` writes
     the self-contained ``report.html``.
@@ -165,8 +163,6 @@ def run_image(
     result = RunResult(Path(source), out_dir, stages)
     result.files += write_figures(stages, out_dir)
     result.files.append(save_stages(stages, out_dir / STAGES_FILE))
-    for extra in extras:
-        result.files += extra(result)
     if winners:
         result.files += write_winners(stages, out_dir)
     if explain_at is not None:

@@ -10,6 +10,9 @@ import typer
 from ..kernels import TUTORIAL_KERNELS, Kernel, parse_kernels, split_names
 from ..layers import LayerConfig
 
+DEFAULT_ROOT = Path("convlens-out")
+"""Parent of the result folders commands create when no ``--out`` is given."""
+
 LAYER = "Layer"
 IMAGE = "Image"
 

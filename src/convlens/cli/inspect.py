@@ -52,7 +52,6 @@ from ..saliency import (
 from . import _options as opt
 from ._app import app, console, error_console
 
-DEFAULT_ROOT = Path("convlens-out")
 MAPS_FILE = "feature-maps.npz"
 MODEL = "Model"
 SHOW = "What to show"
@@ -250,7 +249,7 @@ def inspect_command(
         raise ConfigError("--top, --top-k and --images must be at least 1")
     scale_choice, view_choice = parse_scale(scale), parse_view(filter_view)
     source = image if image is not None else sample_path()
-    folder = out if out is not None else DEFAULT_ROOT / f"inspect-{source.stem}"
+    folder = out if out is not None else opt.DEFAULT_ROOT / f"inspect-{source.stem}"
     check_out_dir(folder, force)
     opened = _open(model, weights, arch, input_size, mean, std, trust_pickle, device)
     names = list(layer or [])
@@ -455,7 +454,7 @@ def saliency_command(
     methods = parse_methods(method or [SaliencyMethod.GRADCAM,
                                        SaliencyMethod.INTEGRATED_GRADIENTS])
     source = image if image is not None else sample_path()
-    folder = out if out is not None else DEFAULT_ROOT / f"saliency-{source.stem}"
+    folder = out if out is not None else opt.DEFAULT_ROOT / f"saliency-{source.stem}"
     check_out_dir(folder, force)
     opened = _open(model, weights, arch, input_size, mean, std, trust_pickle, device)
     reason = guided_backprop_unavailable(opened)

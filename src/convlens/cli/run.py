@@ -21,8 +21,6 @@ from ..runs import output_folders, run_image
 from . import _options as opt
 from ._app import app, console, error_console
 
-DEFAULT_ROOT = Path("convlens-out")
-
 
 @app.command()
 def run(
@@ -74,7 +72,7 @@ def run(
     config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
                               pool_type, pool_stride)
     sources = list(iter_image_files(images)) if images else [sample_path()]
-    folders = output_folders(sources, out, DEFAULT_ROOT)
+    folders = output_folders(sources, out, opt.DEFAULT_ROOT)
     command = shlex.join(["convlens", *(ctx.obj or {}).get("argv", [])])
     run_kwargs = dict(mode=mode, max_side=max_side, device=device, force=force, command=command,
                       winners=winners, report=report,
