@@ -286,3 +286,117 @@ def _upload(name: str, content: bytes) -> dict:
     return {"name": name, "type": "image/png", "size": len(content),
             "content": memoryview(content),
             "last_modified": datetime.datetime.now(tz=datetime.timezone.utc)}
+
+
+# ---------------------------------------------------------------- pointing at the drawn maps
+
+def _centre_on_png(explorer: Explorer, kernel: int, column: int, row: float, col: float
+                   ) -> tuple[float, float]:
+    """Where drawn pixel (row, col) of one overview panel lands in the maps PNG (x right,
+    y down), by matplotlib's own data transform of an independently drawn copy."""
+    figure = convlens.plot.plot_overview(explorer.stages, 320)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    assert buffer.getvalue() == explorer.maps.value  # the same picture the explorer shows
+    png_h = _png_ok(buffer.getvalue())[1]
+    x, y = figure.axes[kernel * 5 + column].transData.transform((col, row))
+    scale = 80 / figure.dpi  # display pixels are at the figure's own dpi, the PNG's at 80
+    return float(x) * scale, png_h - float(y) * scale
+
+
+def _event(explorer: Explorer, x: float, y: float, kind: str = "click",
+           scale: float = 0.75) -> dict:
+    """An ipyevents mouse message for PNG point (x, y) with the image shown at ``scale``."""
+    png_w, png_h = _png_ok(explorer.maps.value)
+    return {"type": kind, "relativeX": round(x * scale, 3), "relativeY": round(y * scale, 3),
+            "boundingRectWidth": png_w * scale, "boundingRectHeight": png_h * scale,
+            "altKey": False, "ctrlKey": False, "metaKey": False, "shiftKey": False}
+
+
+def test_clicking_a_conv_map_pixel_probes_it(explorer):
+    pytest.importorskip("ipyevents")
+    x, y = _centre_on_png(explorer, kernel=2, column=2, row=12, col=17)
+    assert explorer.point_at(_event(explorer, x, y)) == (2, "conv", 12, 17)
+    assert (explorer.probe_kernel.value, explorer.probe_stage.value) == (2, "conv")
+    assert (explorer.probe_row.value, explorer.probe_col.value) == (12, 17)
+    explanation = explorer.explanation
+    assert (explanation.kernel, explanation.row, explanation.col) == (2, 12, 17)
+    by_hand = float((_image()[12:15, 17:20] * get_kernel("sobel-v").as_2d()).sum())
+    reference = explain_pixel(explorer.stages.input, explorer.stages.kernels,
+                              explorer.stages.config, 2, 12, 17)
+    assert explanation.value == pytest.approx(by_hand, abs=1e-6)
+    assert explanation.value == pytest.approx(reference.value, abs=1e-12)
+    text = "".join(ET.fromstring(explorer.readout.value).itertext())
+    assert f"conv value = {by_hand:.6g}" in text
+
+    # the activated map has conv coordinates too; a hover through the real ipyevents
+    # dispatch (the image's own pixels in dataX/dataY) does what a click does
+    x, y = _centre_on_png(explorer, kernel=0, column=3, row=0, col=41)
+    click, hover = explorer.map_events
+    assert click.watched_events == ["click"] and not click.throttle_or_debounce
+    assert hover.watched_events == ["mousemove"] and hover.throttle_or_debounce == "throttle"
+    assert hover.wait > 0
+    hover._handle_mouse_msg(None, {"type": "mousemove", "dataX": round(x), "dataY": round(y)},
+                            None)
+    assert (explorer.explanation.kernel, explorer.explanation.row,
+            explorer.explanation.col) == (0, 0, 41)
+    by_hand = float((_image()[0:3, 41:44] * get_kernel("sobel-h").as_2d()).sum())
+    assert explorer.explanation.value == pytest.approx(by_hand, abs=1e-6)
+
+
+def test_clicking_a_pooled_map_probes_the_pooled_cell(explorer):
+    pytest.importorskip("ipyevents")
+    x, y = _centre_on_png(explorer, kernel=1, column=4, row=5, col=9)
+    assert explorer.point_at(_event(explorer, x, y, scale=1.3)) == (1, "pooled", 5, 9)
+    assert explorer.probe_stage.value == "pooled" and explorer.probe_row.max == 16
+    conv = _valid(_image(), get_kernel("laplacian").as_2d())
+    expected = np.maximum(conv[10:12, 18:20], 0).max()
+    assert explorer.explanation.value == pytest.approx(expected, abs=1e-6)
+
+    explorer.pool.value = None  # no pooling: the last column is the activated map again
+    x, y = _centre_on_png(explorer, kernel=1, column=4, row=30, col=2)
+    assert explorer.point_at(_event(explorer, x, y)) == (1, "conv", 30, 2)
+    assert explorer.explanation.value == pytest.approx(conv[30, 2], abs=1e-6)
+
+
+def test_clicking_a_shrunk_map_picks_a_pixel_it_covers():
+    pytest.importorskip("ipyevents")
+    wide = RNG.integers(0, 256, size=(12, 700), dtype=np.uint8)  # conv 10x698, drawn at 1/3
+    explorer = explore(wide, ["sobel-h"], max_side=None, device="cpu")
+    x, y = _centre_on_png(explorer, kernel=0, column=2, row=2, col=100)
+    kernel, stage, row, col = explorer.point_at(_event(explorer, x, y))
+    assert (kernel, stage) == (0, "conv")
+    assert 6 <= row <= 8 and 300 <= col <= 302
+    patch = wide[row: row + 3, col: col + 3].astype(np.float64) / 255
+    assert explorer.explanation.value == pytest.approx(
+        float((patch * get_kernel("sobel-h").as_2d()).sum()), abs=1e-6)
+
+
+def test_pointing_outside_the_maps_changes_nothing(explorer):
+    explorer.probe(4, 6, kernel=1)
+    before = explorer.explanation
+    png_w, png_h = _png_ok(explorer.maps.value)
+    input_x, input_y = _centre_on_png(explorer, kernel=0, column=0, row=5, col=5)
+    kernel_x, kernel_y = _centre_on_png(explorer, kernel=1, column=1, row=1, col=1)
+    between = _centre_on_png(explorer, kernel=0, column=2, row=16, col=-3)  # left of the map
+    for event in (_event(explorer, input_x, input_y), _event(explorer, kernel_x, kernel_y),
+                  _event(explorer, *between), _event(explorer, 1, 1),
+                  _event(explorer, png_w + 50, png_h / 2), _event(explorer, -5, -5),
+                  {"type": "click"}, {"type": "click", "relativeX": 3, "relativeY": 4,
+                                      "boundingRectWidth": 0, "boundingRectHeight": 0},
+                  {"type": "click", "dataX": None, "relativeX": "x"}):
+        assert explorer.point_at(event) is None
+    assert explorer.explanation is before and explorer.error == ""
+    assert (explorer.probe_row.value, explorer.probe_col.value) == (4, 6)
+
+
+def test_without_ipyevents_the_sliders_still_probe(monkeypatch):
+    monkeypatch.setattr("convlens.widgets.DomEvent", None)
+    explorer = explore(PICTURE, max_side=None, device="cpu")
+    assert explorer.map_events == []
+    helps = [child.value for child in explorer.ui.children
+             if isinstance(child, type(explorer.status)) and "Probe" in child.value]
+    assert len(helps) == 1 and "pip install ipyevents" in helps[0]
+    explorer.probe(7, 9, kernel=1)
+    by_hand = float((_image()[7:10, 9:12] * get_kernel("laplacian").as_2d()).sum())
+    assert explorer.explanation.value == pytest.approx(by_hand, abs=1e-6)

@@ -11,9 +11,12 @@ padding, padding mode, dilation, activation and pooling. Every change recomputes
 :func:`convlens.compute_stages` and redraws :func:`convlens.plot.plot_overview`. The probe (a
 kernel, conv pixel or pooled cell, row and column) shows the arithmetic of that one number from
 :func:`convlens.explain.explain_pixel` / :func:`~convlens.explain.explain_pooled`, the numbers
-``convlens explain`` prints, and outlines where it comes from on the input (ipywidgets images
-take no clicks, so the row and column sliders, or the "strongest" button, stand in for hovering
-a pixel). Nothing is computed here: every number comes from the library.
+``convlens explain`` prints, and outlines where it comes from on the input. As on the web
+page, hovering or clicking a pixel of a conv, activated or pooled map in the drawn stages points
+the probe at it (that kernel, that pixel); this needs the small ``ipyevents`` package, since
+ipywidgets images take no mouse events by themselves. Without it the row and column sliders, or
+the "strongest" button, do the same. Nothing is computed here: every number comes from the
+library.
 
 Everything is reachable from code too (``explorer.editors[0].cells[0][1][1].value = 8``,
 ``explorer.stride.value = 2``), and ``explorer.stages`` / ``explorer.explanation`` hold what is
@@ -23,8 +26,11 @@ shown. Needs the ``widgets`` extra: ``pip install 'convlens[widgets]'``.
 from __future__ import annotations
 
 import contextlib
+import math
+import struct
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 try:
@@ -34,12 +40,18 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "convlens.widgets needs ipywidgets, an optional extra: pip install 'convlens[widgets]'"
     ) from exc
 
+try:  # optional: mouse events on the drawn maps; without it the sliders do the pointing
+    from ipyevents import Event as DomEvent
+except ImportError:  # pragma: no cover - depends on the environment
+    DomEvent = None
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .display import (
+    NOTEBOOK_DPI,
     esc,
     figure_png,
     pixel_explanation_html,
@@ -66,6 +78,12 @@ MAX_STEP = 8
 MAX_PADDING = 8
 MAX_DILATION = 6
 POOL_SIZES = (2, 3, 4, 5, 6)
+
+OVERVIEW_MAX_SIDE = 320
+"""Maps in the drawn overview are area-averaged to at most this many pixels a side."""
+HOVER_WAIT_MS = 120
+"""Hover events reach Python at most once per this many milliseconds (each one redraws the
+probe); clicks are never throttled."""
 
 _GIVEN = "__given__"
 _UPLOADED = "__uploaded__"
@@ -241,10 +259,12 @@ class Explorer:
     Attributes worth knowing: :attr:`stages` (the :class:`~convlens.layers.Stages` drawn now),
     :attr:`explanation` (the probe's :class:`~convlens.explain.PixelExplanation` or
     :class:`~convlens.explain.PooledExplanation`), :attr:`editors` (one
-    :class:`KernelEditor` per kernel), :attr:`error` (the last problem shown, or ``""``), and
-    the widgets themselves: ``sample, upload, mode, max_side, stride, padding, padding_mode,
-    dilation, activation, pool, pool_type, pool_stride, probe_kernel, probe_stage, probe_row,
-    probe_col, maps, locator, readout, status``.
+    :class:`KernelEditor` per kernel), :attr:`error` (the last problem shown, or ``""``),
+    :attr:`panels` (where each map lies in the drawn PNG, one :class:`MapPanel` each),
+    :attr:`map_events` (the ipyevents watchers on ``maps`` calling :meth:`point_at`; empty
+    without ipyevents), and the widgets themselves: ``sample, upload, mode, max_side, stride,
+    padding, padding_mode, dilation, activation, pool, pool_type, pool_stride, probe_kernel,
+    probe_stage, probe_row, probe_col, maps, locator, readout, status``.
     """
 
     def __init__(
@@ -282,6 +302,9 @@ class Explorer:
         self.maps = widgets.Image(format="png")
         self.locator = widgets.Image(format="png")
         self.readout = widgets.HTML()
+        self.panels: list[MapPanel] = []
+        self._png_size = (0, 0)
+        self.map_events = self._watch_maps()
         with self.batch():
             for spec in kernels:
                 self.add_kernel(spec)
@@ -291,8 +314,7 @@ class Explorer:
             widgets.VBox([self.kernel_box, self.add]),
             self.status,
             self.maps,
-            widgets.HTML("<b>Probe one number</b>: pick a kernel and a pixel of its conv map "
-                         "or a cell of its pooled map"),
+            widgets.HTML(_PROBE_HELP if DomEvent is not None else _PROBE_HELP_NO_EVENTS),
             self._probe_panel,
             widgets.HBox([self.readout, self.locator]),
         ])
@@ -385,7 +407,12 @@ class Explorer:
         self.error = ""
         self._failure = None
         self.stages = stages
-        self.maps.value = figure_png(plot_overview(stages))
+        figure = plot_overview(stages, OVERVIEW_MAX_SIDE)
+        figure.set_dpi(NOTEBOOK_DPI)  # so axes extents are in the PNG's pixels
+        png = figure_png(figure, NOTEBOOK_DPI)
+        self.maps.value = png
+        self._png_size = struct.unpack(">II", png[16:24])  # width, height from the IHDR chunk
+        self.panels = map_panels(figure, stages, OVERVIEW_MAX_SIDE)
         self.status.value = stages_html(stages)
         self._sync_probe_controls()
         self.explain()
@@ -416,6 +443,26 @@ class Explorer:
             return
         self.explanation = explanation
         self.locator.value = figure_png(plot_probe(stages, explanation))
+
+    def point_at(self, event: dict) -> tuple[int, str, int, int] | None:
+        """Point the probe at the map pixel under a mouse event on the drawn maps.
+
+        ``event`` is what ipyevents sends (``type``, ``relativeX``/``relativeY`` in screen pixels
+        from the image's top left corner with ``boundingRectWidth``/``boundingRectHeight``, the
+        image's size on screen, and for images ``dataX``/``dataY``, the same point in the PNG's
+        own pixels). Over a conv or activated map this selects that kernel and conv pixel; over
+        a pooled map, that pooled cell (the conv pixel when there is no pooling). Returns
+        ``(kernel, stage, row, col)``, or None (and changes nothing) anywhere else.
+        """
+        point = self._png_point(event)
+        if point is None:
+            return None
+        for panel in self.panels:
+            cell = panel.cell(*point)
+            if cell is not None:
+                self.probe(cell[0], cell[1], kernel=panel.kernel, stage=panel.stage)
+                return panel.kernel, panel.stage, cell[0], cell[1]
+        return None
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.ui._repr_mimebundle_(**kwargs)
@@ -513,6 +560,32 @@ class Explorer:
         ])
 
     # ----------------------------------------------------------------- internals
+
+    def _watch_maps(self) -> list:
+        """ipyevents watchers on the maps image: clicks as they come, hovering throttled (two
+        watchers, so a throttled hover can never swallow a click)."""
+        if DomEvent is None:
+            return []
+        click = DomEvent(source=self.maps, watched_events=["click"])
+        hover = DomEvent(source=self.maps, watched_events=["mousemove"],
+                         throttle_or_debounce="throttle", wait=HOVER_WAIT_MS)
+        for watcher in (click, hover):
+            watcher.on_dom_event(self.point_at)
+        return [click, hover]
+
+    def _png_point(self, event: dict) -> tuple[float, float] | None:
+        """The event's position in the maps PNG's pixels (x right, y down), or None."""
+        png_w, png_h = self._png_size
+        try:
+            if event.get("dataX") is not None and event.get("dataY") is not None:
+                return float(event["dataX"]), float(event["dataY"])
+            shown_w, shown_h = float(event["boundingRectWidth"]), float(event["boundingRectHeight"])
+            x, y = float(event["relativeX"]), float(event["relativeY"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if shown_w <= 0 or shown_h <= 0 or not png_w:
+            return None
+        return x * png_w / shown_w, y * png_h / shown_h
 
     def _probe_changed(self, change: dict) -> None:
         if change["owner"] is self.probe_stage:
@@ -616,6 +689,60 @@ def explore(
     return Explorer(image, kernels, config, mode=mode, max_side=max_side, device=device)
 
 
+@dataclass(frozen=True)
+class MapPanel:
+    """Where one map of the overview PNG lies, to turn a point on the image into a map pixel.
+
+    ``left, top, right, bottom`` bound the drawn map in PNG pixels (x right, y down);
+    ``shape`` is the full map's ``(H, W)``; ``factor`` the display downsampling (one drawn
+    pixel covers ``factor x factor`` map pixels, fewer at the right and bottom edges).
+    ``stage`` is what the probe explains there: ``conv`` or ``pooled``.
+    """
+
+    kernel: int
+    stage: str
+    left: float
+    top: float
+    right: float
+    bottom: float
+    shape: tuple[int, int]
+    factor: int
+
+    def cell(self, x: float, y: float) -> tuple[int, int] | None:
+        """The map pixel ``(row, col)`` under PNG point ``(x, y)``, or None outside the map."""
+        if not (self.left <= x < self.right and self.top <= y < self.bottom):
+            return None
+        height, width = self.shape
+        drawn_h, drawn_w = math.ceil(height / self.factor), math.ceil(width / self.factor)
+        col = int((x - self.left) / (self.right - self.left) * drawn_w * self.factor)
+        row = int((y - self.top) / (self.bottom - self.top) * drawn_h * self.factor)
+        return min(row, height - 1), min(col, width - 1)
+
+
+def map_panels(figure: Figure, stages: Stages, max_side: int = OVERVIEW_MAX_SIDE
+               ) -> list[MapPanel]:
+    """The conv, activated and pooled panels of ``figure``, a :func:`plot_overview` of
+    ``stages`` drawn with ``max_side``, in pixels of the figure as last saved (its dpi).
+
+    Call after the figure is drawn (saved): constrained layout and the equal aspect of the
+    images place the axes only then.
+    """
+    columns = 5  # input, kernel, conv, activated, pooled: plot_overview's row of panels
+    height = figure.bbox.height
+    pooled_stage = "pooled" if stages.config.pool is not None else "conv"
+    panels = []
+    for kernel in range(len(stages.kernel_names)):
+        for column, stage, maps in ((2, "conv", stages.conv), (3, "conv", stages.activated),
+                                    (4, pooled_stage, stages.pooled)):
+            box = figure.axes[kernel * columns + column].get_window_extent()
+            shape = tuple(maps.shape[1:])
+            # the factor downsample_for_display used for this map
+            factor = max(1, math.ceil(max(shape) / max_side))
+            panels.append(MapPanel(kernel, stage, box.x0, height - box.y1, box.x1,
+                                   height - box.y0, shape, factor))
+    return panels
+
+
 def plot_probe(stages: Stages, explanation: PixelExplanation | PooledExplanation) -> Figure:
     """Where a probed number comes from: the input with the kernel's footprint outlined, and the
     conv (or pooled) map with the probed position marked. Coordinates are those of the full
@@ -668,9 +795,17 @@ def _outline(ax, top: int, left: int, bottom: int, right: int, width: int, heigh
     ax.set_ylim(height - 0.5, -0.5)
 
 
+_PROBE_HELP = ("<b>Probe one number</b>: hover or click a pixel of a conv, activated or pooled "
+               "map above, or pick a kernel and a pixel of its conv map or a cell of its pooled "
+               "map here")
+_PROBE_HELP_NO_EVENTS = ("<b>Probe one number</b>: pick a kernel and a pixel of its conv map or "
+                         "a cell of its pooled map (<code>pip install ipyevents</code> lets you "
+                         "click and hover the maps above instead)")
+
+
 def _error_html(message: str) -> str:
     return (f'<div class="convlens-error" title="error" style="color: #c00; font-weight: bold">'
             f"{esc(message)}</div>")
 
 
-__all__ = ["Explorer", "KernelEditor", "explore", "plot_probe"]
+__all__ = ["Explorer", "KernelEditor", "MapPanel", "explore", "map_panels", "plot_probe"]
