@@ -44,6 +44,19 @@ def test_default_run_uses_the_sample_and_the_tutorial_kernels(cli, tmp_path):
         assert word in result.out
 
 
+def test_stage_table_fits_an_80_column_terminal(cli, monkeypatch):
+    from convlens.cli._app import console
+
+    monkeypatch.setattr(console, "width", 80)
+    result = cli("run", "--max-side", "120", "--out", "narrow")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    # each formula stays whole on one line (a 451x300 photo at max side 120 is 120x80)
+    assert any("H: (80 - 3 + 2*0)/1 + 1 = 78" in line for line in lines)
+    assert any("W: (118 - 2 + 2*0)/2 + 1 = 59" in line for line in lines)
+
+
 def test_npz_conv_matches_scipy_for_the_command_line_settings(cli, tmp_path):
     image = _photo(tmp_path / "dog.png")
     result = cli("run", image, "--kernel", "1 0 -1; 2 0 -2; 1 0 -1", "--padding", "same",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -80,7 +81,7 @@ def run(
 
     if len(sources) == 1:
         result = run_image(sources[0], chosen, config, folders[0], **run_kwargs)
-        console.print(stage_table(result.stages, title=f"{sources[0].name} -> {folders[0]}"))
+        print_stage_table(result.stages, title=f"{sources[0].name} -> {folders[0]}")
         console.print(f"wrote {len(result.files)} files to {folders[0]}/ "
                       f"in {result.seconds:.2f} s")
         return
@@ -136,15 +137,36 @@ def kernels_command(
     console.print(table)
 
 
-def stage_table(stages: Stages, title: str = "") -> Table:
-    """The rich table of stages: shape, range, zeroed share and the size formula."""
+SIZE_HEADING = "size: (I - F + 2P)/S + 1"
+
+
+def stage_table(stages: Stages, title: str = "", with_sizes: bool = True) -> Table:
+    """The rich table of stages: shape, range, zeroed share and (``with_sizes``) the size
+    formula."""
     table = Table(title=title or None, show_edge=False)
-    for column, justify in (("stage", "left"), ("shape", "left"), ("min", "right"),
-                            ("max", "right"), ("zeroed", "right"),
-                            ("size: (I - F + 2P)/S + 1", "left")):
+    columns = [("stage", "left"), ("shape", "left"), ("min", "right"), ("max", "right"),
+               ("zeroed", "right")] + ([(SIZE_HEADING, "left")] if with_sizes else [])
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in stages.summary(separator="\n"):
         zeroed = "" if row.zeroed is None else f"{row.zeroed:.1%}"
-        table.add_row(row.stage, "x".join(map(str, row.shape)), f"{row.minimum:.4g}",
-                      f"{row.maximum:.4g}", zeroed, row.size_formula)
+        cells = [row.stage, "x".join(map(str, row.shape)), f"{row.minimum:.4g}",
+                 f"{row.maximum:.4g}", zeroed] + ([row.size_formula] if with_sizes else [])
+        table.add_row(*cells)
     return table
+
+
+def print_stage_table(stages: Stages, title: str = "") -> None:
+    """Print :func:`stage_table`; where the formulas would wrap in a narrow terminal they go
+    below the table instead, one line each."""
+    table = stage_table(stages, title)
+    unbounded = console.options.update_width(10_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    console.print(stage_table(stages, title, with_sizes=False))
+    console.print(SIZE_HEADING)
+    for row in stages.summary(separator="\n"):
+        for number, line in enumerate(row.size_formula.splitlines()):
+            console.print(f"  {row.stage if number == 0 else '':<9} {line}", highlight=False,
+                          soft_wrap=True)
