@@ -317,7 +317,7 @@ def test_non_numbers_and_nan_in_a_kernel_are_refused(client):
     body["kernels"][0]["weights"][0][0] = "abc"
     response = client.post("/api/stages", json=body)
     assert response.status_code == 400
-    assert response.json()["error"].startswith("bad request: kernel 1 weights")
+    assert response.json()["error"] == "kernel 1 (sobel-h), row 1, col 1: 'abc' is not a number"
     raw = json.dumps(state()).replace("-2.0", "NaN", 1)
     response = client.post("/api/stages", content=raw,
                            headers={"Content-Type": "application/json"})
@@ -395,6 +395,40 @@ def test_downloads_hold_the_full_stages(client, chelsea_gray):
         np.testing.assert_allclose(data["pooled"][0], pooled, atol=1e-5)
     overview = client.post("/api/download/overview", json=body)
     assert overview.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rgb_kernels_with_a_grid_per_channel_match_scipy(client):
+    rgb = load_image(sample_path("chelsea"), "rgb").numpy().astype(np.float64)
+    weights = np.random.default_rng(11).integers(-3, 4, size=(3, 3, 3)).astype(float)
+    shared = np.array(SOBEL_H)
+    body = {**state(kernels=[("mine", weights.tolist()), ("sobel-h", SOBEL_H)]), "mode": "rgb"}
+    # the oracle: each channel correlated with its own grid, summed; a shared kernel sees the mean
+    expected = [sum(ndimage.correlate(rgb[c], weights[c], mode="constant")[1:-1, 1:-1]
+                    for c in range(3)),
+                ndimage.correlate(rgb.mean(axis=0), shared, mode="constant")[1:-1, 1:-1]]
+    with np.load(io.BytesIO(client.post("/api/download/npz", json=body).content)) as data:
+        assert data["kernels"].shape == (2, 3, 3, 3)
+        for k in range(2):
+            np.testing.assert_allclose(data["conv"][k], expected[k], atol=1e-5)
+    for row, col in [(0, 0), (123, 321), (297, 448)]:
+        explained = client.post("/api/explain", json={**body, "row": row, "col": col}).json()
+        assert explained["conv"] == pytest.approx(expected[0][row, col], abs=1e-5)
+        assert np.array(explained["kernel"]).tolist() == weights.tolist()
+
+
+@pytest.mark.parametrize(("weights", "mode", "message"), [
+    ([SOBEL_H, SOBEL_H], "rgb", "give 1 (shared) or 3 (R, G, B)"),
+    ([SOBEL_H, SOBEL_H, [[1.0]]], "rgb", "R, G and B grids differ in size"),
+    ([SOBEL_H, SOBEL_H, [[1.0, 2.0], [3.0]]], "rgb", "channel B is ragged"),
+    ([SOBEL_H] * 3, "gray", "has R, G and B grids but the image is gray"),
+    ([[1.0, "x"]], "gray", "row 1, col 2: 'x' is not a number"),
+])
+def test_bad_rgb_kernels_get_one_line_messages(client, weights, mode, message):
+    body = {**state(kernels=[("rgb", weights)]), "mode": mode}
+    response = client.post("/api/stages", json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert message in error and "\n" not in error
 
 
 @pytest.mark.slow

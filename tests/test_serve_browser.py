@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from convlens.images import load_image, sample_path
-from convlens.kernels import parse_kernel
+from convlens.kernels import get_kernel, parse_kernel
 from convlens.layers import LayerConfig, compute_stages
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -25,6 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
+SOBEL_H = get_kernel("sobel-h").as_2d()
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +183,57 @@ def test_edit_a_kernel_hover_a_pixel_and_read_the_library_sum(browser, server, a
     page.screenshot(path=str(artifacts / "serve.png"))
     origin = server + "/"
     assert page.requests and all(url.startswith(origin) for url in page.requests), page.requests
+    assert not page.errors
+    page.context.close()
+
+
+def test_rgb_kernels_get_a_grid_per_channel(browser, server):
+    page = open_page(browser, server)
+    count = renders(page)
+    page.select_option("#mode", "rgb")
+    wait_renders(page, count + 1)
+    conv_canvas = row_selector(0, "conv")
+    caption = page.locator(".krow:nth-child(1) .stage[data-stage=conv] .caption")
+
+    def conv_range() -> str:                       # e.g. "[-2.13, 1.34]"
+        text = caption.inner_text()
+        return text[text.index("["):text.index("]") + 1]
+
+    shared = conv_range()
+
+    # splitting a shared kernel gives each channel a third of it: the maps stay as they were
+    count = renders(page)
+    split = page.locator(".krow:nth-child(1) .split")
+    assert split.get_attribute("aria-pressed") == "false"
+    split.click()
+    wait_renders(page, count + 1)
+    first_row = [page.get_by_label(f"kernel 1 R row 1 column {c}", exact=True).input_value()
+                 for c in (1, 2, 3)]
+    assert first_row == ["-1/3", "-2/3", "-1/3"]
+    assert conv_range() == shared
+
+    # the green grid alone changes: the map changes, and the panel adds up each channel
+    count = renders(page)
+    page.get_by_label("kernel 1 G row 1 column 1", exact=True).fill("2")
+    wait_renders(page, count + 1)
+    assert conv_range() != shared
+    rgb = load_image(sample_path("chelsea"), "rgb").numpy().astype(np.float64)
+    weights = np.repeat(np.array(SOBEL_H, dtype=np.float64)[None] / 3, 3, axis=0)
+    weights[1, 0, 0] = 2
+    hover_fraction(page, conv_canvas, 0.61, 0.33)
+    _, row, col = explained_at(page, "conv")
+    expected = float((rgb[:, row:row + 3, col:col + 3] * weights).sum())   # worked by hand
+    shown = float(page.get_by_test_id("conv-value").get_attribute("data-value"))
+    assert shown == pytest.approx(expected, abs=1e-5)
+    assert page.locator("#explain-body table caption", has_text="kernel [G]").count() == 1
+
+    # back to gray: the three grids become one, their sum (what a gray image R = G = B sees)
+    count = renders(page)
+    page.select_option("#mode", "gray")
+    wait_renders(page, count + 1)
+    assert page.locator(".krow:nth-child(1) .split").is_hidden()
+    merged = page.get_by_label("kernel 1 row 1 column 1", exact=True).input_value()
+    assert float(merged) == pytest.approx(2 - 2 / 3)
     assert not page.errors
     page.context.close()
 

@@ -461,7 +461,9 @@ def fused_pays(batch: torch.Tensor, weights: torch.Tensor) -> bool:
     """Whether the fused CPU kernel is worth loading for this batch ``(N, C, H, W)`` and weights
     ``(K, C, kh, kw)``: always once it is loaded in this process, else above
     :data:`FUSED_MIN_MACS` multiply-adds."""
-    if "convlens.fused" in sys.modules and sys.modules["convlens.fused"].is_loaded():
+    fused = sys.modules.get("convlens.fused")
+    # a module another thread is still importing is in sys.modules but not READY
+    if fused is not None and getattr(fused, "READY", False) and fused.is_loaded():
         return True
     return batch.shape[0] * batch.shape[2] * batch.shape[3] * weights.numel() >= FUSED_MIN_MACS
 

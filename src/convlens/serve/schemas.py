@@ -9,12 +9,13 @@ request, so any request can be answered on its own. Pydantic checks types and bo
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, KernelError
+from ..explain import CHANNEL_LABELS
 from ..kernels import Kernel, parse_kernel
 from ..layers import LayerConfig
 from .limits import (
@@ -53,12 +54,13 @@ class LayerIn(BaseModel):
 
 
 class KernelIn(BaseModel):
-    """One gray kernel: its name and its rows of weights."""
+    """One kernel: its name and its weights, rows of numbers ``(kh, kw)`` for a kernel shared
+    by every channel, or one such grid per channel ``(3, kh, kw)`` (R, G, B) for an RGB one."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("custom", max_length=40)
-    weights: list[list[float]]
+    weights: list[list[Any]]  # numbers, checked by to_kernels to name the bad cell
 
 
 class StateIn(BaseModel):
@@ -123,19 +125,39 @@ def to_kernels(items: list[KernelIn]) -> list[Kernel]:
     kernels = []
     for number, item in enumerate(items, start=1):
         label = f"kernel {number} ({item.name})"
-        rows = item.weights
-        height, width = len(rows), len(rows[0]) if rows else 0
-        if not (1 <= height <= MAX_KERNEL_SIDE and 1 <= width <= MAX_KERNEL_SIDE):
-            raise KernelError(f"{label} is {height}x{width}; the page takes kernels of 1 to "
-                              f"{MAX_KERNEL_SIDE} cells a side")
-        if any(len(row) != width for row in rows):
-            lengths = ", ".join(str(len(row)) for row in rows)
-            raise KernelError(f"{label} is ragged: its rows have {lengths} numbers")
+        weights = item.weights
+        per_channel = bool(weights and weights[0] and isinstance(weights[0][0], list))
+        planes = weights if per_channel else [weights]
+        if len(planes) not in (1, 3):
+            raise KernelError(f"{label} has {len(planes)} channel grids; give 1 (shared) or 3 "
+                              "(R, G, B)")
+        for channel, rows in enumerate(planes):
+            where = f"{label}{f' channel {CHANNEL_LABELS[channel]}' if len(planes) == 3 else ''}"
+            _check_grid(where, rows)  # type: ignore[arg-type]
+        if len({(len(rows), len(rows[0])) for rows in planes}) != 1:
+            raise KernelError(f"{label}: its R, G and B grids differ in size")
         try:
-            parsed = parse_kernel(np.asarray(rows, dtype=np.float64))
+            parsed = parse_kernel(np.asarray(planes, dtype=np.float64))
         except KernelError as exc:
             raise KernelError(f"{label}: {str(exc).replace('kernel ' + repr('custom') + ' ', '')}"
                               ) from None
         kernels.append(dataclasses.replace(parsed, name=item.name.strip() or "custom",
                                            description="edited in convlens serve"))
     return kernels
+
+
+def _check_grid(label: str, rows: list) -> None:
+    """A clear error where one grid of weights is empty, too large, ragged or not numbers."""
+    if not all(isinstance(row, list) for row in rows):
+        raise KernelError(f"{label} must be rows of numbers")
+    height, width = len(rows), len(rows[0]) if rows else 0
+    if not (1 <= height <= MAX_KERNEL_SIDE and 1 <= width <= MAX_KERNEL_SIDE):
+        raise KernelError(f"{label} is {height}x{width}; the page takes kernels of 1 to "
+                          f"{MAX_KERNEL_SIDE} cells a side")
+    if any(len(row) != width for row in rows):
+        lengths = ", ".join(str(len(row)) for row in rows)
+        raise KernelError(f"{label} is ragged: its rows have {lengths} numbers")
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row, start=1):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise KernelError(f"{label}, row {r}, col {c}: {value!r} is not a number")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from anyio import to_thread
 
-from ..errors import ImageError
+from ..errors import ImageError, KernelError
 from ..images import SAMPLES, load_image, sample_path
 from ..kernels import Kernel
 from ..layers import LayerConfig
@@ -197,7 +197,12 @@ class Session:
     def inputs(self, body: StateIn) -> tuple[torch.Tensor, list[Kernel], LayerConfig]:
         """The page's state as library objects: the image ``(C, H, W)``, kernels, layer."""
         image = self.images.load(body.image, body.mode, body.max_side)
-        return image, to_kernels(body.kernels), body.layer.config()
+        kernels = to_kernels(body.kernels)
+        for number, kernel in enumerate(kernels, start=1):
+            if kernel.channels > image.shape[0]:
+                raise KernelError(f"kernel {number} ({kernel.name}) has R, G and B grids but the "
+                                  "image is gray: set Colour to rgb, or give it one grid")
+        return image, kernels, body.layer.config()
 
     def close(self) -> None:
         self.images.close()

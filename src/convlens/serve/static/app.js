@@ -6,10 +6,11 @@
 
 const DEBOUNCE_MS = 25;           // typing is coalesced this long before a request goes out
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+const CHANNELS = ["R", "G", "B"];
 
 const state = {
   image: "sample-chelsea", imageName: "chelsea.png", mode: "gray", maxSide: 1024,
-  kernels: [],                    // [{name, preset, cells: [[text]]}]
+  kernels: [],                    // [{name, preset, planes: [[[text]]]}]: 1 shared or 3 (R, G, B) grids
   layer: {},
 };
 let meta = null;
@@ -150,18 +151,17 @@ function drawInput(canvas, array) {
 
 // ------------------------------------------------------------------ the request body
 
+// (kh, kw) numbers for a shared kernel, (3, kh, kw) for one with its own R, G and B grids
 function kernelWeights(kernel, index, report) {
-  const weights = [];
-  kernel.cells.forEach((row, r) => {
-    weights.push(row.map((text, c) => {
-      const parsed = parseCell(text);
-      if (parsed.error && report) {
-        report.push(`kernel ${index + 1} (${kernel.name}), row ${r + 1}, col ${c + 1}: ${parsed.error}`);
-      }
-      return parsed.error ? null : parsed.value;
-    }));
-  });
-  return weights;
+  const planes = kernel.planes.map((cells, p) => cells.map((line, r) => line.map((text, c) => {
+    const parsed = parseCell(text);
+    if (parsed.error && report) {
+      const where = kernel.planes.length === 3 ? `${CHANNELS[p]} ` : "";
+      report.push(`kernel ${index + 1} (${kernel.name}), ${where}row ${r + 1}, col ${c + 1}: ${parsed.error}`);
+    }
+    return parsed.error ? null : parsed.value;
+  })));
+  return planes.length === 1 ? planes[0] : planes;
 }
 
 function layerBody() {
@@ -409,7 +409,34 @@ function presetByName(name) {
 
 function kernelFromPreset(name) {
   const preset = presetByName(name);
-  return {name: preset.name, preset: preset.name, cells: preset.cells.map((row) => row.slice())};
+  return {name: preset.name, preset: preset.name, planes: [preset.cells.map((row) => row.slice())]};
+}
+
+// The exact text of a cell's value divided by n ("2" -> "2/3", "1/16" -> "1/48").
+function dividedCell(text, n) {
+  const parsed = parseCell(text);
+  if (parsed.error) return text;
+  if (parsed.value === 0) return "0";
+  const parts = String(text).trim().split("/");
+  return parts.length === 2 ? `${parts[0].trim()}/${Number(parts[1]) * n}` : `${parts[0]}/${n}`;
+}
+
+// A shared kernel sees the mean of R, G and B: each channel gets a third of its weights,
+// so splitting it keeps every map as it was.
+function splitChannels(kernel) {
+  return {name: kernel.name, preset: "",
+    planes: CHANNELS.map(() => kernel.planes[0].map((line) => line.map((t) => dividedCell(t, 3))))};
+}
+
+// The shared kernel that answers a gray image (R = G = B) as the three grids do: their sum.
+function mergeChannels(kernel) {
+  const cells = kernel.planes[0].map((line, r) => line.map((_, c) => {
+    const values = kernel.planes.map((plane) => parseCell(plane[r][c]));
+    const bad = values.findIndex((v) => v.error);
+    if (bad >= 0) return kernel.planes[bad][r][c];
+    return String(Number(values.reduce((sum, v) => sum + v.value, 0).toPrecision(12)));
+  }));
+  return {name: kernel.name, preset: "", planes: [cells]};
 }
 
 function buildRows() {
@@ -440,26 +467,43 @@ function buildRow(kernel, k) {
   const size = $(".size", node);
   size.setAttribute("aria-label", `kernel ${k + 1} size`);
   for (let n = 1; n <= meta.limits.kernel_side; n++) size.append(el("option", {value: n, text: `${n}×${n}`}));
-  size.value = String(kernel.cells.length);
+  const n = kernel.planes[0].length;
+  size.value = String(n);
   size.addEventListener("change", () => { resizeKernel(k, Number(size.value)); rebuild(); });
 
-  const grid = $(".grid", node);
-  const n = kernel.cells.length;
-  grid.style.gridTemplateColumns = `repeat(${kernel.cells[0].length}, auto)`;
-  grid.classList.toggle("wide", n >= 6);
-  grid.setAttribute("aria-label", `kernel ${k + 1} weights, ${n} by ${kernel.cells[0].length}`);
-  kernel.cells.forEach((cells, r) => {
-    row.inputs.push(cells.map((text, c) => {
+  const apart = kernel.planes.length === 3;
+  const grids = $(".grids", node);
+  row.inputs = kernel.planes.map((cells, p) => {
+    const channel = apart ? `${CHANNELS[p]} ` : "";
+    const grid = el("div", {class: "grid", role: "grid",
+      "aria-label": `kernel ${k + 1} ${channel}weights, ${n} by ${cells[0].length}`});
+    grid.style.gridTemplateColumns = `repeat(${cells[0].length}, auto)`;
+    grid.classList.toggle("wide", n >= 6);
+    grids.append(apart ? el("div", {class: `plane plane-${CHANNELS[p]}`},
+      el("span", {class: "plane-label", text: CHANNELS[p], "aria-hidden": "true"}), grid) : grid);
+    return cells.map((line, r) => line.map((text, c) => {
       const input = el("input", {type: "text", inputmode: "decimal", value: text, autocomplete: "off",
-        spellcheck: "false", "aria-label": `kernel ${k + 1} row ${r + 1} column ${c + 1}`,
+        spellcheck: "false", "aria-label": `kernel ${k + 1} ${channel}row ${r + 1} column ${c + 1}`,
         "data-r": r, "data-c": c});
-      input.addEventListener("input", () => editCell(k, r, c, input.value));
-      input.addEventListener("keydown", (event) => moveInGrid(event, row, r, c));
+      input.addEventListener("input", () => editCell(k, p, r, c, input.value));
+      input.addEventListener("keydown", (event) => moveInGrid(event, row.inputs[p], r, c));
       grid.append(input);
       return input;
     }));
   });
   colourCells(row, kernel);
+  const split = $(".split", node);
+  split.hidden = state.mode !== "rgb";
+  split.textContent = apart ? "one grid for RGB" : "R, G, B apart";
+  split.setAttribute("aria-pressed", String(apart));
+  split.setAttribute("aria-label", `kernel ${k + 1}: ${apart ? "one grid shared by R, G and B" : "a grid per colour channel"}`);
+  split.title = apart ? "merge the grids into one kernel shared by every channel (their sum)"
+    : "give each colour channel its own weights (a shared kernel gives each a third)";
+  split.addEventListener("click", () => {
+    state.kernels[k] = apart ? mergeChannels(kernel) : splitChannels(kernel);
+    rebuild();
+    rows[k].inputs[0][0][0].focus();
+  });
   $(".randomize", node).setAttribute("aria-label", `randomize kernel ${k + 1}`);
   $(".randomize", node).addEventListener("click", () => { randomizeKernel(k); rebuild(); });
   const remove = $(".remove", node);
@@ -502,11 +546,11 @@ function rebuild() {
 }
 
 function colourCells(row, kernel) {
-  const values = kernel.cells.map((cells) => cells.map((t) => parseCell(t)));
+  const values = kernel.planes.map((cells) => cells.map((line) => line.map((t) => parseCell(t))));
   let limit = 0;
-  for (const line of values) for (const v of line) if (!v.error) limit = Math.max(limit, Math.abs(v.value));
-  values.forEach((line, r) => line.forEach((v, c) => {
-    const input = row.inputs[r][c];
+  for (const v of values.flat(2)) if (!v.error) limit = Math.max(limit, Math.abs(v.value));
+  values.forEach((plane, p) => plane.forEach((line, r) => line.forEach((v, c) => {
+    const input = row.inputs[p][r][c];
     if (v.error) {
       input.setAttribute("aria-invalid", "true");
       input.title = v.error;
@@ -519,12 +563,12 @@ function colourCells(row, kernel) {
     const share = limit ? v.value / limit : 0;
     input.style.background = cssColour(luts.signed, 127.5 + share * 100);
     input.style.color = Math.abs(share) > 0.75 ? "#fff" : "";
-  }));
+  })));
 }
 
-function editCell(k, r, c, text) {
+function editCell(k, p, r, c, text) {
   const kernel = state.kernels[k];
-  kernel.cells[r][c] = text;
+  kernel.planes[p][r][c] = text;
   if (kernel.preset) {
     kernel.preset = "";
     kernel.name = "custom";
@@ -536,7 +580,7 @@ function editCell(k, r, c, text) {
   scheduleStages();
 }
 
-function moveInGrid(event, row, r, c) {
+function moveInGrid(event, inputs, r, c) {
   const input = event.target;
   const atStart = input.selectionStart === 0 && input.selectionEnd === 0;
   const atEnd = input.selectionStart === input.value.length;
@@ -547,7 +591,7 @@ function moveInGrid(event, row, r, c) {
   else if (event.key === "ArrowLeft" && (atStart || all)) target = [r, c - 1];
   else if (event.key === "ArrowRight" && (atEnd || all)) target = [r, c + 1];
   if (!target) return;
-  const next = row.inputs[target[0]]?.[target[1]];
+  const next = inputs[target[0]]?.[target[1]];
   if (next) {
     event.preventDefault();
     next.focus();
@@ -555,40 +599,37 @@ function moveInGrid(event, row, r, c) {
   }
 }
 
+// Grow or shrink every grid of kernel k to n x n about its centre; new cells are 0.
 function resizeKernel(k, n) {
   const kernel = state.kernels[k];
-  const old = kernel.cells.length;
-  const cells = [];
-  for (let r = 0; r < n; r++) {
-    const line = [];
-    for (let c = 0; c < n; c++) {
-      const rr = r + Math.floor((old - n) / 2);
-      const cc = c + Math.floor((old - n) / 2);
-      line.push(rr >= 0 && rr < old && cc >= 0 && cc < old ? kernel.cells[rr][cc] : "0");
-    }
-    cells.push(line);
-  }
-  state.kernels[k] = {name: "custom", preset: "", cells};
+  const old = kernel.planes[0].length;
+  const shift = Math.floor((old - n) / 2);
+  const planes = kernel.planes.map((cells) => Array.from({length: n}, (_, r) => Array.from({length: n}, (__, c) => {
+    const [rr, cc] = [r + shift, c + shift];
+    return rr >= 0 && rr < old && cc >= 0 && cc < old ? cells[rr][cc] : "0";
+  })));
+  state.kernels[k] = {name: "custom", preset: "", planes};
 }
 
 function randomizeKernel(k) {
-  const n = state.kernels[k].cells.length;
-  let cells;
+  const kernel = state.kernels[k];
+  const n = kernel.planes[0].length;
+  let planes;
   do {
-    cells = Array.from({length: n}, () => Array.from({length: n}, () => String(Math.floor(Math.random() * 5) - 2)));
-  } while (cells.flat().every((t) => t === "0"));
-  state.kernels[k] = {name: "random", preset: "", cells};
+    planes = kernel.planes.map(() => Array.from({length: n}, () => Array.from({length: n}, () => String(Math.floor(Math.random() * 5) - 2))));
+  } while (planes.flat(2).every((t) => t === "0"));
+  state.kernels[k] = {name: "random", preset: "", planes};
 }
 
 function addKernel() {
   if (state.kernels.length >= meta.limits.kernels) return;
   const used = new Set(state.kernels.map((k) => k.preset));
-  const size = state.kernels[0]?.cells.length ?? 3;
+  const size = state.kernels[0]?.planes[0].length ?? 3;
   const choice = meta.presets.find((p) => !used.has(p.name) && p.cells.length % 2 === size % 2)
     || meta.presets.find((p) => p.name === "identity");
   state.kernels.push(kernelFromPreset(choice.name));
   rebuild();
-  rows[rows.length - 1].inputs[0][0].focus();
+  rows[rows.length - 1].inputs[0][0][0].focus();
 }
 
 // ------------------------------------------------------------------ probing pixels
@@ -1128,6 +1169,10 @@ function setupSettings() {
   }
   $("#mode").addEventListener("change", async (event) => {
     state.mode = event.target.value;
+    if (state.mode === "gray" && state.kernels.some((kernel) => kernel.planes.length === 3)) {
+      state.kernels = state.kernels.map((kernel) => (kernel.planes.length === 3 ? mergeChannels(kernel) : kernel));
+    }
+    buildRows();
     if (await loadInput()) scheduleStages();
   });
   $("#max-side").addEventListener("change", async (event) => {
