@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import socket
+import sys
 import warnings
 import zipfile
 
@@ -497,7 +498,7 @@ def test_serve_says_when_the_port_is_taken(cli, fake_uvicorn):
 
 def test_serve_refuses_a_missing_model(cli, fake_uvicorn, tmp_path):
     result = cli("serve", "--model", str(tmp_path / "nope.safetensors"))
-    assert result.code == 2 and "not found" in result.err
+    assert result.code == 2 and "no such model file" in result.err
 
 
 # --------------------------------------------------------------------------- the model panel
@@ -628,3 +629,43 @@ def test_serve_opens_the_model_given(cli, fake_uvicorn, tmp_path):
     bad.write_bytes(b"junk")
     refused = cli("serve", "--port", "0", "--model", str(bad))
     assert refused.code == 2 and refused.err.startswith("error: ")
+
+
+SERVE_NETS = """
+import torch.nn as nn
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+"""
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+def test_serve_opens_any_model_inspect_opens(cli, fake_uvicorn, tmp_path, monkeypatch):
+    import importlib
+
+    from safetensors.torch import save_file
+
+    (tmp_path / "servenets.py").write_text(SERVE_NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "servenets", raising=False)
+    torch.manual_seed(0)
+    model = importlib.import_module("servenets").build().eval()
+    save_file(model.state_dict(), str(tmp_path / "net.safetensors"))
+    torch.jit.script(model).save(str(tmp_path / "net.pt"))
+    shown = {}
+    for label, args in (("factory", ("servenets:build", "--weights", "net.safetensors")),
+                        ("torchscript", ("net.pt",))):
+        result = cli("serve", "--port", "0", "--model", *args, "--input-size", "16")
+        assert result.code == 0, result.err
+        assert result.out.startswith("model: ")
+        with TestClient(fake_uvicorn[-1][0], base_url="http://127.0.0.1") as client:
+            info = client.get("/api/model").json()["model"]
+            assert info["input_size"] == [16, 16]
+            assert [layer["name"] for layer in info["layers"] if layer["conv"]] == ["0"]
+            response = client.post("/api/model/run", json={"image": "sample-coffee"})
+            assert response.status_code == 200, response.text
+            shown[label] = unpack(response.content)[0]["predictions"]
+    # two ways of opening the same weights give the same predictions
+    assert shown["factory"] == shown["torchscript"]
+    assert sum(p["probability"] for p in shown["factory"]) == pytest.approx(1, abs=1e-5)

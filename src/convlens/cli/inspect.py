@@ -89,9 +89,11 @@ OutDir = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Result folder (default: a new folder under convlens-out/).")]
 
 
-def _open(model: str, weights: Path | None, arch: str | None, input_size: str | None,
-          mean: str | None, std: str | None, trust_pickle: bool, device: str,
-          quiet: bool = False) -> OpenedModel:
+def open_model_for_cli(model: str, weights: Path | None, arch: str | None,
+                       input_size: str | None, mean: str | None, std: str | None,
+                       trust_pickle: bool, device: str, quiet: bool = False) -> OpenedModel:
+    """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``
+    and ``serve``) and say what was opened, with any notes."""
     opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
                         mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),
                         trust_pickle=trust_pickle, device=device)
@@ -143,7 +145,7 @@ def layers_command(
     * `convlens layers model.pt --input-size 224x224` (TorchScript)
     * `convlens layers mynets.small:build --input-size 64 --depth 2`
     """
-    opened = _open(model, weights, arch, input_size, None, None, trust_pickle, device,
+    opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_pickle, device,
                    quiet=as_json)
     try:
         table = layer_table(opened)  # at --input-size: open_model applied it
@@ -251,7 +253,7 @@ def inspect_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"inspect-{source.stem}"
     check_out_dir(folder, force)
-    opened = _open(model, weights, arch, input_size, mean, std, trust_pickle, device)
+    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_pickle, device)
     names = list(layer or [])
     if all_conv:
         names += [name for name in conv_layers(opened) if name not in names]
@@ -456,7 +458,7 @@ def saliency_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"saliency-{source.stem}"
     check_out_dir(folder, force)
-    opened = _open(model, weights, arch, input_size, mean, std, trust_pickle, device)
+    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_pickle, device)
     reason = guided_backprop_unavailable(opened)
     if reason and "all" in [m.lower() for m in method or []]:
         methods = [m for m in methods if m is not SaliencyMethod.GUIDED_BACKPROP]

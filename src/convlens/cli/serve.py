@@ -6,13 +6,22 @@ import ipaddress
 import socket
 import threading
 import webbrowser
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..errors import ConfigError
 from ._app import app, console, error_console
+from .inspect import (
+    MODEL,
+    Arch,
+    InputSize,
+    Mean,
+    Std,
+    TrustPickle,
+    Weights,
+    open_model_for_cli,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -26,9 +35,18 @@ def serve(
                                       "to your network (a warning is printed).")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).",
                                       min=0, max=65535)] = DEFAULT_PORT,
-    model: Annotated[Path | None, typer.Option("--model", help="A convlens checkpoint "
-                     "(.safetensors) for the model panel: predictions, feature maps, "
-                     "learned filters, Grad-CAM.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="A model for the model panel "
+                     "(predictions, feature maps, learned filters, Grad-CAM): anything "
+                     "`convlens inspect` opens: a convlens checkpoint, a TorchScript file, a "
+                     "torch.export `.pt2` program, `package.module:factory` or a registry name "
+                     "with --weights, `torchvision:NAME`.", rich_help_panel=MODEL,
+                     show_default=False)] = None,
+    weights: Weights = None,
+    arch: Arch = None,
+    input_size: InputSize = None,
+    mean: Mean = None,
+    std: Std = None,
+    trust_pickle: TrustPickle = False,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default "
                                                "web browser.")] = False,
     device: Annotated[str, typer.Option("--device", help="Where the stages are computed: "
@@ -47,6 +65,7 @@ def serve(
     * `convlens serve` (then open the address it prints)
     * `convlens serve --open --port 8000`
     * `convlens serve --model runs/digits/model.safetensors`
+    * `convlens serve --model mypackage.nets:build --weights net.safetensors`
     * `convlens serve --host 0.0.0.0` (reachable from other machines: only on a network you
       trust)
     """
@@ -54,8 +73,6 @@ def serve(
 
     from ..serve import create_app
 
-    if model is not None and not model.exists():
-        raise ConfigError(f"model file not found: {model}")
     loopback = is_loopback(host)
     if not loopback:
         error_console.print(
@@ -63,8 +80,10 @@ def serve(
             "page and send it files; use the default --host 127.0.0.1 unless you mean that",
             markup=False)
     port = _bind_check(host, port)
+    opened = None if model is None else open_model_for_cli(
+        model, weights, arch, input_size, mean, std, trust_pickle, device)
     allowed = None if not loopback else ["127.0.0.1", "localhost", "::1", "[::1]"]
-    application = create_app(model, device=device, allowed_hosts=allowed)
+    application = create_app(opened, device=device, allowed_hosts=allowed)
     shown_host = "127.0.0.1" if host == "localhost" else host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"

@@ -36,6 +36,7 @@ from .. import __version__
 from ..devices import resolve_device
 from ..errors import ConvlensError
 from ..layers import LayerConfig, run_layer
+from ..modelfiles import OpenedModel
 from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES
 from .model_panel import ModelPanel
 from .routes_model import model_routes
@@ -47,7 +48,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(
-    model: str | Path | None = None,
+    model: str | Path | OpenedModel | None = None,
     *,
     device: str = "cpu",
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
@@ -56,7 +57,8 @@ def create_app(
 ) -> FastAPI:
     """The explorer's FastAPI app: the page at ``/`` and the JSON/binary API under ``/api``.
 
-    ``model`` is a convlens checkpoint shown in the model panel (needs :mod:`convlens.models`).
+    ``model`` is shown in the model panel: a model :func:`convlens.modelfiles.open_model`
+    opened already, or a file it opens.
     ``device`` runs the stages (``cpu`` keeps the page's latency steady; ``auto`` takes a GPU).
     ``allowed_hosts`` limits the ``Host`` header (e.g. ``["127.0.0.1", "localhost"]`` for a
     loopback server, which keeps other web sites from reaching it by DNS rebinding); None allows

@@ -26,7 +26,7 @@ from ..inspect import (
     nearest_kernels,
     top_predictions,
 )
-from ..modelfiles import open_model
+from ..modelfiles import OpenedModel, open_model
 from ..models import INFO_FILE, WEIGHTS_FILE
 from ..plot.models import FilterScale, rgb_tiles
 from ..saliency import default_gradcam_layer, gradcam, resolve_target
@@ -45,7 +45,7 @@ class ModelPanel:
     """The model behind the page's model panel. Runs are serialized (hooks on one module are
     not re-entrant) and the last few are cached."""
 
-    def __init__(self, path: str | Path | None, device: torch.device,
+    def __init__(self, model: str | Path | OpenedModel | None, device: torch.device,
                  root: Path | None = None) -> None:
         self.device = device
         self.root = (root or Path.cwd()).resolve()
@@ -55,8 +55,10 @@ class ModelPanel:
         self._runs = LRU(8)
         self._folder: tempfile.TemporaryDirectory | None = None
         self._generation = 0
-        if path is not None:
-            self._open(Path(path), str(path))
+        if isinstance(model, OpenedModel):
+            self._adopt(model, model.source)
+        elif model is not None:
+            self._open(Path(model), str(model))
 
     def info(self) -> dict | None:
         """The open model for the page (source, classes, layers), or None."""
@@ -121,7 +123,9 @@ class ModelPanel:
             self._folder.cleanup()
 
     def _open(self, path: Path, label: str) -> dict:
-        opened = open_model(path, device=self.device)
+        return self._adopt(open_model(path, device=self.device), label)
+
+    def _adopt(self, opened: OpenedModel, label: str) -> dict:
         with self._lock:
             self.opened, self.source = opened, label
             self._generation += 1
