@@ -23,6 +23,11 @@ torch.set_num_threads(1)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 """Files tests leave for people to look at (screenshots, figures); ignored by git."""
 
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's chromium, which Playwright drives (its own browser downloads cannot work here)."""
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
 
 @dataclass
 class CliResult:
@@ -58,3 +63,16 @@ def chelsea() -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the module's tests (mark them ``browser`` and
+    ``xdist_group("browser")`` so one worker runs them all)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
+import re
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -400,3 +404,97 @@ def test_without_ipyevents_the_sliders_still_probe(monkeypatch):
     explorer.probe(7, 9, kernel=1)
     by_hand = float((_image()[7:10, 9:12] * get_kernel("laplacian").as_2d()).sum())
     assert explorer.explanation.value == pytest.approx(by_hand, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- in a live notebook
+
+LIVE_NOTEBOOK = "from convlens.widgets import explore\nexplorer = explore()\nexplorer"
+READOUT = re.compile(r"(conv pixel|pooled cell) \(\d+, \d+\) of")
+
+
+@pytest.fixture
+def live_page(browser, tmp_path):
+    """The explorer in a notebook that Voila runs (a real Jupyter kernel, ipywidgets' and
+    ipyevents' own front ends), open in Chromium."""
+    pytest.importorskip("voila")
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_NOTEBOOK)])
+    nbformat.write(notebook, tmp_path / "explore.ipynb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(tmp_path / "voila.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "voila", "explore.ipynb", "--no-browser", f"--port={port}",
+             "--Voila.ip=127.0.0.1"], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "MPLBACKEND": "Agg"})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        deadline = time.monotonic() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert server.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "voila.log").read_text()
+            time.sleep(0.2)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/", timeout=90000)
+        page.wait_for_function("document.querySelectorAll('img').length >= 2", timeout=90000)
+        yield page
+    finally:
+        context.close()
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_hovering_and_clicking_maps_in_a_live_notebook_explain_them(live_page, artifacts):
+    from playwright.sync_api import expect
+
+    page = live_page
+    readout = page.locator(".widget-html-content", has_text=READOUT)
+    maps = page.locator("img").first
+    maps.scroll_into_view_if_needed()
+    box = maps.bounding_box()
+    # what the explorer shows by default: the sample, gray, 256 px, the tutorial's layer
+    names = ["sobel-h", "laplacian", "sobel-v"]
+    reference = convlens.compute_stages(
+        convlens.load_image(convlens.images.sample_path("chelsea"), "gray", max_side=256),
+        convlens.parse_kernels(names), LayerConfig(), backend="torch")
+
+    def settled() -> str:
+        """The readout once it has stopped changing (the kernel sends each update on its own)."""
+        text, deadline = readout.inner_text(), time.monotonic() + 20
+        while time.monotonic() < deadline:
+            time.sleep(0.4)
+            if (latest := readout.inner_text()) == text:
+                return text
+            text = latest
+        raise AssertionError(f"the readout kept changing: {text[:80]!r}")
+
+    def shown_after(fx: float, fy: float, click: bool = False) -> str:
+        before = settled()
+        x, y = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+        page.mouse.click(x, y) if click else page.mouse.move(x, y)
+        expect(readout).not_to_have_text(before, timeout=20000)
+        return settled()
+
+    # hover over the middle of the first kernel's conv map (columns: input, kernel, conv,
+    # activated, pooled): the readout works out that pixel, as the library computes it
+    text = shown_after(0.5, 0.2)
+    row, col, name = re.search(r"conv pixel \((\d+), (\d+)\) of (\S+) in", text).groups()
+    k, row, col = names.index(name), int(row), int(col)
+    value = float(re.search(r"conv value = (\S+)", text).group(1))
+    assert value == pytest.approx(float(reference.conv[k, row, col]), rel=1e-5, abs=1e-6)
+    # further right on the same map: a pixel further right
+    text = shown_after(0.55, 0.2)
+    assert re.search(rf"conv pixel \({row}, (\d+)\) of {name}", text)
+    assert int(re.search(r"conv pixel \(\d+, (\d+)\)", text).group(1)) > col
+
+    # a click on a pooled map: that pooled cell, its window and winner
+    text = shown_after(0.9, 0.5, click=True)
+    row, col, name = re.search(r"pooled cell \((\d+), (\d+)\) of (\S+) in", text).groups()
+    k, row, col = names.index(name), int(row), int(col)
+    pooled = float(re.search(r"max = (\S+), won by", text).group(1))
+    assert pooled == pytest.approx(float(reference.pooled[k, row, col]), rel=1e-5, abs=1e-6)
+    page.screenshot(path=str(artifacts / "widgets-live.png"), full_page=True)

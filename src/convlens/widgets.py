@@ -187,7 +187,7 @@ class KernelEditor:
                     for col in range(width):
                         cell = widgets.FloatText(
                             value=round(float(self.weights[channel, row, col]), 6),
-                            layout=widgets.Layout(width=_CELL_WIDTH),
+                            layout=widgets.Layout(width=_CELL_WIDTH, margin="0"),
                         )
                         cell.observe(self._cell_edited(channel, row, col), "value")
                         line.append(cell)
