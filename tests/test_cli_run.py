@@ -179,3 +179,16 @@ def test_console_script_help_teaches(tmp_path):
     assert done.returncode == 0
     for word in ("--kernels", "--padding-mode", "--pool-stride", "stages.npz", "Examples"):
         assert word in done.stdout
+
+
+def test_top_level_help_lists_commands_from_a_first_run_to_a_model(cli):
+    result = cli("--help")
+    assert result.code == 0
+    order = ["run", "kernels", "explain", "size", "animate", "serve", "train", "evaluate",
+             "predict", "layers", "inspect", "saliency"]
+    listed = [line.split()[1] for line in result.out.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1] in order]
+    assert listed == order
+    panels = [line for line in result.out.splitlines() if line.startswith("╭─")]
+    assert [panel.strip("╭─╮ ") for panel in panels] == [
+        "Options", "See a convolution", "Train a classifier", "Look inside a model"]

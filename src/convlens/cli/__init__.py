@@ -18,7 +18,10 @@ from . import inspect as _inspect  # noqa: F401  (registers layers, inspect, sal
 from . import run as _run  # noqa: F401  (registers commands)
 from . import serve as _serve  # noqa: F401  (registers serve)
 from . import train as _train  # noqa: F401  (registers train, evaluate, predict)
-from ._app import app, error_console
+from ._app import COMMAND_ORDER, app, error_console
+
+app.registered_commands.sort(
+    key=lambda info: COMMAND_ORDER.index(info.name or info.callback.__name__))  # type: ignore[union-attr]
 
 EXIT_USER_ERROR = 2
 # typer >= 0.26 vendors its own click; older releases raise click's own exceptions.

@@ -19,5 +19,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+CONVOLUTION_COMMANDS = "See a convolution"
+TRAINING_COMMANDS = "Train a classifier"
+MODEL_COMMANDS = "Look inside a model"
+COMMAND_ORDER = ("run", "kernels", "explain", "size", "animate", "serve",
+                 "train", "evaluate", "predict", "layers", "inspect", "saliency")
+"""How ``convlens --help`` lists the commands: from a first run to a trained model."""
+
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)

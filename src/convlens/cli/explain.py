@@ -45,7 +45,7 @@ from ..kernels import kernel_bank, parse_kernel, unique_names
 from ..layers import LayerConfig, check_fits, parse_pool
 from ..plot import format_number
 from . import _options as opt
-from ._app import app, console, error_console
+from ._app import CONVOLUTION_COMMANDS, app, console, error_console
 
 FIGURE_DPI = 110
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
@@ -77,7 +77,7 @@ ForceFile = Annotated[bool, typer.Option("--force", help="Overwrite an existing 
 # --------------------------------------------------------------------------- explain
 
 
-@app.command()
+@app.command(rich_help_panel=CONVOLUTION_COMMANDS)
 def explain(
     ctx: typer.Context,
     image: Annotated[Path | None, typer.Argument(
@@ -374,7 +374,7 @@ def _check_figure_path(path: Path, force: bool) -> None:
 # --------------------------------------------------------------------------- size
 
 
-@app.command()
+@app.command(rich_help_panel=CONVOLUTION_COMMANDS)
 def size(
     input_size: Annotated[str, typer.Option(
         "--input", "-i", help="Input side in pixels, or HxW (e.g. `224` or `300x451`).",
@@ -476,7 +476,7 @@ def print_chain(chain: SizeChain) -> None:
 # --------------------------------------------------------------------------- animate
 
 
-@app.command()
+@app.command(rich_help_panel=CONVOLUTION_COMMANDS)
 def animate(
     image: Annotated[Path | None, typer.Argument(
         help="Image to crop (default: the bundled cat photo).", show_default=False)] = None,

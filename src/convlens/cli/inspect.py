@@ -50,7 +50,7 @@ from ..saliency import (
     parse_methods,
 )
 from . import _options as opt
-from ._app import app, console, error_console
+from ._app import MODEL_COMMANDS, app, console, error_console
 
 MAPS_FILE = "feature-maps.npz"
 MODEL = "Model"
@@ -120,7 +120,7 @@ def _command(ctx: typer.Context) -> str:
 # --------------------------------------------------------------------------- layers
 
 
-@app.command("layers")
+@app.command("layers", rich_help_panel=MODEL_COMMANDS)
 def layers_command(
     model: ModelSpec,
     input_size: InputSize = None,
@@ -189,7 +189,7 @@ def _print_layers(table: LayerTable, depth: int | None, as_json: bool) -> None:
 # --------------------------------------------------------------------------- inspect
 
 
-@app.command("inspect")
+@app.command("inspect", rich_help_panel=MODEL_COMMANDS)
 def inspect_command(
     ctx: typer.Context,
     model: ModelSpec,
@@ -410,7 +410,7 @@ def _save(figure, path: Path) -> Path:
 # --------------------------------------------------------------------------- saliency
 
 
-@app.command("saliency")
+@app.command("saliency", rich_help_panel=MODEL_COMMANDS)
 def saliency_command(
     ctx: typer.Context,
     model: ModelSpec,

@@ -20,10 +20,10 @@ from ..layers import Stages
 from ..plot import common_denominator, format_number
 from ..runs import output_folders, run_image
 from . import _options as opt
-from ._app import app, console, error_console
+from ._app import CONVOLUTION_COMMANDS, app, console, error_console
 
 
-@app.command()
+@app.command(rich_help_panel=CONVOLUTION_COMMANDS)
 def run(
     ctx: typer.Context,
     images: Annotated[list[Path] | None, typer.Argument(
@@ -112,7 +112,7 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command("kernels")
+@app.command("kernels", rich_help_panel=CONVOLUTION_COMMANDS)
 def kernels_command(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. `sobel*`.")] = "*",
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from ._app import app, console, error_console
+from ._app import CONVOLUTION_COMMANDS, app, console, error_console
 from .inspect import (
     MODEL,
     Arch,
@@ -28,7 +28,7 @@ DEFAULT_PORT = 8765
 LOOPBACK_NAMES = ("localhost",)
 
 
-@app.command()
+@app.command(rich_help_panel=CONVOLUTION_COMMANDS)
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on. The default "
                                       "answers this computer only; `0.0.0.0` opens the page "

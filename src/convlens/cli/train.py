@@ -19,7 +19,7 @@ from ..models.checkpoint import WEIGHTS_FILE
 from ..runs import FIGURE_DPI, check_out_dir
 from ..train import CONFUSION_FILE, TrainConfig, evaluate, predict, train
 from . import _options as opt
-from ._app import app, console, error_console
+from ._app import TRAINING_COMMANDS, app, console, error_console
 
 DATA = "Data"
 MODEL = "Model"
@@ -39,7 +39,7 @@ BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", help="Image
                       "(per process under torchrun).", rich_help_panel=TRAINING)]
 
 
-@app.command("train")
+@app.command("train", rich_help_panel=TRAINING_COMMANDS)
 def train_command(
     data: DataSpec = "digits",
     model: Annotated[str | None, typer.Option(
@@ -151,7 +151,7 @@ def train_command(
     train(config, console=console, progress=progress)
 
 
-@app.command("evaluate")
+@app.command("evaluate", rich_help_panel=TRAINING_COMMANDS)
 def evaluate_command(
     model_path: Annotated[Path, typer.Argument(
         help="A convlens checkpoint: `model.safetensors` or its run folder.",
@@ -226,7 +226,7 @@ def evaluate_command(
                   f"{escape(str(folder))}/", markup=True, highlight=False)
 
 
-@app.command("predict")
+@app.command("predict", rich_help_panel=TRAINING_COMMANDS)
 def predict_command(
     model_path: Annotated[Path, typer.Argument(
         help="A convlens checkpoint: `model.safetensors` or its run folder.",
