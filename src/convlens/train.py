@@ -76,6 +76,8 @@ DEFAULT_RUNS_ROOT = Path("runs")
 FIGURE_DPI = 110
 BASELINE_MAX_IMAGES = 20_000
 """The SVC baseline is offered up to this many training images (it scales quadratically)."""
+PROGRESS_EVERY_S = 0.2
+"""The batch progress bar shows the latest batch's loss and accuracy this often, in seconds."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,8 +389,7 @@ class _Dist:
         """Sum ``values`` over all processes (a no-op alone)."""
         if not self.active:
             return values
-        reduced = values.to(self.device, torch.float64 if self.device.type != "mps"
-                            else torch.float32)
+        reduced = values.to(self.device, _sum_dtype(self.device))
         dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
         return reduced.to(values.device, values.dtype)
 
@@ -724,7 +725,10 @@ class _Trainer:
         order = self._order(len(train_set), epoch, generator)
         batch = config.batch_size  # type: ignore[assignment]
         runner.net.train()
-        sums = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, images
+        # summed on the device: reading a number makes the host wait for the GPU, so the
+        # progress bar reads the batch's loss only every PROGRESS_EVERY_S
+        totals = torch.zeros(2, dtype=_sum_dtype(self.device), device=self.device)
+        images_seen, shown_at = 0, -math.inf
         started = time.perf_counter()
         progress.reset(batch_task, total=steps, description=f"epoch {epoch}")
         for step in range(steps):
@@ -734,16 +738,21 @@ class _Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             loss_sum, correct = runner.train_step(train_set, index, optimizer, generator)
-            sums += torch.tensor([loss_sum, correct, len(index)], dtype=torch.float64)
+            totals += torch.stack([loss_sum, correct]).to(totals.dtype)
+            images_seen += len(index)
             if self.show_progress:
-                rate = sums[2].item() * self.dist.world / max(time.perf_counter() - started,
-                                                              1e-9)
-                progress.update(batch_task, advance=1, loss=f"loss {loss_sum / len(index):.3f}",
-                                acc=f"acc {100 * correct / len(index):.1f}%", ips=f"{rate:,.0f}")
+                now = time.perf_counter()
+                fields = {"ips": f"{images_seen * self.dist.world / max(now - started, 1e-9):,.0f}"}
+                if now - shown_at >= PROGRESS_EVERY_S or step == steps - 1:
+                    shown_at = now
+                    fields.update(loss=f"loss {float(loss_sum) / len(index):.3f}",
+                                  acc=f"acc {100 * float(correct) / len(index):.1f}%")
+                progress.update(batch_task, advance=1, **fields)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         train_seconds = time.perf_counter() - started
-        sums = self.dist.all_sum(sums)
+        sums = self.dist.all_sum(torch.cat([totals.cpu().double(),
+                                            torch.tensor([images_seen], dtype=torch.float64)]))
         runner.net.eval()
         with torch.no_grad():
             share = torch.arange(self.dist.rank, len(val_set), self.dist.world)
@@ -981,8 +990,10 @@ class _Runner:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def train_step(self, data: ImageSet, index: torch.Tensor,
-                   optimizer: torch.optim.Optimizer, generator) -> tuple[float, float]:
+    def train_step(self, data: ImageSet, index: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on the batch ``index``; returns its summed loss and its count of
+        correct predictions, as 0-d tensors on the device (reading them waits for it)."""
         images, labels = self.inputs(data, index, generator, train=True)
         with self.autocast():
             logits = self.net(images)
@@ -994,20 +1005,20 @@ class _Runner:
         with torch.no_grad():
             plain = F.cross_entropy(logits.float(), labels, reduction="sum")
             correct = (logits.argmax(1) == labels).sum()
-        return float(plain), float(correct)
+        return plain, correct
 
     @torch.no_grad()
     def confusion(self, data: ImageSet, num_classes: int, batch_size: int
                   ) -> tuple[torch.Tensor, float]:
         """Counts ``(K, K)`` (rows true, columns predicted) and the summed loss over ``data``."""
         counts = torch.zeros(num_classes * num_classes, dtype=torch.long, device=self.device)
-        loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        loss = torch.zeros((), dtype=_sum_dtype(self.device), device=self.device)
         for start in range(0, len(data), batch_size):
             index = torch.arange(start, min(start + batch_size, len(data)))
             images, labels = self.inputs(data, index)
             with self.autocast():
                 logits = self.net(images).float()
-            loss += F.cross_entropy(logits, labels, reduction="sum").double()
+            loss += F.cross_entropy(logits, labels, reduction="sum").to(loss.dtype)
             counts += torch.bincount(labels * num_classes + logits.argmax(1),
                                      minlength=num_classes * num_classes)
         return counts.view(num_classes, num_classes).cpu(), float(loss)
@@ -1083,6 +1094,11 @@ def _model_device(model: nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
     return torch.device("cpu")
+
+
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    """float64 for running sums, except on MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def _is_channels_last(model: nn.Module) -> bool:
