@@ -619,6 +619,36 @@ def test_a_checkpoint_can_be_uploaded_and_a_bad_one_is_refused(tmp_path):
         assert local.post("/api/model/run", json={"image": "sample-camera"}).status_code == 200
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+def test_a_torchscript_file_can_be_uploaded_and_a_pickle_is_refused():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 2)).eval()
+    scripted, pickled = io.BytesIO(), io.BytesIO()
+    torch.jit.save(torch.jit.script(model), scripted)
+    torch.save(model, pickled)
+    with TestClient(create_app()) as local:
+        opened = local.post("/api/model/upload",
+                            files={"model": ("net.pt", scripted.getvalue())})
+        assert opened.status_code == 200, opened.text
+        assert opened.json()["kind"] == "TorchScript" and opened.json()["source"] == "net.pt"
+        run = local.post("/api/model/run", json={"image": "sample-coffee"})
+        header, _ = unpack(run.content)
+        image = load_image(sample_path("coffee"), "rgb")
+        with torch.no_grad():  # the image as it is: no input size or normalization known
+            expected = torch.softmax(model(image[None]), 1)[0].tolist()
+        shown = sorted(p["probability"] for p in header["predictions"])
+        assert shown == pytest.approx(sorted(expected), abs=1e-5)
+        refused = local.post("/api/model/upload",
+                             files={"model": ("whole.pt", pickled.getvalue())})
+        assert refused.status_code == 400 and "pickle" in refused.json()["error"]
+        other = local.post("/api/model/upload", files={"model": ("notes.txt", b"hello")})
+        assert other.status_code == 400 and "TorchScript (.pt)" in other.json()["error"]
+        # the TorchScript model is still the one open
+        assert local.get("/api/model").json()["model"]["source"] == "net.pt"
+
+
 def test_serve_opens_the_model_given(cli, fake_uvicorn, tmp_path):
     path, _, _ = tiny_checkpoint(tmp_path)
     result = cli("serve", "--port", "0", "--model", str(path))

@@ -297,8 +297,9 @@ def test_phone_layout_fits_and_a_tap_explains_the_pixel(browser, server, artifac
     page.context.close()
 
 
-def test_model_panel_shows_predictions_feature_maps_filters_and_gradcam(browser, server,
-                                                                        artifacts):
+@pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+def test_model_panel_shows_predictions_feature_maps_filters_and_gradcam(browser, server, checkpoint,
+                                                                        artifacts, tmp_path):
     page = open_page(browser, server)
     page.wait_for_function("document.body.dataset.modelRuns >= '1'", timeout=20000)
     bars = page.locator("#predictions li")
@@ -322,6 +323,21 @@ def test_model_panel_shows_predictions_feature_maps_filters_and_gradcam(browser,
     assert '"cup"' in page.locator("#cam-caption").inner_text()
     page.locator("#model-card").scroll_into_view_if_needed()
     page.locator("#model-card").screenshot(path=str(artifacts / "serve-model.png"))
+
+    # open a TorchScript file in the page, then the checkpoint again (its two files)
+    import torch
+
+    scripted = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(
+        torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())), scripted)
+    for files, expected in (([scripted], "net.pt (TorchScript"),
+                            ([checkpoint, checkpoint.with_name("model.json")],
+                             "model.safetensors (convlens checkpoint")):
+        runs = page.evaluate("window.convlens.modelRuns")
+        page.set_input_files("#model-file", files=[str(path) for path in files])
+        page.wait_for_function(f"window.convlens.modelRuns > {runs}", timeout=20000)
+        assert expected in page.locator("#model-describe").inner_text()
+    assert page.locator("#predictions li").count() == 3
     assert all(url.startswith(server + "/") for url in page.requests)
     assert not page.errors
     page.context.close()

@@ -101,15 +101,20 @@ class ModelPanel:
                              f"{self.root}; upload it instead")
         return self._open(self.root / relative, relative)
 
-    def open_upload(self, weights: bytes, description: bytes, name: str) -> dict:
-        """Open an uploaded checkpoint: the ``.safetensors`` bytes and its ``model.json``."""
-        if len(weights) + len(description) > MAX_MODEL_BYTES:
-            raise ModelError(too_large(len(weights), MAX_MODEL_BYTES, "model"))
+    def open_upload(self, files: dict[str, bytes], label: str) -> dict:
+        """Open an uploaded model: ``files`` maps file names to their bytes, either a convlens
+        checkpoint (``model.safetensors`` and ``model.json``) or one TorchScript (``.pt``) or
+        torch.export (``.pt2``) file. A pickled module is refused, as ``--model`` refuses it
+        without ``--trust-pickle``."""
+        if sum(len(data) for data in files.values()) > MAX_MODEL_BYTES:
+            raise ModelError(too_large(sum(len(d) for d in files.values()), MAX_MODEL_BYTES,
+                                       "model"))
         folder = tempfile.TemporaryDirectory(prefix="convlens-model-")
-        (Path(folder.name) / WEIGHTS_FILE).write_bytes(weights)
-        (Path(folder.name) / INFO_FILE).write_bytes(description)
+        for name, data in files.items():
+            (Path(folder.name) / name).write_bytes(data)
+        main = WEIGHTS_FILE if WEIGHTS_FILE in files else next(iter(files))
         try:
-            result = self._open(Path(folder.name) / WEIGHTS_FILE, Path(name).name)
+            result = self._open(Path(folder.name) / main, Path(label).name)
         except ConvlensError:
             folder.cleanup()
             raise
@@ -123,7 +128,9 @@ class ModelPanel:
             self._folder.cleanup()
 
     def _open(self, path: Path, label: str) -> dict:
-        return self._adopt(open_model(path, device=self.device), label)
+        opened = open_model(path, device=self.device)
+        opened.source = label  # what the user picked or sent, not where it was written
+        return self._adopt(opened, label)
 
     def _adopt(self, opened: OpenedModel, label: str) -> dict:
         with self._lock:

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..errors import ModelError
+from ..models import INFO_FILE, WEIGHTS_FILE
 from .limits import MAX_MODEL_BYTES, too_large
 from .schemas import ModelOpenIn, ModelRunIn
 from .session import Session
+
+UPLOAD_SUFFIXES = (".pt", ".pth", ".pt2")
+"""Single model files the page takes: TorchScript, or a torch.export program."""
 
 
 def model_routes(session: Session) -> APIRouter:
@@ -31,20 +37,30 @@ def model_routes(session: Session) -> APIRouter:
 
     @router.post("/api/model/upload")
     async def model_upload(request: Request) -> dict:
-        """Open a convlens checkpoint sent as two files (``.safetensors`` and ``.json``),
-        multipart form fields ``weights`` and ``info``."""
+        """Open an uploaded model: a convlens checkpoint as two files (multipart fields
+        ``weights``, the ``.safetensors``, and ``info``, its ``model.json``), or one
+        TorchScript ``.pt`` or torch.export ``.pt2`` file (field ``model``)."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_MODEL_BYTES:
             raise ModelError(too_large(int(length), MAX_MODEL_BYTES, "model"))
         form = await request.form(max_files=2, max_fields=4)
-        weights, info = form.get("weights"), form.get("info")
-        if not hasattr(weights, "read") or not hasattr(info, "read"):
-            raise ModelError("send the checkpoint as two files: model.safetensors and its "
-                             "model.json (as `convlens train` writes them)")
-        data = await weights.read()  # type: ignore[union-attr]
-        description = await info.read()  # type: ignore[union-attr]
-        return await to_thread.run_sync(models.open_upload, data, description,
-                                        str(getattr(weights, "filename", "") or "upload"))
+        weights, info, single = form.get("weights"), form.get("info"), form.get("model")
+        if hasattr(single, "read"):
+            name = str(getattr(single, "filename", "") or "model.pt")
+            suffix = Path(name).suffix.lower()
+            if suffix not in UPLOAD_SUFFIXES:
+                raise ModelError(f"{name}: a single model file must be TorchScript (.pt) or "
+                                 "torch.export (.pt2); a checkpoint is two files")
+            files = {f"model{suffix}": await single.read()}  # type: ignore[union-attr]
+        elif hasattr(weights, "read") and hasattr(info, "read"):
+            name = str(getattr(weights, "filename", "") or "upload")
+            files = {WEIGHTS_FILE: await weights.read(),  # type: ignore[union-attr]
+                     INFO_FILE: await info.read()}  # type: ignore[union-attr]
+        else:
+            raise ModelError("send a checkpoint as two files, model.safetensors and its "
+                             "model.json (as `convlens train` writes them), or one TorchScript "
+                             ".pt or torch.export .pt2 file")
+        return await to_thread.run_sync(models.open_upload, files, name)
 
     @router.post("/api/model/run")
     async def model_run(body: ModelRunIn) -> Response:

@@ -1074,15 +1074,20 @@ function setupModel() {
   $("#model-file").addEventListener("change", (event) => {
     const files = [...event.target.files];
     event.target.value = "";
+    const single = files.length === 1 && /\.(pt|pth|pt2)$/i.test(files[0].name) ? files[0] : null;
     const weights = files.find((f) => f.name.endsWith(".safetensors"));
     const info = files.find((f) => f.name.endsWith(".json"));
-    if (!weights || !info) {
-      showMessage("choose both files of the checkpoint together: model.safetensors and model.json");
+    const form = new FormData();
+    if (single) {
+      form.append("model", single, single.name);
+    } else if (weights && info) {
+      form.append("weights", weights, weights.name);
+      form.append("info", info, info.name);
+    } else {
+      showMessage("choose a checkpoint's two files together (model.safetensors and model.json), " +
+        "or one TorchScript .pt or torch.export .pt2 file");
       return;
     }
-    const form = new FormData();
-    form.append("weights", weights, weights.name);
-    form.append("info", info, info.name);
     openModel({url: "/api/model/upload", options: {method: "POST", body: form}});
   });
   for (const id of ["#model-layer", "#cam-layer", "#cam-target"]) {
