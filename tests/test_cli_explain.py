@@ -190,6 +190,24 @@ def test_size_chain_shapes_match_pytorch(cli):
     assert "20x20 region of the input" in table.out
 
 
+def test_size_and_explain_fit_an_80_column_terminal(cli, monkeypatch):
+    from convlens.cli._app import console
+
+    monkeypatch.setattr(console, "width", 80)
+    text = "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"
+    sizes = cli("size", "--input", "224", "--layers", text)
+    explained = cli("explain", "--kernel", "laplacian", "--at", "120,45")
+    for result in (sizes, explained):
+        assert result.code == 0, result.err
+    sum_lines = [line for line in explained.out.splitlines() if line.startswith("  (")]
+    # every line fits but the written-out sum, which stays one line to copy
+    assert all(len(line.rstrip()) <= 80 for line in
+               sizes.out.splitlines() + explained.out.splitlines() if line not in sum_lines)
+    # each formula whole on one line, worked by hand: (112 - 5 + 2*1)/2 + 1 = floor(109/2) + 1
+    assert "3 H=W  (112 - 5 + 2×1)/2 + 1 = floor(109/2) + 1 = 55" in sizes.out
+    assert "(224 - 2 + 2×0)/2 + 1 = 111 + 1 = 112" in sizes.out
+
+
 def test_size_errors(cli):
     result = cli("size", "--input", "5", "--layers", "conv3, conv5")
     assert result.code == 2 and "layer 2 (conv5): no output" in result.err

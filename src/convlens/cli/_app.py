@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
 
 app = typer.Typer(
     name="convlens",
@@ -28,3 +29,10 @@ COMMAND_ORDER = ("run", "kernels", "explain", "size", "animate", "serve",
 
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fits(renderable: RenderableType) -> bool:
+    """Whether ``renderable`` (a table) fits the terminal at its natural width, no cell
+    wrapping; where it does not, commands print long cells as lines of their own."""
+    unbounded = console.options.update_width(10_000)
+    return Measurement.get(console, unbounded, renderable).maximum <= console.width

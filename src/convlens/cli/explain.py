@@ -29,6 +29,7 @@ from ..explain import (
     CROSS_CORRELATION_NOTE,
     LAYER_SYNTAX,
     RAW_SCALE,
+    AxisStep,
     LayerSpec,
     PixelExplanation,
     PooledExplanation,
@@ -45,13 +46,14 @@ from ..kernels import kernel_bank, parse_kernel, unique_names
 from ..layers import LayerConfig, check_fits, parse_pool
 from ..plot import format_number
 from . import _options as opt
-from ._app import CONVOLUTION_COMMANDS, app, console, error_console
+from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
 FIGURE_DPI = 110
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 PAD_STYLE = "italic magenta"
 WIN_STYLE = "bold green"
 CHANNELS = ("R", "G", "B")
+FORMULA_HEADING = "(I - F + 2P)/S + 1"
 
 At = Annotated[str | None, typer.Option(
     "--at", help="ROW,COL of the conv output pixel to explain (0-based, as in stages.npz). "
@@ -163,8 +165,7 @@ def explain(
             console.print(f"your patch ({shape}, raw 0-255 values ÷ 255) under the kernel, then "
                           f"{config.activation.value}")
         else:
-            console.print(f"[bold]{source}[/] ({shape}) through {_layer_words(config)}",
-                          soft_wrap=True)
+            console.print(f"[bold]{source}[/] ({shape}) through {_layer_words(config)}")
         if at is None and pooled_at is None and patch is None:
             console.print("[dim](no --at given: explaining the centre pixel of the conv map)[/]")
         for item in items:
@@ -190,14 +191,12 @@ def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = Fals
         console.print(
             f"The {kh}x{kw} kernel (dilation {c.dilation}) covers input rows "
             f"{field['top']}..{field['bottom']} and cols {field['left']}..{field['right']}: "
-            f"row {e.row} x stride {c.stride} - padding {_top(e)} = {field['top']}.",
-            soft_wrap=True)
+            f"row {e.row} x stride {c.stride} - padding {_top(e)} = {field['top']}.")
         padded = int(e.padded.sum())
         if padded:
             console.print(
                 f"[{PAD_STYLE}]{padded} of {e.padded.size} cells lie in the padding "
-                f"({c.padding_mode.value}: {_padding_words(c.padding_mode.value)}).[/]",
-                soft_wrap=True)
+                f"({c.padding_mode.value}: {_padding_words(c.padding_mode.value)}).[/]")
     raw = e.patch.astype(np.float64) * e.scale
     for channel in range(e.channels):
         tag = f" [{CHANNELS[channel]}]" if e.channels == 3 else ""
@@ -216,7 +215,7 @@ def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = Fals
             f"{e.total:.6g}")
     if e.bias:
         line += f" + bias {e.bias:.6g} = {e.value:.6g}"
-    console.print(line + "   [dim](the conv stage's number, as in stages.npz)[/]", soft_wrap=True)
+    console.print(line + "   [dim](the conv stage's number, as in stages.npz)[/]")
     console.print(f"{e.config.activation.value}({e.value:.6g}) = [bold]{e.activated:.6g}[/]")
     for fed in e.pooled:
         row, col = fed["cell"]
@@ -228,10 +227,10 @@ def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = Fals
             text += f": the maximum of its window is conv pixel {winner}, so this value is dropped"
         else:
             text += " (the mean of its window)"
-        console.print(text, soft_wrap=True)
+        console.print(text)
     if e.config.pool is not None and not e.pooled:
         console.print("it lies in no pooling window: the pool skips it")
-    console.print(f"[dim]{CROSS_CORRELATION_NOTE}[/]", soft_wrap=True)
+    console.print(f"[dim]{CROSS_CORRELATION_NOTE}[/]")
     if flip and e.flipped_products is not None:
         console.print(Rule("true convolution: the kernel turned 180 degrees", style="dim"))
         tables = []
@@ -249,7 +248,7 @@ def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = Fals
         console.print(f"convolution value = {format_raw(total * e.scale)} / "
                       f"{format_number(e.scale)} = {total:.6g}"
                       + (f" + bias {e.bias:.6g} = {total + e.bias:.6g}" if e.bias else "")
-                      + "   (scipy.ndimage.convolve's number)", soft_wrap=True)
+                      + "   (scipy.ndimage.convolve's number)")
 
 
 def print_pooled(e: PooledExplanation) -> None:
@@ -261,7 +260,7 @@ def print_pooled(e: PooledExplanation) -> None:
         f"= conv rows {e.window_rows[0]}..{e.window_rows[-1]}, cols {e.window_cols[0]}.."
         f"{e.window_cols[-1]} (row {e.row} x stride {c.effective_pool_stride}); input rows "
         f"{e.receptive_field['top']}..{e.receptive_field['bottom']}, cols "
-        f"{e.receptive_field['left']}..{e.receptive_field['right']}", soft_wrap=True)
+        f"{e.receptive_field['left']}..{e.receptive_field['right']}")
     winner = None
     if e.winner is not None:
         winner = (e.window_rows.index(e.winner[0]), e.window_cols.index(e.winner[1]))
@@ -272,7 +271,7 @@ def print_pooled(e: PooledExplanation) -> None:
     if e.winner is not None:
         console.print(f"max of the {e.values.size} values = [bold]{e.value:.6g}[/], won by conv "
                       f"pixel ({e.winner[0]}, {e.winner[1]}) [{WIN_STYLE}](green above)[/]; "
-                      f"the other {e.values.size - 1} are dropped", soft_wrap=True)
+                      f"the other {e.values.size - 1} are dropped")
     else:
         terms = " + ".join(f"{v:.4g}" for v in e.values.ravel())
         console.print(f"mean = ({terms}) / {e.values.size} = [bold]{e.value:.6g}[/]",
@@ -435,12 +434,41 @@ def size(
 
 
 def print_chain(chain: SizeChain) -> None:
-    """The size table, the warnings and the receptive field, in words."""
+    """The size table, the warnings and the receptive field, in words. In a terminal too
+    narrow for the table the formulas follow it, one line each."""
+    table = _chain_table(chain, with_formulas=True)
+    if fits(table):
+        console.print(table)
+    else:
+        console.print(_chain_table(chain, with_formulas=False))
+        console.print(FORMULA_HEADING)
+        for step in chain.steps:
+            for axis, item in step.axes():
+                console.print(Text(f"  {step.index:>2} {axis:<4} ").append(_formula(item)))
+    console.print("[dim]field: input pixels one output pixel depends on; jump: input pixels "
+                  "between neighbouring outputs; same P: padding that keeps the size at stride "
+                  "1[/]")
+    for warning in chain.warnings():
+        console.print(f"[yellow]warning:[/] {warning}")
+    out_h, out_w = chain.output_size
+    field_h, field_w = chain.receptive_field
+    box = chain.field_of(0, 0)
+    console.print(
+        f"output {out_h}x{out_w}. Each output pixel depends on a {field_h}x{field_w} region of "
+        f"the input; neighbouring outputs are {chain.steps[-1].rows.jump} px apart in the input "
+        f"(pixel (0, 0) sees input rows {box['top']}..{box['bottom']}, cols {box['left']}.."
+        f"{box['right']}{', partly padding' if min(box['top'], box['left']) < 0 else ''}).")
+
+
+
+def _chain_table(chain: SizeChain, with_formulas: bool) -> Table:
+    """One row per layer and axis: the layer, (its formula,) output size, field, jump, same P."""
     height, width = chain.input_size
     table = Table(title=f"input {height}x{width}", title_justify="left", show_edge=False)
-    for column, justify in (("#", "right"), ("layer", "left"), ("axis", "left"),
-                            ("(I - F + 2P)/S + 1", "left"), ("out", "right"),
-                            ("field", "right"), ("jump", "right"), ("same P", "left")):
+    columns = [("#", "right"), ("layer", "left"), ("axis", "left")]
+    columns += [(FORMULA_HEADING, "left")] if with_formulas else []
+    columns += [("out", "right"), ("field", "right"), ("jump", "right"), ("same P", "left")]
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for step in chain.steps:
         layer = step.layer
@@ -450,27 +478,20 @@ def print_chain(chain: SizeChain) -> None:
                 f"(F = {layer.dilation}×({k}-1)+1 = {effective})" for k, effective in
                 sorted({(step.rows.kernel, step.rows.span), (step.cols.kernel, step.cols.span)}))
         for number, (axis, item) in enumerate(step.axes()):
-            formula = Text(item.formula())
-            if not item.exact:
-                formula.stylize("yellow")
-            table.add_row(str(step.index) if number == 0 else "", name if number == 0 else "",
-                          axis, formula, str(item.size_out), str(item.field), str(item.jump),
-                          step.same_padding() if number == 0 else "")
-    console.print(table)
-    console.print("[dim]field: input pixels one output pixel depends on; jump: input pixels "
-                  "between neighbouring outputs; same P: padding that keeps the size at stride "
-                  "1[/]", soft_wrap=True)
-    for warning in chain.warnings():
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-    out_h, out_w = chain.output_size
-    field_h, field_w = chain.receptive_field
-    box = chain.field_of(0, 0)
-    console.print(
-        f"output {out_h}x{out_w}. Each output pixel depends on a {field_h}x{field_w} region of "
-        f"the input; neighbouring outputs are {chain.steps[-1].rows.jump} px apart in the input "
-        f"(pixel (0, 0) sees input rows {box['top']}..{box['bottom']}, cols {box['left']}.."
-        f"{box['right']}{', partly padding' if min(box['top'], box['left']) < 0 else ''}).",
-        soft_wrap=True)
+            cells = [str(step.index) if number == 0 else "", name if number == 0 else "", axis]
+            cells += [_formula(item)] if with_formulas else []
+            cells += [str(item.size_out), str(item.field), str(item.jump),
+                      step.same_padding() if number == 0 else ""]
+            table.add_row(*cells)
+    return table
+
+
+def _formula(item: AxisStep) -> Text:
+    """One axis's size formula, yellow where the division is not exact."""
+    formula = Text(item.formula())
+    if not item.exact:
+        formula.stylize("yellow")
+    return formula
 
 
 # --------------------------------------------------------------------------- animate
@@ -549,7 +570,7 @@ def animate(
     note = ("" if shown == len(slide.steps) else
             f"; the first {shown} of {len(slide.steps)} cells step by step, then the rest at once")
     console.print(f"wrote {path}: {len(images)} frames of {images[0].width}x{images[0].height} "
-                  f"px at {fps:g} fps, {slide.heading()} over {source}{note}", soft_wrap=True)
+                  f"px at {fps:g} fps, {slide.heading()} over {source}{note}")
 
 
 def _values_grid(text: str) -> np.ndarray:

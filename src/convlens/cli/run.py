@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,7 +19,7 @@ from ..layers import Stages
 from ..plot import common_denominator, format_number
 from ..runs import output_folders, run_image
 from . import _options as opt
-from ._app import CONVOLUTION_COMMANDS, app, console, error_console
+from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
 
 @app.command(rich_help_panel=CONVOLUTION_COMMANDS)
@@ -160,8 +159,7 @@ def print_stage_table(stages: Stages, title: str = "") -> None:
     """Print :func:`stage_table`; where the formulas would wrap in a narrow terminal they go
     below the table instead, one line each."""
     table = stage_table(stages, title)
-    unbounded = console.options.update_width(10_000)
-    if Measurement.get(console, unbounded, table).maximum <= console.width:
+    if fits(table):
         console.print(table)
         return
     console.print(stage_table(stages, title, with_sizes=False))
