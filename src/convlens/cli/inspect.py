@@ -145,8 +145,8 @@ def layers_command(
     * `convlens layers model.pt --input-size 224x224` (TorchScript)
     * `convlens layers mynets.small:build --input-size 64 --depth 2`
     """
-    opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_pickle, device,
-                   quiet=as_json)
+    opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_pickle,
+                                device, quiet=as_json)
     try:
         table = layer_table(opened)  # at --input-size: open_model applied it
     except LayerTableError as exc:

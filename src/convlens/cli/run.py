@@ -21,6 +21,8 @@ from ..runs import output_folders, run_image
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
+SIZE_HEADING = "size: (I - F + 2P)/S + 1"
+
 
 @app.command(rich_help_panel=CONVOLUTION_COMMANDS)
 def run(
@@ -134,9 +136,6 @@ def kernels_command(
         aliases = f"\n(also: {', '.join(item.aliases)})" if item.aliases else ""
         table.add_row(name + aliases, rows, item.description)
     console.print(table)
-
-
-SIZE_HEADING = "size: (I - F + 2P)/S + 1"
 
 
 def stage_table(stages: Stages, title: str = "", with_sizes: bool = True) -> Table:

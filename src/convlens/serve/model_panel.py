@@ -106,9 +106,9 @@ class ModelPanel:
         checkpoint (``model.safetensors`` and ``model.json``) or one TorchScript (``.pt``) or
         torch.export (``.pt2``) file. A pickled module is refused, as ``--model`` refuses it
         without ``--trust-pickle``."""
-        if sum(len(data) for data in files.values()) > MAX_MODEL_BYTES:
-            raise ModelError(too_large(sum(len(d) for d in files.values()), MAX_MODEL_BYTES,
-                                       "model"))
+        size = sum(len(data) for data in files.values())
+        if size > MAX_MODEL_BYTES:
+            raise ModelError(too_large(size, MAX_MODEL_BYTES, "model"))
         folder = tempfile.TemporaryDirectory(prefix="convlens-model-")
         for name, data in files.items():
             (Path(folder.name) / name).write_bytes(data)
