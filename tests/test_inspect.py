@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torchinfo
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from scipy import ndimage
@@ -301,6 +301,10 @@ def test_receptive_field_equals_the_measured_gradient_support(layers):
             modules.append(nn.AvgPool2d(kernel, stride=stride))
     model = nn.Sequential(*modules)
     size = 48
+    try:
+        model(torch.zeros(1, 1, size, size))
+    except RuntimeError:
+        assume(False)  # the stack shrinks 48 px to less than a later kernel: no output
     table = layer_table(_opened(model, (size, size), 1))
     last = table.rows[-1]
     assert last.receptive_field is not None

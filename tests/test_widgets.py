@@ -497,4 +497,5 @@ def test_hovering_and_clicking_maps_in_a_live_notebook_explain_them(live_page, a
     k, row, col = names.index(name), int(row), int(col)
     pooled = float(re.search(r"max = (\S+), won by", text).group(1))
     assert pooled == pytest.approx(float(reference.pooled[k, row, col]), rel=1e-5, abs=1e-6)
-    page.screenshot(path=str(artifacts / "widgets-live.png"), full_page=True)
+    readout.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "widgets-live.png"))
