@@ -13,12 +13,18 @@ matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import torch
+from hypothesis import settings
 
 from convlens.cli import main
 from convlens.cli._app import console, error_console
 from convlens.images import sample_path
 
 torch.set_num_threads(1)
+
+# Property tests explore new random examples on every local run; CI (HYPOTHESIS_PROFILE=ci, set
+# by .ci/run) replays the same ones each time, so a run on main is red only when the code is.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 """Files tests leave for people to look at (screenshots, figures); ignored by git."""
