@@ -10,91 +10,52 @@
 
 __version__ = "0.1.0"
 
-from .display import enable_notebook_display as _enable_notebook_display
-from .errors import ConfigError, ConvlensError, DataError, ImageError, KernelError, ModelError
-from .explain import explain_pixel, explain_pooled, size_chain
-from .images import ColorMode, load_image, sample_path, to_gray
-from .kernels import (
-    Kernel,
-    get_kernel,
-    kernel_bank,
-    list_kernels,
-    parse_kernel,
-    parse_kernels,
-    register_kernel,
-)
-from .layers import (
-    Activation,
-    FixedConvLayer,
-    LayerConfig,
-    PaddingMode,
-    PoolType,
-    Stages,
-    compute_stages,
-    output_size,
-)
-from .plot import plot_image, plot_kernels, plot_maps, plot_overview
-from .runs import load_stages, run_image
+import sys as _sys
 
-# Names from the model side load on first use, so `import convlens` (and every CLI command)
-# does not pay for scikit-learn, Captum and the data loaders it may never need.
-_LAZY = {
-    "ModelInfo": "models", "create_model": "models", "list_models": "models",
-    "load_checkpoint": "models", "save_checkpoint": "models",
-    "TrainConfig": "train", "evaluate": "train", "predict": "train",
-    "open_model": "modelfiles", "OpenedModel": "modelfiles",
-    "LayerCapture": "inspect", "feature_maps": "inspect", "layer_table": "inspect",
-    "nearest_kernels": "inspect", "explain_class": "saliency",
+from .errors import ConfigError, ConvlensError, DataError, ImageError, KernelError, ModelError
+
+# Every other name loads with its module on first use, so `import convlens` (and so every CLI
+# command, and `convlens --help`) does not pay for torch, matplotlib, scikit-learn or Captum
+# before it needs them.
+_EXPORTS = {
+    "explain": ("explain_pixel", "explain_pooled", "size_chain"),
+    "images": ("ColorMode", "load_image", "sample_path", "to_gray"),
+    "kernels": ("Kernel", "get_kernel", "kernel_bank", "list_kernels", "parse_kernel",
+                "parse_kernels", "register_kernel"),
+    "layers": ("Activation", "FixedConvLayer", "LayerConfig", "PaddingMode", "PoolType",
+               "Stages", "compute_stages", "output_size"),
+    "plot": ("plot_image", "plot_kernels", "plot_maps", "plot_overview"),
+    "runs": ("load_stages", "run_image"),
+    "models": ("ModelInfo", "create_model", "list_models", "load_checkpoint", "save_checkpoint"),
+    "train": ("TrainConfig", "evaluate", "predict"),
+    "modelfiles": ("open_model", "OpenedModel"),
+    "inspect": ("LayerCapture", "feature_maps", "layer_table", "nearest_kernels"),
+    "saliency": ("explain_class",),
 }
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
+    import importlib.util
 
+    if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+        return importlib.import_module(f".{name}", __name__)  # a submodule, e.g. convlens.plot
     raise AttributeError(f"module 'convlens' has no attribute {name!r}")
 
 
-_enable_notebook_display()
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
-__all__ = [
-    "Activation",
-    "ColorMode",
-    "ConfigError",
-    "ConvlensError",
-    "DataError",
-    "FixedConvLayer",
-    "ImageError",
-    "Kernel",
-    "KernelError",
-    "LayerConfig",
-    "ModelError",
-    "PaddingMode",
-    "PoolType",
-    "Stages",
-    "__version__",
-    "compute_stages",
-    "explain_pixel",
-    "explain_pooled",
-    "get_kernel",
-    "kernel_bank",
-    "list_kernels",
-    "load_image",
-    "load_stages",
-    "output_size",
-    "parse_kernel",
-    "parse_kernels",
-    "plot_image",
-    "plot_kernels",
-    "plot_maps",
-    "plot_overview",
-    "register_kernel",
-    "run_image",
-    "sample_path",
-    "size_chain",
-    "to_gray",
-    *_LAZY,
-]
+
+if "IPython" in _sys.modules:  # in a notebook, returned figures draw themselves inline
+    from .display import enable_notebook_display as _enable_notebook_display
+
+    _enable_notebook_display()
+
+__all__ = ["ConfigError", "ConvlensError", "DataError", "ImageError", "KernelError", "ModelError",
+           "__version__", *_LAZY]
