@@ -192,3 +192,17 @@ def test_top_level_help_lists_commands_from_a_first_run_to_a_model(cli):
     panels = [line for line in result.out.splitlines() if line.startswith("╭─")]
     assert [panel.strip("╭─╮ ") for panel in panels] == [
         "Options", "See a convolution", "Train a classifier", "Look inside a model"]
+
+
+def test_help_loads_no_torch_or_matplotlib():
+    """`--help` and usage errors answer at once: the library loads only when a command runs."""
+    code = ("import sys; from convlens.cli import main\n"
+            "for args in (['--help'], ['run', '--help'], ['train', '--help'], ['inspect', '-h'],"
+            " ['serve', '--help'], ['animate', '--help']):\n"
+            "    assert main(args) == 0, args\n"
+            "heavy = ('torch', 'matplotlib', 'sklearn', 'captum')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -162,3 +162,7 @@ def test_help_teaches(cli):
         result = cli(command, "--help")
         assert result.code == 0
         assert "Examples" in result.out
+    from convlens.cli.train import MODEL_NAMES
+    from convlens.models import list_models
+
+    assert list(MODEL_NAMES) == list_models()   # what --help lists is the registry

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .defaults import DEFAULT_CROP, DEFAULT_FRAMES
 from .errors import ConfigError
 from .explain import explain_pixel
 from .layers import Activation, LayerConfig, check_fits, pad_input, resolve_padding
@@ -27,9 +28,7 @@ MAX_PADDED_SIDE = 20
 """Largest side of the padded input, in cells (each cell is drawn with its number)."""
 MAX_KERNEL_SIDE = 7
 MAX_FRAMES = 400
-DEFAULT_FRAMES = 100
 MAX_FPS = 30
-DEFAULT_CROP = 6
 FINAL_HOLD = 4
 """The finished frame stays this many frame times."""
 

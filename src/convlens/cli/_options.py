@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..kernels import TUTORIAL_KERNELS, Kernel, parse_kernels, split_names
-from ..layers import LayerConfig
+if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+    from ..kernels import Kernel
+    from ..layers import LayerConfig
 
 DEFAULT_ROOT = Path("convlens-out")
 """Parent of the result folders commands create when no ``--out`` is given."""
@@ -59,6 +60,8 @@ Force = Annotated[bool, typer.Option("--force", help="Reuse a non-empty result f
 
 def choose_kernels(names: str | None, specs: list[str] | None) -> list[Kernel]:
     """``--kernels`` names then ``--kernel`` specs; the tutorial's three when neither is given."""
+    from ..kernels import TUTORIAL_KERNELS, parse_kernels, split_names
+
     items = [*(split_names(names) if names else []), *(specs or [])]
     return parse_kernels(items or list(TUTORIAL_KERNELS))
 
@@ -68,6 +71,8 @@ def layer_config(
     pool: str, pool_type: str, pool_stride: int | None,
 ) -> LayerConfig:
     """The :class:`LayerConfig` the layer flags describe (validated by the library)."""
+    from ..layers import LayerConfig
+
     return LayerConfig(stride=stride, padding=padding, padding_mode=padding_mode,
                        dilation=dilation, activation=activation, pool=pool, pool_type=pool_type,
                        pool_stride=pool_stride)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import torch
 import typer
 from rich.columns import Columns
 from rich.console import Group
@@ -16,37 +15,16 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from ..animate import (
-    DEFAULT_CROP,
-    DEFAULT_FRAMES,
-    build_slide,
-    crop_values,
-    render_frames,
-    write_animation,
-)
+from ..defaults import DEFAULT_CROP, DEFAULT_FRAMES
 from ..errors import ConfigError, KernelError
-from ..explain import (
-    CROSS_CORRELATION_NOTE,
-    LAYER_SYNTAX,
-    RAW_SCALE,
-    AxisStep,
-    LayerSpec,
-    PixelExplanation,
-    PooledExplanation,
-    SizeChain,
-    explain_pixel,
-    explain_pooled,
-    format_raw,
-    parse_at,
-    parse_size,
-    size_chain,
-)
-from ..images import load_image, sample_path
-from ..kernels import kernel_bank, parse_kernel, unique_names
-from ..layers import LayerConfig, check_fits, parse_pool
-from ..plot import format_number
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
+
+if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+    import torch
+
+    from ..explain import AxisStep, PixelExplanation, PooledExplanation, SizeChain
+    from ..layers import LayerConfig
 
 FIGURE_DPI = 110
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
@@ -122,6 +100,11 @@ def explain(
     * `convlens explain --patch "88 126 145; 86 125 142; 85 124 141" --kernel "1 0 1; 1 1 0; 0 0 0"`
     * `convlens explain dog.jpg --kernel laplacian --pooled-at 30,11 --figure pool.png`
     """
+    from ..explain import PixelExplanation, explain_pixel, explain_pooled, parse_at
+    from ..images import load_image, sample_path
+    from ..kernels import kernel_bank, unique_names
+    from ..layers import LayerConfig, check_fits
+
     if figure is not None:
         _check_figure_path(figure, force)
     chosen = opt.choose_kernels(kernels, kernel)
@@ -183,6 +166,9 @@ def explain(
 
 def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = False) -> None:
     """Print one conv pixel's arithmetic as rich tables and the sum written out."""
+    from ..explain import CROSS_CORRELATION_NOTE, format_raw
+    from ..plot import format_number
+
     console.print(Rule(f"{e.kernel_name}: conv pixel ({e.row}, {e.col})", style="cyan"))
     if not from_patch:
         c = e.config
@@ -253,6 +239,7 @@ def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = Fals
 
 def print_pooled(e: PooledExplanation) -> None:
     """Print one pooled cell: window, values, winner or mean."""
+
     c = e.config
     console.print(Rule(f"{e.kernel_name}: pooled cell ({e.row}, {e.col})", style="cyan"))
     console.print(
@@ -338,6 +325,12 @@ def _layer_words(config: LayerConfig) -> str:
 
 def _patch_tensor(text: str) -> torch.Tensor:
     """``--patch`` text -> a normalized ``(C, kh, kw)`` tensor (raw 0-255 values / 255)."""
+    import torch
+
+    from ..explain import RAW_SCALE
+    from ..kernels import parse_kernel
+    from ..plot import format_number
+
     try:
         values = parse_kernel(text).weights
     except KernelError as exc:
@@ -408,6 +401,9 @@ def size(
     * `convlens size --input 5 --kernel 3 --padding 0 --stride 1` (the tutorial: 3)
     * `convlens size --input 224 --layers "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"`
     """
+    from ..explain import LAYER_SYNTAX, LayerSpec, size_chain
+    from ..layers import parse_pool
+
     if layers is not None and kernel is not None:
         raise ConfigError("give either --layers or a single layer (--kernel ...), not both")
     if layers is None:
@@ -540,6 +536,12 @@ def animate(
       --kernel "2 0 1; 0 1 2; 1 0 2"`
     * `convlens animate dog.jpg --at 120,80 --crop 7 --stride 2 --padding 1 --out slide.gif`
     """
+    from ..animate import build_slide, crop_values, render_frames, write_animation
+    from ..explain import parse_at, parse_size
+    from ..images import load_image, sample_path
+    from ..kernels import parse_kernel
+    from ..layers import LayerConfig
+
     if out.exists() and not force:
         raise ConfigError(f"{out} exists; pass --force to overwrite it")
     chosen = parse_kernel(kernel)
@@ -574,6 +576,8 @@ def animate(
 
 
 def _values_grid(text: str) -> np.ndarray:
+    from ..kernels import parse_kernel
+
     try:
         grid = parse_kernel(text)
     except KernelError as exc:

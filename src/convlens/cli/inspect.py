@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -14,43 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import __version__
+from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError
-from ..images import IMAGE_SUFFIXES, load_image, sample_path
-from ..inspect import (
-    STORED_MAX_SIDE,
-    FeatureMaps,
-    LayerTable,
-    LayerTableError,
-    conv_layers,
-    conv_weights,
-    default_layer,
-    feature_maps,
-    layer_table,
-    nearest_kernels,
-    top_images,
-    top_predictions,
-)
-from ..modelfiles import OpenedModel, open_model
-from ..plot import plot_image
-from ..plot.models import (
-    parse_scale,
-    parse_view,
-    plot_feature_maps,
-    plot_filters,
-    plot_learned_vs_classical,
-    plot_predictions,
-    plot_saliency,
-    plot_top_images,
-)
-from ..runs import FIGURE_DPI, check_out_dir, prepare_out_dir
-from ..saliency import (
-    SaliencyMethod,
-    explain_class,
-    guided_backprop_unavailable,
-    parse_methods,
-)
 from . import _options as opt
 from ._app import MODEL_COMMANDS, app, console, error_console
+
+if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+    from ..inspect import FeatureMaps, LayerTable
+    from ..modelfiles import OpenedModel
 
 MAPS_FILE = "feature-maps.npz"
 MODEL = "Model"
@@ -94,6 +65,8 @@ def open_model_for_cli(model: str, weights: Path | None, arch: str | None,
                        trust_pickle: bool, device: str, quiet: bool = False) -> OpenedModel:
     """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``
     and ``serve``) and say what was opened, with any notes."""
+    from ..modelfiles import open_model
+
     opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
                         mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),
                         trust_pickle=trust_pickle, device=device)
@@ -145,6 +118,8 @@ def layers_command(
     * `convlens layers model.pt --input-size 224x224` (TorchScript)
     * `convlens layers mynets.small:build --input-size 64 --depth 2`
     """
+    from ..inspect import LayerTableError, layer_table
+
     opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_pickle,
                                 device, quiet=as_json)
     try:
@@ -247,6 +222,18 @@ def inspect_command(
     * `convlens inspect model.pt dog.jpg --all-conv --top 8` (TorchScript)
     * `convlens inspect runs/pets dog.jpg --layer features.3 --data pets/val --channel 5`
     """
+    from ..images import load_image, sample_path
+    from ..inspect import conv_layers, conv_weights, default_layer, feature_maps, top_predictions
+    from ..plot import plot_image
+    from ..plot.models import (
+        parse_scale,
+        parse_view,
+        plot_feature_maps,
+        plot_filters,
+        plot_predictions,
+    )
+    from ..runs import check_out_dir, prepare_out_dir
+
     if top < 1 or top_k < 1 or images_shown < 1:
         raise ConfigError("--top, --top-k and --images must be at least 1")
     scale_choice, view_choice = parse_scale(scale), parse_view(filter_view)
@@ -316,6 +303,9 @@ def inspect_command(
 
 def _learned_vs_classical(opened: OpenedModel, convs: list[str], folder: Path,
                           files: list[Path]) -> dict | None:
+    from ..inspect import conv_weights, nearest_kernels
+    from ..plot.models import plot_learned_vs_classical
+
     if not convs:
         return None
     first = convs[0]
@@ -342,6 +332,10 @@ def _learned_vs_classical(opened: OpenedModel, convs: list[str], folder: Path,
 
 def _data_images(opened: OpenedModel, layers: dict[str, FeatureMaps], layer: str, data: Path,
                  channel: int | None, count: int, folder: Path, files: list[Path]) -> dict:
+    from ..images import IMAGE_SUFFIXES
+    from ..inspect import top_images
+    from ..plot.models import plot_top_images
+
     if not data.is_dir():
         raise ImageError(f"--data must be a folder of images; got {data}")
     sources = sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -403,6 +397,8 @@ def _file_part(name: str) -> str:
 
 
 def _save(figure, path: Path) -> Path:
+    from ..runs import FIGURE_DPI
+
     figure.savefig(path, dpi=FIGURE_DPI)
     return path
 
@@ -451,6 +447,11 @@ def saliency_command(
     * `convlens saliency runs/pets/model.safetensors dog.jpg --class dog --method gradcam`
     * `convlens saliency model.pt cat.png --method all --layer features.6`
     """
+    from ..images import load_image, sample_path
+    from ..plot.models import plot_predictions, plot_saliency
+    from ..runs import check_out_dir, prepare_out_dir
+    from ..saliency import SaliencyMethod, explain_class, guided_backprop_unavailable, parse_methods
+
     if top_k < 1:
         raise ConfigError("--top-k must be at least 1")
     methods = parse_methods(method or [SaliencyMethod.GRADCAM,

@@ -5,21 +5,18 @@ from __future__ import annotations
 import gc
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import ConvlensError
-from ..explain import parse_at
-from ..images import iter_image_files, sample_path
-from ..kernels import get_kernel, list_kernels
-from ..layers import Stages
-from ..plot import common_denominator, format_number
-from ..runs import output_folders, run_image
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
+
+if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+    from ..layers import Stages
 
 SIZE_HEADING = "size: (I - F + 2P)/S + 1"
 
@@ -70,6 +67,10 @@ def run(
     * `convlens run dog.jpg --kernels sobel-h,laplacian,sobel-v --pool 2 --out dog-maps`
     * `convlens run dog.jpg --kernel "1 0 -1; 2 0 -2; 1 0 -1" --padding same --stride 2`
     """
+    from ..explain import parse_at
+    from ..images import iter_image_files, sample_path
+    from ..runs import output_folders, run_image
+
     chosen = opt.choose_kernels(kernels, kernel)
     config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
                               pool_type, pool_stride)
@@ -118,6 +119,9 @@ def kernels_command(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. `sobel*`.")] = "*",
 ) -> None:
     """List the built-in kernels with their numbers and what each one finds."""
+    from ..kernels import get_kernel, list_kernels
+    from ..plot import common_denominator, format_number
+
     names = list_kernels(pattern)
     if not names:
         raise ConvlensError(f"no built-in kernel matches {pattern!r}; see `convlens kernels`")

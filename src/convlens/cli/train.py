@@ -11,16 +11,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..data import load_eval_set, parse_data_spec
 from ..errors import ConfigError, DataError
-from ..images import iter_image_files, load_image
-from ..models import list_models, load_checkpoint
-from ..models.checkpoint import WEIGHTS_FILE
-from ..runs import FIGURE_DPI, check_out_dir
-from ..train import CONFUSION_FILE, TrainConfig, evaluate, predict, train
 from . import _options as opt
 from ._app import TRAINING_COMMANDS, app, console, error_console
 
+MODEL_NAMES = ("lenet", "resnet9", "tinyvgg")
+"""The registry's architectures, spelled out so `--help` needs no torch (a test keeps them
+equal to :func:`convlens.models.list_models`)."""
 DATA = "Data"
 MODEL = "Model"
 TRAINING = "Training"
@@ -43,7 +40,7 @@ BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", help="Image
 def train_command(
     data: DataSpec = "digits",
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", help=f"Architecture: {', '.join(list_models())} (default: the data's "
+        "--model", "-m", help=f"Architecture: {', '.join(MODEL_NAMES)} (default: the data's "
         "preset: tinyvgg for digits and folders, lenet for MNIST, resnet9 for CIFAR).",
         rich_help_panel=MODEL)] = None,
     model_arg: Annotated[list[str] | None, typer.Option(
@@ -140,6 +137,8 @@ def train_command(
     * `torchrun --nproc-per-node 4 -m convlens train --data cifar10:data/cifar10`
     * `convlens train --out runs/pets --resume` (after an interruption)
     """
+    from ..train import TrainConfig, train
+
     config = TrainConfig(
         data=data, model=model, arch_kwargs=parse_model_args(model_arg) if model_arg else None,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -183,8 +182,12 @@ def evaluate_command(
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1; got {batch_size}")
+    from ..data import load_eval_set
     from ..devices import resolve_device
+    from ..models import load_checkpoint
     from ..plot.training import plot_confusion
+    from ..runs import FIGURE_DPI, check_out_dir
+    from ..train import CONFUSION_FILE, evaluate
 
     model, info = load_checkpoint(model_path, device=resolve_device(device))
     spec = data if data is not None else info.metrics.get("data")
@@ -250,6 +253,9 @@ def predict_command(
     * `convlens predict runs/digits-tinyvgg photos/ --json`
     """
     from ..devices import resolve_device
+    from ..images import iter_image_files, load_image
+    from ..models import load_checkpoint
+    from ..train import predict
 
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1; got {top_k}")
@@ -302,6 +308,8 @@ def _value(text: str):
 
 
 def _data_label(spec: str) -> str:
+    from ..data import parse_data_spec
+
     kind, path = parse_data_spec(spec)
     if path is None:
         return kind.value
@@ -310,6 +318,8 @@ def _data_label(spec: str) -> str:
 
 
 def _eval_folder(model_path: Path, spec: str) -> Path:
+    from ..models.checkpoint import WEIGHTS_FILE
+
     folder = model_path if model_path.is_dir() else model_path.parent
     if model_path.is_file() and model_path.name != WEIGHTS_FILE:
         folder = model_path.parent

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError, ModelError
 from ..images import load_image
 from ..modelfiles import OpenedModel, PreparedInput, prepare_input
@@ -25,10 +26,6 @@ from ..plot import downsample_for_display
 from .hooks import LayerCapture
 from .names import check_layer_names, layer_types
 from .running import run_model
-
-STORED_MAX_SIDE = 256
-"""Longest side, in pixels, at which feature maps are kept (area-averaged) unless full size is
-asked for: enough for figures, and it bounds memory on large images."""
 
 THUMBNAIL_SIDE = 96
 """Longest side, in pixels, of the images and maps :func:`top_images` keeps."""
