@@ -14,6 +14,7 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -315,6 +316,14 @@ def _event(explorer: Explorer, x: float, y: float, kind: str = "click",
     return {"type": kind, "relativeX": round(x * scale, 3), "relativeY": round(y * scale, 3),
             "boundingRectWidth": png_w * scale, "boundingRectHeight": png_h * scale,
             "altKey": False, "ctrlKey": False, "metaKey": False, "shiftKey": False}
+
+
+def test_a_tight_savefig_setting_does_not_shift_the_pointer(explorer):
+    pytest.importorskip("ipyevents")
+    with matplotlib.rc_context({"savefig.bbox": "tight"}):  # a user's matplotlibrc may say so
+        explorer.refresh()
+    x, y = _centre_on_png(explorer, kernel=1, column=2, row=10, col=20)
+    assert explorer.point_at(_event(explorer, x, y)) == (1, "conv", 10, 20)
 
 
 def test_clicking_a_conv_map_pixel_probes_it(explorer):

@@ -45,6 +45,7 @@ try:  # optional: mouse events on the drawn maps; without it the sliders do the 
 except ImportError:  # pragma: no cover - depends on the environment
     DomEvent = None
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -409,7 +410,9 @@ class Explorer:
         self.stages = stages
         figure = plot_overview(stages, OVERVIEW_MAX_SIDE)
         figure.set_dpi(NOTEBOOK_DPI)  # so axes extents are in the PNG's pixels
-        png = figure_png(figure, NOTEBOOK_DPI)
+        # the PNG must be the whole figure for map_panels' coordinates: no tight cropping
+        with matplotlib.rc_context({"savefig.bbox": "standard"}):
+            png = figure_png(figure, NOTEBOOK_DPI)
         self.maps.value = png
         self._png_size = struct.unpack(">II", png[16:24])  # width, height from the IHDR chunk
         self.panels = map_panels(figure, stages, OVERVIEW_MAX_SIDE)
