@@ -65,7 +65,7 @@ from .images import SAMPLES, ColorMode, ImageSource, load_image
 from .kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels, parse_kernel
 from .layers import Activation, LayerConfig, PaddingMode, PoolType, Stages, compute_stages
 from .plot import downsample_for_display, plot_overview
-from .plot.stages import display_norm
+from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_factor, display_norm
 
 GRID_MAX_SIDE = 11
 """Largest kernel side the grid editor offers (larger kernels given in code still show)."""
@@ -80,8 +80,6 @@ MAX_PADDING = 8
 MAX_DILATION = 6
 POOL_SIZES = (2, 3, 4, 5, 6)
 
-OVERVIEW_MAX_SIDE = 320
-"""Maps in the drawn overview are area-averaged to at most this many pixels a side."""
 HOVER_WAIT_MS = 120
 """Hover events reach Python at most once per this many milliseconds (each one redraws the
 probe); clicks are never throttled."""
@@ -730,19 +728,16 @@ def map_panels(figure: Figure, stages: Stages, max_side: int = OVERVIEW_MAX_SIDE
     Call after the figure is drawn (saved): constrained layout and the equal aspect of the
     images place the axes only then.
     """
-    columns = 5  # input, kernel, conv, activated, pooled: plot_overview's row of panels
     height = figure.bbox.height
     pooled_stage = "pooled" if stages.config.pool is not None else "conv"
     panels = []
     for kernel in range(len(stages.kernel_names)):
-        for column, stage, maps in ((2, "conv", stages.conv), (3, "conv", stages.activated),
-                                    (4, pooled_stage, stages.pooled)):
-            box = figure.axes[kernel * columns + column].get_window_extent()
-            shape = tuple(maps.shape[1:])
-            # the factor downsample_for_display used for this map
-            factor = max(1, math.ceil(max(shape) / max_side))
+        for name, stage in (("conv", "conv"), ("activated", "conv"), ("pooled", pooled_stage)):
+            index = kernel * len(OVERVIEW_COLUMNS) + OVERVIEW_COLUMNS.index(name)
+            box = figure.axes[index].get_window_extent()
+            shape = tuple(getattr(stages, name).shape[1:])
             panels.append(MapPanel(kernel, stage, box.x0, height - box.y1, box.x1,
-                                   height - box.y0, shape, factor))
+                                   height - box.y0, shape, display_factor(shape, max_side)))
     return panels
 
 

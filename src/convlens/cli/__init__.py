@@ -20,8 +20,14 @@ from . import serve as _serve  # noqa: F401  (registers serve)
 from . import train as _train  # noqa: F401  (registers train, evaluate, predict)
 from ._app import COMMAND_ORDER, app, error_console
 
-app.registered_commands.sort(
-    key=lambda info: COMMAND_ORDER.index(info.name or info.callback.__name__))  # type: ignore[union-attr]
+
+def _listed_at(info) -> int:
+    """A command's place in ``--help``: COMMAND_ORDER's, one not listed there last."""
+    name = info.name or info.callback.__name__
+    return COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER)
+
+
+app.registered_commands.sort(key=_listed_at)
 
 EXIT_USER_ERROR = 2
 # typer >= 0.26 vendors its own click; older releases raise click's own exceptions.

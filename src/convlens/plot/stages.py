@@ -180,10 +180,15 @@ def display_norm(data: np.ndarray, signed: bool) -> tuple[Normalize, str]:
     return Normalize(vmin=min(float(data.min()), 0.0), vmax=top), UNSIGNED_CMAP
 
 
+def display_factor(shape: tuple[int, ...], max_side: int) -> int:
+    """The whole factor :func:`downsample_for_display` shrinks a map of ``shape`` (``(..., H,
+    W)``) by, so its longer side is <= ``max_side``: one drawn pixel covers factor x factor."""
+    return max(1, math.ceil(max(shape[-2:]) / max_side))
+
+
 def downsample_for_display(data: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
     """Area-average ``(K, H, W)`` by a whole factor so its longer side is <= ``max_side``."""
-    longer = max(data.shape[-2:])
-    factor = max(1, math.ceil(longer / max_side))
+    factor = display_factor(data.shape, max_side)
     if factor == 1:
         return data, 1
     tensor = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))[None]
@@ -197,7 +202,13 @@ def _as_numpy(data: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(data, dtype=np.float32)
 
 
-def plot_overview(stages, max_side: int = 320) -> Figure:
+OVERVIEW_COLUMNS = ("input", "kernel", "conv", "activated", "pooled")
+"""The panels of one row of :func:`plot_overview`, left to right."""
+OVERVIEW_MAX_SIDE = 320
+"""Maps in :func:`plot_overview` are area-averaged to at most this many pixels a side."""
+
+
+def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE) -> Figure:
     """One figure of a whole run: the input, then per kernel its weights, conv, activated and
     pooled maps side by side, each titled with its shape and value range.
 
@@ -205,7 +216,7 @@ def plot_overview(stages, max_side: int = 320) -> Figure:
     """
     kernels = _as_numpy(stages.kernels)
     count = kernels.shape[0]
-    columns = ("input", "kernel", "conv", "activated", "pooled")
+    columns = OVERVIEW_COLUMNS
     height, width = stages.input.shape[-2:]
     panel = 2.6
     figure = Figure(figsize=(panel * len(columns), panel * max(height / width, 0.5) * count + 1.0),
@@ -232,7 +243,8 @@ def plot_overview(stages, max_side: int = 320) -> Figure:
                                   va="center", fontsize=8,
                                   color="white" if abs(value) / limit > 0.6 else "black")
         axes[row][1].set_title(stages.kernel_names[row], fontsize=9)
-        for column, name in enumerate(("conv", "activated", "pooled"), start=2):
+        for name in ("conv", "activated", "pooled"):
+            column = columns.index(name)
             data = _as_numpy(getattr(stages, name)[row])
             shown, _ = downsample_for_display(data[None], max_side)
             low, high = float(data.min()), float(data.max())
