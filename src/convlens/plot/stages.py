@@ -236,13 +236,18 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE) -> Figure:
         weights = kernels[row].mean(axis=0) if kernels.shape[1] > 1 else kernels[row, 0]
         limit = float(np.abs(weights).max()) or 1.0
         axes[row][1].imshow(weights, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+        label = stages.kernel_names[row]
+        if kernels.shape[1] > 1:
+            label += " (mean of its channels)"
         if max(weights.shape) <= 5:
             denominator = common_denominator(weights)
             for (r, c), value in np.ndenumerate(weights):
                 axes[row][1].text(c, r, format_number(value * denominator), ha="center",
                                   va="center", fontsize=8,
                                   color="white" if abs(value) / limit > 0.6 else "black")
-        axes[row][1].set_title(stages.kernel_names[row], fontsize=9)
+            if denominator > 1:  # the cells hold whole numbers: say what they are scaled by
+                label += f"\nx 1/{denominator}"
+        axes[row][1].set_title(label, fontsize=9)
         for name in ("conv", "activated", "pooled"):
             column = columns.index(name)
             data = _as_numpy(getattr(stages, name)[row])
