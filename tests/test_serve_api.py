@@ -28,6 +28,7 @@ from scipy import ndimage
 from convlens.images import load_image, sample_path
 from convlens.kernels import get_kernel
 from convlens.serve import STATIC_DIR, create_app, pack, unpack
+from convlens.serve.guard import TOKEN_HEADER
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -46,9 +47,14 @@ def state(image: str = "sample-chelsea", kernels=None, **layer) -> dict:
             "layer": layer}
 
 
+def api_client(app, **options) -> TestClient:
+    """A test client that sends the app's token with every request, as the page does."""
+    return TestClient(app, headers={TOKEN_HEADER: app.state.token}, **options)
+
+
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app()) as test_client:
+    with api_client(create_app()) as test_client:
         yield test_client
 
 
@@ -267,7 +273,7 @@ def test_upload_loads_once_and_is_used_by_id(client):
 
 def test_bad_uploads_get_a_message_and_the_server_keeps_serving():
     app = create_app(max_upload_bytes=2000, max_pixels=10_000)
-    with TestClient(app) as local:
+    with api_client(app) as local:
         corrupt = local.post("/api/image?name=photo.jpg", content=b"\xff\xd8\xff not a jpeg")
         assert corrupt.status_code == 400
         assert "photo.jpg" in corrupt.json()["error"]
@@ -276,11 +282,11 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_serving():
                                content=png_bytes(np.zeros((20, 20), np.uint8))[:-30])
         assert truncated.status_code == 400 and "cut.png" in truncated.json()["error"]
         big = local.post("/api/image?name=big.png", content=b"x" * 5000)
-        assert big.status_code == 400 and "over the" in big.json()["error"]
+        assert big.status_code == 413 and "over the 2.0 KiB limit" in big.json()["error"]
         noise = np.random.default_rng(0).integers(0, 255, (120, 120), dtype=np.uint8)
         many = local.post("/api/image?name=wide.png", content=png_bytes(noise))
-        assert many.status_code == 400
-        assert "Mpx" in many.json()["error"] or "MiB" in many.json()["error"]
+        assert many.status_code == 413           # 14 KiB of noise: over the byte limit first
+        assert "over the 2.0 KiB limit" in many.json()["error"]
         empty = local.post("/api/image?name=e.png", content=b"")
         assert empty.status_code == 400 and "empty" in empty.json()["error"]
         assert local.get("/api/meta").status_code == 200
@@ -289,7 +295,7 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_serving():
 
 
 def test_pixel_limit_applies_to_uploads():
-    with TestClient(create_app(max_pixels=2_000)) as local:
+    with api_client(create_app(max_pixels=2_000)) as local:
         response = local.post("/api/image?name=big.png",
                               content=png_bytes(np.zeros((100, 100), np.uint8)))
         assert response.status_code == 400
@@ -351,7 +357,7 @@ def test_settings_that_leave_no_output_say_why(client):
 
 
 def test_host_header_is_checked_when_asked():
-    with TestClient(create_app(allowed_hosts=["127.0.0.1"]), base_url="http://127.0.0.1") as c:
+    with api_client(create_app(allowed_hosts=["127.0.0.1"]), base_url="http://127.0.0.1") as c:
         assert c.get("/api/meta").status_code == 200
         assert c.get("/api/meta", headers={"host": "evil.example"}).status_code == 400
 
@@ -364,7 +370,8 @@ def test_a_burst_of_edits_computes_the_latest_not_every_one():
 
     async def burst():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     headers={TOKEN_HEADER: app.state.token}) as client:
             bodies = []
             for seq in range(1, 7):
                 kernel = [[0, 0, 0], [0, float(seq), 0], [0, 0, 0]]
@@ -519,7 +526,7 @@ def tiny_checkpoint(folder) -> tuple:
 @pytest.fixture(scope="module")
 def model_client(tmp_path_factory):
     path, model, info = tiny_checkpoint(tmp_path_factory.mktemp("model"))
-    with TestClient(create_app(path)) as test_client:
+    with api_client(create_app(path)) as test_client:
         yield test_client, model, info
 
 
@@ -582,7 +589,7 @@ def test_model_panel_errors_are_one_line(model_client):
     assert linear.status_code == 400 and "not feature maps" in linear.json()["error"]
     target = client.post("/api/model/run", json={"image": "sample-chelsea", "target": "horse"})
     assert target.status_code == 400 and "unknown class 'horse'" in target.json()["error"]
-    with TestClient(create_app()) as plain:
+    with api_client(create_app()) as plain:
         none = plain.post("/api/model/run", json={"image": "sample-chelsea"})
         assert none.status_code == 400 and "no model is open" in none.json()["error"]
 
@@ -590,7 +597,7 @@ def test_model_panel_errors_are_one_line(model_client):
 def test_models_found_here_open_by_name_only(tmp_path, monkeypatch):
     tiny_checkpoint(tmp_path / "runs" / "pets")
     monkeypatch.chdir(tmp_path)
-    with TestClient(create_app()) as local:
+    with api_client(create_app()) as local:
         listing = local.get("/api/model").json()
         assert listing == {"model": None, "found": ["runs/pets/model.safetensors"]}
         opened = local.post("/api/model/open", json={"path": "runs/pets/model.safetensors"})
@@ -604,7 +611,7 @@ def test_a_checkpoint_can_be_uploaded_and_a_bad_one_is_refused(tmp_path):
     path, _, _ = tiny_checkpoint(tmp_path)
     files = {"weights": ("model.safetensors", path.read_bytes()),
              "info": ("model.json", (tmp_path / "model.json").read_bytes())}
-    with TestClient(create_app()) as local:
+    with api_client(create_app()) as local:
         response = local.post("/api/model/upload", files=files)
         assert response.status_code == 200, response.text
         assert response.json()["kind"] == "convlens checkpoint"
@@ -620,7 +627,7 @@ def test_a_checkpoint_can_be_uploaded_and_a_bad_one_is_refused(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
-def test_a_torchscript_file_can_be_uploaded_and_a_pickle_is_refused():
+def test_torchscript_and_pickles_are_uploaded_only_when_the_server_trusts_code():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
@@ -628,7 +635,15 @@ def test_a_torchscript_file_can_be_uploaded_and_a_pickle_is_refused():
     scripted, pickled = io.BytesIO(), io.BytesIO()
     torch.jit.save(torch.jit.script(model), scripted)
     torch.save(model, pickled)
-    with TestClient(create_app()) as local:
+    with api_client(create_app()) as untrusting:  # TorchScript runs code on load: refused
+        refused = untrusting.post("/api/model/upload",
+                                  files={"model": ("net.pt", scripted.getvalue())})
+        assert refused.status_code == 400 and "--trust-code" in refused.json()["error"]
+        pickle = untrusting.post("/api/model/upload",
+                                 files={"model": ("whole.pt", pickled.getvalue())})
+        assert pickle.status_code == 400 and "pickle" in pickle.json()["error"]
+        assert untrusting.get("/api/model").json()["model"] is None
+    with api_client(create_app(trust_code=True)) as local:
         opened = local.post("/api/model/upload",
                             files={"model": ("net.pt", scripted.getvalue())})
         assert opened.status_code == 200, opened.text
@@ -640,9 +655,6 @@ def test_a_torchscript_file_can_be_uploaded_and_a_pickle_is_refused():
             expected = torch.softmax(model(image[None]), 1)[0].tolist()
         shown = sorted(p["probability"] for p in header["predictions"])
         assert shown == pytest.approx(sorted(expected), abs=1e-5)
-        refused = local.post("/api/model/upload",
-                             files={"model": ("whole.pt", pickled.getvalue())})
-        assert refused.status_code == 400 and "pickle" in refused.json()["error"]
         other = local.post("/api/model/upload", files={"model": ("notes.txt", b"hello")})
         assert other.status_code == 400 and "TorchScript (.pt)" in other.json()["error"]
         # the TorchScript model is still the one open
@@ -686,10 +698,13 @@ def test_serve_opens_any_model_inspect_opens(cli, fake_uvicorn, tmp_path, monkey
     shown = {}
     for label, args in (("factory", ("servenets:build", "--weights", "net.safetensors")),
                         ("torchscript", ("net.pt",))):
+        refused = cli("serve", "--port", "0", "--model", *args, "--input-size", "16")
+        assert refused.code == 2 and "--trust-code" in refused.err  # code runs only when asked
+        args = (*args, "--trust-code")
         result = cli("serve", "--port", "0", "--model", *args, "--input-size", "16")
         assert result.code == 0, result.err
         assert result.out.startswith("model: ")
-        with TestClient(fake_uvicorn[-1][0], base_url="http://127.0.0.1") as client:
+        with api_client(fake_uvicorn[-1][0], base_url="http://127.0.0.1") as client:
             info = client.get("/api/model").json()["model"]
             assert info["input_size"] == [16, 16]
             assert [layer["name"] for layer in info["layers"] if layer["conv"]] == ["0"]

@@ -16,6 +16,9 @@ Routes, by module (each a thin layer over :mod:`convlens` functions):
 What the server keeps between requests (caches, latest edit wins) is in :mod:`.session`.
 Bad input (a corrupt upload, a bad kernel, settings with no output) is answered ``400`` with
 ``{"error": "<one line>"}``; the page shows the line and the server keeps serving.
+Every request passes :class:`.guard.RequestGuard` first: the Host header, and on every
+state-changing request the Origin/Referer, the page's token (embedded in the HTML of ``/``) and
+the body size (:data:`.limits.MAX_JSON_BYTES` for JSON, the upload limits for uploads).
 """
 
 from __future__ import annotations
@@ -28,16 +31,17 @@ from pathlib import Path
 import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..devices import resolve_device
 from ..errors import ConvlensError
 from ..layers import LayerConfig, run_layer
 from ..modelfiles import OpenedModel
-from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES
+from .guard import TOKEN_META, BodyLimit, RequestGuard, new_token
+from .limits import MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES
 from .model_panel import ModelPanel
 from .routes_model import model_routes
 from .routes_page import page_routes
@@ -45,6 +49,8 @@ from .routes_stages import stage_routes
 from .session import ImageStore, Session
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+TOKEN_PLACEHOLDER = "{{convlens-token}}"
+"""Where ``static/index.html`` takes the token (its ``<meta name="convlens-token">``)."""
 
 
 def create_app(
@@ -54,6 +60,8 @@ def create_app(
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = MAX_PIXELS,
     allowed_hosts: list[str] | None = None,
+    token: str | None = None,
+    trust_code: bool = False,
 ) -> FastAPI:
     """The explorer's FastAPI app: the page at ``/`` and the JSON/binary API under ``/api``.
 
@@ -62,11 +70,20 @@ def create_app(
     ``device`` runs the stages (``cpu`` keeps the page's latency steady; ``auto`` takes a GPU).
     ``allowed_hosts`` limits the ``Host`` header (e.g. ``["127.0.0.1", "localhost"]`` for a
     loopback server, which keeps other web sites from reaching it by DNS rebinding); None allows
-    any.
+    any. ``token`` is the secret every state-changing request must send in the
+    ``X-Convlens-Token`` header (default: a new random one, ``app.state.token``); the page gets
+    it in its HTML. ``trust_code``: whether models that run code when loaded (pickles,
+    TorchScript, ``.pt2`` files with pickled parts) may be opened from the page.
     """
     target = resolve_device(device)
-    session = Session(target, ImageStore(max_pixels), ModelPanel(model, target),
+    token = token or new_token()
+    session = Session(target, ImageStore(max_pixels),
+                      ModelPanel(model, target, trust_code=trust_code),
                       max_upload_bytes=max_upload_bytes)
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    if TOKEN_PLACEHOLDER not in page:
+        raise RuntimeError(f"static/index.html lacks the {TOKEN_META} meta tag")
+    page = page.replace(TOKEN_PLACEHOLDER, token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -83,8 +100,12 @@ def create_app(
     app.state.images = session.images
     app.state.gate = session.gate
     app.state.models = session.models
-    if allowed_hosts:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.state.token = token
+    app.add_middleware(
+        RequestGuard, token=token, allowed_hosts=allowed_hosts,
+        default_limit=BodyLimit(MAX_JSON_BYTES),
+        body_limits={"/api/image": BodyLimit(max_upload_bytes, "an image upload"),
+                     "/api/model/upload": BodyLimit(MAX_MODEL_BYTES, "a model upload")})
 
     @app.exception_handler(ConvlensError)
     async def _user_error(_request: Request, exc: ConvlensError) -> JSONResponse:
@@ -94,14 +115,27 @@ def create_app(
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": _validation_message(exc)}, status_code=400)
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        # 404, 405, 413 and FastAPI's own refusals, in the same one-line shape; a body that
+        # does not parse (JSON nested too deep, an integer too long) says why
+        message = str(exc.detail)
+        cause = exc.__cause__
+        if exc.status_code == 400 and cause is not None:
+            why = " ".join(str(cause).split())[:200] or type(cause).__name__
+            message = f"bad request: the body cannot be read ({why})"
+        return JSONResponse({"error": message}, status_code=exc.status_code,
+                            headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def _bug(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": f"internal error ({type(exc).__name__}: {exc}); "
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}: "
+                                      f"{' '.join(str(exc).split())}); "
                                       "the server keeps running"}, status_code=500)
 
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

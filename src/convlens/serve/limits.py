@@ -14,6 +14,10 @@ MAX_KERNEL_SIDE = 7
 """Largest kernel side, in cells, the page edits (the explanation panel stays readable)."""
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 """Largest image upload accepted, in bytes; the body is read in chunks and refused past this."""
+MAX_JSON_BYTES = 2 * 1024 * 1024
+"""Largest JSON request body, in bytes, refused (413) from its Content-Length or while read.
+The largest legitimate one, 16 RGB kernels of 31x31 cells with every number written out in
+full (25 characters), is 1.15 MB."""
 MAX_MODEL_BYTES = 256 * 1024 * 1024
 """Largest checkpoint upload, in bytes."""
 MAX_PIXELS = 25_000_000

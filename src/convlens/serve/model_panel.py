@@ -43,11 +43,13 @@ SKIPPED_FOLDERS = ("node_modules", "venv", "__pycache__", "site-packages")
 
 class ModelPanel:
     """The model behind the page's model panel. Runs are serialized (hooks on one module are
-    not re-entrant) and the last few are cached."""
+    not re-entrant) and the last few are cached. ``trust_code``: whether files that run code
+    when loaded (pickles, TorchScript, ``.pt2`` with pickled parts) may be opened."""
 
     def __init__(self, model: str | Path | OpenedModel | None, device: torch.device,
-                 root: Path | None = None) -> None:
+                 root: Path | None = None, trust_code: bool = False) -> None:
         self.device = device
+        self.trust_code = trust_code
         self.root = (root or Path.cwd()).resolve()
         self.opened = None
         self.source = ""
@@ -104,8 +106,8 @@ class ModelPanel:
     def open_upload(self, files: dict[str, bytes], label: str) -> dict:
         """Open an uploaded model: ``files`` maps file names to their bytes, either a convlens
         checkpoint (``model.safetensors`` and ``model.json``) or one TorchScript (``.pt``) or
-        torch.export (``.pt2``) file. A pickled module is refused, as ``--model`` refuses it
-        without ``--trust-pickle``."""
+        torch.export (``.pt2``) file. Files that run code on load are refused unless the server
+        trusts code, as ``--model`` refuses them without the opt-in."""
         size = sum(len(data) for data in files.values())
         if size > MAX_MODEL_BYTES:
             raise ModelError(too_large(size, MAX_MODEL_BYTES, "model"))
@@ -128,7 +130,7 @@ class ModelPanel:
             self._folder.cleanup()
 
     def _open(self, path: Path, label: str) -> dict:
-        opened = open_model(path, device=self.device)
+        opened = open_model(path, device=self.device, trust_code=self.trust_code)
         opened.source = label  # what the user picked or sent, not where it was written
         return self._adopt(opened, label)
 

@@ -11,7 +11,6 @@ from fastapi.responses import Response
 
 from ..errors import ModelError
 from ..models import INFO_FILE, WEIGHTS_FILE
-from .limits import MAX_MODEL_BYTES, too_large
 from .schemas import ModelOpenIn, ModelRunIn
 from .session import Session
 
@@ -39,10 +38,9 @@ def model_routes(session: Session) -> APIRouter:
     async def model_upload(request: Request) -> dict:
         """Open an uploaded model: a convlens checkpoint as two files (multipart fields
         ``weights``, the ``.safetensors``, and ``info``, its ``model.json``), or one
-        TorchScript ``.pt`` or torch.export ``.pt2`` file (field ``model``)."""
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_MODEL_BYTES:
-            raise ModelError(too_large(int(length), MAX_MODEL_BYTES, "model"))
+        TorchScript ``.pt`` or torch.export ``.pt2`` file (field ``model``), refused unless the
+        server trusts code (:class:`.ModelPanel`). The body is limited to
+        :data:`.limits.MAX_MODEL_BYTES` while it is read (:mod:`.guard`)."""
         form = await request.form(max_files=2, max_fields=4)
         weights, info, single = form.get("weights"), form.get("info"), form.get("model")
         if hasattr(single, "read"):

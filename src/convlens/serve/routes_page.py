@@ -18,11 +18,12 @@ from .limits import (
     DEFAULT_WORKING_SIDE,
     DISPLAY_SIDES,
     MAX_DILATION,
+    MAX_JSON_BYTES,
     MAX_KERNEL_SIDE,
     MAX_KERNELS,
     MAX_LAYER_NUMBER,
+    MAX_MODEL_BYTES,
     WORKING_SIDES,
-    too_large,
 )
 from .session import Session
 from .wire import colour_table, pack, to_uint8
@@ -59,6 +60,7 @@ def page_routes(session: Session) -> APIRouter:
                         "working_sides": list(WORKING_SIDES)},
             "limits": {"kernels": MAX_KERNELS, "kernel_side": MAX_KERNEL_SIDE,
                        "upload_bytes": session.max_upload_bytes, "pixels": images.max_pixels,
+                       "json_bytes": MAX_JSON_BYTES, "model_bytes": MAX_MODEL_BYTES,
                        "layer_number": MAX_LAYER_NUMBER, "dilation": MAX_DILATION,
                        "display": list(DISPLAY_SIDES)},
             "default_working_side": DEFAULT_WORKING_SIDE,
@@ -70,20 +72,12 @@ def page_routes(session: Session) -> APIRouter:
     @router.post("/api/image")
     async def upload(request: Request, name: str = "upload", mode: str = "gray",
                      max_side: int = DEFAULT_WORKING_SIDE) -> dict:
-        """Take an image file as the raw request body; answer its id and loaded size."""
-        limit = session.max_upload_bytes
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            raise ImageError(too_large(int(length), limit))
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ImageError(too_large(size, limit))
-            chunks.append(chunk)
-        if size == 0:
+        """Take an image file as the raw request body; answer its id and loaded size. The body
+        is limited to ``session.max_upload_bytes`` while it is read (:mod:`.guard`)."""
+        data = await request.body()
+        if not data:
             raise ImageError("the upload is empty; choose an image file")
-        stored, new = images.add_upload(b"".join(chunks), name)
+        stored, new = images.add_upload(data, name)
         try:
             image = await to_thread.run_sync(images.load, stored.id, mode, max_side)
         except ImageError as exc:

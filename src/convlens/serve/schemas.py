@@ -9,6 +9,7 @@ request, so any request can be answered on its own. Pydantic checks types and bo
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -124,7 +125,7 @@ def to_kernels(items: list[KernelIn]) -> list[Kernel]:
     """The page's kernels as :class:`~convlens.kernels.Kernel` objects, checked by the library."""
     kernels = []
     for number, item in enumerate(items, start=1):
-        label = f"kernel {number} ({item.name})"
+        label = f"kernel {number} ({' '.join(item.name.split())})"  # one line, whatever sent
         weights = item.weights
         per_channel = bool(weights and weights[0] and isinstance(weights[0][0], list))
         planes = weights if per_channel else [weights]
@@ -136,11 +137,7 @@ def to_kernels(items: list[KernelIn]) -> list[Kernel]:
             _check_grid(where, rows)  # type: ignore[arg-type]
         if len({(len(rows), len(rows[0])) for rows in planes}) != 1:
             raise KernelError(f"{label}: its R, G and B grids differ in size")
-        try:
-            parsed = parse_kernel(np.asarray(planes, dtype=np.float64))
-        except KernelError as exc:
-            raise KernelError(f"{label}: {str(exc).replace('kernel ' + repr('custom') + ' ', '')}"
-                              ) from None
+        parsed = parse_kernel(planes if per_channel else weights, label=label)
         kernels.append(dataclasses.replace(parsed, name=item.name.strip() or "custom",
                                            description="edited in convlens serve"))
     return kernels
@@ -159,5 +156,31 @@ def _check_grid(label: str, rows: list) -> None:
         raise KernelError(f"{label} is ragged: its rows have {lengths} numbers")
     for r, row in enumerate(rows, start=1):
         for c, value in enumerate(row, start=1):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise KernelError(f"{label}, row {r}, col {c}: {value!r} is not a number")
+            problem = _cell_problem(value)
+            if problem:
+                raise KernelError(f"{label}, row {r}, col {c}: {problem}")
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _cell_problem(value: object) -> str | None:
+    """What is wrong with one weight as JSON delivered it (None if it is a usable number): not a
+    number, NaN or infinite, or beyond float32, where it would silently become infinite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str):
+            shown = repr(value[:20] + ("..." if len(value) > 20 else ""))
+        else:
+            shown = {list: "a list", dict: "an object", type(None): "null"}.get(
+                type(value), type(value).__name__)
+        return f"{shown} is not a number"
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103)} digits is beyond " \
+            "float32 (largest 3.4e+38)"
+    if not math.isfinite(number):
+        return f"{number!r} is NaN or infinite; every weight must be a finite number"
+    if abs(number) > FLOAT32_MAX:
+        return f"{value:.3g} is beyond float32 (largest 3.4e+38)"
+    return None

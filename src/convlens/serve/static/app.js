@@ -29,6 +29,16 @@ window.convlens = {timings: [], renders: 0, state, explained: 0};
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
+// The server refuses any POST without the token it wrote into this page's HTML, so no other web
+// site can drive it (it can neither read this page nor send the header without the server's
+// consent). Every state-changing request goes through post().
+const TOKEN = $('meta[name="convlens-token"]')?.content || "";
+
+function post(url, options = {}) {
+  return fetch(url, {...options, method: "POST",
+    headers: {...(options.headers || {}), "X-Convlens-Token": TOKEN}});
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -223,8 +233,8 @@ async function sendStages() {
   const sentAt = performance.now();
   let response;
   try {
-    response = await fetch("/api/stages", {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(request),
+    response = await post("/api/stages", {
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(request),
     });
   } catch (err) {
     finishFlight();
@@ -373,8 +383,8 @@ async function uploadFile(file) {
     max_side: String(state.maxSide)});
   let response;
   try {
-    response = await fetch(`/api/image?${params}`, {
-      method: "POST", headers: {"Content-Type": "application/octet-stream"}, body: file,
+    response = await post(`/api/image?${params}`, {
+      headers: {"Content-Type": "application/octet-stream"}, body: file,
     });
   } catch (err) {
     showMessage(`the upload failed (${err.message})`);
@@ -731,7 +741,7 @@ async function pumpExplain() {
       flip: $("#flip").checked};
     let response;
     try {
-      response = await fetch("/api/explain", {method: "POST",
+      response = await post("/api/explain", {
         headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     } catch (err) {
       showMessage(`the server cannot be reached (${err.message})`);
@@ -954,7 +964,7 @@ async function runModel() {
     top: 16, display: 96};
   let response;
   try {
-    response = await fetch("/api/model/run", {method: "POST",
+    response = await post("/api/model/run", {
       headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
   } catch (err) {
     showMessage(`the server cannot be reached (${err.message})`);
@@ -1053,7 +1063,7 @@ async function openModel(request) {
   setStatus("opening the model…", true);
   let response;
   try {
-    response = await fetch(request.url, request.options);
+    response = await post(request.url, request.options);
   } catch (err) {
     showMessage(`the model could not be sent (${err.message})`);
     return;
@@ -1067,7 +1077,7 @@ async function openModel(request) {
 function setupModel() {
   $("#model-select").addEventListener("change", (event) => {
     if (!event.target.value) return;
-    openModel({url: "/api/model/open", options: {method: "POST",
+    openModel({url: "/api/model/open", options: {
       headers: {"Content-Type": "application/json"}, body: JSON.stringify({path: event.target.value})}});
   });
   $("#model-open").addEventListener("click", () => $("#model-file").click());
@@ -1088,7 +1098,7 @@ function setupModel() {
         "or one TorchScript .pt or torch.export .pt2 file");
       return;
     }
-    openModel({url: "/api/model/upload", options: {method: "POST", body: form}});
+    openModel({url: "/api/model/upload", options: {body: form}});
   });
   for (const id of ["#model-layer", "#cam-layer", "#cam-target"]) {
     $(id).addEventListener("change", runModel);
@@ -1104,7 +1114,7 @@ async function download(kind, button) {
   button.disabled = true;
   button.textContent = "preparing…";
   try {
-    const response = await fetch(`/api/download/${kind}`, {method: "POST",
+    const response = await post(`/api/download/${kind}`, {
       headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     if (!response.ok) { showMessage(await errorText(response)); return; }
     const blob = await response.blob();
