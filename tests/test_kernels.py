@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +13,15 @@ from hypothesis import strategies as st
 
 from convlens.errors import KernelError
 from convlens.kernels import (
+    MAX_KERNEL_FILE_BYTES,
     MAX_KERNEL_SIDE,
     TUTORIAL_KERNELS,
     get_kernel,
     kernel_bank,
     list_kernels,
     parse_kernel,
+    parse_kernels,
+    parse_numbers,
     unique_names,
 )
 
@@ -101,11 +106,11 @@ def test_text_round_trips():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("1 nan 0; 0 1 0; 0 0 1", "NaN or infinite"),
-        ("1 inf; 0 1", "NaN or infinite"),
+        ("1 nan 0; 0 1 0; 0 0 1", "row 1, column 2: NaN is not a finite number"),
+        ("1 inf; 0 1", "row 1, column 2: inf is not a finite number"),
         ("1 2 3; 4 5", "ragged"),
         ("[[1, 2], [3]]", "ragged"),
-        ("1 a 3", "not numbers"),
+        ("1 a 3", "row 1, column 2: 'a' is not a number"),
         ("[]", "empty"),
         ("[[1, 2", "not valid JSON"),
         ("missing.npy", "not found"),
@@ -156,3 +161,183 @@ def test_any_rectangular_text_kernel_parses_exactly(rows, cols, numbers):
     values = np.array(numbers[: rows * cols], dtype=np.float32).reshape(rows, cols)
     text = "; ".join(" ".join(str(int(v)) for v in row) for row in values)
     np.testing.assert_array_equal(parse_kernel(text).as_2d(), values)
+
+
+# --------------------------------------------------------------------------- every cell checked
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize(
+    ("spec", "cell", "words"),
+    [
+        ("1 2; 3 nan", "row 2, column 2", "NaN is not a finite number"),
+        ("-inf 0", "row 1, column 1", "-inf is not a finite number"),
+        ("0 0; 0 1e39", "row 2, column 2", "1e39 is too large for a float32 weight"),
+        ("1e308", "row 1, column 1", "1e308 is too large"),
+        ("1 2 3; 4 1/0 6", "row 2, column 2", "1/0 divides by zero"),
+        ("1 0; 0 inf/inf", "row 2, column 2", r"inf/inf \(NaN\) is not a finite number"),
+        (str(10**400), "row 1, column 1", "1000.* is too large"),
+        ("[[1, 2], [3, NaN]]", "row 2, column 2", "NaN is not a finite number"),
+        ("[[Infinity]]", "row 1, column 1", "inf is not a finite number"),
+        ("[[1e39, 0]]", "row 1, column 1", r"1e\+39 is too large"),
+        (f"[[0, {10**400}]]", "row 1, column 2", "an integer of 401 digits is too large"),
+        ('[[1, "2"]]', "row 1, column 2", "'2' is not a number"),
+        ("[[1, true]]", "row 1, column 2", "True is not a number"),
+        ("[[1, null]]", "row 1, column 2", "None is not a number"),
+        ("[[1], [[2]]]", "row 2, column 1", "a list is not a number"),
+        ("1 0; 0 1 | 1 0; 0 1 | 1 0; 0 nan", "channel B, row 2, column 2", "NaN"),
+    ],
+)
+def test_a_bad_number_is_named_by_its_cell(spec, cell, words):
+    with pytest.raises(KernelError, match=f"{cell}: {words}") as caught:
+        parse_kernel(spec)
+    assert "\n" not in str(caught.value)
+
+
+def test_arrays_and_lists_name_the_bad_cell():
+    weights = np.zeros((3, 2, 2))
+    weights[1, 0, 1] = np.inf
+    with pytest.raises(KernelError, match="channel G, row 1, column 2: inf is not a finite"):
+        parse_kernel(weights)
+    with pytest.raises(KernelError, match="row 1, column 1: an integer of 40 digits is too lar"):
+        parse_kernel([[10**39, 0], [0, 0]])
+    assert parse_kernel([[10**38, 0]]).weights[0, 0, 0] == np.float32(1e38)
+    with pytest.raises(KernelError, match="complex"):
+        parse_kernel(np.ones((2, 2), dtype=complex))
+    with pytest.raises(KernelError, match="not real numbers"):
+        parse_kernel(np.array([["1", "2"]]))
+
+
+def test_the_largest_float32_is_kept_and_one_step_beyond_is_refused():
+    assert parse_kernel(f"{FLOAT32_MAX!r} 0").weights[0, 0, 0] == np.float32(FLOAT32_MAX)
+    beyond = float(np.nextafter(np.float64(FLOAT32_MAX), np.inf)) * (1 + 1e-7)
+    with pytest.raises(KernelError, match="too large"):
+        parse_kernel(f"{beyond!r} 0")
+
+
+def test_a_label_names_the_kernel_in_every_error():
+    with pytest.raises(KernelError, match=r"^kernel 2 \('1 nan'\), row 1, column 2: NaN"):
+        parse_kernels(["sobel-h", "1 nan"])
+    with pytest.raises(KernelError, match=r"^kernel 3 \(blur\) is ragged"):
+        parse_kernel([[1, 2], [3]], label="kernel 3 (blur)")
+    with pytest.raises(KernelError, match=r"^--patch, row 1, column 1: 'x' is not a number"):
+        parse_numbers("x 1", "--patch")
+
+
+# --------------------------------------------------------------------------- long inline text
+
+
+def test_a_31x31_kernel_written_inline_works():
+    rng = np.random.default_rng(0)
+    values = rng.integers(-9, 10, size=(MAX_KERNEL_SIDE, MAX_KERNEL_SIDE))
+    text = "; ".join(" ".join(str(v) for v in row) for row in values)
+    assert len(text) > 255
+    np.testing.assert_array_equal(parse_kernel(text).as_2d(), values)
+    np.testing.assert_array_equal(parse_kernel(json.dumps(values.tolist())).as_2d(), values)
+    rgb = " | ".join([text] * 3)
+    assert parse_kernel(rgb).weights.shape == (3, MAX_KERNEL_SIDE, MAX_KERNEL_SIDE)
+
+
+@pytest.mark.parametrize("text", ["1 " * 5000, "; ".join(["1"] * 300), "[" + "[1]," * 400 + "[1]]"])
+def test_long_text_is_never_tried_as_a_file_name(text):
+    with pytest.raises(KernelError, match="the largest supported side is 31"):
+        parse_kernel(text)
+
+
+def test_a_name_that_is_a_number_is_a_1x1_kernel_not_a_kernel_name():
+    assert parse_kernel("2").as_2d().tolist() == [[2.0]]
+    with pytest.raises(KernelError, match="row 1, column 1: NaN is not a finite number"):
+        parse_kernel("nan")
+
+
+def test_an_unknown_long_name_is_shortened_in_the_message():
+    with pytest.raises(KernelError) as caught:
+        parse_kernel("x" * 10000)
+    assert len(str(caught.value)) < 200
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_text_files_may_hold_comments_and_blank_lines(tmp_path):
+    path = tmp_path / "edge.txt"
+    path.write_text("# Sobel, horizontal edges\n-1 -2 -1  # top\n\n0 0 0\n1 2 1\n# end\n")
+    assert parse_kernel(str(path)).as_2d().tolist() == [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]
+    path.write_text("# rgb\n1 0\n0 1\n|\n0 1\n1 0\n|  # blue\n2 2\n2 2\n")
+    weights = parse_kernel(path).weights
+    assert weights.shape == (3, 2, 2) and weights[2].tolist() == [[2, 2], [2, 2]]
+
+
+def test_a_bad_line_in_a_text_file_is_named_by_its_line(tmp_path):
+    path = tmp_path / "k.txt"
+    path.write_text("# comment\n\n1 2\n3 1e39\n")
+    with pytest.raises(KernelError, match=r"kernel file 'k.txt', line 4, column 2: 1e39 is too"):
+        parse_kernel(str(path))
+    path.write_text("# only a comment\n")
+    with pytest.raises(KernelError, match="holds no numbers"):
+        parse_kernel(str(path))
+
+
+def _npy_header(header: str) -> bytes:
+    text = (header + "\n").encode("latin1")
+    return b"\x93NUMPY\x02\x00" + struct.pack("<I", len(text)) + text
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (_npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 3), }" + " " * 90000)
+         + bytes(72), "not a readable .npy file"),
+        (_npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (200000, 200000), }"),
+         r"shape \(200000, 200000\)"),
+        (_npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 3), }") + bytes(16),
+         "not a readable .npy file"),
+        (_npy_header("{'descr': '|O', 'fortran_order': False, 'shape': (3, 3), }"),
+         "object values, not real numbers"),
+        (_npy_header("{'descr': '<f8', 'fortran_order': False, 'shape': " + "(" * 300 + "3,"
+                     + ")" * 300 + "}"), "not a readable .npy file"),
+        (b"\x93NUMPY", "not a readable .npy file"),
+        (b"", "not a readable .npy file"),
+    ],
+    ids=["huge-header", "huge-shape", "truncated", "object", "nested-header", "short", "empty"],
+)
+def test_hostile_npy_files_are_refused_before_reading_data(tmp_path, content, words):
+    path = tmp_path / "k.npy"
+    path.write_bytes(content)
+    with pytest.raises(KernelError, match=words):
+        parse_kernel(str(path))
+
+
+def test_a_good_npy_file_in_any_layout_loads_exactly(tmp_path):
+    values = np.arange(6, dtype=np.float64).reshape(2, 3)
+    for array in (values, np.asfortranarray(values), values.astype(np.float16)):
+        np.save(tmp_path / "k.npy", array)
+        np.testing.assert_array_equal(parse_kernel(tmp_path / "k.npy").as_2d(), values)
+
+
+def test_devices_folders_and_huge_files_are_refused(tmp_path):
+    for special in ("/dev/zero", "/dev/null"):
+        if Path(special).exists():
+            with pytest.raises(KernelError, match="not a regular file"):
+                parse_kernel(special)
+    with pytest.raises(KernelError, match="not a regular file"):
+        parse_kernel(str(tmp_path))
+    big = tmp_path / "big.txt"
+    big.write_text("1 " * (MAX_KERNEL_FILE_BYTES // 2 + 1))
+    with pytest.raises(KernelError, match="KiB"):
+        parse_kernel(str(big))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"\xff\xfe1 2")
+    with pytest.raises(KernelError, match="not UTF-8 text"):
+        parse_kernel(str(latin))
+
+
+def test_deeply_nested_json_files_are_refused(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(KernelError, match="nested too deeply"):
+        parse_kernel(str(path))
+    path.write_text("[[" + "1" * 5000 + "]]")
+    with pytest.raises(KernelError, match="not usable JSON"):
+        parse_kernel(str(path))

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..defaults import DEFAULT_CROP, DEFAULT_FRAMES
-from ..errors import ConfigError, KernelError
+from ..errors import ConfigError
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
@@ -328,13 +328,10 @@ def _patch_tensor(text: str) -> torch.Tensor:
     import torch
 
     from ..explain import RAW_SCALE
-    from ..kernels import parse_kernel
+    from ..kernels import parse_numbers
     from ..plot import format_number
 
-    try:
-        values = parse_kernel(text).weights
-    except KernelError as exc:
-        raise ConfigError(str(exc).replace("kernel", "patch")) from None
+    values = parse_numbers(text, "--patch")
     if values.min() < 0 or values.max() > RAW_SCALE:
         raise ConfigError(f"--patch takes raw pixel values 0-255; got values from "
                           f"{format_number(float(values.min()))} to "
@@ -576,13 +573,10 @@ def animate(
 
 
 def _values_grid(text: str) -> np.ndarray:
-    from ..kernels import parse_kernel
+    from ..kernels import parse_numbers
 
-    try:
-        grid = parse_kernel(text)
-    except KernelError as exc:
-        raise ConfigError(str(exc).replace("kernel", "--values")) from None
-    if grid.channels != 1:
+    grid = parse_numbers(text, "--values")
+    if grid.shape[0] != 1:
         raise ConfigError("--values takes one grid of numbers (no `|` channels)")
-    return grid.as_2d().astype(np.float64)
+    return grid[0].astype(np.float64)
 
