@@ -23,11 +23,13 @@ from convlens.explain import parse_size
 from convlens.modelfiles import (
     ModelKind,
     OpenedModel,
+    audit_export_archive,
     load_state_dict,
     open_model,
     prepare_input,
 )
 from convlens.models import ModelInfo, create_model, preprocess, save_checkpoint
+from hostile_models import HOSTILE_BUILDERS, build_hostile
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -82,7 +84,7 @@ def test_torchscript_round_trip_gives_the_same_outputs(tmp_path):
     model, x = _reference()
     path = tmp_path / "small.pt"
     torch.jit.script(model).save(str(path))
-    opened = open_model(path)
+    opened = open_model(path, trust_code=True)
     assert opened.kind is ModelKind.TORCHSCRIPT and opened.scripted
     assert opened.in_channels == 3 and opened.input_size is None
     with torch.no_grad():
@@ -94,7 +96,8 @@ def test_traced_torchscript_opens_too(tmp_path):
     path = tmp_path / "traced.pt"
     torch.jit.trace(model, x).save(str(path))
     with torch.no_grad():
-        torch.testing.assert_close(open_model(path).module(x), model(x), rtol=0, atol=0)
+        opened = open_model(path, trust_code=True)
+        torch.testing.assert_close(opened.module(x), model(x), rtol=0, atol=0)
 
 
 def test_export_program_round_trip_knows_its_input_shape(tmp_path):
@@ -112,7 +115,7 @@ def test_export_program_round_trip_knows_its_input_shape(tmp_path):
 def test_factory_with_safetensors_weights_round_trip(nets):
     model, x = _reference()
     save_file(model.state_dict(), str(nets / "weights.safetensors"))
-    opened = open_model("usernets:build", weights=nets / "weights.safetensors")
+    opened = open_model("usernets:build", trust_code=True, weights=nets / "weights.safetensors")
     assert opened.kind is ModelKind.FACTORY and not opened.notes
     with torch.no_grad():
         torch.testing.assert_close(opened.module(x), model(x), rtol=0, atol=0)
@@ -124,13 +127,13 @@ def test_factory_with_pt_state_dict_nested_and_prefixed(nets):
     wrapped = {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in
                                           model.state_dict().items()}}
     torch.save(wrapped, nets / "ckpt.pt")
-    opened = open_model("usernets:build", weights=nets / "ckpt.pt")
+    opened = open_model("usernets:build", trust_code=True, weights=nets / "ckpt.pt")
     with torch.no_grad():
         torch.testing.assert_close(opened.module(x), model(x), rtol=0, atol=0)
 
 
 def test_factory_without_weights_says_they_are_random(nets):
-    opened = open_model("usernets:build")
+    opened = open_model("usernets:build", trust_code=True)
     assert any("random" in note for note in opened.notes)
 
 
@@ -138,7 +141,7 @@ def test_weights_that_do_not_fit_name_the_keys(nets):
     other = nn.Sequential(nn.Conv2d(3, 4, 5))
     save_file(other.state_dict(), str(nets / "other.safetensors"))
     with pytest.raises(ModelError, match=r"do not fit.*missing features\.0\.weight.*unexpected 0"):
-        open_model("usernets:build", weights=nets / "other.safetensors")
+        open_model("usernets:build", trust_code=True, weights=nets / "other.safetensors")
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -149,7 +152,7 @@ def test_weights_that_do_not_fit_name_the_keys(nets):
 ])
 def test_bad_factory_specs_say_what_is_wrong(nets, spec, message):
     with pytest.raises(ModelError, match=message):
-        open_model(spec)
+        open_model(spec, trust_code=True)
 
 
 class _Payload:
@@ -165,7 +168,7 @@ class _Payload:
 def test_pickled_object_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "code-ran"
     torch.save({"weights": _Payload(marker)}, tmp_path / "evil.pt")
-    with pytest.raises(ModelError, match=r"unpickling runs code.*--trust-pickle"):
+    with pytest.raises(ModelError, match=r"unpickling runs code.*--trust-code"):
         open_model(tmp_path / "evil.pt")
     assert not marker.exists()
 
@@ -177,7 +180,7 @@ def test_whole_pickled_module_opens_only_when_trusted(nets):
 
         model = usernets.build().eval()
         torch.save(model, nets / "whole.pt")
-        with pytest.raises(ModelError, match="trust-pickle"):
+        with pytest.raises(ModelError, match="trust-code"):
             open_model(nets / "whole.pt")
         opened = open_model(nets / "whole.pt", trust_pickle=True)
     finally:
@@ -333,8 +336,8 @@ def test_prepare_input_refuses_channels_it_cannot_convert():
 
 def test_mean_and_std_must_match_the_channels(nets):
     with pytest.raises(ModelError, match="one value per input channel"):
-        open_model("usernets:build", mean=[0.5, 0.5], std=[0.2, 0.2])
-    opened = open_model("usernets:build", mean=[0.5], std=[0.25])
+        open_model("usernets:build", trust_code=True, mean=[0.5, 0.5], std=[0.2, 0.2])
+    opened = open_model("usernets:build", trust_code=True, mean=[0.5], std=[0.25])
     assert opened.mean == [0.5] * 3 and opened.std == [0.25] * 3
 
 
@@ -394,3 +397,62 @@ def test_open_model_reads_the_input_size_like_every_command():
     assert open_model("lenet", input_size=(28, 28)).input_size == (28, 28)
     with pytest.raises(ConvlensError, match="input size must be N or HxW pixels; got '3x'"):
         open_model("lenet", input_size="3x")
+
+
+# ------------------------------------------------------------------- trust: nothing runs unasked
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_BUILDERS))
+def test_hostile_files_are_refused_without_running_anything(tmp_path, kind):
+    marker = tmp_path / "marker"
+    path = build_hostile(kind, tmp_path, marker)
+    with pytest.raises(ModelError, match=r"--trust-code") as refused:
+        open_model(path)
+    assert "\n" not in str(refused.value)
+    assert not marker.exists(), "loading ran the file's code"
+
+
+def test_trusted_torchscript_does_run_its_code(tmp_path):
+    """The opt-in is real: with it, the file's __setstate__ runs (the reason for the refusal)."""
+    marker = tmp_path / "marker"
+    opened = open_model(build_hostile("torchscript", tmp_path, marker), trust_code=True)
+    assert opened.kind is ModelKind.TORCHSCRIPT and marker.read_bytes() == b"AAAA"
+
+
+def test_audit_passes_a_plain_export_and_names_what_is_pickled(tmp_path):
+    model, x = _reference()
+    path = tmp_path / "plain.pt2"
+    torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    assert audit_export_archive(path.read_bytes()) == []
+    evil = build_hostile("pt2-pickled-weight", tmp_path, tmp_path / "marker")
+    assert any("is pickled" in reason for reason in audit_export_archive(evil.read_bytes()))
+
+
+def test_truncated_export_is_one_line_and_logs_nothing(tmp_path, caplog):
+    model, x = _reference()
+    path = tmp_path / "cut.pt2"
+    torch.export.save(torch.export.export(model, (x[:1],)), str(path))
+    data = path.read_bytes()
+    for cut in (len(data) // 3, len(data) - 30):
+        path.write_bytes(data[:cut])
+        for trusted in (False, True):
+            with pytest.raises(ModelError, match=r"not a readable torch\.export"):
+                open_model(path, trust_code=trusted)
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_factories_need_trust_and_must_be_python_code(nets):
+    with pytest.raises(ModelError, match=r"names Python code to import.*--trust-code"):
+        open_model("usernets:build")
+    for spec, words in (("os:abort", "not a model factory"), ("sys:exit", "not a model factory"),
+                        ("collections:OrderedDict", "not a torch nn.Module class")):
+        with pytest.raises(ModelError, match=words):
+            open_model(spec, trust_code=True)
+
+
+def test_pickled_weights_file_is_refused_in_one_line(tmp_path):
+    marker = tmp_path / "marker"
+    evil = build_hostile("pickle", tmp_path, marker)
+    with pytest.raises(ModelError, match="pickled Python objects, not plain weights"):
+        open_model("tinyvgg", weights=evil)
+    assert not marker.exists()

@@ -10,10 +10,16 @@
 * a bare state dict file with ``arch=`` a registry name (``tinyvgg``), or a registry name alone
   (random weights, to look at the architecture);
 * ``torchvision:NAME`` where torchvision is installed, with weights from the local cache only;
-* a whole pickled module, only with ``trust_pickle=True``: unpickling runs code from the file.
+* a whole pickled module.
 
-Weight files are read with ``torch.load(weights_only=True)`` or safetensors, which cannot run
-code. Nothing is ever downloaded.
+Trust: anything that can run code or write files while it loads opens only with
+``trust_code=True`` (the CLI's and ``serve``'s ``--trust-code``): a pickled module, TorchScript
+(its ``__setstate__`` methods run on load and can write files), a ``.pt2`` archive with pickled
+weights, constants, custom objects or compiled code, and ``package.module:factory`` (importing
+runs the module). A ``.pt2`` is read into memory and audited member by member before
+``torch.export.load`` sees those same bytes (:func:`audit_export_archive`). Weight files are read
+with ``torch.load(weights_only=True)`` or safetensors, which cannot run code. Nothing is ever
+downloaded.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ import contextlib
 import enum
 import importlib
 import importlib.util
+import inspect
+import io
+import json
+import logging
 import os
 import pickle
 import re
@@ -58,11 +68,13 @@ PROBE_SIZES = (32, 28, 64, 8, 16, 48, 96, 128, 224, 256)
 """Input sides tried, in order, to find the size a registry architecture's weights were made
 for when no input size is given."""
 
+TRUST_HINT = ("only if you trust where it came from, opt in with --trust-code (Python: "
+              "trust_code=True; the page: start `convlens serve --trust-code`)")
+"""How to opt in to code that runs on load, ending every refusal; one wording for every surface."""
 PICKLE_REFUSAL = (
     "{path} holds a pickled Python object, not plain weights; unpickling runs code stored in "
-    "the file, so convlens refuses it by default. If you trust where the file came from, pass "
-    "--trust-pickle (library: trust_pickle=True); better, save a state dict "
-    "(torch.save(model.state_dict(), ...)) or TorchScript (torch.jit.save)"
+    "the file, so convlens refuses it by default. Better, save a state dict "
+    "(torch.save(model.state_dict(), ...)) or a convlens checkpoint; " + TRUST_HINT
 )
 _FACTORY = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 
@@ -147,20 +159,23 @@ def open_model(
     input_size: str | int | tuple[int, int] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
-    trust_pickle: bool = False,
+    trust_code: bool = False,
     device: str | torch.device = "cpu",
+    trust_pickle: bool = False,
 ) -> OpenedModel:
     """Open ``spec`` (a file, folder, ``package.module:factory``, ``torchvision:NAME`` or
     registry name) as an :class:`OpenedModel` in eval mode on ``device``.
 
     ``weights`` loads a state dict into a factory, registry or torchvision model; ``arch`` names
-    the registry architecture of a bare state dict file. ``input_size`` (pixels: ``32``,
+    the registry architecture of a bare state dict file. ``trust_code`` allows what runs code
+    or writes files on load (pickles, TorchScript, ``.pt2`` with pickled parts, factories);
+    ``trust_pickle`` is its old name. ``input_size`` (pixels: ``32``,
     ``"224x224"`` or ``(H, W)``, read by :func:`convlens.explain.parse_size`) overrides what the
     file says; ``mean``/``std`` add normalization for models that do not carry it.
     """
     target = resolve_device(device)
     size = None if input_size is None else parse_size(input_size)
-    opened = _open(str(spec), weights, arch, size, trust_pickle, target)
+    opened = _open(str(spec), weights, arch, size, trust_code or trust_pickle, target)
     if size is not None:
         opened.input_size = size
     if (mean is None) != (std is None):
@@ -217,18 +232,124 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path} is not a readable safetensors file ({exc})") from None
     else:
-        state = _torch_load_plain(path)
+        try:
+            state = _torch_load_plain(path)
+        except _PickleRefused:
+            raise ModelError(f"{path} holds pickled Python objects, not plain weights, and "
+                             "unpickling runs code; a weights file must be a state dict of "
+                             "tensors (torch.save(model.state_dict(), ...) or .safetensors)"
+                             ) from None
     return _clean_state(state, path)
+
+
+_EXPORT_TEXT_MEMBERS = ("archive_format", "archive_version", "version", "byteorder",
+                        "serialization_id")
+_EXPORT_PROGRAM = re.compile(r"(^|/)(models/[^/]+\.json|serialized_exported_program\.json)$")
+_EXPORT_CODE_PARTS = ("aotinductor/", ".so", ".dll", ".dylib", ".cpp")
+
+
+def audit_export_archive(data: bytes) -> list[str]:
+    """What in a torch.export archive (the bytes of a ``.pt2`` file) would run code or build
+    arbitrary objects on load; empty when it holds only JSON, raw tensor bytes and plain-tensor
+    pickles.
+
+    ``torch.export.load`` unpickles with ``weights_only=False`` any payload its config marks
+    ``use_pickle`` (and custom or opaque objects), falls back to a full unpickler when a
+    plain-tensor read fails, and loads compiled AOTInductor libraries. So every member is
+    sorted: JSON and the format's few text files are data; a payload a config names as raw
+    tensor bytes is data; a config entry that is pickled or an object is refused; compiled code is
+    refused; any other member must load with ``torch.load(weights_only=True)``, which runs no
+    code, or it is refused.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+            if not any(_EXPORT_PROGRAM.search(name) for name in members):
+                # e.g. a truncated file, where zipfile finds an inner archive's directory
+                raise ModelError("not a readable torch.export archive: it holds no exported "
+                                 "program (truncated or not a .pt2)")
+            opaque: list[str] = []
+            raw: set[str] = set()
+            for name in members:
+                if name.endswith("_config.json") and "/data/" in f"/{name}":
+                    raw |= _audit_payload_config(archive.read(name), name, opaque)
+            for name in members:
+                inner = name.split("/", 1)[-1]
+                if any(part in inner for part in _EXPORT_CODE_PARTS):
+                    opaque.append(f"compiled code {inner}")
+                elif (name in raw or inner.endswith(".json") or inner.startswith("extra/")
+                      or inner.rsplit("/", 1)[-1] in _EXPORT_TEXT_MEMBERS):
+                    continue
+                elif not _plain_tensors(archive.read(name)):
+                    opaque.append(f"{inner} is not plain tensors")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise ModelError(f"not a readable torch.export archive: {_first_line(exc)}") from None
+    return opaque
+
+
+def _audit_payload_config(text: bytes, name: str, opaque: list[str]) -> set[str]:
+    """The members a weights/constants config names as raw tensor bytes; what it would unpickle
+    goes to ``opaque``."""
+    try:
+        entries = json.loads(text)["config"]
+        items = list(entries.items())
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        opaque.append(f"{name.split('/', 1)[-1]} cannot be read")
+        return set()
+    folder = name.rsplit("/", 1)[0]
+    raw: set[str] = set()
+    for fqn, meta in items:
+        path_name = meta.get("path_name") if isinstance(meta, dict) else None
+        if not isinstance(path_name, str):
+            opaque.append(f"{fqn!r} has no payload")
+        elif meta.get("use_pickle") or not meta.get("tensor_meta"):
+            opaque.append(f"{fqn!r} is pickled")
+        else:
+            raw.add(f"{folder}/{path_name}")
+    return raw
+
+
+def _plain_tensors(payload: bytes) -> bool:
+    """Whether ``payload`` loads with the safe unpickler (tensors and containers only)."""
+    try:
+        torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception:  # any failure means torch would fall back to the full unpickler
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _quiet_torch_loggers() -> Iterator[None]:
+    """Keep torch.export from logging tracebacks of a bad archive before convlens' one line."""
+    loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _is_python_function(factory: Any) -> bool:
+    """A function written in Python (or a partial of one): not a built-in such as ``os.abort``
+    that could end the process without an exception."""
+    target = getattr(factory, "func", factory)
+    return inspect.isfunction(target) or inspect.ismethod(target)
 
 
 # --------------------------------------------------------------------------- one per kind
 
 
-def _open(spec: str, weights, arch, size, trust_pickle, device) -> OpenedModel:
+def _open(spec: str, weights, arch, size, trust_code: bool, device) -> OpenedModel:
     if spec.startswith("torchvision:"):
         return _open_torchvision(spec.split(":", 1)[1], weights, device)
     path = Path(spec).expanduser()
     if not path.exists() and _FACTORY.match(spec):
+        if not trust_code:
+            raise ModelError(f"{spec} names Python code to import and call (importing a module "
+                             f"runs it), so convlens does not do it unasked; {TRUST_HINT}")
         return _open_factory(spec, weights, device)
     if not path.exists():
         if arch is None and _registry_names(spec):
@@ -245,13 +366,17 @@ def _open(spec: str, weights, arch, size, trust_pickle, device) -> OpenedModel:
         return _open_convlens(path, device)
     archive = _zip_names(path)
     if path.suffix.lower() == ".pt2" or any(n.endswith("/archive_format") for n in archive):
-        return _open_export(path, device)
+        return _open_export(path, trust_code, device)
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in archive):
+        if not trust_code:
+            raise ModelError(f"{path} is TorchScript, which is code: loading it runs its "
+                             "__setstate__ methods, which can write files, so convlens does not "
+                             f"load it unasked; {TRUST_HINT}")
         return _open_torchscript(path, device)
     if path.suffix.lower() == ".safetensors":
         raise ModelError(_bare_weights_message(path, "holds bare weights with no model.json "
                                                      "beside it"))
-    return _open_torch_save(path, trust_pickle, device)
+    return _open_torch_save(path, trust_code, device)
 
 
 def _open_convlens(path: Path, device: torch.device) -> OpenedModel:
@@ -272,15 +397,29 @@ def _open_torchscript(path: Path, device: torch.device) -> OpenedModel:
     return OpenedModel(module, ModelKind.TORCHSCRIPT, str(path), _first_conv_channels(module))
 
 
-def _open_export(path: Path, device: torch.device) -> OpenedModel:
-    with warnings.catch_warnings():
+def _open_export(path: Path, trust_code: bool, device: torch.device) -> OpenedModel:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not trust_code:
+        try:
+            opaque = audit_export_archive(data)
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from None
+        if opaque:
+            raise ModelError(f"{path} is a torch.export archive that runs code on load "
+                             f"({_few(opaque, 2)}), so convlens does not load it unasked; "
+                             f"{TRUST_HINT}")
+    with warnings.catch_warnings(), _quiet_torch_loggers():
         warnings.simplefilter("ignore", FutureWarning)  # raised inside torch, not actionable
         try:
-            program = torch.export.load(str(path))
+            # the very bytes audited above, so the file cannot change in between
+            program = torch.export.load(io.BytesIO(data))
+            module = torch.export.unflatten(program).to(device)
         except Exception as exc:  # torch.export raises many types for a bad archive
             raise ModelError(f"{path} is not a readable torch.export program: "
                              f"{_first_line(exc)}") from None
-        module = torch.export.unflatten(program).to(device)
     shape = _export_input_shape(program)
     opened = OpenedModel(module, ModelKind.EXPORT, str(path), layer_types=_export_types(program))
     if shape is not None and len(shape) == 4:
@@ -306,9 +445,15 @@ def _open_factory(spec: str, weights, device: torch.device) -> OpenedModel:
     factory = getattr(package, attribute, None)
     if factory is None or not callable(factory):
         raise ModelError(f"{module_name!r} has no callable {attribute!r}")
+    if isinstance(factory, type) and not issubclass(factory, nn.Module):
+        raise ModelError(f"{spec} is the class {factory.__name__}, not a torch nn.Module class "
+                         "or a function that returns a model")
+    if not isinstance(factory, type) and not _is_python_function(factory):
+        raise ModelError(f"{spec} is a {type(factory).__name__}, not a model factory: give an "
+                         "nn.Module class or a Python function that returns a model")
     try:
         module = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # the user's code may do anything, exit included
         raise ModelError(f"{spec}() failed: {type(exc).__name__}: {_first_line(exc)}") from None
     if not isinstance(module, nn.Module):
         raise ModelError(f"{spec}() returned a {type(module).__name__}, not a torch nn.Module")
@@ -404,11 +549,11 @@ def _attach_torchvision_weights(opened: OpenedModel, name: str, tv_models) -> No
         opened.mean, opened.std = list(transform.mean), list(transform.std)
 
 
-def _open_torch_save(path: Path, trust_pickle: bool, device: torch.device) -> OpenedModel:
+def _open_torch_save(path: Path, trust_code: bool, device: torch.device) -> OpenedModel:
     try:
         state = _torch_load_plain(path)
     except _PickleRefused:
-        if not trust_pickle:
+        if not trust_code:
             raise ModelError(PICKLE_REFUSAL.format(path=path)) from None
         return _open_pickle(path, device)
     count = sum(1 for value in state.values() if isinstance(value, torch.Tensor)) if isinstance(
@@ -642,9 +787,11 @@ def with_input_size(opened: OpenedModel, size: tuple[int, int] | None) -> Opened
 
 
 __all__ = [
+    "TRUST_HINT",
     "ModelKind",
     "OpenedModel",
     "PreparedInput",
+    "audit_export_archive",
     "load_state_dict",
     "open_model",
     "prepare_input",

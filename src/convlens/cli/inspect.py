@@ -28,9 +28,10 @@ MODEL = "Model"
 SHOW = "What to show"
 
 ModelSpec = Annotated[str, typer.Argument(
-    help="A convlens checkpoint (`model.safetensors` or its folder), a TorchScript file, a "
-         "torch.export `.pt2` program, `package.module:factory` (with --weights), a registry "
-         "name (with --weights) or `torchvision:NAME`.", show_default=False)]
+    help="A convlens checkpoint (`model.safetensors` or its folder), a torch.export `.pt2` "
+         "program, a registry name (with --weights), `torchvision:NAME`, or, with "
+         "--trust-code, a TorchScript file or `package.module:factory` (with --weights).",
+    show_default=False)]
 ImageArg = Annotated[Path | None, typer.Argument(
     help="Image to look at (default: the bundled cat photo).", show_default=False)]
 Weights = Annotated[Path | None, typer.Option(
@@ -48,9 +49,12 @@ Mean = Annotated[str | None, typer.Option(
 Std = Annotated[str | None, typer.Option(
     "--std", help="Per-channel normalization std, e.g. `0.229,0.224,0.225`.",
     rich_help_panel=MODEL)]
-TrustPickle = Annotated[bool, typer.Option(
-    "--trust-pickle", help="Allow a whole pickled model. Unpickling runs code from the file: "
-    "only for files you trust.", rich_help_panel=MODEL)]
+TrustCode = Annotated[bool, typer.Option(
+    "--trust-code", "--trust-pickle", help="Run the model's own code to open it: a pickled "
+    "module, TorchScript, a .pt2 with pickled parts, or a package.module:factory (imported and "
+    "called: your own Python code). Any of these can do anything your user account can, so "
+    "only for files and code you trust. Off by default: convlens then opens only checkpoints, "
+    "weights and plain .pt2 programs, which cannot run code.", rich_help_panel=MODEL)]
 ModelDevice = Annotated[str, typer.Option(
     "--device", help="`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda` or `mps`.",
     rich_help_panel=MODEL)]
@@ -62,14 +66,14 @@ OutDir = Annotated[Path | None, typer.Option(
 
 def open_model_for_cli(model: str, weights: Path | None, arch: str | None,
                        input_size: str | None, mean: str | None, std: str | None,
-                       trust_pickle: bool, device: str, quiet: bool = False) -> OpenedModel:
+                       trust_code: bool, device: str, quiet: bool = False) -> OpenedModel:
     """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``
     and ``serve``) and say what was opened, with any notes."""
     from ..modelfiles import open_model
 
     opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
                         mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),
-                        trust_pickle=trust_pickle, device=device)
+                        trust_code=trust_code, device=device)
     (error_console if quiet else console).print(f"model: {opened.describe()}", markup=False,
                                                 highlight=False)
     for note in opened.notes:
@@ -102,7 +106,7 @@ def layers_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
     weights: Weights = None,
     arch: Arch = None,
-    trust_pickle: TrustPickle = False,
+    trust_code: TrustCode = False,
     device: ModelDevice = "cpu",
 ) -> None:
     """List every layer with its output shape, parameters and receptive field.
@@ -120,7 +124,7 @@ def layers_command(
     """
     from ..inspect import LayerTableError, layer_table
 
-    opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_pickle,
+    opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_code,
                                 device, quiet=as_json)
     try:
         table = layer_table(opened)  # at --input-size: open_model applied it
@@ -202,7 +206,7 @@ def inspect_command(
     input_size: InputSize = None,
     mean: Mean = None,
     std: Std = None,
-    trust_pickle: TrustPickle = False,
+    trust_code: TrustCode = False,
     device: ModelDevice = "auto",
     out: OutDir = None,
     force: opt.Force = False,
@@ -240,7 +244,7 @@ def inspect_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"inspect-{source.stem}"
     check_out_dir(folder, force)
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_pickle, device)
+    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device)
     names = list(layer or [])
     if all_conv:
         names += [name for name in conv_layers(opened) if name not in names]
@@ -429,7 +433,7 @@ def saliency_command(
     input_size: InputSize = None,
     mean: Mean = None,
     std: Std = None,
-    trust_pickle: TrustPickle = False,
+    trust_code: TrustCode = False,
     device: ModelDevice = "auto",
     out: OutDir = None,
     force: opt.Force = False,
@@ -459,7 +463,7 @@ def saliency_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"saliency-{source.stem}"
     check_out_dir(folder, force)
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_pickle, device)
+    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device)
     reason = guided_backprop_unavailable(opened)
     if reason and "all" in [m.lower() for m in method or []]:
         methods = [m for m in methods if m is not SaliencyMethod.GUIDED_BACKPROP]
