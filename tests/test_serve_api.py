@@ -310,7 +310,7 @@ def test_pixel_limit_applies_to_uploads():
     ([("ragged", [[1, 2, 3], [1, 2]])], "ragged"),
     ([("a", SOBEL_H), ("even", [[1, 0], [0, -1]])], "parity"),
     ([("k", SOBEL_H)] * 17, "kernels"),
-    ([("empty", [])], "0x0"),
+    ([("empty", [])], "kernel 1 (empty) is empty"),
 ])
 def test_bad_kernels_get_one_line_messages(client, kernels, message):
     response = client.post("/api/stages", json=state(kernels=kernels))
@@ -324,7 +324,7 @@ def test_non_numbers_and_nan_in_a_kernel_are_refused(client):
     body["kernels"][0]["weights"][0][0] = "abc"
     response = client.post("/api/stages", json=body)
     assert response.status_code == 400
-    assert response.json()["error"] == "kernel 1 (sobel-h), row 1, col 1: 'abc' is not a number"
+    assert response.json()["error"] == "kernel 1 (sobel-h), row 1, column 1: 'abc' is not a number"
     raw = json.dumps(state()).replace("-2.0", "NaN", 1)
     response = client.post("/api/stages", content=raw,
                            headers={"Content-Type": "application/json"})
@@ -425,11 +425,11 @@ def test_rgb_kernels_with_a_grid_per_channel_match_scipy(client):
 
 
 @pytest.mark.parametrize(("weights", "mode", "message"), [
-    ([SOBEL_H, SOBEL_H], "rgb", "give 1 (shared) or 3 (R, G, B)"),
+    ([SOBEL_H, SOBEL_H], "rgb", "has 2 grids; give 1, or 3 (R, G, B)"),
     ([SOBEL_H, SOBEL_H, [[1.0]]], "rgb", "R, G and B grids differ in size"),
     ([SOBEL_H, SOBEL_H, [[1.0, 2.0], [3.0]]], "rgb", "channel B is ragged"),
     ([SOBEL_H] * 3, "gray", "has R, G and B grids but the image is gray"),
-    ([[1.0, "x"]], "gray", "row 1, col 2: 'x' is not a number"),
+    ([[1.0, "x"]], "gray", "row 1, column 2: 'x' is not a number"),
 ])
 def test_bad_rgb_kernels_get_one_line_messages(client, weights, mode, message):
     body = {**state(kernels=[("rgb", weights)]), "mode": mode}

@@ -68,9 +68,10 @@ class BodyLimit:
     def message(self, sent: int, complete: bool) -> str:
         """The refusal of a body of ``sent`` bytes (``complete``: all of it, from its
         Content-Length; else the bytes read when it passed the limit)."""
-        amount = size_text(sent) if complete else f"over {size_text(self.size)}"
-        return (f"the request body is {amount}, over the {size_text(self.size)} limit for "
-                f"{self.what}")
+        limit = f"the {size_text(self.size)} limit for {self.what}"
+        if complete:
+            return f"the request body is {size_text(sent)}, over {limit}"
+        return f"the request body is over {limit} (refused after reading {size_text(sent)})"
 
 
 class BodyTooLarge(HTTPException):

@@ -9,14 +9,11 @@ request, so any request can be answered on its own. Pydantic checks types and bo
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, KernelError
-from ..explain import CHANNEL_LABELS
 from ..kernels import Kernel, parse_kernel
 from ..layers import LayerConfig
 from .limits import (
@@ -122,65 +119,18 @@ class ModelRunIn(BaseModel):
 
 
 def to_kernels(items: list[KernelIn]) -> list[Kernel]:
-    """The page's kernels as :class:`~convlens.kernels.Kernel` objects, checked by the library."""
+    """The page's kernels as :class:`~convlens.kernels.Kernel` objects, checked by the library
+    (:func:`~convlens.kernels.parse_kernel` names a bad cell: ``kernel 2 (blur), row 1,
+    column 3: NaN is not a finite number``), and within the sides the page edits."""
     kernels = []
     for number, item in enumerate(items, start=1):
-        label = f"kernel {number} ({' '.join(item.name.split())})"  # one line, whatever sent
-        weights = item.weights
-        per_channel = bool(weights and weights[0] and isinstance(weights[0][0], list))
-        planes = weights if per_channel else [weights]
-        if len(planes) not in (1, 3):
-            raise KernelError(f"{label} has {len(planes)} channel grids; give 1 (shared) or 3 "
-                              "(R, G, B)")
-        for channel, rows in enumerate(planes):
-            where = f"{label}{f' channel {CHANNEL_LABELS[channel]}' if len(planes) == 3 else ''}"
-            _check_grid(where, rows)  # type: ignore[arg-type]
-        if len({(len(rows), len(rows[0])) for rows in planes}) != 1:
-            raise KernelError(f"{label}: its R, G and B grids differ in size")
-        parsed = parse_kernel(planes if per_channel else weights, label=label)
-        kernels.append(dataclasses.replace(parsed, name=item.name.strip() or "custom",
+        name = " ".join(item.name.split()) or "custom"  # one line, whatever was sent
+        label = f"kernel {number} ({name})"
+        parsed = parse_kernel(item.weights, label=label)
+        height, width = parsed.size
+        if max(height, width) > MAX_KERNEL_SIDE:
+            raise KernelError(f"{label} is {height}x{width}; the page takes kernels of 1 to "
+                              f"{MAX_KERNEL_SIDE} cells a side")
+        kernels.append(dataclasses.replace(parsed, name=name,
                                            description="edited in convlens serve"))
     return kernels
-
-
-def _check_grid(label: str, rows: list) -> None:
-    """A clear error where one grid of weights is empty, too large, ragged or not numbers."""
-    if not all(isinstance(row, list) for row in rows):
-        raise KernelError(f"{label} must be rows of numbers")
-    height, width = len(rows), len(rows[0]) if rows else 0
-    if not (1 <= height <= MAX_KERNEL_SIDE and 1 <= width <= MAX_KERNEL_SIDE):
-        raise KernelError(f"{label} is {height}x{width}; the page takes kernels of 1 to "
-                          f"{MAX_KERNEL_SIDE} cells a side")
-    if any(len(row) != width for row in rows):
-        lengths = ", ".join(str(len(row)) for row in rows)
-        raise KernelError(f"{label} is ragged: its rows have {lengths} numbers")
-    for r, row in enumerate(rows, start=1):
-        for c, value in enumerate(row, start=1):
-            problem = _cell_problem(value)
-            if problem:
-                raise KernelError(f"{label}, row {r}, col {c}: {problem}")
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _cell_problem(value: object) -> str | None:
-    """What is wrong with one weight as JSON delivered it (None if it is a usable number): not a
-    number, NaN or infinite, or beyond float32, where it would silently become infinite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str):
-            shown = repr(value[:20] + ("..." if len(value) > 20 else ""))
-        else:
-            shown = {list: "a list", dict: "an object", type(None): "null"}.get(
-                type(value), type(value).__name__)
-        return f"{shown} is not a number"
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float
-        return f"an integer of about {int(abs(value).bit_length() * 0.30103)} digits is beyond " \
-            "float32 (largest 3.4e+38)"
-    if not math.isfinite(number):
-        return f"{number!r} is NaN or infinite; every weight must be a finite number"
-    if abs(number) > FLOAT32_MAX:
-        return f"{value:.3g} is beyond float32 (largest 3.4e+38)"
-    return None

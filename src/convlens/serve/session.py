@@ -108,7 +108,9 @@ class ImageStore:
         existing = self._uploads.get(image_id)
         if existing is not None:
             return existing, False
-        suffix = Path(name).suffix.lower()[:8] if Path(name).suffix.isascii() else ""
+        name = "".join(char for char in name if char.isprintable())  # shown in one line
+        suffix = Path(name).suffix.lower()[:8]
+        suffix = suffix if suffix[1:].isascii() and suffix[1:].isalnum() else ""
         path = self.folder / f"{digest}{suffix}"
         path.write_bytes(data)
         stored = StoredImage(image_id, Path(name).name[:80] or "upload", path)
