@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from convlens.errors import KernelError
 from convlens.kernels import (
@@ -341,3 +343,58 @@ def test_deeply_nested_json_files_are_refused(tmp_path):
     path.write_text("[[" + "1" * 5000 + "]]")
     with pytest.raises(KernelError, match="not usable JSON"):
         parse_kernel(str(path))
+
+
+# ------------------------------------------------------------- descriptions tell the truth
+
+_SIDES = {"on the right": 0, "below-right": 45, "below": 90, "below-left": 135,
+          "on the left": 180, "above-left": 225, "above": 270, "above-right": 315}
+"""Where an edge's bright side lies, as the angle (degrees, image y pointing down) of the step."""
+_LINES = {"horizontal": {90, 270}, "vertical": {0, 180}, "(\\)": {315, 135}, "(/)": {225, 45}}
+"""The edge line a description names, and the bright sides such an edge can have."""
+
+
+def _step_edge(angle: int, side: int = 15) -> np.ndarray:
+    """A step through the centre pixel: 1 where ``(x, y) . (cos, sin)(angle) > 0``, else 0."""
+    y, x = np.mgrid[:side, :side] - side // 2
+    direction = np.deg2rad(angle)
+    return ((x * np.cos(direction) + y * np.sin(direction)) > 1e-9).astype(np.float64)
+
+
+def _centre_response(kernel, image: np.ndarray) -> float:
+    # SciPy's correlate is the oracle: a conv layer is a cross-correlation
+    response = ndimage.correlate(image, kernel.as_2d().astype(np.float64), mode="nearest")
+    return float(response[image.shape[0] // 2, image.shape[1] // 2])
+
+
+@pytest.mark.parametrize("name", list_kernels())
+def test_every_builtin_description_matches_what_the_kernel_responds_to(name):
+    kernel = get_kernel(name)
+    text = kernel.description
+    edges = {angle: _centre_response(kernel, _step_edge(angle)) for angle in range(0, 360, 45)}
+    dot = np.zeros((15, 15))
+    dot[7, 7] = 1.0
+    claimed = re.search(r"bright side is (on the right|on the left|(?:above|below)"
+                        r"(?:-left|-right)?)", text)
+    if claimed:
+        side = _SIDES[claimed.group(1)]
+        assert max(edges, key=edges.get) == side, (text, edges)
+        assert edges[side] > max(value for angle, value in edges.items() if angle != side)
+        lines = [sides for word, sides in _LINES.items() if word in text]
+        assert all(side in sides for sides in lines), f"the edge line named contradicts: {text}"
+        if "negative where" in text:
+            assert edges[(side + 180) % 360] == pytest.approx(-edges[side])
+    elif "every direction" in text:
+        assert all(abs(value) > 0 for value in edges.values()), edges
+        assert _centre_response(kernel, dot) > max(abs(value) for value in edges.values())
+    elif "blur" in text:
+        assert kernel.weights.min() >= 0 and kernel.weights.sum() == pytest.approx(1, abs=1e-6)
+        assert 0 < _centre_response(kernel, dot) < 1
+    elif name == "sharpen":
+        expected = get_kernel("identity").as_2d() + get_kernel("laplacian").as_2d()
+        np.testing.assert_array_equal(kernel.as_2d(), expected)
+    elif name == "identity":
+        image = _step_edge(45) + np.arange(225).reshape(15, 15)
+        assert _centre_response(kernel, image) == image[7, 7]
+    else:
+        pytest.fail(f"{name}'s description makes no claim this test can check: {text}")

@@ -25,9 +25,8 @@ import numpy as np
 import torch
 
 from .errors import KernelError
+from .limits import MAX_KERNEL_SIDE as MAX_KERNEL_SIDE  # one limit for the CLI, library, page
 
-MAX_KERNEL_SIDE = 31
-"""Largest kernel side, in cells."""
 MAX_KERNEL_FILE_BYTES = 1024 * 1024
 """Largest kernel file read, in bytes (a 3x31x31 kernel written out fits many times over)."""
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -520,26 +519,34 @@ def _fmt(value: float) -> str:
 def _register_builtins() -> None:
     add = register_kernel
     add("sobel-h", [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
-        "horizontal edges: brightness changing from top to bottom (Sobel)")
+        "horizontal edges: positive where the bright side is below, negative where it is "
+        "above (Sobel)")
     add("laplacian", [[0, -1, 0], [-1, 4, -1], [0, -1, 0]],
         "edges in every direction: a pixel against its 4 neighbours (Laplacian)",
         aliases=("laplacian-4",))
     add("sobel-v", [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
-        "vertical edges: brightness changing from left to right (Sobel)")
+        "vertical edges: positive where the bright side is on the right, negative where it "
+        "is on the left (Sobel)")
     add("laplacian-8", [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
         "edges in every direction, diagonals included: a pixel against its 8 neighbours")
     add("prewitt-h", [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
-        "horizontal edges without Sobel's centre weighting (Prewitt)")
+        "horizontal edges, positive where the bright side is below, without Sobel's centre "
+        "weighting (Prewitt)")
     add("prewitt-v", [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
-        "vertical edges without Sobel's centre weighting (Prewitt)")
+        "vertical edges, positive where the bright side is on the right, without Sobel's "
+        "centre weighting (Prewitt)")
     add("scharr-h", [[-3, -10, -3], [0, 0, 0], [3, 10, 3]],
-        "horizontal edges with better rotational symmetry (Scharr)")
+        "horizontal edges, positive where the bright side is below, with better rotational "
+        "symmetry (Scharr)")
     add("scharr-v", [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]],
-        "vertical edges with better rotational symmetry (Scharr)")
+        "vertical edges, positive where the bright side is on the right, with better "
+        "rotational symmetry (Scharr)")
     add("diagonal-45", [[0, 1, 2], [-1, 0, 1], [-2, -1, 0]],
-        "diagonal edges rising to the right (/), brighter above")
+        "diagonal edges falling to the right (\\), positive where the bright side is "
+        "above-right (brightness grows at 45 degrees)")
     add("diagonal-135", [[2, 1, 0], [1, 0, -1], [0, -1, -2]],
-        "diagonal edges falling to the right (\\), brighter above")
+        "diagonal edges rising to the right (/), positive where the bright side is "
+        "above-left (brightness grows at 135 degrees)")
     add("gaussian-3", np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16,
         "gentle blur: 3x3 Gaussian (binomial 1-2-1, sums to 1)", aliases=("gaussian",))
     add("gaussian-5", np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256,
@@ -550,9 +557,11 @@ def _register_builtins() -> None:
     add("sharpen", [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
         "sharpen: the pixel plus its Laplacian, so edges stand out")
     add("emboss", [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
-        "emboss: relief lit from the top left")
+        "emboss: positive where the bright side is below-right, so shapes look like relief "
+        "lit from the top left")
     add("outline", [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
-        "outline: strong response on every edge, flat areas go to 0 (same numbers as laplacian-8)")
+        "outline: a strong response on edges in every direction, 0 on flat areas (the same "
+        "numbers as laplacian-8)")
     add("identity", [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
         "identity: copies the input, a baseline to compare the others with")
 
