@@ -105,7 +105,7 @@ def test_meta_lists_presets_limits_and_colour_tables(client):
     assert set(meta["default_kernels"]) <= set(names)
     gaussian = next(p for p in meta["presets"] if p["name"] == "gaussian-3")
     assert gaussian["cells"][1] == ["2/16", "4/16", "2/16"]     # exact fractions in the cells
-    assert meta["limits"]["kernel_side"] == 7
+    assert meta["limits"]["kernel_side"] == 31     # convlens.limits.MAX_KERNEL_SIDE, as the CLI
     assert meta["limits"]["kernels"] == 16
     assert len(meta["colours"]["signed"]) == 256
     assert meta["colours"]["signed"][0] != meta["colours"]["signed"][255]
@@ -306,7 +306,7 @@ def test_pixel_limit_applies_to_uploads():
 
 
 @pytest.mark.parametrize(("kernels", "message"), [
-    ([("big", np.ones((9, 9)).tolist())], "1 to 7 cells"),
+    ([("big", np.ones((40, 40)).tolist())], "40x40; the largest supported side is 31"),
     ([("ragged", [[1, 2, 3], [1, 2]])], "ragged"),
     ([("a", SOBEL_H), ("even", [[1, 0], [0, -1]])], "parity"),
     ([("k", SOBEL_H)] * 17, "kernels"),
@@ -490,6 +490,46 @@ def test_serve_warns_when_not_on_loopback(cli, fake_uvicorn):
     assert result.code == 0
     assert "warning: listening on 0.0.0.0" in result.err
     assert fake_uvicorn[0][1]["host"] == "0.0.0.0"
+
+
+def test_serve_answers_to_the_address_it_is_bound_to(cli, fake_uvicorn):
+    result = cli("serve", "--host", "127.0.0.2", "--port", "0")
+    assert result.code == 0, result.err
+    app, options = fake_uvicorn[0]
+    port = options["port"]
+    assert options["host"] == "127.0.0.2" and f"http://127.0.0.2:{port}/" in result.out
+    for host in (f"127.0.0.2:{port}", "127.0.0.2", f"localhost:{port}", f"127.0.0.1:{port}"):
+        with api_client(app, base_url=f"http://{host}") as local:
+            page = local.get("/")
+            assert page.status_code == 200, (host, page.text)
+            assert f'<meta name="convlens-token" content="{app.state.token}">' in page.text
+            same_origin = {"Origin": f"http://{host}"}
+            stages = local.post("/api/stages", json=state(), headers=same_origin)
+            assert stages.status_code == 200, (host, stages.text)
+    with api_client(app, base_url=f"http://rebound.example:{port}") as foreign:
+        refused = foreign.get("/")
+        assert refused.status_code == 400 and "rebound.example" in refused.json()["error"]
+
+
+def test_a_wildcard_bind_answers_to_addresses_and_this_computer_not_to_other_names(
+        cli, fake_uvicorn):
+    result = cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.code == 0, result.err
+    app = fake_uvicorn[0][0]
+    for host in ("192.168.1.7:8765", "localhost", socket.gethostname()):
+        with api_client(app, base_url=f"http://{host}") as local:
+            assert local.get("/api/meta").status_code == 200, host
+    with api_client(app, base_url="http://evil.example") as foreign:
+        assert foreign.get("/api/meta").status_code == 400
+
+
+def test_serve_help_states_the_limits_and_the_trust_flag(cli):
+    from convlens.serve.limits import MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_UPLOAD_BYTES
+
+    text = " ".join(cli("serve", "--help").out.split())
+    for limit in (MAX_JSON_BYTES, MAX_UPLOAD_BYTES, MAX_MODEL_BYTES):
+        assert f"{limit // 2**20} MiB" in text
+    assert "--trust-code" in text and "token" in text and "origin" in text
 
 
 def test_serve_says_when_the_port_is_taken(cli, fake_uvicorn):

@@ -18,7 +18,7 @@ from .inspect import (
     InputSize,
     Mean,
     Std,
-    TrustPickle,
+    TrustCode,
     Weights,
     open_model_for_cli,
 )
@@ -26,6 +26,9 @@ from .inspect import (
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LOOPBACK_NAMES = ("localhost",)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""The names a browser on this computer uses for a loopback server."""
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 @app.command(rich_help_panel=CONVOLUTION_COMMANDS)
@@ -46,7 +49,7 @@ def serve(
     input_size: InputSize = None,
     mean: Mean = None,
     std: Std = None,
-    trust_pickle: TrustPickle = False,
+    trust_code: TrustCode = False,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default "
                                                "web browser.")] = False,
     device: Annotated[str, typer.Option("--device", help="Where the stages are computed: "
@@ -59,6 +62,14 @@ def serve(
     patch x kernel = products -> sum -> activation -> pooled cell that made it, the numbers
     `convlens explain` prints. Everything runs on this computer: the page makes no requests
     beyond this server. Stop the server with Ctrl+C.
+
+    Only the page itself can change the server's state: every POST must come from the page's
+    own origin and carry the random token in its HTML, and the server answers only requests
+    addressed to the host it listens on, so no other web site, even one open in the same
+    browser, can drive it. JSON requests are limited to 2 MiB, image uploads to 32 MiB, model
+    uploads to 256 MiB. Model files that run code when loaded (TorchScript, pickles, `.pt2`
+    files with pickled parts) are refused in the page's upload unless the server was started
+    with --trust-code.
 
     Examples:
 
@@ -81,9 +92,9 @@ def serve(
             markup=False)
     port = _bind_check(host, port)
     opened = None if model is None else open_model_for_cli(
-        model, weights, arch, input_size, mean, std, trust_pickle, device)
-    allowed = None if not loopback else ["127.0.0.1", "localhost", "::1", "[::1]"]
-    application = create_app(opened, device=device, allowed_hosts=allowed)
+        model, weights, arch, input_size, mean, std, trust_code, device)
+    application = create_app(opened, device=device, allowed_hosts=allowed_hosts(host),
+                             trust_code=trust_code)
     shown_host = "127.0.0.1" if host == "localhost" else host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
@@ -102,6 +113,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """The names a request's Host header may carry for a server listening on ``host`` (any
+    port): the address itself, the loopback names for a loopback or wildcard bind, and this
+    computer's name for a non-loopback one. A wildcard bind (``0.0.0.0``, ``::``) also admits
+    any IP address (see :class:`convlens.serve.guard.RequestGuard`)."""
+    bound = host.strip().strip("[]").lower()
+    names = {bound or "0.0.0.0"}
+    if is_loopback(bound) or bound in WILDCARD_HOSTS:
+        names.update(LOOPBACK_HOSTS)
+    if not is_loopback(bound):
+        machine = socket.gethostname().lower()
+        names.update({machine, f"{machine}.local"} if machine else set())
+    return sorted(names)
 
 
 def _bind_check(host: str, port: int) -> int:

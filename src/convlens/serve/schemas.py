@@ -13,14 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, KernelError
+from ..errors import ConfigError
 from ..kernels import Kernel, parse_kernel
 from ..layers import LayerConfig
 from .limits import (
     DEFAULT_WORKING_SIDE,
     DISPLAY_SIDES,
     MAX_DILATION,
-    MAX_KERNEL_SIDE,
     MAX_KERNELS,
     MAX_LAYER_NUMBER,
 )
@@ -121,16 +120,12 @@ class ModelRunIn(BaseModel):
 def to_kernels(items: list[KernelIn]) -> list[Kernel]:
     """The page's kernels as :class:`~convlens.kernels.Kernel` objects, checked by the library
     (:func:`~convlens.kernels.parse_kernel` names a bad cell: ``kernel 2 (blur), row 1,
-    column 3: NaN is not a finite number``), and within the sides the page edits."""
+    column 3: NaN is not a finite number``; sides up to :data:`.limits.MAX_KERNEL_SIDE`)."""
     kernels = []
     for number, item in enumerate(items, start=1):
         name = " ".join(item.name.split()) or "custom"  # one line, whatever was sent
         label = f"kernel {number} ({name})"
         parsed = parse_kernel(item.weights, label=label)
-        height, width = parsed.size
-        if max(height, width) > MAX_KERNEL_SIDE:
-            raise KernelError(f"{label} is {height}x{width}; the page takes kernels of 1 to "
-                              f"{MAX_KERNEL_SIDE} cells a side")
         kernels.append(dataclasses.replace(parsed, name=name,
                                            description="edited in convlens serve"))
     return kernels
