@@ -19,12 +19,14 @@ from __future__ import annotations
 import enum
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import shutil
 import struct
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -296,7 +298,8 @@ def load_eval_set(
     """The images to evaluate a model on, fitted to its input and labelled by its classes.
 
     A plain class-folder tree is used whole (a test folder); a tree with ``val/`` uses that;
-    ``digits`` uses the same held-out split as training; MNIST and CIFAR their test files.
+    ``digits`` uses the same held-out split as training; MNIST and CIFAR their test files
+    (a folder holding only those is enough; MNIST without them is split as in training).
     A class the model does not know raises :class:`DataError`. Returns the set and the files
     skipped as unreadable.
     """
@@ -308,7 +311,12 @@ def load_eval_set(
         _check_known(data_names, class_names)
         data, skipped = _read_files(files, data_names, channels, size, strict, workers)
     else:
-        splits = load_data(spec, split_seed=split_seed, val_fraction=val_fraction)
+        if kind is DataKind.DIGITS:
+            splits = load_data(spec, split_seed=split_seed, val_fraction=val_fraction)
+        elif kind is DataKind.CIFAR10 or kind is DataKind.CIFAR100:
+            splits = _load_cifar(kind, path, val_only=True)
+        else:  # only the test files are needed (or the train files, split as in training)
+            splits = _load_mnist(kind, path, val_fraction, split_seed, val_only=True)
         data_names, data, skipped = splits.class_names, splits.val, splits.skipped
         _check_known(data_names, class_names)
         data = conform(data, channels, size)
@@ -600,8 +608,10 @@ def read_idx(path: Path) -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{path} is a damaged gzip file ({exc})") from None
+        except MemoryError:
+            raise DataError(f"{path} unpacks to more data than fits in memory") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
     ndim = raw[3]
@@ -610,7 +620,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path} is a truncated IDX file (header)")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(f"{path} holds {len(raw) - header} data bytes; its header "
                         f"{'x'.join(map(str, shape))} needs {expected}")
@@ -625,31 +635,41 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _load_mnist(kind: DataKind, folder: Path, val_fraction: float, split_seed: int
-                ) -> DataSplits:
+def _load_mnist(kind: DataKind, folder: Path, val_fraction: float, split_seed: int,
+                val_only: bool = False) -> DataSplits:
+    """MNIST-style IDX files in ``folder``: train and t10k (val), or train split when there
+    are no t10k files. ``val_only`` (evaluation) needs only the t10k files and leaves the train
+    set empty."""
     if not folder.is_dir():
         raise DataError(f"no such folder: {folder} (expected the {kind.value} IDX files there; "
                         "add --download to fetch them)")
+    names = FASHION_CLASSES if kind is DataKind.FASHION_MNIST else MNIST_CLASSES
+    augment = Augment(crop_pad=2, flip=kind is DataKind.FASHION_MNIST)
+    source = f"{kind.value} {folder}"
+    test_images = _find_idx(folder, "t10k-images-idx3")
+    test_labels = _find_idx(folder, "t10k-labels-idx1")
+    has_test = test_images is not None and test_labels is not None
+    if val_only and has_test:
+        val = _idx_set(test_images, test_labels)
+        return DataSplits(kind, source, val.subset(torch.arange(0)), val, names, augment,
+                          "the t10k test files")
     train_images = _find_idx(folder, "train-images-idx3")
     train_labels = _find_idx(folder, "train-labels-idx1")
     if train_images is None or train_labels is None:
-        raise DataError(f"{folder} lacks train-images-idx3-ubyte[.gz] and "
-                        "train-labels-idx1-ubyte[.gz] (add --download to fetch them)")
+        wanted = ("t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or the train "
+                  "files, to split)" if val_only else
+                  "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]")
+        raise DataError(f"{folder} lacks {wanted} (add --download to fetch them)")
     train = _idx_set(train_images, train_labels)
-    names = FASHION_CLASSES if kind is DataKind.FASHION_MNIST else MNIST_CLASSES
-    test_images = _find_idx(folder, "t10k-images-idx3")
-    test_labels = _find_idx(folder, "t10k-labels-idx1")
-    augment = Augment(crop_pad=2, flip=kind is DataKind.FASHION_MNIST)
-    if test_images is not None and test_labels is not None:
+    if has_test:
         val = _idx_set(test_images, test_labels)
         if val.size != train.size:
-            raise DataError(f"test images are {val.size}, train images {train.size}")
-        return DataSplits(kind, f"{kind.value} {folder}", train, val, names, augment,
-                          "the t10k test files")
+            raise DataError(f"{test_images} holds {val.size[0]}x{val.size[1]} images but "
+                            f"{train_images} {train.size[0]}x{train.size[1]}")
+        return DataSplits(kind, source, train, val, names, augment, "the t10k test files")
     train_index, val_index = stratified_split(train.labels, val_fraction, split_seed)
-    return DataSplits(kind, f"{kind.value} {folder}", train.subset(train_index),
-                      train.subset(val_index), names, augment,
-                      f"held-out {val_fraction:.0%} stratified (no t10k files), "
+    return DataSplits(kind, source, train.subset(train_index), train.subset(val_index), names,
+                      augment, f"held-out {val_fraction:.0%} stratified (no t10k files), "
                       f"split seed {split_seed}")
 
 
@@ -657,12 +677,21 @@ def _idx_set(images_path: Path, labels_path: Path) -> ImageSet:
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
+        hint = " (is it a labels file?)" if images.ndim == 1 else ""
         raise DataError(f"{images_path} should hold uint8 images (N, H, W); got "
-                        f"{images.dtype} {images.shape}")
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise DataError(f"{labels_path} holds {labels.shape} labels for {len(images)} images")
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{labels_path} has label {int(labels.max())}; MNIST labels are 0-9")
+                        f"{images.dtype} {'x'.join(map(str, images.shape))}{hint}")
+    if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+        raise DataError(f"{images_path} holds no images (shape "
+                        f"{'x'.join(map(str, images.shape))})")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{labels_path} should hold one whole-number label per image; got "
+                        f"{labels.dtype} {'x'.join(map(str, labels.shape))}")
+    if len(labels) != len(images):
+        raise DataError(f"{labels_path} holds {len(labels)} labels for {len(images)} images "
+                        f"(in {images_path})")
+    if labels.min() < 0 or labels.max() > 9:
+        bad = int(labels.max()) if labels.max() > 9 else int(labels.min())
+        raise DataError(f"{labels_path} has label {bad}; MNIST labels are 0-9")
     return ImageSet(torch.from_numpy(images.copy())[:, None],
                     torch.from_numpy(labels.astype(np.int64)))
 
@@ -691,10 +720,16 @@ def read_cifar_batch(path: Path) -> dict[str, object]:
     try:
         with open(path, "rb") as stream:
             data = _ArrayUnpickler(stream, encoding="latin1").load()
+    except DataError:
+        raise
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise DataError(f"{path} is not a CIFAR python batch ({exc})") from None
+    except MemoryError:
+        raise DataError(f"{path} is not a CIFAR python batch (it asks for more memory than "
+                        "there is)") from None
+    except Exception as exc:  # the unpickler builds arrays and lists only: any failure is damage
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DataError(f"{path} is not a CIFAR python batch or is damaged ({detail})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path} is not a CIFAR python batch (holds a {type(data).__name__})")
     return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in data.items()}
@@ -704,50 +739,93 @@ def _cifar_set(path: Path, label_key: str) -> ImageSet:
     batch = read_cifar_batch(path)
     if "data" not in batch or label_key not in batch:
         raise DataError(f"{path} lacks 'data' or {label_key!r}")
-    data = np.asarray(batch["data"])
-    labels = np.asarray(batch[label_key], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(f"{path}: 'data' should be uint8 (N, 3072); got {data.dtype} "
-                        f"{data.shape}")
+    data = np.asarray(batch["data"]) if isinstance(batch["data"], np.ndarray) else None
+    if data is None or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        got = (f"{data.dtype} {data.shape}" if data is not None
+               else f"a {type(batch['data']).__name__}")
+        raise DataError(f"{path}: 'data' should be a uint8 array (N, 3072); got {got}")
+    labels = _int_labels(batch[label_key])
+    if labels is None:
+        raise DataError(f"{path}: {label_key!r} should be a list of whole-number class indices")
     if len(labels) != len(data):
         raise DataError(f"{path}: {len(data)} images but {len(labels)} labels")
+    if len(data) == 0:
+        raise DataError(f"{path} holds no images")
     return ImageSet(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()),
                     torch.from_numpy(labels))
 
 
-def _load_cifar(kind: DataKind, path: Path) -> DataSplits:
+def _int_labels(value: object) -> np.ndarray | None:
+    """``value`` as a 1-D int64 array of labels, or None when it is not a flat list of whole
+    numbers that fit."""
+    try:
+        labels = np.asarray(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.size == 0):
+        return None
+    if labels.size and (int(labels.min()) < np.iinfo(np.int64).min
+                        or int(labels.max()) > np.iinfo(np.int64).max):
+        return None
+    return labels.astype(np.int64)
+
+
+def _load_cifar(kind: DataKind, path: Path, val_only: bool = False) -> DataSplits:
+    """The CIFAR python batches under ``path``; ``val_only`` (evaluation) needs only the test
+    batch and leaves the train set empty."""
     folder = path / CIFAR_FOLDERS[kind] if (path / CIFAR_FOLDERS[kind]).is_dir() else path
     if not folder.is_dir():
         raise DataError(f"no such folder: {path} (expected {CIFAR_FOLDERS[kind]}/; add "
                         "--download to fetch it)")
     if kind is DataKind.CIFAR10:
-        train_files = sorted(folder.glob("data_batch_*"))
+        train_files = sorted(p for p in folder.glob("data_batch_*") if p.is_file())
         test_file, meta_file, meta_key, label_key = ("test_batch", "batches.meta",
                                                      "label_names", "labels")
     else:
         train_files = [folder / "train"] if (folder / "train").is_file() else []
         test_file, meta_file, meta_key, label_key = ("test", "meta", "fine_label_names",
                                                      "fine_labels")
-    if not train_files or not (folder / test_file).is_file():
-        raise DataError(f"{folder} lacks the {kind.value} batches "
-                        f"({'data_batch_1..5' if kind is DataKind.CIFAR10 else 'train'} and "
-                        f"{test_file}); add --download to fetch them")
-    parts = [_cifar_set(p, label_key) for p in train_files]
-    train = ImageSet(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+    if not (folder / test_file).is_file() or (not train_files and not val_only):
+        wanted = (test_file if val_only else
+                  f"{'data_batch_1..5' if kind is DataKind.CIFAR10 else 'train'} and {test_file}")
+        raise DataError(f"{folder} lacks the {kind.value} batches ({wanted}); add --download "
+                        "to fetch them")
     val = _cifar_set(folder / test_file, label_key)
+    if val_only:
+        train = val.subset(torch.arange(0))
+    else:
+        parts = [_cifar_set(p, label_key) for p in train_files]
+        train = ImageSet(torch.cat([p.images for p in parts]),
+                         torch.cat([p.labels for p in parts]))
     count = 10 if kind is DataKind.CIFAR10 else 100
     names = [str(i) for i in range(count)]
     if (folder / meta_file).is_file():
-        meta = read_cifar_batch(folder / meta_file)
-        found = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get(meta_key, [])]
-        if len(found) == count:
+        found = _label_names(read_cifar_batch(folder / meta_file).get(meta_key))
+        if found is not None and len(found) == count:
             names = found
-    top = int(max(train.labels.max(), val.labels.max()))
-    if top >= count or int(min(train.labels.min(), val.labels.min())) < 0:
-        raise DataError(f"{folder}: labels run to {top}; {kind.value} has {count} classes")
+    labels = torch.cat([train.labels, val.labels])
+    low, high = int(labels.min()), int(labels.max())
+    if high >= count or low < 0:
+        raise DataError(f"{folder}: labels run from {low} to {high}; {kind.value} has "
+                        f"{count} classes (0-{count - 1})")
     return DataSplits(kind, f"{kind.value} {folder}", train, val, names,
                       Augment(crop_pad=4, flip=True, pad_mode="reflect"),
                       f"the {test_file} file")
+
+
+def _label_names(value: object) -> list[str] | None:
+    """Class names from a CIFAR meta file's list (bytes or text), or None if it is not one."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    names = []
+    for item in value:
+        if isinstance(item, bytes):
+            names.append(item.decode("utf-8", "replace"))
+        elif isinstance(item, str):
+            names.append(item)
+        else:
+            return None
+    return names
 
 
 # --- downloads ----------------------------------------------------------------------------

@@ -23,6 +23,11 @@ class ConfigError(ConvlensError):
     """Layer settings that cannot work (stride 0, no output left, padding larger than input)."""
 
 
+class OutputError(ConfigError):
+    """An output path that cannot be used: under a file, not writable, or holding results that
+    may only be overwritten when asked (a :class:`ConfigError`, as it always was)."""
+
+
 class ModelError(ConvlensError):
     """A model or checkpoint cannot be opened or does not fit the input."""
 

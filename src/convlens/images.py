@@ -9,6 +9,7 @@ float (0.299 R + 0.587 G + 0.114 B), not Pillow's rounded 8-bit ``convert("L")``
 from __future__ import annotations
 
 import enum
+import stat
 import warnings
 from collections.abc import Iterator
 from importlib import resources
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .outputs import printable
 
 BT601 = (0.299, 0.587, 0.114)
 """Luma weights for R, G, B (ITU-R BT.601)."""
@@ -70,8 +72,15 @@ def load_image(
 
     ``mode`` picks gray (C=1, BT.601 luma) or rgb (C=3). ``max_side`` (pixels), if given,
     shrinks the image with antialiasing so that its longer side is at most that; it never
-    enlarges. Integer inputs are scaled by their type's maximum (255 for 8-bit, 65535 for
-    16-bit); float inputs must already lie in [0, 1].
+    enlarges.
+
+    Values are scaled to [0, 1] by what the pixels are: integer arrays by their type's maximum
+    (255 for uint8, 65535 for uint16, ...); float arrays are taken as they are and must lie in
+    [0, 1]. Files, by Pillow mode: 8-bit modes (``1``, ``L``, ``P``, ``RGB``, ``RGBA``,
+    ``CMYK``, ...) / 255; 16-bit (``I;16``: 16-bit PNG, TIFF, PGM) / 65535; 32-bit integer
+    (``I``) by the bit depth the TIFF states (unsigned N bits / (2^N - 1), signed /
+    (2^(N-1) - 1), negative values refused) and as 16-bit without one; float (``F``: float
+    TIFF) at their real values, which must lie in [0, 1]. 16-bit RGB PNGs reach Pillow as 8-bit.
 
     >>> load_image(np.full((2, 3), 255, dtype=np.uint8)).shape
     torch.Size([1, 2, 3])
@@ -137,39 +146,65 @@ def iter_image_files(paths: list[Path]) -> Iterator[Path]:
 
 
 def _read_file(path: Path, max_pixels: int) -> np.ndarray:
-    if not path.exists():
-        raise ImageError(f"no such file: {path}")
-    if path.is_dir():
-        raise ImageError(f"{path} is a folder, not an image file")
+    shown = printable(path)
     try:
-        with warnings.catch_warnings():
+        kind = path.stat().st_mode
+        if stat.S_ISDIR(kind):
+            raise ImageError(f"{shown} is a folder, not an image file")
+        if not (stat.S_ISREG(kind) or stat.S_ISFIFO(kind)):
+            raise ImageError(f"{shown} is not a regular file (a device or socket), not an image")
+        stream = open(path, "rb")  # noqa: SIM115 - closed below, after Pillow is done
+    except FileNotFoundError:
+        raise ImageError(f"no such file: {shown}") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    try:
+        with stream, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(stream) as img:
                 width, height = img.size
                 if width * height > max_pixels:
                     raise ImageError(
-                        f"{path.name} is {width}x{height} = {width * height / 1e6:.0f} Mpx, over "
+                        f"{shown} is {width}x{height} = {width * height / 1e6:.0f} Mpx, over "
                         f"the {max_pixels / 1e6:.0f} Mpx limit (possible decompression bomb)"
                     )
                 img.seek(0)
                 img.load()
                 return _pil_to_array(img)
+    except ImageError as exc:
+        if shown in str(exc):
+            raise
+        raise ImageError(f"{shown}: {exc}") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path} is not an image Pillow can read") from None
+        raise ImageError(f"{shown} is not an image Pillow can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path} is too large to decode safely (decompression bomb)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path} could not be decoded ({exc}); is it truncated?") from None
+        raise ImageError(f"{shown} is too large to decode safely (decompression bomb)") from None
+    except MemoryError:
+        raise ImageError(f"{shown} is too large to decode in memory") from None
+    except Exception as exc:  # any failure of a decoder means a bad file, not a bug here
+        detail = printable(str(exc) or type(exc).__name__)
+        raise ImageError(f"{shown} could not be decoded ({detail}); is it truncated or "
+                         "damaged?") from None
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:
+    """Pixel values of a PIL image as an array _array_to_chw scales to [0, 1] (see
+    :func:`load_image` for each mode's scale)."""
+    depth = _integer_depth(img) if img.mode == "I" else None
     img = ImageOps.exif_transpose(img) or img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(img, dtype=np.uint16)
-    if img.mode in ("I", "F"):
-        array = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if array.max(initial=0) > 255 else 255.0
-        return (array / top).astype(np.float32)
+        return np.asarray(img).astype(np.uint16)
+    if img.mode == "I":
+        return _scaled_integers(np.asarray(img, dtype=np.int32), depth)
+    if img.mode == "F":
+        values = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ImageError("float image holds NaN or infinite values")
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            raise ImageError(f"float image values run from {low:.4g} to {high:.4g}; a float "
+                             "image is read at its real values, which must lie in [0, 1]")
+        return values
     if img.mode in ("1", "L"):
         return np.asarray(img.convert("L"))
     if img.mode == "LA" or img.mode in ("RGBA", "PA", "P", "La", "RGBa"):
@@ -177,6 +212,39 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
     return np.asarray(img.convert("RGB"))
+
+
+def _integer_depth(img: Image.Image) -> tuple[int, bool] | None:
+    """(bits, signed) a TIFF states for its 32-bit-integer ("I") pixels, else None."""
+    tags = getattr(img, "tag_v2", None)
+    if tags is None:
+        return None
+    try:
+        bits = int(tags.get(258, (32,))[0])
+        signed = int(tags.get(339, (1,))[0]) == 2
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (bits, signed) if 1 <= bits <= 32 else None
+
+
+def _scaled_integers(values: np.ndarray, depth: tuple[int, bool] | None) -> np.ndarray:
+    """Integer pixels of Pillow's mode "I" in [0, 1]: by the stated bit depth (unsigned N bits
+    / (2^N - 1), signed / (2^(N-1) - 1)), or, with none stated, as 16-bit values / 65535."""
+    if depth is None:
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:
+            raise ImageError(f"integer pixel values run from {low} to {high}, outside the 16-bit "
+                             "range 0-65535 an integer image without a stated bit depth is read "
+                             "in; pass a NumPy array of its real integer type")
+        return (values / 65535.0).astype(np.float32)
+    bits, signed = depth
+    if not signed and bits == 32:
+        values = values.view(np.uint32)  # Pillow keeps unsigned 32-bit pixels in int32
+    if signed and int(values.min()) < 0:
+        raise ImageError(f"signed {bits}-bit image holds negative values (down to "
+                         f"{int(values.min())}); image values must start at 0")
+    top = 2.0 ** (bits - 1 if signed else bits) - 1
+    return np.clip(values / top, 0.0, 1.0).astype(np.float32)
 
 
 def _tensor_to_array(tensor: torch.Tensor) -> np.ndarray:

@@ -23,15 +23,31 @@ from .devices import resolve_device
 from .errors import ConfigError
 from .explain import PixelExplanation, explain_pixel, explain_pooled
 from .images import ColorMode, load_image, parse_mode
-from .kernels import Kernel
-from .layers import LayerConfig, Stages, compute_stages
+from .kernels import Kernel, kernel_bank
+from .layers import (
+    LayerConfig,
+    LayerEstimate,
+    Stages,
+    check_layer_budget,
+    compute_stages,
+    estimate_layer,
+)
+from .limits import MAX_FIGURE_INCHES, MAX_KERNELS, check_at_most
+from .outputs import FIGURE_DPI as FIGURE_DPI  # re-exported: output paths live in outputs
+from .outputs import check_out_dir as check_out_dir
+from .outputs import prepare_out_dir as prepare_out_dir
+from .outputs import printable, staged_dir, unique_names
 from .plot import plot_kernels, plot_maps, plot_overview
 from .plot.explain import plot_explanations, plot_winners
 from .report import write_report
 
 STAGES_FILE = "stages.npz"
 RUN_FILE = "run.json"
-FIGURE_DPI = 110
+FIGURE_BYTES = 3 * 4 * int(MAX_FIGURE_INCHES * FIGURE_DPI) ** 2
+"""Memory one figure may take while it is drawn and saved: the largest canvas
+(:data:`~convlens.limits.MAX_FIGURE_INCHES` a side at ``FIGURE_DPI``, RGBA) three times over
+(Agg's buffer, the PNG encoder's copy, matplotlib's own), about 500 MiB. Figures are drawn one
+at a time."""
 
 
 @dataclass
@@ -46,21 +62,6 @@ class RunResult:
 
     def _repr_png_(self) -> bytes:
         return self.stages._repr_png_()
-
-
-def check_out_dir(path: Path, force: bool = False) -> None:
-    """Raise unless ``path`` is absent, an empty folder, or ``force`` allows reusing it."""
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"output path {path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise ConfigError(f"output folder {path} is not empty; pass --force to overwrite it")
-
-
-def prepare_out_dir(path: Path, force: bool = False) -> Path:
-    """Create ``path``; an existing non-empty folder is reused only when ``force`` is true."""
-    check_out_dir(path, force)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def save_stages(stages: Stages, path: Path) -> Path:
@@ -98,6 +99,44 @@ def write_figures(stages: Stages, out_dir: Path) -> list[Path]:
         figure.savefig(path, dpi=FIGURE_DPI)
         paths.append(path)
     return paths
+
+
+def estimate_run_bytes(
+    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], config: LayerConfig, *,
+    figures: bool = True, archive: bool = False,
+) -> tuple[int, LayerEstimate]:
+    """Memory of a whole run of an image ``(C, H, W)`` through kernels ``(K, C, kh, kw)``, in
+    bytes, from shapes alone, and the layer's :class:`~convlens.layers.LayerEstimate`.
+
+    On top of the layer run: the statistics and display copies made of the stages (once more
+    their size), with ``figures`` one figure at a time (:data:`FIGURE_BYTES`), and with
+    ``archive`` the stages written into memory as an npz and a zip (the page's downloads).
+    """
+    estimate = estimate_layer(image_shape, kernel_shape, config)
+    total = estimate.memory + estimate.output_bytes
+    if figures:
+        total += FIGURE_BYTES
+    if archive:
+        total += 2 * (estimate.output_bytes + estimate.input_bytes)
+    return total, estimate
+
+
+def check_run_budget(
+    image_shape: tuple[int, ...], kernel_shape: tuple[int, ...], config: LayerConfig, *,
+    figures: bool = True, archive: bool = False,
+) -> LayerEstimate:
+    """Refuse a run (see :func:`estimate_run_bytes`) over the kernel-count limit or the budget
+    (:mod:`convlens.limits`) before anything is computed; the one-line message names the image,
+    the kernels, the maps and what they need."""
+    kernels = int(kernel_shape[0])
+    kh, kw = kernel_shape[2:]
+    total, estimate = estimate_run_bytes(image_shape, kernel_shape, config, figures=figures,
+                                         archive=archive)
+    what = (f"a run of a {'x'.join(map(str, image_shape))} image with {kernels} {kh}x{kw} "
+            f"kernel{'s' * (kernels != 1)} ({'x'.join(map(str, estimate.sizes[0].outputs))} "
+            "maps)")
+    check_layer_budget(image_shape, kernel_shape, config, total - estimate.memory, what)
+    return estimate
 
 
 def run_settings(
@@ -147,36 +186,44 @@ def run_image(
 ) -> RunResult:
     """Load ``source``, compute its stages and write every result file into ``out_dir``.
 
-    ``winners`` adds
+    The folder is checked before any work and filled all at once (:func:`staged_dir`): an
+    error leaves nothing behind. ``winners`` adds
     ``winners.png`` (which pixel won each max-pool window); ``explain_at`` ``(row, col)`` adds
     ``explain.json`` and ``explain.png`` for that conv pixel of every kernel; ``report`` writes
     the self-contained ``report.html``.
     """
     started = time.perf_counter()
     check_out_dir(out_dir, force)
+    check_at_most(len(kernels), MAX_KERNELS, "the number of kernels",
+                  "run them in groups of at most that many")
     color = parse_mode(mode)
     target = resolve_device(device)
     image = load_image(source, color, max_side)
+    check_run_budget(tuple(image.shape), tuple(kernel_bank(kernels, image.shape[0]).shape),
+                     config)
     stages = compute_stages(image, kernels, config, target)
     check_teaching_options(stages, winners, explain_at)
-    prepare_out_dir(out_dir, force)
     result = RunResult(Path(source), out_dir, stages)
-    result.files += write_figures(stages, out_dir)
-    result.files.append(save_stages(stages, out_dir / STAGES_FILE))
-    if winners:
-        result.files += write_winners(stages, out_dir)
-    if explain_at is not None:
-        result.files += write_explanations(stages, out_dir, explain_at)
-    if report:
-        result.files.append(write_report(
-            stages, out_dir, source=Path(source).name, command=command, pixel=explain_at,
-            descriptions=[kernel.description for kernel in kernels]))
-    settings = run_settings(source, kernels, config, stages, color, max_side, target, command)
-    result.seconds = time.perf_counter() - started
-    settings["seconds"] = round(result.seconds, 3)
-    settings["files"] = sorted(path.name for path in [*result.files, out_dir / RUN_FILE])
-    (out_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    result.files.append(out_dir / RUN_FILE)
+    with staged_dir(out_dir, force) as folder:
+        written = write_figures(stages, folder)
+        written.append(save_stages(stages, folder / STAGES_FILE))
+        if winners:
+            written += write_winners(stages, folder)
+        if explain_at is not None:
+            written += write_explanations(stages, folder, explain_at)
+        if report:
+            written.append(write_report(
+                stages, folder, source=printable(Path(source).name),
+                command=None if command is None else printable(command), pixel=explain_at,
+                descriptions=[kernel.description for kernel in kernels]))
+        settings = run_settings(source, kernels, config, stages, color, max_side, target,
+                                command)
+        result.seconds = time.perf_counter() - started
+        settings["seconds"] = round(result.seconds, 3)
+        settings["files"] = sorted([*(path.name for path in written), RUN_FILE])
+        (folder / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        written.append(folder / RUN_FILE)
+    result.files = [out_dir / path.name for path in written]
     return result
 
 
@@ -222,17 +269,12 @@ def write_explanations(stages: Stages, out_dir: Path, at: tuple[int, int]) -> li
 
 
 def output_folders(sources: Sequence[Path], out: Path | None, default_root: Path) -> list[Path]:
-    """Result folder per image: ``out`` itself for one image, ``<out>/<stem>/`` for several.
+    """Result folder per image: ``out`` itself for one image, ``<out>/<name>/`` for several.
 
-    Images sharing a stem get ``-2``, ``-3`` suffixes so no result overwrites another.
+    Names come from :func:`convlens.outputs.unique_names` (the stem, the whole file name where
+    stems repeat, then ``-2``, ``-3``), so no result overwrites another.
     """
     if len(sources) == 1:
-        return [out if out is not None else default_root / sources[0].stem]
+        return [out if out is not None else default_root / unique_names(sources)[0]]
     root = out if out is not None else default_root
-    seen: dict[str, int] = {}
-    folders = []
-    for source in sources:
-        stem = source.stem
-        seen[stem] = seen.get(stem, 0) + 1
-        folders.append(root / (stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"))
-    return folders
+    return [root / name for name in unique_names(sources)]

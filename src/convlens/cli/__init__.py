@@ -13,6 +13,7 @@ import click
 import typer
 
 from ..errors import ConvlensError
+from ..limits import BUDGET_ENV, BudgetError
 from . import explain as _explain  # noqa: F401  (registers explain, size, animate)
 from . import inspect as _inspect  # noqa: F401  (registers layers, inspect, saliency)
 from . import run as _run  # noqa: F401  (registers commands)
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="convlens", standalone_mode=False,
                      obj={"argv": args})
+    except BudgetError as exc:
+        _fail(exc.hinted(f"convlens --budget {exc.suggested} {' '.join(args[:1])} ..., or "
+                         f"{BUDGET_ENV}={exc.suggested}"))
+        return EXIT_USER_ERROR
     except ConvlensError as exc:
         _fail(str(exc))
         return EXIT_USER_ERROR
@@ -56,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str) -> None:
-    error_console.print(f"error: {message}", markup=False, soft_wrap=True)
+    from ..outputs import printable  # a non-UTF-8 file name in a message must still print
+
+    error_console.print(f"error: {printable(message)}", markup=False, soft_wrap=True)
 
 
 __all__ = ["app", "main"]

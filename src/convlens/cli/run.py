@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ConvlensError
 from . import _options as opt
@@ -69,6 +71,7 @@ def run(
     """
     from ..explain import parse_at
     from ..images import iter_image_files, sample_path
+    from ..outputs import printable
     from ..runs import output_folders, run_image
 
     chosen = opt.choose_kernels(kernels, kernel)
@@ -83,9 +86,10 @@ def run(
 
     if len(sources) == 1:
         result = run_image(sources[0], chosen, config, folders[0], **run_kwargs)
-        print_stage_table(result.stages, title=f"{sources[0].name} -> {folders[0]}")
-        console.print(f"wrote {len(result.files)} files to {folders[0]}/ "
-                      f"in {result.seconds:.2f} s")
+        print_stage_table(result.stages,
+                          title=escape(printable(f"{sources[0].name} -> {folders[0]}")))
+        console.print(f"wrote {len(result.files)} files to {printable(folders[0])}/ "
+                      f"in {result.seconds:.2f} s", markup=False)
         return
 
     failures: list[tuple[Path, str]] = []
@@ -96,15 +100,16 @@ def run(
                   TimeElapsedColumn(), console=error_console, transient=True) as progress:
         task = progress.add_task("running", total=len(sources))
         for source, folder in zip(sources, folders):
-            progress.update(task, description=source.name)
+            progress.update(task, description=escape(printable(source.name)))
             try:
                 result = run_image(source, chosen, config, folder, **run_kwargs)
-                summary.add_row(source.name, "x".join(map(str, result.stages.pooled.shape)),
-                                str(folder), f"{result.seconds:.2f}")
+                summary.add_row(Text(printable(source.name)),
+                                "x".join(map(str, result.stages.pooled.shape)),
+                                Text(printable(folder)), f"{result.seconds:.2f}")
                 del result
             except ConvlensError as exc:
                 failures.append((source, str(exc)))
-                error_console.print(f"skipped {source}: {exc}", markup=False)
+                error_console.print(printable(f"skipped {source}: {exc}"), markup=False)
             gc.collect()
             progress.advance(task)
     console.print(summary)
