@@ -57,6 +57,7 @@ from .devices import resolve_device
 from .errors import ConfigError, ConvlensError, DataError
 from .models import (
     ModelInfo,
+    check_settings,
     create_model,
     get_model_entry,
     preprocess,
@@ -64,7 +65,16 @@ from .models import (
     unwrap_model,
 )
 from .models.checkpoint import WEIGHTS_FILE
-from .runs import check_out_dir
+from .outputs import (
+    FIGURE_DPI,
+    check_out_dir,
+    create_folder,
+    printable,
+    remove_made,
+    save_figure,
+    write_file,
+    write_text,
+)
 
 METRICS_FILE = "metrics.json"
 CURVES_FILE = "curves.png"
@@ -73,7 +83,6 @@ FILTERS_GIF = "filters-evolution.gif"
 STATE_WEIGHTS = "train-state.safetensors"
 STATE_FILE = "train-state.json"
 DEFAULT_RUNS_ROOT = Path("runs")
-FIGURE_DPI = 110
 BASELINE_MAX_IMAGES = 20_000
 """The SVC baseline is offered up to this many training images (it scales quadratically)."""
 PROGRESS_EVERY_S = 0.2
@@ -208,7 +217,9 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         if self.model is not None:
-            get_model_entry(self.model)
+            entry = get_model_entry(self.model)
+            if self.arch_kwargs:
+                check_settings(entry, self.arch_kwargs)
         if self.resume and self.out is None:
             raise ConfigError("--resume needs --out: the folder of the run to continue")
 
@@ -456,10 +467,13 @@ class _Trainer:
         self.started = time.perf_counter()
         self.state: dict = {}
         self.out_dir: Path | None = None
+        self.made: list[Path] = []  # folders this run created, taken back if it fails early
         self.epochs_done = 0
         self.config = self._load_resume(config) if config.resume else config
         if self.config.out is not None and not self.config.resume:
             check_out_dir(self.config.out, self.config.force)  # before any slow loading
+        elif self.config.out is None and dist_ctx.main:
+            check_out_dir(DEFAULT_RUNS_ROOT, force=True)  # a new run folder can go there
 
     # -- setup -----------------------------------------------------------------------------
     def _load_resume(self, given: TrainConfig) -> TrainConfig:
@@ -505,17 +519,19 @@ class _Trainer:
     def run(self) -> TrainResult:
         try:
             return self._run()
-        except KeyboardInterrupt:
-            if self.out_dir is not None and self.epochs_done:
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) and self.out_dir is not None and (
+                    self.epochs_done):
                 self.note(f"interrupted after epoch {self.epochs_done}; continue with: convlens "
-                          f"train --out {self.out_dir} --resume", style="yellow")
+                          f"train --out {printable(self.out_dir)} --resume", style="yellow")
+            if not self.epochs_done:  # nothing to resume: leave no empty run folder behind
+                remove_made(self.made)
             raise
 
     def _run(self) -> TrainResult:
         splits = self._data()
         config = self.config = self.config.resolved(splits.kind)
         config.validate()
-        out_dir = self.out_dir = self._out_dir(splits)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick kernels
         torch.manual_seed(config.seed)
@@ -526,6 +542,7 @@ class _Trainer:
         model = create_model(config.model, splits.in_channels, splits.num_classes,  # type: ignore
                              splits.input_size, **info.arch_kwargs)
         first_conv = _first_conv(model)
+        out_dir = self.out_dir = self._out_dir(splits)  # once the model is known to fit
         augment = self._augment(splits)
         self.note(splits.describe())
         self._warn_skipped(splits)
@@ -604,9 +621,11 @@ class _Trainer:
             if config.out is not None:
                 if not config.resume:
                     check_out_dir(config.out, config.force)
-                config.out.mkdir(parents=True, exist_ok=True)
+                self.made = create_folder(config.out)
                 return str(config.out)
-            return str(_new_run_dir(DEFAULT_RUNS_ROOT, f"{splits.kind.value}-{config.model}"))
+            folder = _new_run_dir(DEFAULT_RUNS_ROOT, f"{splits.kind.value}-{config.model}")
+            self.made = create_folder(folder)
+            return str(folder)
 
         return Path(self.dist.agree(make))  # type: ignore[arg-type]
 
@@ -816,9 +835,8 @@ class _Trainer:
             "world_size": self.dist.world,
             "optimizer": {"param_groups": optim["param_groups"], "state": plain_state},
         }
-        _atomic_write(out_dir / STATE_WEIGHTS, lambda p: save_file(tensors, str(p)))
-        _atomic_write(out_dir / STATE_FILE, lambda p: p.write_text(
-            json.dumps(payload, indent=1), encoding="utf-8"))
+        write_file(out_dir / STATE_WEIGHTS, lambda p: save_file(tensors, str(p)))
+        write_text(out_dir / STATE_FILE, json.dumps(payload, indent=1))
 
     def _restore(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  filters: list[np.ndarray]):
@@ -910,8 +928,7 @@ class _Trainer:
         if self.dist.main:
             files.append(save_checkpoint(model, info, out_dir / WEIGHTS_FILE))
             files.append(out_dir / "model.json")
-            (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n",
-                                                encoding="utf-8")
+            write_text(out_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
             files.append(out_dir / METRICS_FILE)
             files += self._figures(out_dir, history, best, baseline, result, filters, first_conv)
             self._summary(out_dir, metrics, baseline, files)
@@ -923,20 +940,18 @@ class _Trainer:
                  ) -> list[Path]:
         from .plot.training import plot_confusion, plot_curves, save_filters_gif
 
-        name = f"{self.config.model} on {self.config.data}"
+        name = printable(f"{self.config.model} on {self.config.data}")
         reference = ("SVC baseline", baseline["val_accuracy"]) if baseline else None
         written = []
         figure = plot_curves(history, best["epoch"], reference, title=f"{name}: loss and "
                              "accuracy per epoch")
-        figure.savefig(out_dir / CURVES_FILE, dpi=FIGURE_DPI)
-        written.append(out_dir / CURVES_FILE)
+        written.append(save_figure(figure, out_dir / CURVES_FILE, dpi=FIGURE_DPI))
         figure = plot_confusion(result.confusion, result.class_names,
                                 title=f"{name}, val set, kept model (epoch {best['epoch']})")
-        figure.savefig(out_dir / CONFUSION_FILE, dpi=FIGURE_DPI)
-        written.append(out_dir / CONFUSION_FILE)
+        written.append(save_figure(figure, out_dir / CONFUSION_FILE, dpi=FIGURE_DPI))
         if self.config.filters_gif and filters and first_conv is not None:
-            save_filters_gif(filters, out_dir / FILTERS_GIF, layer=first_conv)
-            written.append(out_dir / FILTERS_GIF)
+            written.append(write_file(out_dir / FILTERS_GIF, lambda path: save_filters_gif(
+                filters, path, layer=first_conv)))
         return written
 
     def _summary(self, out_dir: Path, metrics: dict, baseline: dict | None,
@@ -1120,20 +1135,15 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 def _new_run_dir(root: Path, stem: str) -> Path:
-    """``root/stem``, or ``root/stem-2``, ``-3``, ... whichever is free (never reused)."""
+    """``root/stem``, or ``root/stem-2``, ``-3``, ... whichever is free (never reused); checked
+    (:func:`check_out_dir`), not yet made."""
     candidate = root / stem
     number = 1
     while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
         number += 1
         candidate = root / f"{stem}-{number}"
-    candidate.mkdir(parents=True, exist_ok=True)
+    check_out_dir(candidate)
     return candidate
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 __all__ = [

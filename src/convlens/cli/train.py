@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated
@@ -288,23 +289,34 @@ def parse_model_args(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
-            raise ConfigError(f"--model-arg takes KEY=VALUE, e.g. width=64; got {item!r}")
-        values[key] = _value(text.strip())
+            raise ConfigError(f"--model-arg takes KEY=VALUE, e.g. width=64; got {_short(item)!r}")
+        values[key] = _value(key, text.strip())
     return values
 
 
-def _value(text: str):
+def _value(key: str, text: str) -> bool | int | float | str:
+    """One setting's text as true/false, a whole number, a finite number or else text."""
     lowered = text.lower()
     if lowered in ("true", "yes", "on"):
         return True
     if lowered in ("false", "no", "off"):
         return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    try:
+        return int(text)
+    except ValueError:  # not a whole number, or one of more than 4300 digits
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        raise ConfigError(f"--model-arg {key}: {_short(text)} is not a finite number (or too "
+                          "large)")
+    return number
+
+
+def _short(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _data_label(spec: str) -> str:

@@ -21,13 +21,21 @@ from .checkpoint import (
     save_checkpoint,
     unwrap_model,
 )
-from .registry import ModelEntry, create_model, get_model_entry, list_models, register_model
+from .registry import (
+    ModelEntry,
+    check_settings,
+    create_model,
+    get_model_entry,
+    list_models,
+    register_model,
+)
 
 __all__ = [
     "INFO_FILE",
     "WEIGHTS_FILE",
     "ModelEntry",
     "ModelInfo",
+    "check_settings",
     "create_model",
     "get_model_entry",
     "list_models",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,12 +87,51 @@ def create_model(
     if num_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes; got {num_classes}")
     size = _as_size(input_size)
+    kwargs = check_settings(entry, kwargs)
     try:
         return entry.factory(int(in_channels), int(num_classes), size, **kwargs)
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise ConfigError(f"model {entry.name!r}: {exc}") from None
         raise
+
+
+def check_settings(entry: ModelEntry, settings: dict) -> dict:
+    """``settings`` (``width=64``, from ``--model-arg`` or a checkpoint's ``model.json``) checked
+    against the factory's signature: each must be one of its parameters and of its default's
+    kind (a whole number for an int, a finite number for a float, true/false for a bool).
+    Returns them with whole floats (``64.0``) made ints; anything else is a
+    :class:`ConfigError` naming the setting."""
+    parameters = inspect.signature(entry.factory).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    known = {name: p.default for name, p in list(parameters.items())[3:]
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    checked = {}
+    for key, value in settings.items():
+        if key not in known:
+            if takes_any:
+                checked[key] = value
+                continue
+            raise ConfigError(f"model {entry.name!r} got an unexpected keyword argument "
+                              f"{key!r}; its settings are {', '.join(known) or 'none'}")
+        default = known[key]
+        whole = (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+                 ) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = whole, "a whole number"
+            value = int(value) if ok else value
+        elif isinstance(default, float):
+            ok = whole or (isinstance(value, float) and math.isfinite(value))
+            kind = "a finite number"
+        else:
+            ok, kind = True, ""
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ConfigError(f"model {entry.name!r}: setting {key!r} must be {kind}; got {shown}")
+        checked[key] = value
+    return checked
 
 
 def _as_size(input_size: tuple[int, int] | int) -> tuple[int, int]:
