@@ -23,6 +23,7 @@ from .defaults import DEFAULT_CROP, DEFAULT_FRAMES
 from .errors import ConfigError
 from .explain import explain_pixel
 from .layers import Activation, LayerConfig, check_fits, pad_input, resolve_padding
+from .outputs import check_out_file, printable, write_file
 
 MAX_PADDED_SIDE = 20
 """Largest side of the padded input, in cells (each cell is drawn with its number)."""
@@ -174,30 +175,28 @@ def write_animation(
     """Save ``frames`` as a GIF (Pillow) or MP4 (needs imageio with ffmpeg or PyAV).
 
     The last frame is held :data:`FINAL_HOLD` frame times. An existing file is only replaced
-    with ``force``.
+    with ``force``; the file is written under a temporary name and renamed when complete, so
+    an error leaves nothing (:mod:`convlens.outputs`).
     """
     path = Path(path)
     if not frames:
         raise ConfigError("no frames to write")
     if not (0 < fps <= MAX_FPS):
         raise ConfigError(f"fps must be more than 0 and at most {MAX_FPS}; got {fps}")
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; pass --force to overwrite it")
-    if path.exists() and path.is_dir():
-        raise ConfigError(f"{path} is a folder, not a file name")
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
-        raise ConfigError(f"the animation file must end in .gif or .mp4; got {path.name!r}")
+        raise ConfigError("the animation file must end in .gif or .mp4; got "
+                          f"{printable(path.name)!r}")
+    check_out_file(path, force)
     if suffix == ".mp4":
         return _write_mp4(frames, path, fps)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame_ms = round(1000 / fps)
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * FINAL_HOLD]
     palette = [frame.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
                for frame in frames]
-    palette[0].save(path, save_all=True, append_images=palette[1:], duration=durations,
-                    loop=0, optimize=False, disposal=1)
-    return path
+    return write_file(path, lambda target: palette[0].save(
+        target, save_all=True, append_images=palette[1:], duration=durations, loop=0,
+        optimize=False, disposal=1))
 
 
 def mp4_available() -> bool:
@@ -214,7 +213,6 @@ def _write_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path:
                           "(pip install imageio-ffmpeg); a .gif works without them")
     import imageio.v3 as iio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     hold = [frames[-1]] * (FINAL_HOLD - 1)
     arrays = [np.asarray(frame.convert("RGB")) for frame in [*frames, *hold]]
     # video codecs want sides in multiples of 16: pad with white rather than let them resize
@@ -223,8 +221,7 @@ def _write_mp4(frames: list[Image.Image], path: Path, fps: float) -> Path:
                     dtype=np.uint8)
     for index, array in enumerate(arrays):
         stack[index, :height, :width] = array
-    iio.imwrite(path, stack, fps=fps)
-    return path
+    return write_file(path, lambda target: iio.imwrite(target, stack, fps=fps))
 
 
 def _check_frames(max_frames: int) -> None:

@@ -189,6 +189,23 @@ def save_figure(figure: Figure, path: Path, dpi: int = FIGURE_DPI) -> Path:
     return Path(path)
 
 
+def create_folder(path: Path) -> list[Path]:
+    """Create the folder ``path`` with its missing parents; returns the folders made,
+    outermost first, for :func:`remove_made` to take back after an error."""
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"output path {printable(path)} exists and is not a folder")
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {printable(path)}: {_reason(exc)}") from None
+    return _make_parents(path)
+
+
+def remove_made(made: Sequence[Path]) -> None:
+    """Remove the folders :func:`create_folder` made, innermost first, where still empty."""
+    _remove_made(list(made))
+
+
 def unique_names(sources: Sequence[Path]) -> list[str]:
     """A result-folder name per source file: unique within the batch, and the same for the
     same list of sources.
@@ -327,8 +344,10 @@ __all__ = [
     "atomic_path",
     "check_out_dir",
     "check_out_file",
+    "create_folder",
     "prepare_out_dir",
     "printable",
+    "remove_made",
     "save_figure",
     "staged_dir",
     "unique_names",

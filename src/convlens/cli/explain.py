@@ -157,11 +157,12 @@ def explain(
             else:
                 print_pooled(item)
     if figure is not None:
+        from ..outputs import printable, save_figure
         from ..plot.explain import plot_explanations
 
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        plot_explanations(items, flip=flip).savefig(figure, dpi=FIGURE_DPI)
-        (error_console if as_json else console).print(f"wrote {figure}")
+        save_figure(plot_explanations(items, flip=flip), figure, dpi=FIGURE_DPI)
+        (error_console if as_json else console).print(f"wrote {printable(figure)}",
+                                                      markup=False)
 
 
 def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = False) -> None:
@@ -257,7 +258,7 @@ def print_pooled(e: PooledExplanation) -> None:
     ], padding=(0, 3)))
     if e.winner is not None:
         console.print(f"max of the {e.values.size} values = [bold]{e.value:.6g}[/], won by conv "
-                      f"pixel ({e.winner[0]}, {e.winner[1]}) [{WIN_STYLE}](green above)[/]; "
+                      f"pixel ({e.winner[0]}, {e.winner[1]}) [{WIN_STYLE}](marked * above)[/]; "
                       f"the other {e.values.size - 1} are dropped")
     else:
         terms = " + ".join(f"{v:.4g}" for v in e.values.ravel())
@@ -294,7 +295,8 @@ def _window(values: np.ndarray, title: str, e: PooledExplanation,
     for col in e.window_cols:
         table.add_column(str(col), justify="right")
     for i, row in enumerate(values):
-        cells = [Text(f"{v:.4g}", style=WIN_STYLE if (i, j) == winner else "")
+        # a star as well as the colour: plain-text output has no colour
+        cells = [Text(f"{v:.4g}*", style=WIN_STYLE) if (i, j) == winner else Text(f"{v:.4g}")
                  for j, v in enumerate(row)]
         table.add_row(str(e.window_rows[i]), *cells)
     return table
@@ -356,8 +358,9 @@ def _refuse_with_patch(ctx: typer.Context, image, at, pooled_at) -> None:
 def _check_figure_path(path: Path, force: bool) -> None:
     if path.suffix.lower() not in FIGURE_SUFFIXES:
         raise ConfigError(f"--figure must end in {', '.join(FIGURE_SUFFIXES)}; got {path.name}")
-    if path.exists() and not force:
-        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    from ..outputs import check_out_file
+
+    check_out_file(path, force)  # exists, a folder, under a file, not writable: one line
 
 
 # --------------------------------------------------------------------------- size
@@ -538,9 +541,9 @@ def animate(
     from ..images import load_image, sample_path
     from ..kernels import parse_kernel
     from ..layers import LayerConfig
+    from ..outputs import check_out_file
 
-    if out.exists() and not force:
-        raise ConfigError(f"{out} exists; pass --force to overwrite it")
+    check_out_file(out, force)  # before drawing any frame
     chosen = parse_kernel(kernel)
     if chosen.channels != 1:
         raise ConfigError("animate slides one gray kernel; got an RGB kernel")

@@ -228,6 +228,7 @@ def inspect_command(
     """
     from ..images import load_image, sample_path
     from ..inspect import conv_layers, conv_weights, default_layer, feature_maps, top_predictions
+    from ..outputs import check_out_dir, printable, staged_dir
     from ..plot import plot_image
     from ..plot.models import (
         parse_scale,
@@ -236,7 +237,6 @@ def inspect_command(
         plot_filters,
         plot_predictions,
     )
-    from ..runs import check_out_dir, prepare_out_dir
 
     if top < 1 or top_k < 1 or images_shown < 1:
         raise ConfigError("--top, --top-k and --images must be at least 1")
@@ -253,56 +253,59 @@ def inspect_command(
     picture = load_image(source, mode="rgb")
     result = feature_maps(opened, picture, names, None if full_size else STORED_MAX_SIDE)
     predictions = top_predictions(result.output, opened, top_k)
-    prepare_out_dir(folder, force)
-
-    files: list[Path] = []
-    headline = _headline(predictions)
-    shown = result.prepared.display
-    files.append(_save(plot_image(shown, f"model input (what the model sees), values "
-                                         f"[{float(shown.min()):.3g}, {float(shown.max()):.3g}]"),
-                       folder / "input.png"))
-    if predictions:
-        console.print(_predictions_table(predictions))
-        files.append(_save(plot_predictions(predictions, f"{source.name}: top {len(predictions)}"
-                                            " predictions"), folder / "predictions.png"))
-    for name, maps in result.layers.items():
-        console.print(_stats_table(maps, top))
-        files.append(_save(plot_feature_maps(maps, top, headline),
-                           folder / f"maps-{_file_part(name)}.png"))
-    np.savez(folder / MAPS_FILE, **{name: maps.maps.numpy().astype(np.float32, copy=False)
-                                    for name, maps in result.layers.items()})
-    files.append(folder / MAPS_FILE)
-    convs = conv_layers(opened)
-    for name in dict.fromkeys(n.split("#")[0] for n in result.layers):
-        if name in convs:
-            weights_ = conv_weights(opened, name)
-            files.append(_save(plot_filters(weights_, name, scale_choice, view_choice),
-                               folder / f"filters-{_file_part(name)}.png"))
-    matches_info = _learned_vs_classical(opened, convs, folder, files)
-    top_info = None
-    if data is not None:
-        top_info = _data_images(opened, result.layers, names[0], data, channel, images_shown,
-                                folder, files)
-    summary = {
-        "convlens_version": __version__,
-        "command": _command(ctx),
-        "model": {"source": opened.source, "kind": opened.kind.value,
-                  "in_channels": opened.in_channels, "input_size": opened.input_size,
-                  "notes": opened.notes},
-        "image": str(source),
-        "model_input_shape": list(result.prepared.batch.shape[1:]),
-        "predictions": [vars(p) for p in predictions or []],
-        "layers": {name: {"type": maps.layer_type, "shape": list(maps.shape),
-                          "stored_shape": list(maps.maps.shape), "stored_factor": maps.factor,
-                          "channels": maps.stats.to_dict(maps.top())}
-                   for name, maps in result.layers.items()},
-        "learned_vs_classical": matches_info,
-        "top_images": top_info,
-    }
-    files.append(folder / "inspect.json")
-    summary["files"] = sorted(path.name for path in files)
-    (folder / "inspect.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {len(files)} files to {folder}/", markup=False)
+    final = folder
+    with staged_dir(final, force) as folder:  # filled all at once: an error leaves nothing
+        files: list[Path] = []
+        headline = _headline(predictions)
+        shown = result.prepared.display
+        files.append(_save(plot_image(shown, "model input (what the model sees), values "
+                                             f"[{float(shown.min()):.3g}, "
+                                             f"{float(shown.max()):.3g}]"),
+                           folder / "input.png"))
+        if predictions:
+            console.print(_predictions_table(predictions))
+            files.append(_save(plot_predictions(predictions, f"{printable(source.name)}: top "
+                                                f"{len(predictions)} predictions"),
+                               folder / "predictions.png"))
+        for name, maps in result.layers.items():
+            console.print(_stats_table(maps, top))
+            files.append(_save(plot_feature_maps(maps, top, headline),
+                               folder / f"maps-{_file_part(name)}.png"))
+        np.savez(folder / MAPS_FILE, **{name: maps.maps.numpy().astype(np.float32, copy=False)
+                                        for name, maps in result.layers.items()})
+        files.append(folder / MAPS_FILE)
+        convs = conv_layers(opened)
+        for name in dict.fromkeys(n.split("#")[0] for n in result.layers):
+            if name in convs:
+                weights_ = conv_weights(opened, name)
+                files.append(_save(plot_filters(weights_, name, scale_choice, view_choice),
+                                   folder / f"filters-{_file_part(name)}.png"))
+        matches_info = _learned_vs_classical(opened, convs, folder, files)
+        top_info = None
+        if data is not None:
+            top_info = _data_images(opened, result.layers, names[0], data, channel, images_shown,
+                                    folder, files)
+        summary = {
+            "convlens_version": __version__,
+            "command": _command(ctx),
+            "model": {"source": opened.source, "kind": opened.kind.value,
+                      "in_channels": opened.in_channels, "input_size": opened.input_size,
+                      "notes": opened.notes},
+            "image": str(source),
+            "model_input_shape": list(result.prepared.batch.shape[1:]),
+            "predictions": [vars(p) for p in predictions or []],
+            "layers": {name: {"type": maps.layer_type, "shape": list(maps.shape),
+                              "stored_shape": list(maps.maps.shape), "stored_factor": maps.factor,
+                              "channels": maps.stats.to_dict(maps.top())}
+                       for name, maps in result.layers.items()},
+            "learned_vs_classical": matches_info,
+            "top_images": top_info,
+        }
+        files.append(folder / "inspect.json")
+        summary["files"] = sorted(path.name for path in files)
+        (folder / "inspect.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                             encoding="utf-8")
+    console.print(f"wrote {len(files)} files to {printable(final)}/", markup=False)
 
 
 def _learned_vs_classical(opened: OpenedModel, convs: list[str], folder: Path,
@@ -401,10 +404,9 @@ def _file_part(name: str) -> str:
 
 
 def _save(figure, path: Path) -> Path:
-    from ..runs import FIGURE_DPI
+    from ..outputs import save_figure
 
-    figure.savefig(path, dpi=FIGURE_DPI)
-    return path
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- saliency
@@ -452,8 +454,8 @@ def saliency_command(
     * `convlens saliency model.pt cat.png --method all --layer features.6`
     """
     from ..images import load_image, sample_path
+    from ..outputs import check_out_dir, printable, staged_dir
     from ..plot.models import plot_predictions, plot_saliency
-    from ..runs import check_out_dir, prepare_out_dir
     from ..saliency import SaliencyMethod, explain_class, guided_backprop_unavailable, parse_methods
 
     if top_k < 1:
@@ -470,41 +472,46 @@ def saliency_command(
         error_console.print(f"note: {reason}: skipped", markup=False)
     picture = load_image(source, mode="rgb")
     result = explain_class(opened, picture, methods, class_, layer, steps, top_k)
-    prepare_out_dir(folder, force)
-    if result.predictions:
-        console.print(_predictions_table(result.predictions))
-    grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",
-                 show_edge=False)
-    for column in ("method", "layer", "shape", "max", "note"):
-        grid.add_column(column)
-    for item in result.maps:
-        grid.add_row(item.method.title, item.layer or "-",
-                     "x".join(map(str, item.heatmap.shape)), f"{float(item.heatmap.max()):.4g}",
-                     item.note)
-    console.print(grid)
-    files = [_save(plot_saliency(result, f"{source.name} through {Path(opened.source).name}"),
-                   folder / "saliency.png")]
-    if result.predictions:
-        files.append(_save(plot_predictions(result.predictions, f"{source.name}: top "
-                                            f"{len(result.predictions)} predictions",
-                                            highlight=result.target), folder / "predictions.png"))
-    arrays = {"input": result.prepared.display.numpy().astype(np.float32)}
-    arrays.update({item.method.key: item.heatmap.numpy().astype(np.float32)
-                   for item in result.maps})
-    np.savez(folder / "saliency.npz", **arrays)
-    files += [folder / "saliency.npz", folder / "saliency.json"]
-    summary = {
-        "convlens_version": __version__,
-        "command": _command(ctx),
-        "model": {"source": opened.source, "kind": opened.kind.value},
-        "image": str(source),
-        "class": {"index": result.target, "label": result.label,
-                  "probability": result.probability},
-        "predictions": [vars(p) for p in result.predictions or []],
-        "methods": [{"method": item.method.value, "layer": item.layer, "note": item.note,
-                     "shape": list(item.heatmap.shape), "max": float(item.heatmap.max())}
-                    for item in result.maps],
-        "files": sorted(path.name for path in files),
-    }
-    (folder / "saliency.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {len(files)} files to {folder}/", markup=False)
+    final = folder
+    with staged_dir(final, force) as folder:  # filled all at once: an error leaves nothing
+        if result.predictions:
+            console.print(_predictions_table(result.predictions))
+        grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",
+                     show_edge=False)
+        for column in ("method", "layer", "shape", "max", "note"):
+            grid.add_column(column)
+        for item in result.maps:
+            grid.add_row(item.method.title, item.layer or "-",
+                         "x".join(map(str, item.heatmap.shape)), f"{float(item.heatmap.max()):.4g}",
+                         item.note)
+        console.print(grid)
+        files = [_save(plot_saliency(result, printable(f"{source.name} through "
+                                                       f"{Path(opened.source).name}")),
+                       folder / "saliency.png")]
+        if result.predictions:
+            files.append(_save(plot_predictions(result.predictions,
+                                                f"{printable(source.name)}: top "
+                                                f"{len(result.predictions)} predictions",
+                                                highlight=result.target),
+                               folder / "predictions.png"))
+        arrays = {"input": result.prepared.display.numpy().astype(np.float32)}
+        arrays.update({item.method.key: item.heatmap.numpy().astype(np.float32)
+                       for item in result.maps})
+        np.savez(folder / "saliency.npz", **arrays)
+        files += [folder / "saliency.npz", folder / "saliency.json"]
+        summary = {
+            "convlens_version": __version__,
+            "command": _command(ctx),
+            "model": {"source": opened.source, "kind": opened.kind.value},
+            "image": str(source),
+            "class": {"index": result.target, "label": result.label,
+                      "probability": result.probability},
+            "predictions": [vars(p) for p in result.predictions or []],
+            "methods": [{"method": item.method.value, "layer": item.layer, "note": item.note,
+                         "shape": list(item.heatmap.shape), "max": float(item.heatmap.max())}
+                        for item in result.maps],
+            "files": sorted(path.name for path in files),
+        }
+        (folder / "saliency.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                              encoding="utf-8")
+    console.print(f"wrote {len(files)} files to {printable(final)}/", markup=False)

@@ -186,30 +186,31 @@ def evaluate_command(
     from ..data import load_eval_set
     from ..devices import resolve_device
     from ..models import load_checkpoint
+    from ..outputs import check_out_dir, printable, save_figure, staged_dir, write_text
     from ..plot.training import plot_confusion
-    from ..runs import FIGURE_DPI, check_out_dir
     from ..train import CONFUSION_FILE, evaluate
 
     model, info = load_checkpoint(model_path, device=resolve_device(device))
     spec = data if data is not None else info.metrics.get("data")
     if not spec:
         raise DataError("this checkpoint does not say what it was trained on; pass --data")
+    folder = out if out is not None else _eval_folder(model_path, spec)
+    check_out_dir(folder, force)  # before the slow part
     seed = split_seed if data is not None else int(info.metrics.get("split_seed", split_seed))
     images, skipped = load_eval_set(spec, info.class_names, info.in_channels, info.input_size,
                                     split_seed=seed, strict=strict)
     if skipped:
-        error_console.print(f"warning: skipped {len(skipped)} unreadable image file(s), e.g. "
-                            f"{skipped[0][0]}: {skipped[0][1]}", markup=False)
+        error_console.print(printable(f"warning: skipped {len(skipped)} unreadable image "
+                                      f"file(s), e.g. {skipped[0][0]}: {skipped[0][1]}"),
+                            markup=False)
     result = evaluate(model, info, images, batch_size=batch_size)
-    folder = out if out is not None else _eval_folder(model_path, spec)
-    check_out_dir(folder, force)
-    folder.mkdir(parents=True, exist_ok=True)
-    label = _data_label(spec)
-    figure = plot_confusion(result.confusion, result.class_names,
-                            title=f"{info.architecture} on {label}")
-    figure.savefig(folder / CONFUSION_FILE, dpi=FIGURE_DPI)
+    label = printable(_data_label(spec))
     report = {"model": str(model_path), "data": spec, **result.to_dict()}
-    (folder / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    with staged_dir(folder, force) as stage:
+        save_figure(plot_confusion(result.confusion, result.class_names,
+                                   title=f"{info.architecture} on {label}"),
+                    stage / CONFUSION_FILE)
+        write_text(stage / "evaluation.json", json.dumps(report, indent=2) + "\n")
     if as_json:
         console.print_json(json.dumps(report))
         return
@@ -227,7 +228,7 @@ def evaluate_command(
                       str(int(support)))
     console.print(table)
     console.print(f"loss {result.loss:.4f}; wrote {CONFUSION_FILE} and evaluation.json to "
-                  f"{escape(str(folder))}/", markup=True, highlight=False)
+                  f"{escape(printable(folder))}/", markup=True, highlight=False)
 
 
 @app.command("predict", rich_help_panel=TRAINING_COMMANDS)
@@ -252,27 +253,51 @@ def predict_command(
 
     * `convlens predict runs/pets/model.safetensors cat1.jpg cat2.jpg --top-k 3`
     * `convlens predict runs/digits-tinyvgg photos/ --json`
+
+    Of several images, one that cannot be read is reported and skipped; the others are
+    classified and the exit code is 1.
     """
     from ..devices import resolve_device
+    from ..errors import ConvlensError
     from ..images import iter_image_files, load_image
     from ..models import load_checkpoint
+    from ..outputs import printable
     from ..train import predict
 
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1; got {top_k}")
     model, info = load_checkpoint(model_path, device=resolve_device(device))
-    paths = list(iter_image_files(images))
+    found = list(iter_image_files(images))
     mode = "rgb" if info.in_channels == 3 else "gray"
-    tensors = [load_image(path, mode=mode) for path in paths]
-    results = predict(model, info, tensors, top_k=top_k)
+    paths, tensors, failures = [], [], 0
+    for path in found:
+        try:
+            tensors.append(load_image(path, mode=mode))
+            paths.append(path)
+        except ConvlensError as exc:
+            if len(found) == 1:
+                raise
+            failures += 1
+            error_console.print(printable(f"skipped {path}: {exc}"), markup=False)
+    results = predict(model, info, tensors, top_k=top_k) if tensors else []
     if as_json:
         console.print_json(json.dumps([
-            {"image": str(path), "top": [{"class": name, "probability": prob}
-                                         for name, prob in ranked]}
+            {"image": printable(path), "top": [{"class": name, "probability": prob}
+                                               for name, prob in ranked]}
             for path, ranked in zip(paths, results)]))
-        return
+    else:
+        _print_predictions(paths, results)
+    if failures:
+        error_console.print(f"error: {failures} of {len(found)} images failed", markup=False)
+        raise typer.Exit(1)
+
+
+def _print_predictions(paths: list[Path], results: list) -> None:
+    from ..outputs import printable
+
     for path, ranked in zip(paths, results):
-        console.print(f"[bold]{escape(str(path))}[/bold]", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{escape(printable(path))}[/bold]", highlight=False,
+                      soft_wrap=True)
         table = Table(show_edge=False)
         table.add_column("rank", justify="right")
         table.add_column("class")
