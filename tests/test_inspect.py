@@ -361,7 +361,7 @@ def test_layer_table_stops_at_the_failing_layer_and_names_the_mismatch():
 
 def test_layer_table_names_a_channel_mismatch(tiny):
     table = layer_table(tiny, in_channels=1, strict=False)
-    assert table.failure == "the input gives 1 channels, but 'features.0' (Conv2d) expects 3"
+    assert table.failure == "the input gives 1 channel, but 'features.0' (Conv2d) expects 3"
 
 
 def test_torchscript_layer_table_matches_the_module_one(tiny):

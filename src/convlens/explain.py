@@ -44,6 +44,7 @@ from .layers import (
     same_padding,
 )
 from .plot import format_number
+from .wording import verb
 
 RAW_SCALE = 255.0
 """What 1.0 of a normalized value is in raw units (8-bit pixel values)."""
@@ -761,7 +762,7 @@ class AxisStep:
             return (f"{self.numerator}/{self.stride} is not whole: ceil mode rounds up, adding a "
                     f"last, partial window over the final {left} px")
         return (f"{self.numerator}/{self.stride} is not whole: PyTorch floors, so the last {left} "
-                f"px (padding included) are never covered")
+                f"px (padding included) {verb(left, 'is', 'are')} never covered")
 
 
 @dataclass(frozen=True)
@@ -942,10 +943,11 @@ def parse_size(value: str | int | Sequence[int], what: str = "input size") -> tu
 
 
 def parse_at(text: str, flag: str = "--at") -> tuple[int, int]:
-    """``"120,45"`` -> ``(120, 45)``; anything else a clear error."""
-    match = re.fullmatch(r"\s*(-?\d+)\s*[, ]\s*(-?\d+)\s*", str(text))
+    """``"120,45"`` -> ``(120, 45)``; anything else (a 5000-digit number too) a clear error."""
+    match = re.fullmatch(r"\s*(-?\d{1,18})\s*[, ]\s*(-?\d{1,18})\s*", str(text))
     if not match:
-        raise ConfigError(f"{flag} must be ROW,COL (two whole numbers); got {text!r}")
+        shown = str(text) if len(str(text)) <= 40 else f"{str(text)[:37]}..."
+        raise ConfigError(f"{flag} must be ROW,COL (two whole numbers); got {shown!r}")
     return int(match.group(1)), int(match.group(2))
 
 

@@ -58,6 +58,7 @@ from .models import (
     match_channels,
     resize_exact,
 )
+from .wording import plural
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 NESTED_STATE_KEYS = ("state_dict", "model_state_dict", "model", "weights")
@@ -136,9 +137,10 @@ class OpenedModel:
 
     def describe(self) -> str:
         """One line: source, kind, input it expects."""
-        channels = "?" if self.in_channels is None else str(self.in_channels)
+        channels = ("? channels" if self.in_channels is None
+                    else plural(self.in_channels, "channel"))
         size = "any size" if self.input_size is None else "x".join(map(str, self.input_size))
-        return f"{self.source} ({self.kind.value}; input {channels} channels, {size})"
+        return f"{self.source} ({self.kind.value}; input {channels}, {size})"
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
@@ -20,12 +22,44 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _flags_show_no_type() -> None:
+    """typer (0.2x) prints ``<bool>`` beside every on/off flag in ``--help``, as if the flag took
+    a value; show nothing there instead, as click does."""
+    option = getattr(getattr(typer, "core", None), "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_convlens", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._convlens = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
 CONVOLUTION_COMMANDS = "See a convolution"
 TRAINING_COMMANDS = "Train a classifier"
 MODEL_COMMANDS = "Look inside a model"
 COMMAND_ORDER = ("run", "kernels", "explain", "size", "animate", "serve",
                  "train", "evaluate", "predict", "layers", "inspect", "saliency")
 """How ``convlens --help`` lists the commands: from a first run to a trained model."""
+
+
+
+@app.callback()
+def _budget(budget: Annotated[str | None, typer.Option(
+        "--budget", metavar="SIZE", show_default=False,
+        help="Memory budget of one job, e.g. `16G`, `512M` or `none` (default 4G, or "
+        "$CONVLENS_BUDGET). Every run, download and training set is estimated from its shapes "
+        "first and refused, in one line, past it; work is held to 100 multiply-adds a byte. "
+        "Goes before the command: `convlens --budget 16G run big.png`.")] = None) -> None:
+    from ..limits import set_budget
+
+    set_budget(budget)  # None forgets an earlier setting: in-process calls start afresh
+
 
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ..errors import ModelError
 from ..modelfiles import OpenedModel
+from ..wording import plural
 from .fields import DENSE_TYPES, FieldTracker, script_fields, sees_everything
 from .hooks import LayerCapture, ScriptTap, eval_mode, output_shape
 from .names import layer_types
@@ -296,7 +297,8 @@ def _mismatch(
     if what is not None and got:
         unit, expected, axis = what
         if len(got) > abs(axis) and got[axis] != expected:
-            return f"{given} gives {got[axis]} {unit}, but {failing!r} ({kind}) expects {expected}"
+            return (f"{given} gives {plural(got[axis], unit.rstrip('s'))}, but {failing!r} "
+                    f"({kind}) expects {expected}")
     shape = "x".join(map(str, got)) if got else "its"
     return f"{failing!r} ({kind}) failed on a {shape} input: {error_text(exc)}"
 
