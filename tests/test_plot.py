@@ -106,3 +106,12 @@ def test_overview_has_a_row_per_kernel_and_stages_display_in_notebooks():
     assert "sobel-v" in titles and sum(t.startswith("pooled 9x11") for t in titles) == 2
     png = stages._repr_png_()
     assert png.startswith(b"\x89PNG") and Image.open(io.BytesIO(png)).size[0] > 300
+
+
+def test_predictions_figure_tells_a_near_certain_class_from_a_sure_one():
+    from convlens.inspect.predictions import Prediction
+    from convlens.plot.models import plot_predictions
+
+    figure = plot_predictions([Prediction(0, "cat", 0.9996), Prediction(1, "dog", 0.0004)])
+    written = {text.get_text() for text in figure.axes[0].texts}
+    assert written == {"99.96%", "0.04%"}  # not "100.0%" and "0.0%"

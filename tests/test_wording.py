@@ -34,3 +34,11 @@ def test_flags_show_no_value_type_in_help(cli, command):
     result = cli(command, "--help")
     assert result.code == 0 and "--help" in result.out
     assert "<bool>" not in result.out and "BOOLEAN" not in result.out
+
+
+def test_the_examples_in_the_docstrings_hold():
+    import doctest
+
+    import convlens.wording
+
+    assert doctest.testmod(convlens.wording).failed == 0

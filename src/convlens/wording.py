@@ -24,3 +24,24 @@ def verb(count: int, one: str, many: str) -> str:
     ('is', 'are')
     """
     return one if count == 1 else many
+
+
+def percent(share: float, digits: int = 1, most: int = 4) -> str:
+    """``share`` (0-1) as a percentage with ``digits`` decimals, or more where that many would
+    round it to exactly 100% or 0% when it is not: 0.9996 is ``99.96%``, not ``100.0%``.
+
+    >>> percent(0.4567), percent(0.9996), percent(0.00004), percent(1.0), percent(0.0)
+    ('45.7%', '99.96%', '0.004%', '100.0%', '0.0%')
+    >>> percent(1e-9)
+    '<0.0001%'
+    """
+    value = 100 * float(share)
+    if value != value:  # NaN
+        return "nan%"
+    places = digits
+    while places < most and 0 < value < 100 and round(value, places) in (0, 100):
+        places += 1
+    if 0 < value < 100 and round(value, places) in (0, 100):
+        limit = 10.0 ** -most
+        return f"<{limit:.{most}f}%" if value < 50 else f">{100 - limit:.{most}f}%"
+    return f"{value:.{places}f}%"

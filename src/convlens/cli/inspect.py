@@ -16,6 +16,7 @@ from rich.table import Table
 from .. import __version__
 from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError
+from ..wording import percent
 from . import _options as opt
 from ._app import MODEL_COMMANDS, app, console, error_console
 
@@ -389,14 +390,15 @@ def _predictions_table(predictions) -> Table:
                             ("probability", "right")):
         grid.add_column(column, justify=justify)  # type: ignore[arg-type]
     for rank, item in enumerate(predictions, start=1):
-        grid.add_row(str(rank), item.label, str(item.index), f"{item.probability:.2%}")
+        grid.add_row(str(rank), item.label, str(item.index), percent(item.probability, 2))
     return grid
 
 
 def _headline(predictions) -> str:
     if not predictions:
         return ""
-    return "prediction: " + ", ".join(f"{p.label} {p.probability:.0%}" for p in predictions[:3])
+    return "prediction: " + ", ".join(f"{p.label} {percent(p.probability, 0)}"
+                                      for p in predictions[:3])
 
 
 def _file_part(name: str) -> str:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError, DataError
+from ..wording import percent
 from . import _options as opt
 from ._app import TRAINING_COMMANDS, app, console, error_console
 
@@ -303,7 +304,7 @@ def _print_predictions(paths: list[Path], results: list) -> None:
         table.add_column("class")
         table.add_column("probability", justify="right")
         for rank, (name, prob) in enumerate(ranked, start=1):
-            table.add_row(str(rank), escape(name), f"{100 * prob:.2f}%")
+            table.add_row(str(rank), escape(name), percent(prob, 2))
         console.print(table)
 
 

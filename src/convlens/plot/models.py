@@ -19,6 +19,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from ..wording import percent
 from .stages import SIGNED_CMAP, _as_numpy, format_number, plot_maps
 
 HEAT_CMAP = "inferno"
@@ -277,7 +278,7 @@ def plot_saliency(result, subtitle: str = "") -> Figure:
     probability = "" if result.probability is None else f" (p = {result.probability:.3f})"
     title = f"Why class '{result.label}'{probability}?"
     if result.predictions:
-        title += "  top: " + ", ".join(f"{p.label} {p.probability:.0%}"
+        title += "  top: " + ", ".join(f"{p.label} {percent(p.probability, 0)}"
                                        for p in result.predictions[:3])
     if subtitle:
         title += f"\n{subtitle}"
@@ -300,7 +301,7 @@ def plot_predictions(predictions: Sequence, title: str = "", highlight: int | No
     ax.set_xlim(0, 1.12)
     ax.set_xlabel("probability (softmax)")
     for bar, value in zip(bars, values):
-        ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{value:.1%}",
+        ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, percent(value),
                 va="center", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     figure.suptitle(title or f"top {len(values)} predictions", fontsize=11)
