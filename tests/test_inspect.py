@@ -526,7 +526,14 @@ def test_learned_vs_classical_draws_each_filter_beside_its_kernel():
                                    weights[match.filter_index, 0].numpy())
         np.testing.assert_allclose(tiles[2 * pair + 1].images[0].get_array(), match.kernel)
     titles = [ax.get_title() for ax in tiles]
-    assert "sobel-v\ncos +1.00" in titles and "-laplacian\ncos -1.00" in titles
+    # the number is the cosine between the two pictures: the flipped kernel is drawn
+    assert "sobel-v\ncos 1.00" in titles and "-laplacian\ncos 1.00" in titles
+    for pair in range(2):
+        learned = tiles[2 * pair].images[0].get_array().ravel()
+        drawn = np.asarray(tiles[2 * pair + 1].images[0].get_array()).ravel()
+        shown = float(tiles[2 * pair + 1].get_title().split("cos ")[1])
+        cosine = learned @ drawn / (np.linalg.norm(learned) * np.linalg.norm(drawn))
+        assert shown == pytest.approx(cosine, abs=0.005)
 
 
 def test_feature_map_figure_shows_the_most_active_channels_with_full_size_ranges(tiny):

@@ -332,10 +332,10 @@ def _learned_vs_classical(opened: OpenedModel, convs: list[str], folder: Path,
     for column in ("filter", "nearest kernel", "cosine"):
         grid.add_column(column)
     for match in best[:8]:
-        grid.add_row(f"#{match.filter_index}", match.label, f"{match.cosine:+.3f}")
+        grid.add_row(f"#{match.filter_index}", match.label, f"{match.similarity:.3f}")
     console.print(grid)
     return {"layer": first, "matches": [{"filter": m.filter_index, "kernel": m.label,
-                                         "cosine": m.cosine} for m in found]}
+                                         "cosine": m.similarity} for m in found]}
 
 
 def _data_images(opened: OpenedModel, layers: dict[str, FeatureMaps], layer: str, data: Path,

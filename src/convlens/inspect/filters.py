@@ -42,7 +42,14 @@ class KernelMatch:
 
     @property
     def label(self) -> str:
+        """The kernel as matched and drawn: ``-name`` when its sign was flipped."""
         return self.name if self.cosine >= 0 else f"-{self.name}"
+
+    @property
+    def similarity(self) -> float:
+        """Cosine similarity between the filter and :attr:`label`'s kernel (the signed kernel
+        drawn beside it): ``|cosine|``, the number every surface shows with the label."""
+        return abs(self.cosine)
 
 
 def nearest_kernels(weights: torch.Tensor | np.ndarray) -> list[KernelMatch | None]:

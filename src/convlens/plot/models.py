@@ -202,7 +202,7 @@ def plot_learned_vs_classical(
         kernel_ax.imshow(match.kernel, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit,
                          interpolation="nearest")
         learned_ax.set_title(f"learned #{match.filter_index}", fontsize=8)
-        kernel_ax.set_title(f"{match.label}\ncos {match.cosine:+.2f}", fontsize=8)
+        kernel_ax.set_title(f"{match.label}\ncos {match.similarity:.2f}", fontsize=8)
     low, high = float(data.min()), float(data.max())
     figure.suptitle(
         f"{layer}: learned filters {count}x{channels}x{kh}x{kw} (weights [{format_number(low)}, "

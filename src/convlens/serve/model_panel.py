@@ -178,7 +178,7 @@ class ModelPanel:
                 weights = conv_weights(opened, layer)
                 header["filters"], arrays["filters"] = filter_tiles(weights, body.top)
                 header["filters"]["matches"] = [
-                    None if m is None else {"name": m.label, "cosine": m.cosine}
+                    None if m is None else {"name": m.label, "cosine": m.similarity}
                     for m in nearest_kernels(weights[:body.top])]
             header["gradcam"] = None
             logits = seen.output
