@@ -13,6 +13,7 @@ padding mode and the asymmetric 'same' padding of even kernels go through one co
 from __future__ import annotations
 
 import enum
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from .devices import resolve_device
 from .errors import ConfigError
 from .kernels import Kernel, kernel_bank, unique_names
+from .limits import MAX_KERNELS, MAX_LAYER_NUMBER, bounded_int, check_at_most, check_budget
 
 PaddingSpec = int | str | tuple[int, int, int, int]
 
@@ -62,7 +64,9 @@ class LayerConfig:
 
     ``padding`` is a number of cells on every side, ``"valid"`` (0) or ``"same"`` (``D (F - 1)``
     cells, centred, the odd one at the bottom/right as PyTorch does: output ``ceil(I / stride)``).
-    ``pool=None`` means no pooling; ``pool_stride=None`` means the pool size.
+    ``pool=None`` means no pooling; ``pool_stride=None`` means the pool size. Stride,
+    padding, dilation, pool and pool stride are at most
+    :data:`~convlens.limits.MAX_LAYER_NUMBER`.
     """
 
     stride: int = 1
@@ -84,10 +88,10 @@ class LayerConfig:
         set_(self, "pool", parse_pool(self.pool))
         if self.bias is not None:
             set_(self, "bias", tuple(float(b) for b in self.bias))
-        _positive("stride", self.stride)
-        _positive("dilation", self.dilation)
+        _positive("stride", self.stride, MAX_LAYER_NUMBER)
+        _positive("dilation", self.dilation, MAX_LAYER_NUMBER)
         if self.pool_stride is not None:
-            _positive("pool stride", self.pool_stride)
+            _positive("pool stride", self.pool_stride, MAX_LAYER_NUMBER)
 
     @property
     def effective_pool_stride(self) -> int | None:
@@ -103,28 +107,44 @@ class LayerConfig:
 
 
 def parse_padding(padding: PaddingSpec) -> int | str | tuple[int, int, int, int]:
-    """``3``, ``"3"``, ``"valid"``, ``"same"`` or ``(top, bottom, left, right)``; else an error."""
+    """``3``, ``"3"``, ``"valid"``, ``"same"`` or ``(top, bottom, left, right)``; else an error.
+
+    Cells per side are whole numbers from 0 to :data:`~convlens.limits.MAX_LAYER_NUMBER`.
+    """
     if isinstance(padding, str):
         text = padding.strip().lower()
         if text == "valid":
             return 0
         if text == "same":
             return "same"
-        try:
-            padding = int(text)
-        except ValueError:
-            raise ConfigError(
-                f"padding must be a number of cells, 'valid' or 'same'; got {padding!r}"
-            ) from None
+        padding = _whole(text, "padding")
     if isinstance(padding, (tuple, list)):
-        if len(padding) != 4 or any(int(p) < 0 for p in padding):
+        if len(padding) != 4:
             raise ConfigError(f"padding tuple must be 4 cells >= 0; got {padding!r}")
+        for cell in padding:
+            _cells(cell, "padding tuple")
         return tuple(int(p) for p in padding)  # type: ignore[return-value]
-    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)):
-        raise ConfigError(f"padding must be a number, 'valid' or 'same'; got {padding!r}")
-    if padding < 0:
-        raise ConfigError(f"padding must be >= 0 cells; got {padding}")
+    _cells(padding, "padding")
     return int(padding)
+
+
+def _whole(text: str, label: str) -> int:
+    """``text`` as a whole number, or a :class:`ConfigError` naming ``label``; a number too long
+    to be a layer setting (a 5000-digit one) is refused without converting it."""
+    try:
+        return bounded_int(text, MAX_LAYER_NUMBER, label)
+    except ValueError:
+        raise ConfigError(f"{label} must be a number of cells, 'valid' or 'same'; got "
+                          f"{text[:40]!r}") from None
+
+
+def _cells(value, label: str) -> None:
+    """Check a padding of ``value`` cells: a whole number from 0 to the layer-number limit."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{label} must be a number, 'valid' or 'same'; got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{label} must be >= 0 cells; got {value}")
+    check_at_most(value, MAX_LAYER_NUMBER, label)
 
 
 def parse_pool(pool: int | str | None) -> int | None:
@@ -136,12 +156,12 @@ def parse_pool(pool: int | str | None) -> int | None:
         if text in ("none", "off", "0", ""):
             return None
         try:
-            pool = int(text)
+            pool = bounded_int(text, MAX_LAYER_NUMBER, "pool size")
         except ValueError:
             raise ConfigError(f"pool must be a window size or 'none'; got {pool!r}") from None
     if pool == 0:
         return None
-    _positive("pool size", pool)
+    _positive("pool size", pool, MAX_LAYER_NUMBER)
     return int(pool)
 
 
@@ -356,6 +376,84 @@ def check_fits(
     return steps
 
 
+FLOAT_BYTES = 4
+"""Bytes of one float32 value: every stage is float32."""
+
+STAGE_COPIES = (5, 4)
+"""How many times the outputs are held at the peak of one layer run, as a fraction: 5/4 where
+PyTorch's result is kept as it is (gray images on the CPU; the fused kernel), 2 where a
+channels-last result is copied to a contiguous one (colour images, GPUs). Measured peaks on the
+CPU are 1.15-1.25x the outputs for gray images and 2.0-2.2x for RGB."""
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    """What one layer run costs, from shapes alone (nothing allocated). Bytes of float32.
+
+    ``input_bytes`` is the batch, ``padded_bytes`` its padded copy (0 without padding),
+    ``output_bytes`` the conv, activated and pooled stages once, ``memory`` the estimated peak
+    (input, padded copy and the outputs :data:`STAGE_COPIES` times), ``work`` the multiply-adds
+    ``N K C kh kw H' W'``, ``sizes`` the :func:`check_fits` steps.
+    """
+
+    input_bytes: int
+    padded_bytes: int
+    output_bytes: int
+    memory: int
+    work: int
+    sizes: list[SizeStep]
+
+
+def estimate_layer(
+    input_shape: Sequence[int], kernel_shape: Sequence[int], config: LayerConfig,
+    copied: bool | None = None,
+) -> LayerEstimate:
+    """The memory and work of running ``config`` with kernels ``kernel_shape`` ``(K, C, kh, kw)``
+    over ``input_shape`` ``(C, H, W)`` or ``(N, C, H, W)``, from the size arithmetic of
+    :func:`check_fits` (which also refuses a layer that does not fit). ``copied`` says the
+    outputs are copied once more (channels-last on a GPU or for colour; default: C > 1).
+
+    >>> e = estimate_layer((1, 100, 100), (2, 1, 3, 3), LayerConfig(pool=2))
+    >>> e.sizes[0].outputs, e.output_bytes, e.work        # conv 98x98, pooled 49x49
+    ((98, 98), 172872, 172872)
+    """
+    *batch, channels, height, width = (int(side) for side in input_shape)
+    count = math.prod(batch)
+    kernels, _, kh, kw = (int(side) for side in kernel_shape)
+    sizes = check_fits(config, height, width, (kh, kw))
+    top, bottom, left, right = sizes[0].padding
+    conv_h, conv_w = sizes[0].outputs
+    pooled_h, pooled_w = sizes[-1].outputs if config.pool is not None else (0, 0)
+    input_bytes = FLOAT_BYTES * count * channels * height * width
+    padded_bytes = 0 if not any(sizes[0].padding) else (
+        FLOAT_BYTES * count * channels * (height + top + bottom) * (width + left + right))
+    output_bytes = FLOAT_BYTES * count * kernels * (2 * conv_h * conv_w + pooled_h * pooled_w)
+    copies, per = STAGE_COPIES if not (channels > 1 if copied is None else copied) else (2, 1)
+    memory = input_bytes + padded_bytes + copies * output_bytes // per
+    work = count * kernels * channels * kh * kw * conv_h * conv_w
+    return LayerEstimate(input_bytes, padded_bytes, output_bytes, memory, work, sizes)
+
+
+def check_layer_budget(
+    input_shape: Sequence[int], kernel_shape: Sequence[int], config: LayerConfig,
+    extra_bytes: int = 0, what: str = "", copied: bool | None = None,
+) -> LayerEstimate:
+    """Refuse, before anything is allocated, a layer run over the kernel-count limit or whose
+    :func:`estimate_layer` memory (plus ``extra_bytes``, e.g. figures) or work is over the
+    budget (:func:`convlens.limits.check_budget`); ``what`` names the job in the message."""
+    kernels = int(kernel_shape[0])
+    check_at_most(kernels, MAX_KERNELS, "the number of kernels",
+                  "run them in groups of at most that many")
+    estimate = estimate_layer(input_shape, kernel_shape, config, copied)
+    if not what:
+        shape = "x".join(str(int(side)) for side in input_shape)
+        kh, kw = (int(side) for side in kernel_shape[2:])
+        what = (f"a {shape} input with {kernels} {kh}x{kw} kernel{'s' * (kernels != 1)} "
+                f"({'x'.join(map(str, estimate.sizes[0].outputs))} maps)")
+    check_budget(estimate.memory + extra_bytes, what, work=estimate.work)
+    return estimate
+
+
 @dataclass
 class Stages:
     """Every stage of one image through one layer.
@@ -479,10 +577,14 @@ def run_layer(
 
     Every backend gives the numbers of :class:`FixedConvLayer`, which is the reference. ``auto``
     takes the fused CPU kernel when the work pays for loading it (see :func:`fused_pays`).
+    A run over the kernel-count limit or the budget is refused first
+    (:func:`check_layer_budget`).
     """
-    device = resolve_device(device)
     if backend not in ("auto", "torch", "fused"):
         raise ConfigError(f"backend must be auto, torch or fused; got {backend!r}")
+    device = resolve_device(device)
+    check_layer_budget(tuple(batch.shape), tuple(weights.shape), config,
+                       copied=device.type != "cpu" or batch.shape[1] > 1)
     use_fused = backend == "fused" or (
         backend == "auto" and device.type == "cpu" and fused_pays(batch, weights)
     )
@@ -514,17 +616,20 @@ def _enum(kind: type[enum.Enum], value, label: str):
         raise ConfigError(f"{label} must be one of {choices}; got {value!r}") from None
 
 
-def _positive(label: str, value) -> None:
+def _positive(label: str, value, limit: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ConfigError(f"{label} must be a whole number; got {value!r}")
     if value < 1:
         raise ConfigError(f"{label} must be at least 1; got {value}")
+    if limit is not None:
+        check_at_most(value, limit, label)
 
 
 __all__ = [
     "Activation",
     "FixedConvLayer",
     "LayerConfig",
+    "LayerEstimate",
     "PaddingMode",
     "PoolType",
     "SizeStep",
@@ -532,8 +637,10 @@ __all__ = [
     "StageSummary",
     "Stages",
     "check_fits",
+    "check_layer_budget",
     "compute_stages",
     "effective_size",
+    "estimate_layer",
     "make_activation",
     "make_pool",
     "output_size",

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=args, prog_name="convlens", standalone_mode=False,
                      obj={"argv": args})
     except BudgetError as exc:
-        _fail(exc.hinted(f"convlens --budget {exc.suggested} {' '.join(args[:1])} ..., or "
+        _fail(exc.hinted(f"convlens --budget {exc.suggested} {_command(args)} ..., or "
                          f"{BUDGET_ENV}={exc.suggested}"))
         return EXIT_USER_ERROR
     except ConvlensError as exc:
@@ -58,6 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         _fail(f"{exc.format_message()} (see `{command} --help`)")
         return getattr(exc, "exit_code", EXIT_USER_ERROR) or EXIT_USER_ERROR
     return result if isinstance(result, int) else 0
+
+
+def _command(args: list[str]) -> str:
+    """The command's name in ``args``, past the global ``--budget SIZE``."""
+    words = iter(args)
+    for word in words:
+        if word == "--budget":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return "COMMAND"
 
 
 def _fail(message: str) -> None:

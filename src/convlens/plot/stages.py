@@ -17,12 +17,17 @@ import torch.nn.functional as F
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from ..limits import MAX_FIGURE_INCHES, MAX_PANEL_ASPECT
+
 DISPLAY_MAX_SIDE = 768
 """Longest side, in pixels, at which a map is drawn; larger maps are area-averaged down."""
 
 DISPLAY_PERCENTILE = 99.5
 """Colour scales end at this percentile of the magnitudes, so a few extreme pixels do not turn
 the rest of the map flat; the printed ranges are always the true minimum and maximum."""
+
+KERNEL_COLUMNS = 16
+"""Most kernels :func:`plot_kernels` puts side by side; more wrap onto further rows."""
 
 SIGNED_CMAP = "RdBu_r"
 UNSIGNED_CMAP = "gray"
@@ -47,6 +52,23 @@ def common_denominator(values: np.ndarray, limit: int = 1024) -> int:
     return 1
 
 
+def bounded_figsize(width: float, height: float) -> tuple[float, float]:
+    """``(width, height)`` in inches, scaled down whole so neither side passes
+    :data:`~convlens.limits.MAX_FIGURE_INCHES` (the canvas, not the layout, is what costs
+    memory: a 20000x3 map must not ask for a figure a mile tall)."""
+    scale = min(1.0, MAX_FIGURE_INCHES / max(width, height, 1e-9))
+    return width * scale, height * scale
+
+
+def panel_aspect(height: int, width: int) -> tuple[float, bool]:
+    """The height/width ratio a ``height x width`` map's panel gets, held within
+    :data:`~convlens.limits.MAX_PANEL_ASPECT` either way, and whether it was held (the map is
+    then drawn stretched to the panel, and its title says so)."""
+    aspect = height / width
+    held = min(max(aspect, 1 / MAX_PANEL_ASPECT), MAX_PANEL_ASPECT)
+    return held, held != aspect
+
+
 def plot_kernels(
     kernels: torch.Tensor | np.ndarray,
     names: Sequence[str] | None = None,
@@ -54,7 +76,8 @@ def plot_kernels(
 ) -> Figure:
     """Draw kernels ``(K, C, kh, kw)`` as heatmaps centred on 0 with each weight written in.
 
-    One column per kernel, one row per input channel (R, G, B for RGB kernels). Kernels whose
+    One column per kernel (at most :data:`KERNEL_COLUMNS`, then a further row of kernels), one
+    row per input channel (R, G, B for RGB kernels). Kernels whose
     weights share a small denominator (1/16 for a Gaussian) are written as whole numbers with
     the factor in the title, the way textbooks print them.
     """
@@ -68,15 +91,21 @@ def plot_kernels(
     cell = 0.42 if max(kh, kw) <= 7 else 0.22
     panel_w = max(2.2, kw * cell + 0.6)
     panel_h = max(2.0, kh * cell + 0.9)
-    figure = Figure(figsize=(panel_w * count, panel_h * channels + (0.5 if title else 0)),
-                    layout="constrained")
-    axes = figure.subplots(channels, count, squeeze=False)
+    per_row = min(count, KERNEL_COLUMNS)
+    blocks = math.ceil(count / per_row)
+    figure = Figure(figsize=bounded_figsize(
+        panel_w * per_row, panel_h * channels * blocks + (0.5 if title else 0)),
+        layout="constrained")
+    axes = figure.subplots(channels * blocks, per_row, squeeze=False)
+    for ax in axes.flat[count * channels:]:
+        ax.set_axis_off()
     show_numbers = max(kh, kw) <= 11
     for index in range(count):
         denominator = common_denominator(weights[index])
         limit = float(np.abs(weights[index]).max()) or 1.0
+        block, column = divmod(index, per_row)
         for channel in range(channels):
-            ax = axes[channel][index]
+            ax = axes[block * channels + channel][column]
             grid = weights[index, channel]
             ax.imshow(grid, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
             ax.set_xticks([])
@@ -110,6 +139,7 @@ def plot_maps(
 
     Signed data (``signed=None`` decides from the values) uses a diverging map centred on 0,
     non-negative data a gray ramp from 0. Each panel's title gives its name, shape and range.
+    Maps more elongated than :data:`~convlens.limits.MAX_PANEL_ASPECT` are drawn stretched.
     """
     data = _as_numpy(maps)
     if data.ndim == 2:
@@ -121,9 +151,9 @@ def plot_maps(
         signed = bool(data.min() < 0)
     columns = columns or min(count, 4)
     rows = math.ceil(count / columns)
-    aspect = height / width
+    aspect, stretched = panel_aspect(height, width)
     panel_w = 4.2 if columns > 1 else 6.0
-    figure = Figure(figsize=(panel_w * columns, panel_w * aspect * rows + 0.9),
+    figure = Figure(figsize=bounded_figsize(panel_w * columns, panel_w * aspect * rows + 0.9),
                     layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
     for index in range(rows * columns):
@@ -133,13 +163,16 @@ def plot_maps(
             continue
         low, high = float(data[index].min()), float(data[index].max())
         norm, cmap = display_norm(display[index], signed)
-        image = ax.imshow(display[index], cmap=cmap, norm=norm, interpolation="nearest")
+        image = ax.imshow(display[index], cmap=cmap, norm=norm, interpolation="nearest",
+                          aspect="auto" if stretched else "equal")
         ax.set_xticks([])
         ax.set_yticks([])
         label = (f"{names[index]}  {height}x{width}\n"
                  f"range [{format_number(low)}, {format_number(high)}]")
         if factor > 1:
             label += f"  (drawn at 1/{factor})"
+        if stretched:
+            label += "  (stretched)"
         ax.set_title(label, fontsize=9)
         figure.colorbar(image, ax=ax, shrink=0.8, extend="both" if signed else "max")
     if title:
@@ -153,15 +186,19 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
     data = _as_numpy(image)
     channels, height, width = data.shape
     display, factor = downsample_for_display(data, max_side)
-    figure = Figure(figsize=(6, 6 * height / width + 0.6), layout="constrained")
+    aspect, stretched = panel_aspect(height, width)
+    figure = Figure(figsize=bounded_figsize(6, 6 * aspect + 0.6), layout="constrained")
     ax = figure.subplots()
+    fit = "auto" if stretched else "equal"
     if channels == 1:
-        ax.imshow(display[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(display[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect=fit)
     else:
-        ax.imshow(np.clip(display.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+        ax.imshow(np.clip(display.transpose(1, 2, 0), 0, 1), interpolation="nearest",
+                  aspect=fit)
     ax.set_xticks([])
     ax.set_yticks([])
     suffix = f"  (drawn at 1/{factor})" if factor > 1 else ""
+    suffix += "  (stretched)" if stretched else ""
     ax.set_title(f"{title}  {channels}x{height}x{width}{suffix}", fontsize=10)
     return figure
 
@@ -219,7 +256,10 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE) -> Figure:
     columns = OVERVIEW_COLUMNS
     height, width = stages.input.shape[-2:]
     panel = 2.6
-    figure = Figure(figsize=(panel * len(columns), panel * max(height / width, 0.5) * count + 1.0),
+    aspect, stretched = panel_aspect(height, width)
+    fit = "auto" if stretched else "equal"
+    figure = Figure(figsize=bounded_figsize(panel * len(columns),
+                                            panel * max(aspect, 0.5) * count + 1.0),
                     layout="constrained")
     axes = figure.subplots(count, len(columns), squeeze=False)
     image, _ = downsample_for_display(_as_numpy(stages.input), max_side)
@@ -229,7 +269,8 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE) -> Figure:
             ax.set_yticks([])
         if row == 0:
             shown = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
-            axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
+                              aspect=fit)
             axes[0][0].set_title(f"input {'x'.join(map(str, stages.input.shape))}", fontsize=9)
         else:
             axes[row][0].set_axis_off()
@@ -254,7 +295,8 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE) -> Figure:
             shown, _ = downsample_for_display(data[None], max_side)
             low, high = float(data.min()), float(data.max())
             norm, cmap = display_norm(shown[0], signed=name == "conv" or low < 0)
-            axes[row][column].imshow(shown[0], cmap=cmap, norm=norm, interpolation="nearest")
+            axes[row][column].imshow(shown[0], cmap=cmap, norm=norm, interpolation="nearest",
+                                     aspect=fit)
             axes[row][column].set_title(
                 f"{name} {data.shape[0]}x{data.shape[1]}\n"
                 f"[{format_number(low)}, {format_number(high)}]", fontsize=8)

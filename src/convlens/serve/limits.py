@@ -1,17 +1,19 @@
 """What the explorer's server accepts: sizes, counts and working sizes, in one place.
 
 The page reads these through ``GET /api/meta``, so its controls never offer a value the server
-refuses; the request bodies (:mod:`.schemas`) and the stores check them again.
+refuses; the request bodies (:mod:`.schemas`) and the stores check them again. Limits shared
+with the CLI and the library (the kernel side, the page's counts) are
+:mod:`convlens.limits`'s constants, re-exported here under the names the server uses.
 """
 
 from __future__ import annotations
 
 from ..errors import ImageError
+from ..limits import MAX_KERNEL_SIDE as MAX_KERNEL_SIDE  # the library's: one limit everywhere
+from ..limits import PAGE_MAX_DILATION, PAGE_MAX_KERNELS, PAGE_MAX_LAYER_NUMBER
 
-MAX_KERNELS = 16
-"""Most kernels the page may send at once."""
-MAX_KERNEL_SIDE = 7
-"""Largest kernel side, in cells, the page edits (the explanation panel stays readable)."""
+MAX_KERNELS = PAGE_MAX_KERNELS
+"""Most kernels the page may send at once (:data:`convlens.limits.PAGE_MAX_KERNELS`)."""
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 """Largest image upload accepted, in bytes; the body is read in chunks and refused past this."""
 MAX_JSON_BYTES = 2 * 1024 * 1024
@@ -27,9 +29,9 @@ WORKING_SIDES = (256, 512, 1024, 2048, 4096)
 DEFAULT_WORKING_SIDE = 1024
 DISPLAY_SIDES = (32, 1024)
 """Range of the longest side, in pixels, of the maps sent for drawing."""
-MAX_LAYER_NUMBER = 32
-"""Upper bound for stride, padding, pool size and pool stride."""
-MAX_DILATION = 16
+MAX_LAYER_NUMBER = PAGE_MAX_LAYER_NUMBER
+"""Upper bound for stride, padding, pool size and pool stride on the page."""
+MAX_DILATION = PAGE_MAX_DILATION
 
 
 def check_working_side(max_side: int) -> None:

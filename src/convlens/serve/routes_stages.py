@@ -15,8 +15,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from ..display import figure_png
+from ..kernels import kernel_bank
+from ..layers import Stages
 from ..plot import plot_overview
-from ..runs import FIGURE_DPI, save_stages, write_figures
+from ..runs import FIGURE_DPI, check_run_budget, save_stages, write_figures
 from .hover import explain_message
 from .schemas import ExplainIn, StagesIn, StateIn
 from .session import Session
@@ -51,7 +53,8 @@ def stage_routes(session: Session) -> APIRouter:
         """``stages.npz``: the float32 arrays ``convlens run`` writes, full size."""
         def work() -> bytes:
             buffer = io.BytesIO()
-            save_stages(full_stages(session, body), buffer)  # type: ignore[arg-type]
+            save_stages(_bounded_stages(session, body, figures=False),  # type: ignore[arg-type]
+                        buffer)
             return buffer.getvalue()
 
         data = await gate.run("", 0, work)
@@ -62,7 +65,7 @@ def stage_routes(session: Session) -> APIRouter:
         """A zip of the figures ``convlens run`` writes (filters, conv, activated, pooled,
         overview) and the npz."""
         def work() -> bytes:
-            stages = full_stages(session, body)
+            stages = _bounded_stages(session, body, figures=True)
             buffer = io.BytesIO()
             with tempfile.TemporaryDirectory(prefix="convlens-figures-") as folder, \
                     zipfile.ZipFile(buffer, "w") as archive:
@@ -80,12 +83,24 @@ def stage_routes(session: Session) -> APIRouter:
         """The overview figure (input, kernels, every stage) as a PNG, as ``convlens run``
         writes ``overview.png``."""
         def work() -> bytes:
-            return figure_png(plot_overview(full_stages(session, body)), dpi=FIGURE_DPI)
+            stages = _bounded_stages(session, body, figures=True, archive=False)
+            return figure_png(plot_overview(stages), dpi=FIGURE_DPI)
 
         data = await gate.run("", 0, work)
         return _attachment(data, "overview.png", "image/png")
 
     return router
+
+
+def _bounded_stages(session: Session, body: StateIn, figures: bool, archive: bool = True
+                    ) -> Stages:
+    """:func:`.stages.full_stages`, refused first (a 400 naming what it needs) when the
+    download's estimated memory, the stages and the figures or archive made in memory, is over
+    the budget (:func:`convlens.runs.check_run_budget`)."""
+    image, kernels, config = session.inputs(body)
+    check_run_budget(tuple(image.shape), tuple(kernel_bank(kernels, image.shape[0]).shape),
+                     config, figures=figures, archive=archive)
+    return full_stages(session, body)
 
 
 def _attachment(data: bytes, filename: str, media_type: str) -> Response:
