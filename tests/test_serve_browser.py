@@ -324,19 +324,21 @@ def test_model_panel_shows_predictions_feature_maps_filters_and_gradcam(browser,
     page.locator("#model-card").scroll_into_view_if_needed()
     page.locator("#model-card").screenshot(path=str(artifacts / "serve-model.png"))
 
-    # open a TorchScript file in the page, then the checkpoint again (its two files)
+    # a TorchScript file runs code when loaded: this server (no --trust-code) refuses it and
+    # says how to opt in; the checkpoint (its two files) opens
     import torch
 
     scripted = tmp_path / "net.pt"
     torch.jit.save(torch.jit.script(torch.nn.Sequential(
         torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())), scripted)
-    for files, expected in (([scripted], "net.pt (TorchScript"),
-                            ([checkpoint, checkpoint.with_name("model.json")],
-                             "model.safetensors (convlens checkpoint")):
-        runs = page.evaluate("window.convlens.modelRuns")
-        page.set_input_files("#model-file", files=[str(path) for path in files])
-        page.wait_for_function(f"window.convlens.modelRuns > {runs}", timeout=20000)
-        assert expected in page.locator("#model-describe").inner_text()
+    page.set_input_files("#model-file", files=[str(scripted)])
+    page.wait_for_function("!document.querySelector('#message').hidden", timeout=20000)
+    assert "--trust-code" in page.locator("#message-text").inner_text()
+    runs = page.evaluate("window.convlens.modelRuns")
+    page.set_input_files("#model-file", files=[str(checkpoint), str(checkpoint.with_name(
+        "model.json"))])
+    page.wait_for_function(f"window.convlens.modelRuns > {runs}", timeout=20000)
+    assert "model.safetensors (convlens checkpoint" in page.locator("#model-describe").inner_text()
     assert page.locator("#predictions li").count() == 3
     assert all(url.startswith(server + "/") for url in page.requests)
     assert not page.errors
