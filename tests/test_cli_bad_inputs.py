@@ -9,11 +9,13 @@ input is fixed.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -87,13 +89,312 @@ TRUST_CASES: list[Bad] = [
 ]
 
 # --------------------------------------------------------------------------- kernels, numbers, text
-PARSING_CASES: list[Bad] = []
+def _write(name: str, content: str | bytes) -> Callable[[Path], None]:
+    """Setup: write one file ``name`` holding ``content`` in the working folder."""
+    def setup(folder: Path) -> None:
+        path = folder / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return setup
+
+
+def _npy(header: str) -> bytes:
+    """A .npy file with this header dictionary and no data (format version 2)."""
+    text = (header + "\n").encode("latin1")
+    return b"\x93NUMPY\x02\x00" + len(text).to_bytes(4, "little") + text
+
+
+def _bad_model_json(field: str | None, value: object) -> Callable[[Path], None]:
+    """Setup: a real checkpoint in ``run/``, saved by the library, then one field of its
+    model.json replaced by ``value`` (written with Python's json, so NaN and Infinity too);
+    with no ``field``, the whole file replaced by the text ``value``."""
+    def setup(folder: Path) -> None:
+        import json
+
+        from convlens.models import ModelInfo, create_model, save_checkpoint
+
+        info = ModelInfo("tinyvgg", 1, (8, 8), ["a", "b", "c"], [0.5], [0.25], {"width": 4},
+                         {"data": "digits", "split_seed": 0})
+        save_checkpoint(create_model("tinyvgg", 1, 3, (8, 8), width=4), info, folder / "run")
+        info_path = folder / "run" / "model.json"
+        data = json.loads(info_path.read_text())
+        if field is None:
+            info_path.write_text(str(value))
+            return
+        data[field] = value
+        info_path.write_text(json.dumps(data))
+    return setup
+
+
+_GRID_31 = "; ".join(" ".join(str((r * c) % 7 - 3) for c in range(31)) for r in range(31))
+_RAGGED_31 = _GRID_31[: _GRID_31.rindex(" ")]  # 31 rows, the last one a number short
+PARSING_CASES: list[Bad] = [
+    Bad("kernel-nan", ("run", "--kernel", "1 nan 0; 0 1 0; 0 0 1"), 2,
+        r"row 1, column 2: NaN is not a finite number"),
+    Bad("kernel-inf", ("run", "--kernel", "1 0; 0 -inf"), 2,
+        r"row 2, column 2: -inf is not a finite number"),
+    Bad("kernel-over-float32", ("run", "--kernel", "1e39 0; 0 1"), 2,
+        r"row 1, column 1: 1e39 is too large for a float32 weight"),
+    Bad("kernel-1e308", ("run", "--kernel", "1 1e308"), 2, r"row 1, column 2: 1e308 is too large"),
+    Bad("kernel-divide-by-zero", ("run", "--kernel", "1 1; 1/0 1"), 2,
+        r"row 2, column 1: 1/0 divides by zero"),
+    Bad("kernel-integer-beyond-float", ("run", "--kernel", "1" + "0" * 400), 2,
+        r"row 1, column 1: 10+\.\.\. is too large"),
+    Bad("kernel-json-nan", ("run", "--kernel", "[[1, NaN], [0, 1]]"), 2,
+        r"row 1, column 2: NaN is not a finite number"),
+    Bad("kernel-json-integer-beyond-float", ("run", "--kernel", f"[[1, {10**400}]]"), 2,
+        r"row 1, column 2: an integer of 401 digits is too large"),
+    Bad("kernel-second-of-two-named", ("run", "--kernel", "sobel-h", "--kernel", "1 2; 3 nan"), 2,
+        r"kernel 2 \('1 2; 3 nan'\), row 2, column 2: NaN"),
+    Bad("kernel-long-inline-ragged", ("run", "--kernel", _RAGGED_31), 2,
+        r"is ragged: rows have 31, .*, 30 numbers"),
+    Bad("kernel-long-inline-too-wide", ("run", "--kernel", "1 " * 200), 2,
+        r"is 1x200; the largest supported side is 31"),
+    Bad("kernel-dev-zero", ("run", "--kernel", "/dev/zero"), 2, r"/dev/zero is not a regular file"),
+    Bad("kernel-folder", ("run", "--kernel", "."), 2, r"kernel file \. is not a regular file"),
+    Bad("kernel-deep-json-file", ("run", "--kernel", "deep.json"), 2,
+        r"kernel file 'deep\.json' is JSON nested too deeply", _write("deep.json", "[" * 100_000)),
+    Bad("kernel-npy-huge-header", ("run", "--kernel", "k.npy"), 2,
+        r"'k\.npy' is not a readable \.npy file: Header info length",
+        _write("k.npy", _npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 3), }"
+                             + " " * 100_000) + bytes(72))),
+    Bad("kernel-npy-huge-shape", ("run", "--kernel", "k.npy"), 2,
+        r"'k\.npy' holds an array of shape \(100000, 100000\)",
+        _write("k.npy", _npy("{'descr': '<f8', 'fortran_order': False, "
+                             "'shape': (100000, 100000), }"))),
+    Bad("kernel-txt-nan-on-line-3", ("run", "--kernel", "k.txt"), 2,
+        r"kernel file 'k\.txt', line 3, column 2: NaN is not a finite number",
+        _write("k.txt", "# my edge kernel\n1 2\n3 nan\n")),
+    Bad("kernel-txt-too-big", ("run", "--kernel", "big.txt"), 2, r"'big\.txt' is over 1024 KiB",
+        _write("big.txt", "1 " * 600_000)),
+    Bad("patch-nan", ("explain", "--patch", "1 2; 3 nan", "--kernel", "1 0; 0 1"), 2,
+        r"--patch, row 2, column 2: NaN is not a finite number"),
+    Bad("patch-long-inline", ("explain", "--patch", "1 " * 300, "--kernel", "1 0; 0 1"), 2,
+        r"--patch is 1x300; the largest supported side is 31"),
+    Bad("values-inf", ("animate", "--values", "1 2; 3 inf"), 2,
+        r"--values, row 2, column 2: inf is not a finite number"),
+    Bad("values-long-inline", ("animate", "--values", "; ".join(["1 2"] * 200)), 2,
+        r"--values is 200x2; the largest supported side is 31"),
+    Bad("at-5000-digits", ("explain", "--kernel", "sobel-h", "--at", "1" * 5000 + ",1"), 2,
+        r"--at must be ROW,COL \(two whole numbers\); got '1111"),
+    Bad("model-arg-nan", ("train", "--model-arg", "width=nan"), 2,
+        r"--model-arg width: nan is not a finite number"),
+    Bad("model-arg-text-for-a-number", ("train", "--model-arg", "width=wide"), 2,
+        r"model 'tinyvgg': setting 'width' must be a whole number; got 'wide'"),
+    Bad("model-arg-5000-digits", ("train", "--model-arg", "width=" + "9" * 5000), 2,
+        r"--model-arg width: 9+\.\.\. \(5000 characters\) is not a finite number"),
+    Bad("model-json-input-size-null", ("layers", "run"), 2,
+        r"model\.json: 'input_size' must be two positive whole numbers \(H, W\).*got null",
+        _bad_model_json("input_size", None)),
+    Bad("model-json-in-channels-text", ("layers", "run"), 2,
+        r"model\.json: 'in_channels' must be a whole number from 1 to 16; got '1'",
+        _bad_model_json("in_channels", "1")),
+    Bad("model-json-std-infinite", ("predict", "run", "{sample}"), 2,
+        r"model\.json: 'std' must be 1 positive number, one per input channel; got \[Infinity\]",
+        _bad_model_json("std", [float("inf")])),
+    Bad("model-json-mean-nan", ("inspect", "run", "{sample}"), 2,
+        r"model\.json: 'mean' must be 1 finite number.*got \[NaN\]",
+        _bad_model_json("mean", [float("nan")])),
+    Bad("model-json-huge-width", ("layers", "run"), 2,
+        r"model\.json: 'arch_kwargs\.width' must be a whole number from 1 to \d+; got 1000000000",
+        _bad_model_json("arch_kwargs", {"width": 10**9})),
+    Bad("model-json-nested-class-names", ("layers", "run"), 2,
+        r"model\.json: 'class_names' item 1 must be a name.*got a list",
+        _bad_model_json("class_names", ["a", [["b"]], "c"])),
+    Bad("model-json-architecture-object", ("saliency", "run", "{sample}"), 2,
+        r"model\.json: 'architecture' must be a model name; got an object",
+        _bad_model_json("architecture", {"name": "tinyvgg"})),
+    Bad("model-json-split-seed-junk", ("evaluate", "run"), 2,
+        r"model\.json: 'metrics\.split_seed' must be a whole number",
+        _bad_model_json("metrics", {"data": "digits", "split_seed": [1]})),
+    Bad("model-json-nested-deep", ("layers", "run"), 2, r"model\.json is JSON nested too deeply",
+        _bad_model_json(None, "[" * 100_000)),
+]
 
 # --------------------------------------------------------------------------- budgets and bounds
 BOUNDS_CASES: list[Bad] = []
 
 # ---------------------------------------------------------------- paths, images, batches, data
-FILES_CASES: list[Bad] = []
+QUICK_TRAIN = ("train", "--epochs", "1", "--no-gif", "--no-baseline", "--no-progress")
+
+
+def _setup(*steps: Callable[[Path], object]) -> Callable[[Path], None]:
+    """One setup running ``steps`` in order."""
+    return lambda folder: [step(folder) for step in steps] and None
+
+
+def _text(name: str, text: str = "a user's notes\n") -> Callable[[Path], object]:
+    return lambda folder: (folder / name).write_text(text)
+
+
+def _folder(name: str) -> Callable[[Path], object]:
+    return lambda folder: (folder / name).mkdir(parents=True)
+
+
+def _png(name: str, seed: int = 0) -> Callable[[Path], object]:
+    from PIL import Image
+
+    def write(folder: Path) -> None:
+        path = Path(folder, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.random.default_rng(seed).integers(0, 256, (12, 16), dtype=np.uint8)
+        Image.fromarray(pixels).save(path, format="PNG")
+    return write
+
+
+ODD_NAME = os.fsdecode(b"caf\xe9.png")
+"""A file name whose bytes are Latin-1, not UTF-8: Python sees it with a lone surrogate."""
+
+
+def _digits_model(folder: Path) -> None:
+    """An untrained tinyvgg checkpoint for 8x8 gray digits, classes 0-9, as `train` writes."""
+    from convlens.models import ModelInfo, create_model, save_checkpoint
+
+    info = ModelInfo("tinyvgg", 1, (8, 8), [str(i) for i in range(10)], [0.3], [0.3], {},
+                     {"data": "digits", "split_seed": 0})
+    save_checkpoint(create_model("tinyvgg", 1, 10, (8, 8)), info, folder / "model.safetensors")
+
+
+def _float_tiff(name: str, value: float) -> Callable[[Path], object]:
+    from PIL import Image
+
+    def write(folder: Path) -> None:
+        image = Image.new("F", (6, 5))
+        image.putdata([value] * 30)
+        image.save(folder / name)
+    return write
+
+
+def _cifar(test_batch: bytes | None = None, train_batch: bytes | None = None
+           ) -> Callable[[Path], object]:
+    """A CIFAR-10 folder ``cifar/`` with one 4-image train and test batch; either can be
+    replaced by the given bytes."""
+    import pickle
+
+    def write(folder: Path) -> None:
+        root = folder / "cifar"
+        root.mkdir()
+        rng = np.random.default_rng(0)
+        for name, given in (("data_batch_1", train_batch), ("test_batch", test_batch)):
+            batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+                     b"labels": [0, 1, 2, 3]}
+            (root / name).write_bytes(given if given is not None
+                                      else pickle.dumps(batch, protocol=2))
+    return write
+
+
+def _cifar_pickle(labels: object) -> bytes:
+    import pickle
+
+    return pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}, protocol=2)
+
+
+def _idx(name: str, array, gz: bool = False) -> Callable[[Path], object]:
+    """An IDX file (LeCun's layout: 0, 0, type 0x08, ndim, big-endian sizes, bytes)."""
+    import gzip
+    import struct
+
+    def write(folder: Path) -> None:
+        data = np.asarray(array, dtype=np.uint8)
+        payload = bytes([0, 0, 0x08, data.ndim]) + struct.pack(f">{data.ndim}I", *data.shape)
+        payload += data.tobytes()
+        path = folder / "mnist" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(gzip.compress(payload)[:-12] if gz else payload)
+    return write
+
+
+_UNDER_A_FILE = r"notes\.txt is a file, not a folder"
+FILES_CASES: list[Bad] = [
+    # output paths: a path under a file, a pseudo file system, a file where a folder goes
+    Bad("run-out-under-a-file", ("run", "{sample}", "--out", "notes.txt/result"), 2,
+        _UNDER_A_FILE, _text("notes.txt")),
+    Bad("run-out-on-proc", ("run", "{sample}", "--out", "/proc/convlens-result"), 2,
+        r"cannot write /proc/convlens-result"),
+    Bad("run-out-on-sys", ("run", "{sample}", "--out", "/sys/convlens-result"), 2,
+        r"cannot write /sys/convlens-result"),
+    Bad("run-out-is-a-file", ("run", "{sample}", "--out", "notes.txt"), 2,
+        r"notes\.txt exists and is not a folder", _text("notes.txt")),
+    Bad("run-batch-out-under-a-file", ("run", "{sample}", "photo.png", "--out",
+                                       "notes.txt/batch"), 2, _UNDER_A_FILE,
+        _setup(_text("notes.txt"), _png("photo.png"))),
+    Bad("explain-figure-under-a-file", ("explain", "--figure", "notes.txt/why.png"), 2,
+        _UNDER_A_FILE, _text("notes.txt")),
+    Bad("explain-figure-on-proc", ("explain", "--figure", "/proc/why.png"), 2,
+        r"cannot write /proc/why\.png"),
+    Bad("explain-figure-is-a-folder", ("explain", "--figure", "why.png"), 2,
+        r"why\.png is a folder, not a file name", _folder("why.png")),
+    Bad("animate-out-under-a-file", ("animate", "--out", "notes.txt/slide.gif"), 2,
+        _UNDER_A_FILE, _text("notes.txt")),
+    Bad("animate-out-on-sys", ("animate", "--out", "/sys/slide.gif"), 2,
+        r"cannot write /sys/slide\.gif"),
+    Bad("animate-out-exists", ("animate", "--out", "slide.gif"), 2,
+        r"slide\.gif exists; pass --force", _text("slide.gif")),
+    Bad("train-out-under-a-file", (*QUICK_TRAIN, "--out", "notes.txt/run"), 2, _UNDER_A_FILE,
+        _text("notes.txt")),
+    Bad("train-out-on-proc", (*QUICK_TRAIN, "--out", "/proc/run"), 2, r"cannot write /proc/run"),
+    Bad("train-runs-is-a-file", QUICK_TRAIN, 2, r"runs exists and is not a folder",
+        _text("runs")),
+    Bad("train-model-does-not-fit-leaves-no-run-folder", (*QUICK_TRAIN, "--model", "lenet"), 2,
+        r"cannot take 8x8 images"),
+    Bad("evaluate-out-under-a-file", ("evaluate", "model.safetensors", "--out",
+                                      "notes.txt/eval"), 2, _UNDER_A_FILE,
+        _setup(_digits_model, _text("notes.txt"))),
+    Bad("evaluate-out-on-proc", ("evaluate", "model.safetensors", "--out", "/proc/eval"), 2,
+        r"cannot write /proc/eval", _digits_model),
+    Bad("inspect-out-under-a-file", ("inspect", "model.safetensors", "{sample}", "--out",
+                                     "notes.txt/inside"), 2, _UNDER_A_FILE,
+        _setup(_digits_model, _text("notes.txt"))),
+    Bad("saliency-out-under-a-file", ("saliency", "model.safetensors", "{sample}", "--out",
+                                      "notes.txt/why"), 2, _UNDER_A_FILE,
+        _setup(_digits_model, _text("notes.txt"))),
+    # images
+    Bad("float-tiff-beyond-1", ("run", "hot.tif"), 2,
+        r"hot\.tif: float image values run from 7 to 7.*real values.*\[0, 1\]",
+        _float_tiff("hot.tif", 7.0)),
+    Bad("image-is-a-device", ("run", "/dev/zero"), 2, r"/dev/zero is not a regular file"),
+    Bad("batch-skips-unreadable-and-reads-odd-names",
+        ("run", "photos", "--out", "results", "--no-report"), 1,
+        r"skipped photos/broken\.png: .*not an image.*error: 1 of 3 images failed",
+        _setup(_png(f"photos/{ODD_NAME}"), _png("photos/fine.png", 1),
+               _text("photos/broken.png", "not a picture"))),
+    Bad("batch-skips-a-folder-named-like-an-image", ("run", "photos", "--out", "results"), 1,
+        r"photos/inner\.png is a folder.*1 of 2 images failed",
+        _setup(_png("photos/fine.png"), _folder("photos/inner.png"))),
+    Bad("predict-skips-a-bad-image", ("predict", "model.safetensors", "fine.png", "broken.png"),
+        1, r"skipped broken\.png.*error: 1 of 2 images failed",
+        _setup(_digits_model, _png("fine.png"), _text("broken.png", "not a picture"))),
+    Bad("predict-one-bad-image", ("predict", "model.safetensors", "broken.png"), 2,
+        r"broken\.png is not an image", _setup(_digits_model, _text("broken.png", "no"))),
+    # data sets
+    Bad("evaluate-corrupt-cifar-test-batch", ("evaluate", "model.safetensors", "--data",
+                                              "cifar10:cifar"), 2,
+        r"test_batch is not a CIFAR python batch",
+        _setup(_digits_model, _cifar(test_batch=_cifar_pickle([0, 1])[:-30]))),
+    Bad("train-corrupt-cifar-batch", (*QUICK_TRAIN, "--data", "cifar10:cifar"), 2,
+        r"data_batch_1 is not a CIFAR python batch", _cifar(train_batch=b"\x80\x02}q\x00(X")),
+    Bad("train-cifar-labels-are-words", (*QUICK_TRAIN, "--data", "cifar10:cifar"), 2,
+        r"'labels' should be a list of whole-number class indices",
+        _cifar(train_batch=_cifar_pickle(["cat", "dog"]))),
+    Bad("train-cifar-labels-nested", (*QUICK_TRAIN, "--data", "cifar10:cifar"), 2,
+        r"'labels' should be a list of whole-number class indices",
+        _cifar(train_batch=_cifar_pickle([[1], [2]]))),
+    Bad("train-idx-labels-given-as-images", (*QUICK_TRAIN, "--data", "mnist:mnist"), 2,
+        r"train-images-idx3-ubyte should hold uint8 images.*is it a labels file",
+        _setup(_idx("train-images-idx3-ubyte", [1, 2, 3]),
+               _idx("train-labels-idx1-ubyte", [1, 2, 3]))),
+    Bad("train-idx-damaged-gzip", (*QUICK_TRAIN, "--data", "mnist:mnist"), 2,
+        r"train-images-idx3-ubyte\.gz is a damaged gzip file",
+        _setup(_idx("train-images-idx3-ubyte.gz", [[[1]]], gz=True),
+               _idx("train-labels-idx1-ubyte", [1]))),
+    Bad("train-idx-no-images", (*QUICK_TRAIN, "--data", "mnist:mnist"), 2,
+        r"train-images-idx3-ubyte holds no images",
+        _setup(_idx("train-images-idx3-ubyte", np.zeros((0, 28, 28))),
+               _idx("train-labels-idx1-ubyte", []))),
+    Bad("evaluate-idx-label-count", ("evaluate", "model.safetensors", "--data", "mnist:mnist"),
+        2, r"t10k-labels-idx1-ubyte holds 2 labels for 3 images",
+        _setup(_digits_model, _idx("t10k-images-idx3-ubyte", [[[1]], [[2]], [[3]]]),
+               _idx("t10k-labels-idx1-ubyte", [1, 2]))),
+]
 
 CASES = [*TRUST_CASES, *PARSING_CASES, *BOUNDS_CASES, *FILES_CASES]
 

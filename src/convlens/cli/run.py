@@ -71,7 +71,7 @@ def run(
     """
     from ..explain import parse_at
     from ..images import iter_image_files, sample_path
-    from ..outputs import printable
+    from ..outputs import check_out_dir, printable
     from ..runs import output_folders, run_image
 
     chosen = opt.choose_kernels(kernels, kernel)
@@ -79,6 +79,8 @@ def run(
                               pool_type, pool_stride)
     sources = list(iter_image_files(images)) if images else [sample_path()]
     folders = output_folders(sources, out, opt.DEFAULT_ROOT)
+    if len(sources) > 1:  # the batch's root must take new folders: else stop before any work
+        check_out_dir(folders[0].parent, force=True)
     command = shlex.join(["convlens", *(ctx.obj or {}).get("argv", [])])
     run_kwargs = dict(mode=mode, max_side=max_side, device=device, force=force, command=command,
                       winners=winners, report=report,
