@@ -47,8 +47,16 @@ def test_unknown_model_names_the_close_ones():
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="cannot take 8x8"):
         create_model("lenet", 1, 10, (8, 8))
-    with pytest.raises(ConfigError, match="unexpected keyword"):
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'depth'; its settings a"):
         create_model("tinyvgg", 1, 10, (8, 8), depth=3)
+    with pytest.raises(ConfigError, match=r"setting 'width' must be a whole number; got 4\.5"):
+        create_model("tinyvgg", 1, 10, (8, 8), width=4.5)
+    with pytest.raises(ConfigError, match="setting 'batchnorm' must be true or false; got 1"):
+        create_model("tinyvgg", 1, 10, (8, 8), batchnorm=1)
+    with pytest.raises(ConfigError, match="setting 'dropout' must be a finite number; got nan"):
+        create_model("tinyvgg", 1, 10, (8, 8), dropout=float("nan"))
+    model = create_model("tinyvgg", 1, 10, (8, 8), width=4.0, dropout=0)
+    assert model.features.conv1.out_channels == 4
     with pytest.raises(ConfigError, match="at least 2 classes"):
         create_model("tinyvgg", 1, 1, (8, 8))
     with pytest.raises(ConfigError, match="width"):
@@ -215,3 +223,86 @@ def test_channel_conversion_is_automatic_where_unambiguous():
     assert torch.equal(match_channels(rgba, 3), rgba[:3])
     with pytest.raises(ModelError, match="expects 3-channel images; this image has 2"):
         match_channels(torch.rand(2, 5, 5), 3)
+
+
+# --------------------------------------------------------------------------- malformed model.json
+
+BAD_FIELDS = [
+    ("architecture", None, "'architecture' must be a model name; got null"),
+    ("architecture", ["tinyvgg"], "'architecture' must be a model name"),
+    ("in_channels", "1", "'in_channels' must be a whole number from 1 to 16; got '1'"),
+    ("in_channels", 1.5, "'in_channels' must be a whole number"),
+    ("in_channels", True, "'in_channels' must be a whole number.*got true"),
+    ("in_channels", 10**400, "'in_channels'.*an integer of 401 digits"),
+    ("input_size", None, r"'input_size' must be two positive whole numbers \(H, W\).*got null"),
+    ("input_size", [8], "'input_size' must be two positive whole numbers"),
+    ("input_size", [8, float("inf")], "'input_size'.*Infinity"),
+    ("input_size", [8, 10**9], "'input_size' must be two positive whole numbers"),
+    ("input_size", [[8], [8]], "'input_size'"),
+    ("input_size", {"h": 8}, "'input_size'.*an object of 1 entries"),
+    ("class_names", "ab", "'class_names' must be a list of 2 to"),
+    ("class_names", ["only"], "'class_names' must be a list of 2 to"),
+    ("class_names", ["a", ["b"], "c"], "'class_names' item 1 must be a name"),
+    ("class_names", ["a", None, "c"], "'class_names' item 1 must be a name.*null"),
+    ("mean", [float("nan")], "'mean' must be 1 finite number, one per input channel; got"),
+    ("mean", [0.1, 0.2], "'mean' must be 1 finite number"),
+    ("mean", None, "'mean' must be 1 finite number.*null"),
+    ("std", [0], "'std' must be 1 positive number"),
+    ("std", [float("inf")], "'std' must be 1 positive number.*Infinity"),
+    ("std", ["0.5"], "'std' must be 1 positive number"),
+    ("arch_kwargs", [], "'arch_kwargs' must be an object"),
+    ("arch_kwargs", {"width": 10**9}, "'arch_kwargs.width' must be a whole number from 1 to"),
+    ("arch_kwargs", {"width": "wide"}, "'arch_kwargs.width' must be a whole number"),
+    ("arch_kwargs", {"width": None}, "'arch_kwargs.width'.*null"),
+    ("arch_kwargs", {"dropout": float("nan")}, "'arch_kwargs.dropout' must be a finite number"),
+    ("arch_kwargs", {"padding": 10**20}, "'arch_kwargs.padding' is .*too large"),
+    ("arch_kwargs", {"padding": {"a": [1]}}, "'arch_kwargs.padding' must be a number"),
+    ("arch_kwargs", {"dropout": "lots"}, "setting 'dropout' must be a finite number; got 'lots'"),
+    ("arch_kwargs", {"depth": 3}, "cannot rebuild the model.*depth"),
+    ("metrics", [1, 2], "'metrics' must be an object"),
+    ("metrics", {"data": ["digits"]}, "'metrics.data' must be a data spec"),
+    ("metrics", {"split_seed": "x"}, "'metrics.split_seed' must be a whole number"),
+    ("format_version", "1", "'format_version' must be a whole number"),
+    ("format_version", 99, "format version 99; this convlens reads up to 1"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "words"), BAD_FIELDS,
+                         ids=[f"{field}={value!r}"[:40] for field, value, _ in BAD_FIELDS])
+def test_a_malformed_model_json_field_is_named_in_one_line(tmp_path, field, value, words):
+    path = save_checkpoint(create_model("tinyvgg", 1, 3, (8, 8)), _info(), tmp_path)
+    info_path = path.parent / "model.json"
+    data = json.loads(info_path.read_text())
+    data[field] = value
+    info_path.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match=words) as caught:
+        load_checkpoint(tmp_path)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("[" * 100_000, "nested too deeply"),
+    ('{"format": "convlens-model", "in_channels": ' + "1" * 5000 + "}", "not usable JSON"),
+    ("null", "not a convlens model description"),
+    ('["format"]', "not a convlens model description"),
+])
+def test_model_json_that_is_not_an_object_is_refused(tmp_path, text, words):
+    save_checkpoint(create_model("tinyvgg", 1, 3, (8, 8)), _info(), tmp_path)
+    (tmp_path / "model.json").write_text(text)
+    with pytest.raises(ModelError, match=words):
+        load_checkpoint(tmp_path)
+
+
+def test_whole_floats_and_numeric_class_names_are_accepted(tmp_path):
+    model = create_model("tinyvgg", 1, 3, (8, 8))
+    save_checkpoint(model, _info(), tmp_path)
+    data = json.loads((tmp_path / "model.json").read_text())
+    data.update(in_channels=1.0, input_size=[8.0, 8], class_names=[0, 1, "two"], metrics=None,
+                arch_kwargs=None)
+    (tmp_path / "model.json").write_text(json.dumps(data))
+    loaded, info = load_checkpoint(tmp_path)
+    assert info.in_channels == 1 and info.input_size == (8, 8)
+    assert info.class_names == ["0", "1", "two"] and info.arch_kwargs == {}
+    x = torch.rand(2, 1, 8, 8)
+    model.eval()
+    assert torch.equal(loaded(x), model(x))
