@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -165,3 +167,114 @@ def test_unknown_mode_and_sample():
         load_image(np.zeros((2, 2), np.uint8), mode="cmyk")
     with pytest.raises(ImageError, match="chelsea"):
         sample_path("dog")
+
+
+# --- bit depths and sample formats: each mode's scale, against values worked by hand ---------
+
+def _tiff_with_sample_format(path, values, sample_format: int) -> None:
+    """A 32-bit integer TIFF whose SampleFormat tag (339) says ``sample_format`` (1 unsigned,
+    2 signed); Pillow itself writes its mode "I" as signed."""
+    image = Image.new("I", (len(values), 1))
+    image.putdata(values)
+    image.save(path)
+    data = bytearray(path.read_bytes())
+    entry = bytes([0x53, 0x01, 0x03, 0x00, 0x01, 0, 0, 0, 0x02, 0x00])  # tag 339, SHORT, 1, 2
+    at = data.find(entry)
+    assert at > 0
+    data[at + 8] = sample_format
+    path.write_bytes(bytes(data))
+
+
+def test_float_tiff_loads_at_its_real_values(tmp_path):
+    path = tmp_path / "real.tif"
+    image = Image.new("F", (3, 1))
+    image.putdata([0.0, 0.5, 0.8125])
+    image.save(path)
+    assert Image.open(path).mode == "F"
+    assert load_image(path)[0, 0].tolist() == [0.0, 0.5, 0.8125]  # exact in float32
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ([0.5, 7.0], r"float image values run from 0\.5 to 7.*\[0, 1\]"),
+    ([-0.25, 0.5], r"from -0\.25 to 0\.5"),
+    ([float("nan"), 0.5], "NaN"),
+])
+def test_float_tiff_outside_unit_range_is_refused_by_name(tmp_path, values, words):
+    path = tmp_path / "odd.tif"
+    image = Image.new("F", (2, 1))
+    image.putdata(values)
+    image.save(path)
+    with pytest.raises(ImageError, match=words) as caught:
+        load_image(path)
+    assert "odd.tif" in str(caught.value)
+
+
+def test_dark_sixteen_bit_png_is_still_divided_by_65535(tmp_path):
+    # every value <= 255: the old data-dependent rule divided these by 255
+    path = tmp_path / "dark.png"
+    Image.fromarray(np.array([[0, 100, 255]], dtype=np.uint16)).save(path)
+    assert Image.open(path).mode == "I;16"
+    np.testing.assert_allclose(load_image(path)[0, 0].numpy(), [0, 100 / 65535, 255 / 65535],
+                               rtol=1e-6)
+
+
+def test_sixteen_bit_pgm_scales_by_its_maxval(tmp_path):
+    path = tmp_path / "deep.pgm"  # maxval 1000: Pillow rescales to 16 bits, mode "I"
+    path.write_bytes(b"P5\n2 1\n1000\n" + np.array([250, 1000], ">u2").tobytes())
+    np.testing.assert_allclose(load_image(path)[0, 0].numpy(), [0.25, 1.0], atol=1e-4)
+
+
+def test_signed_32_bit_tiff_scales_by_2_to_the_31(tmp_path):
+    path = tmp_path / "signed.tif"
+    values = [0, 2**30, 2**31 - 1]
+    _tiff_with_sample_format(path, values, 2)
+    np.testing.assert_allclose(load_image(path)[0, 0].numpy(), [0.0, 2**30 / (2**31 - 1), 1.0],
+                               rtol=1e-6)
+    _tiff_with_sample_format(path, [5, -3], 2)
+    with pytest.raises(ImageError, match=r"signed.tif: signed 32-bit image holds negative"):
+        load_image(path)
+
+
+def test_unsigned_32_bit_tiff_reads_the_top_bit(tmp_path):
+    path = tmp_path / "unsigned.tif"
+    _tiff_with_sample_format(path, [0, -1, 2**31], 1)  # stored bits: 0, 2^32 - 1, 2^31
+    np.testing.assert_allclose(load_image(path)[0, 0].numpy(),
+                               [0.0, 1.0, 2**31 / (2**32 - 1)], rtol=1e-6)
+
+
+def test_integer_pil_image_without_a_depth_is_16_bit():
+    image = Image.new("I", (2, 1))
+    image.putdata([0, 32768])
+    np.testing.assert_allclose(load_image(image)[0, 0].numpy(), [0, 32768 / 65535], rtol=1e-6)
+    image.putdata([0, 70000])
+    with pytest.raises(ImageError, match="outside the 16-bit range"):
+        load_image(image)
+
+
+# --- file names and files that are not images -------------------------------------------------
+
+def test_a_file_name_that_is_not_utf8_loads(tmp_path):
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: Python holds them as a lone surrogate
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    Image.fromarray(pixels).save(tmp_path / name, format="PNG")
+    assert torch.equal(load_image(tmp_path / name)[0], torch.from_numpy(pixels / 255).float())
+    (tmp_path / os.fsdecode(b"br\xf6ken.png")).write_text("no picture")
+    with pytest.raises(ImageError, match=r"br\\xf6ken\.png is not an image") as caught:
+        load_image(tmp_path / os.fsdecode(b"br\xf6ken.png"))
+    str(caught.value).encode("utf-8")  # the message prints anywhere
+
+
+def test_a_device_or_folder_is_not_an_image(tmp_path):
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image("/dev/zero")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_an_unreadable_file_says_so(tmp_path):
+    path = tmp_path / "locked.png"
+    Image.new("L", (2, 2)).save(path)
+    path.chmod(0)
+    with pytest.raises(ImageError, match=r"cannot read .*locked\.png: Permission denied"):
+        load_image(path)
