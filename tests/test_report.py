@@ -120,3 +120,27 @@ def test_write_report_reuses_figures_in_the_folder(small_stages, tmp_path):
     text = path.read_text(encoding="utf-8")
     assert text.count(base64.b64encode(_tiny_png()).decode()) == 5
     assert "pooling winners" in text
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_report_fits_a_phone_screen(browser, tmp_path):
+    """At 390 px (a phone), nothing makes the page scroll sideways: not the section links,
+    the command, or a 9x9 kernel's worked patch (which scrolls inside its own box)."""
+    rng = np.random.default_rng(1)
+    image = load_image(rng.integers(0, 256, (60, 80), dtype=np.uint8))
+    big = "; ".join(" ".join(["1"] * 9) for _ in range(9))
+    stages = compute_stages(image, parse_kernels(["sobel-h", big]), LayerConfig(pool=2),
+                            device="cpu")
+    path = tmp_path / "report.html"
+    path.write_text(render_report(stages, source="noise.png", pixel=(20, 30),
+                                  command="convlens run noise.png --kernel sobel-h --kernel "
+                                  f"'{big}' --explain 20,30 --out a/rather/long/result/folder"),
+                    encoding="utf-8")
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page.goto(path.as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.locator("table.grid").count() >= 2
+    finally:
+        page.close()

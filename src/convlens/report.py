@@ -60,7 +60,13 @@ table.grid { border-collapse: collapse; margin: 6px 12px 6px 0; display: inline-
 table.grid td, table.grid th { border: 1px solid #ccc; padding: 2px 7px; text-align: right;
                                font-family: ui-monospace, Menlo, Consolas, monospace; }
 table.grid caption { font-size: 0.85em; color: #555; }
-nav a { margin-right: 12px; }
+nav { display: flex; flex-wrap: wrap; gap: 4px 14px; }
+code { overflow-wrap: anywhere; }
+.scroll { display: inline-block; max-width: 100%; overflow-x: auto; vertical-align: top; }
+@media (max-width: 600px) {
+  main { padding: 10px; }
+  section { padding: 12px; }
+}
 """
 
 
@@ -347,8 +353,8 @@ def _grid(cells, caption: str, row_labels, col_labels, rows) -> str:
     head = "".join(f"<th>{c}</th>" for c in col_labels)
     body = "".join(f"<tr><th>{row_labels[r]}</th>{''.join(f'<td>{v}</td>' for v in row)}</tr>"
                    for r, row in zip(rows, cells))
-    return (f'<table class="grid"><caption>{html.escape(caption)}</caption>'
-            f"<tr><th></th>{head}</tr>{body}</table>")
+    return (f'<div class="scroll"><table class="grid"><caption>{html.escape(caption)}</caption>'
+            f"<tr><th></th>{head}</tr>{body}</table></div>")
 
 
 def _values_text(values: np.ndarray) -> str:
