@@ -238,7 +238,10 @@ def bounded_int(text: str, limit: int, what: str) -> int:
     digits = text.strip().lstrip("+-")
     if digits.isdigit() and len(digits.lstrip("0")) > len(str(limit)) + 1 and not (
             text.strip().startswith("-")):
-        raise ConfigError(f"{what} is {_short(text.strip(), 12)}; the limit is {limit}")
+        raise ConfigError(f"{what} is {digits[:12]}... ({len(digits)} digits); the limit is "
+                          f"{limit}")
+    if digits.isdigit():  # leading zeros count towards Python's 4300-digit limit: drop them
+        text = text.strip()[: len(text.strip()) - len(digits)] + (digits.lstrip("0") or "0")
     value = int(text)
     check_at_most(value, limit, what)
     return value
