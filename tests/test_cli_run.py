@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,55 @@ def test_help_loads_no_torch_or_matplotlib():
                           env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_batch_result_folders_never_collide(cli, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    seeds = {"foo.png": 1, "foo.jpg": 2, "foo-2.png": 3}
+    for name, seed in seeds.items():
+        _photo(folder / name, seed, size=(20, 24))
+    result = cli("run", folder, "--out", "res", "--no-report")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["foo", "foo-2", "foo-png"]
+    for name, result_folder in (("foo-2.png", "foo-2"), ("foo.jpg", "foo"),
+                                ("foo.png", "foo-png")):
+        settings = json.loads((tmp_path / "res" / result_folder / "run.json").read_text())
+        assert Path(settings["image"]).name == name
+        stored = load_stages(tmp_path / "res" / result_folder / "stages.npz")["input"]
+        np.testing.assert_allclose(stored, load_image(folder / name).numpy())
+
+
+def test_a_file_name_that_is_not_utf8_runs_alone_and_in_a_batch(cli, tmp_path):
+    odd = os.fsdecode(b"caf\xe9.png")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _photo(folder / odd, 1, size=(20, 24))
+    _photo(folder / "plain.png", 2, size=(20, 24))
+    alone = cli("run", folder / odd, "--out", "alone")
+    assert alone.code == 0, alone.err
+    assert "caf\\xe9.png" in alone.out
+    assert "caf\\xe9.png" in (tmp_path / "alone" / "report.html").read_text(encoding="utf-8")
+    batch = cli("run", folder, "--out", "batch")
+    assert batch.code == 0, batch.err
+    assert (tmp_path / "batch" / os.fsdecode(b"caf\xe9") / "stages.npz").is_file()
+
+
+def test_an_error_while_writing_leaves_no_half_folder(cli, tmp_path, monkeypatch):
+    from convlens import runs
+    from convlens.errors import ConvlensError
+
+    def broken_report(*args, **kwargs):
+        raise ConvlensError("the report could not be drawn")
+
+    monkeypatch.setattr(runs, "write_report", broken_report)
+    image = _photo(tmp_path / "a.png", size=(20, 24))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = cli("run", image, "--out", "deep/res")
+    assert result.code == 2 and "the report could not be drawn" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no deep/, no staging folder
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "conv.png").write_bytes(b"an earlier result")
+    assert cli("run", image, "--out", "old", "--force").code == 2
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["conv.png"]
+    assert (tmp_path / "old" / "conv.png").read_bytes() == b"an earlier result"
