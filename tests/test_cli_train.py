@@ -166,3 +166,52 @@ def test_help_teaches(cli):
     from convlens.models import list_models
 
     assert list(MODEL_NAMES) == list_models()   # what --help lists is the registry
+
+
+def test_evaluate_mnist_needs_only_the_test_files(cli, trained, tmp_path):
+    """The same 60 digits as t10k IDX files (nothing else in the folder) and as a folder of
+    PNGs: both loaders must give the same evaluation."""
+    import struct
+
+    val = load_data("digits").val
+    pixels = (val.images[:60, 0].numpy() * 255).round().astype(np.uint8)
+    labels = val.labels[:60].numpy().astype(np.uint8)
+    (tmp_path / "mnist").mkdir()
+    for name, array in (("t10k-images-idx3-ubyte", pixels), ("t10k-labels-idx1-ubyte", labels)):
+        header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+        (tmp_path / "mnist" / name).write_bytes(header + array.tobytes())
+    for index, (image, label) in enumerate(zip(pixels, labels)):
+        (tmp_path / "pngs" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "pngs" / str(label) / f"{index}.png")
+    from_idx = cli("evaluate", str(trained), "--data", "mnist:mnist", "--json", "--out", "a")
+    assert from_idx.code == 0, from_idx.err
+    from_pngs = cli("evaluate", str(trained), "--data", "pngs", "--json", "--out", "b")
+    assert from_pngs.code == 0, from_pngs.err
+    idx_report, png_report = json.loads(from_idx.out), json.loads(from_pngs.out)
+    assert idx_report["images"] == 60
+    assert idx_report["confusion"] == png_report["confusion"]
+    assert idx_report["accuracy"] == pytest.approx(png_report["accuracy"])
+
+
+def test_predict_skips_a_bad_image_and_goes_on(cli, trained, tmp_path):
+    digit = (load_data("digits").val.images[0, 0].numpy() * 255).astype(np.uint8)
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but cut short")
+    result = cli("predict", str(trained), "broken.png", "digit.png", "--json")
+    assert result.code == 1
+    assert [row["image"] for row in json.loads(result.out)] == ["digit.png"]
+    assert "skipped broken.png" in result.err and "error: 1 of 2 images failed" in result.err
+    plain = cli("predict", str(trained), "digit.png", "broken.png")
+    assert plain.code == 1 and "digit.png" in plain.out and "probability" in plain.out
+
+
+def test_evaluate_checks_its_folder_before_evaluating(cli, trained, tmp_path, monkeypatch):
+    from convlens import data as data_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("evaluated although the output folder cannot be written")
+
+    monkeypatch.setattr(data_module, "load_eval_set", never)
+    (tmp_path / "notes.txt").write_text("mine")
+    result = cli("evaluate", str(trained), "--out", "notes.txt/eval")
+    assert result.code == 2 and "notes.txt is a file, not a folder" in result.err
