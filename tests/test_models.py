@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -239,7 +240,7 @@ BAD_FIELDS = [
     ("input_size", [8, float("inf")], "'input_size'.*Infinity"),
     ("input_size", [8, 10**9], "'input_size' must be two positive whole numbers"),
     ("input_size", [[8], [8]], "'input_size'"),
-    ("input_size", {"h": 8}, "'input_size'.*an object of 1 entries"),
+    ("input_size", {"h": 8}, "'input_size'.*an object of 1 entry$"),
     ("class_names", "ab", "'class_names' must be a list of 2 to"),
     ("class_names", ["only"], "'class_names' must be a list of 2 to"),
     ("class_names", ["a", ["b"], "c"], "'class_names' item 1 must be a name"),
@@ -306,3 +307,29 @@ def test_whole_floats_and_numeric_class_names_are_accepted(tmp_path):
     x = torch.rand(2, 1, 8, 8)
     model.eval()
     assert torch.equal(loaded(x), model(x))
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("input_size", None, "model.json: 'input_size' must be two positive whole numbers"),
+    ("std", [float("inf")], r"model.json: 'std' must be 1 positive number.*\[Infinity\]"),
+    ("arch_kwargs", {"width": 10**9}, "model.json: 'arch_kwargs.width' must be a whole number"),
+])
+def test_the_page_refuses_a_malformed_model_json_with_the_same_line(tmp_path, field, value,
+                                                                    words):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from convlens.serve import create_app
+    from convlens.serve.guard import TOKEN_HEADER
+
+    path = save_checkpoint(create_model("tinyvgg", 1, 3, (8, 8)), _info(), tmp_path)
+    data = json.loads((tmp_path / "model.json").read_text())
+    data[field] = value
+    files = {"weights": ("model.safetensors", path.read_bytes()),
+             "info": ("model.json", json.dumps(data).encode())}
+    app = create_app()
+    with TestClient(app, headers={TOKEN_HEADER: app.state.token}) as client:
+        response = client.post("/api/model/upload", files=files)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert re.match(words, error) and "\n" not in error  # named as sent, not by a temp path

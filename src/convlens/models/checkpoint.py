@@ -24,6 +24,7 @@ from .. import __version__
 from ..errors import ConvlensError, ModelError
 from ..images import to_gray
 from ..limits import MAX_MODEL_WIDTH
+from ..wording import plural
 from .registry import create_model
 
 WEIGHTS_FILE = "model.safetensors"
@@ -147,9 +148,8 @@ def _numbers(values: object, source: str, name: str, count: int, positive: bool 
     if (not isinstance(values, list) or len(values) != count or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
             and (not positive or v > 0) for v in values)):
-        raise ModelError(f"{source}: {name!r} must be {count} {kind} number"
-                         f"{'s' if count > 1 else ''}, one per input channel; got "
-                         f"{_show(values)}")
+        raise ModelError(f"{source}: {name!r} must be {plural(count, kind + ' number')}, one "
+                         f"per input channel; got {_show(values)}")
     return [float(v) for v in values]
 
 
@@ -219,10 +219,10 @@ def _show(value: object, limit: int = 40, quote: bool = True) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return f"an object of {len(value)} entries"
+        return f"an object of {plural(len(value), 'entry', 'entries')}"
     if isinstance(value, list) and (len(value) > 4 or any(isinstance(v, (list, dict))
                                                            for v in value)):
-        return f"a list of {len(value)} items"
+        return f"a list of {plural(len(value), 'item')}"
     if isinstance(value, list):
         return "[" + ", ".join(_show(v, 12) for v in value) + "]"
     text = " ".join(str(value).split())

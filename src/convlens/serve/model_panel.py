@@ -117,8 +117,9 @@ class ModelPanel:
         main = WEIGHTS_FILE if WEIGHTS_FILE in files else next(iter(files))
         try:
             result = self._open(Path(folder.name) / main, Path(label).name)
-        except ConvlensError:
-            folder.cleanup()
+        except ConvlensError as exc:
+            folder.cleanup()  # the error names the file the user sent, not where it was put
+            exc.args = (str(exc).replace(folder.name + os.sep, ""),)
             raise
         if self._folder is not None:
             self._folder.cleanup()
