@@ -301,3 +301,18 @@ def test_export_program_inspect_saliency_and_layers(cli, workdir):
     assert "has none (functional ReLUs, or an exported program): skipped" in saliency.err
     with np.load(tmp_path / "sal" / "saliency.npz") as arrays:
         assert sorted(arrays.files) == ["gradcam", "input", "integrated_gradients"]
+
+
+def test_layers_keeps_names_whole_in_an_80_column_terminal(cli, monkeypatch):
+    from convlens.cli._app import console
+    from convlens.models import create_model
+
+    monkeypatch.setattr(console, "width", 80)
+    result = cli("layers", "resnet9", "--input-size", "32")
+    assert result.code == 0, result.err
+    names = [name for name, _ in create_model("resnet9", 3, 10, (32, 32)).named_modules() if name]
+    lines = result.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for name in names:  # each name whole on one line, never folded ("features.c / onv1")
+        assert any(line.split("│")[0].strip() == name for line in lines), name
+    assert "params" in result.out and "left out to fit 80 columns: kernel" in result.out

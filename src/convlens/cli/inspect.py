@@ -18,7 +18,7 @@ from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError
 from ..wording import percent
 from . import _options as opt
-from ._app import MODEL_COMMANDS, app, console, error_console
+from ._app import MODEL_COMMANDS, app, console, error_console, fits
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..inspect import FeatureMaps, LayerTable
@@ -135,35 +135,58 @@ def layers_command(
     _print_layers(table, depth, as_json)
 
 
+_LAYER_COLUMNS = (("layer", "left"), ("type", "left"), ("output shape", "left"),
+                  ("params", "right"), ("receptive field", "right"), ("kernel", "left"))
+_DROPPED_FIRST = ("kernel", "receptive field", "indentation")
+"""What a narrow terminal loses, in this order, before any layer name is folded."""
+
+
 def _print_layers(table: LayerTable, depth: int | None, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(table.to_dict()))
         return
-    shape = "x".join(map(str, table.input_shape))
-    grid = Table(title=f"layers for a {shape} input", show_edge=False, pad_edge=False)
-    for column, justify in (("layer", "left"), ("type", "left"), ("output shape", "left"),
-                            ("params", "right"), ("receptive field", "right"),
-                            ("kernel", "left")):
-        # names and shapes are folded onto more lines in a narrow terminal, never cut short
-        grid.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    rows = []
     for row in table.rows:
         if depth is not None and row.depth > depth:
             continue
-        indent = "  " * (row.depth - 1)
         out = "[bold red]fails here[/]" if row.failed else (
             "x".join(map(str, row.output_shape)) if row.output_shape else "-")
         field_ = "" if row.receptive_field is None else "x".join(map(str, row.receptive_field))
         params = f"{row.params:,}" if row.params else "-"
         if row.subtree_params > row.params:
             params = f"[dim]({row.subtree_params:,})[/]"
-        grid.add_row(indent + escape(row.name), row.layer_type, out, params, field_,
-                     row.geometry)
+        rows.append((escape(row.name), row.layer_type, out, params, field_, row.geometry,
+                     row.depth))
+    dropped: list[str] = []
+    grid = _layers_grid(table, rows, dropped)
+    while not fits(grid) and len(dropped) < len(_DROPPED_FIRST):
+        dropped.append(_DROPPED_FIRST[len(dropped)])
+        grid = _layers_grid(table, rows, dropped)
     console.print(grid)
     output = "x".join(map(str, table.output_shape)) if table.output_shape else "-"
     console.print(f"total params: {table.total_params:,}  trainable: {table.trainable_params:,}  "
                   f"output: {output}  (params in parentheses: a block's total)", markup=False)
+    if dropped:
+        console.print(f"(left out to fit {console.width} columns: {', '.join(dropped)}; "
+                      "--json has every column)", markup=False)
     for note in table.notes:
         error_console.print(f"note: {note}", markup=False)
+
+
+def _layers_grid(table: LayerTable, rows: list[tuple], dropped: list[str]) -> Table:
+    shape = "x".join(map(str, table.input_shape))
+    grid = Table(title=f"layers for a {shape} input", show_edge=False, pad_edge=False)
+    kept = [index for index, (column, _) in enumerate(_LAYER_COLUMNS) if column not in dropped]
+    for index in kept:
+        column, justify = _LAYER_COLUMNS[index]
+        # other cells fold onto more lines before a layer name does (then it folds too)
+        grid.add_column(column, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                        no_wrap=column == "layer")
+    indent = "indentation" not in dropped
+    for *cells, depth in rows:
+        cells[0] = "  " * (depth - 1) * indent + cells[0]
+        grid.add_row(*(cells[index] for index in kept))
+    return grid
 
 
 # --------------------------------------------------------------------------- inspect
