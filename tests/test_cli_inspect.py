@@ -87,7 +87,8 @@ def test_layers_of_a_factory_shows_receptive_fields(cli, workdir):
                  "net.safetensors", "--depth", "1")
     assert result.code == 0, result.err
     assert "features.0" not in result.out and "features" in result.out
-    data = json.loads(cli("layers", "clinets:build", "--trust-code", "--input-size", "32", "--json").out)
+    data = json.loads(cli("layers", "clinets:build", "--trust-code",
+                          "--input-size", "32", "--json").out)
     fields = {row["name"]: row["receptive_field"] for row in data["layers"]}
     assert fields["features.3"] == [8, 8] and data["output_shape"] == [1, 4]
 
@@ -107,7 +108,8 @@ def test_layers_without_input_size_asks_for_it(cli, workdir):
 
 def test_inspect_torchscript_all_conv_writes_maps_filters_and_npz(cli, workdir):
     tmp_path, model = workdir
-    result = cli("inspect", "net.pt", "--trust-code", "dog.png", "--all-conv", "--top", "3", "--input-size",
+    result = cli("inspect", "net.pt", "--trust-code",
+                 "dog.png", "--all-conv", "--top", "3", "--input-size",
                  "32", "--full-size", "--out", "res")
     assert result.code == 0, result.err
     out = tmp_path / "res"
@@ -145,17 +147,20 @@ def test_inspect_default_folder_refuses_to_overwrite(cli, workdir):
     (folder / "mine.txt").write_text("keep")
     refused = cli("inspect", "net.pt", "--trust-code", "dog.png", "--input-size", "32")
     assert refused.code == 2 and "--force" in refused.err
-    assert cli("inspect", "net.pt", "--trust-code", "dog.png", "--input-size", "32", "--force").code == 0
+    assert cli("inspect", "net.pt", "--trust-code",
+               "dog.png", "--input-size", "32", "--force").code == 0
 
 
 def test_inspect_unknown_layer_lists_the_valid_ones(cli, workdir):
-    result = cli("inspect", "net.pt", "--trust-code", "dog.png", "--layer", "feature.3", "--input-size", "32")
+    result = cli("inspect", "net.pt", "--trust-code",
+                 "dog.png", "--layer", "feature.3", "--input-size", "32")
     assert result.code == 2
     assert "no layer named 'feature.3'" in result.err and "features.5, flatten" in result.err
     assert result.err.count("\n") == 1
 
 
-@pytest.mark.parametrize("model", [["clinets:build", "--trust-code", "--weights", "net.safetensors"],
+@pytest.mark.parametrize("model", [["clinets:build", "--trust-code",
+                                    "--weights", "net.safetensors"],
                                    ["net.pt", "--trust-code"]])
 def test_inspect_image_that_does_not_fit_says_what_the_model_expects(cli, workdir, model):
     result = cli("inspect", *model, "dog.png")
@@ -174,7 +179,8 @@ def test_inspect_data_finds_the_images_that_drive_a_channel(cli, workdir):
     for index in range(6):
         pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(data / f"{index}.png")
-    result = cli("inspect", "net.pt", "--trust-code", "dog.png", "--layer", "features.3", "--input-size", "32",
+    result = cli("inspect", "net.pt", "--trust-code",
+                 "dog.png", "--layer", "features.3", "--input-size", "32",
                  "--data", "data", "--channel", "2", "--images", "3", "--out", "res")
     assert result.code == 0, result.err
     assert (tmp_path / "res" / "top-images-features.3-ch2.png").is_file()
@@ -190,7 +196,8 @@ def test_inspect_data_finds_the_images_that_drive_a_channel(cli, workdir):
 
 def test_saliency_writes_every_method(cli, workdir):
     tmp_path, _ = workdir
-    result = cli("saliency", "clinets:build", "--trust-code", "dog.png", "--weights", "net.safetensors",
+    result = cli("saliency", "clinets:build", "--trust-code",
+                 "dog.png", "--weights", "net.safetensors",
                  "--input-size", "32", "--method", "all", "--class", "2", "--steps", "8",
                  "--out", "sal")
     assert result.code == 0, result.err
@@ -209,7 +216,8 @@ def test_saliency_writes_every_method(cli, workdir):
 
 
 def test_saliency_on_torchscript_skips_guided_backprop_for_all(cli, workdir):
-    result = cli("saliency", "net.pt", "--trust-code", "dog.png", "--input-size", "32", "--method", "all",
+    result = cli("saliency", "net.pt", "--trust-code",
+                 "dog.png", "--input-size", "32", "--method", "all",
                  "--steps", "4")
     assert result.code == 0, result.err
     assert "which TorchScript modules do not take: skipped" in result.err
@@ -219,7 +227,8 @@ def test_saliency_on_torchscript_skips_guided_backprop_for_all(cli, workdir):
 
 
 def test_saliency_unknown_class_is_a_clear_error(cli, workdir):
-    result = cli("saliency", "net.pt", "--trust-code", "dog.png", "--input-size", "32", "--class", "dog")
+    result = cli("saliency", "net.pt", "--trust-code",
+                 "dog.png", "--input-size", "32", "--class", "dog")
     assert result.code == 2
     assert "unknown class 'dog'" in result.err and "index 0-3" in result.err
 
