@@ -398,3 +398,14 @@ def test_every_builtin_description_matches_what_the_kernel_responds_to(name):
         assert _centre_response(kernel, image) == image[7, 7]
     else:
         pytest.fail(f"{name}'s description makes no claim this test can check: {text}")
+
+
+def test_a_31x31_inline_kernel_runs_through_the_cli(cli, tmp_path, chelsea):
+    text = "; ".join(" ".join("1" if (r + c) % 2 else "-1" for c in range(31)) for r in range(31))
+    result = cli("explain", str(chelsea), "--kernel", text, "--max-side", "64", "--json")
+    assert result.code == 0, result.err
+    explained = json.loads(result.out)
+    assert np.array(explained["kernel"]).shape[-2:] == (31, 31)
+    patch = np.array(explained["patch"], dtype=np.float64).reshape(31, 31)
+    weights = np.array(explained["kernel"], dtype=np.float64).reshape(31, 31)
+    assert explained["conv"] == pytest.approx(float((patch * weights).sum()), abs=1e-4)

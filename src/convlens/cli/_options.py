@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..limits import MAX_KERNEL_SIDE
+
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..kernels import Kernel
     from ..layers import LayerConfig
@@ -25,7 +27,8 @@ KernelNames = Annotated[
 KernelSpecs = Annotated[
     list[str] | None,
     typer.Option("--kernel", "-k", help="A kernel: built-in name, inline rows `\"1 0 -1; 2 0 -2; "
-                 "1 0 -1\"`, JSON list, or a .npy/.json/.txt file. Repeatable.",
+                 "1 0 -1\"`, JSON list, or a .npy/.json/.txt/.csv file (text: a row per line, "
+                 f"`#` comments ignored); up to {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}. Repeatable.",
                  rich_help_panel=LAYER),
 ]
 Mode = Annotated[str, typer.Option("--mode", help="Load the image as `gray` (BT.601 luma) or "
