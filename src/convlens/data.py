@@ -42,6 +42,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ConfigError, ConvlensError, DataError
 from .explain import parse_size
 from .images import IMAGE_SUFFIXES, load_image
+from .limits import check_budget
 from .models.checkpoint import match_channels, resize_exact
 
 DEFAULT_VAL_FRACTION = 0.2
@@ -267,12 +268,25 @@ def load_data(
     return splits
 
 
+def check_set_budget(count: int, channels: int, size: tuple[int, int], itemsize: int,
+                     float_images: int) -> None:
+    """Refuse, before any image is read or resized, a set of ``count`` images of ``channels`` x
+    ``size`` (H, W) stored ``itemsize`` bytes a value that would pass the memory budget
+    (:func:`convlens.limits.check_budget`): the images and their stacked copy, plus
+    ``float_images`` of them as float32 while they are converted."""
+    pixels = channels * size[0] * size[1]
+    check_budget(2 * count * pixels * itemsize + 4 * float_images * pixels,
+                 f"a set of {count} images of {channels}x{size[0]}x{size[1]}")
+
+
 def conform(data: ImageSet, channels: int | None, size: tuple[int, int] | None,
             chunk: int = 4096) -> ImageSet:
     """Convert ``data`` to ``channels`` (gray <-> RGB) and resize to ``size`` (H, W); either
     ``None`` keeps it. Works in chunks so large sets need little extra memory."""
     if (channels is None or channels == data.channels) and (size is None or size == data.size):
         return data
+    check_set_budget(len(data), channels or data.channels, size or data.size,
+                     data.images.element_size(), min(chunk, len(data)))
     parts = []
     for start in range(0, len(data), chunk):
         batch = data.floats(slice(start, start + chunk))
@@ -547,6 +561,8 @@ def _read_files(files: dict[str, list[Path]], names: list[str], channels: int,
     images raises."""
     mode = "gray" if channels == 1 else "rgb"
     known_bad = known_bad or {}
+    check_set_budget(sum(len(paths) for paths in files.values()), channels, size, 1,
+                     workers or 8)
 
     def read(path: Path):
         if path in known_bad:
@@ -710,8 +726,11 @@ class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise DataError(f"refusing to unpickle {module}.{name}: a CIFAR batch holds only "
-                        "arrays and lists")
+        shown = f"{module}.{name}"
+        if not shown.isprintable() or len(shown) > 100:
+            shown = repr(shown[:100])
+        raise DataError(f"refusing to unpickle {shown}: a CIFAR batch holds only arrays and "
+                        "lists")
 
 
 def read_cifar_batch(path: Path) -> dict[str, object]:
@@ -720,15 +739,16 @@ def read_cifar_batch(path: Path) -> dict[str, object]:
     try:
         with open(path, "rb") as stream:
             data = _ArrayUnpickler(stream, encoding="latin1").load()
-    except DataError:
-        raise
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     except MemoryError:
         raise DataError(f"{path} is not a CIFAR python batch (it asks for more memory than "
                         "there is)") from None
     except Exception as exc:  # the unpickler builds arrays and lists only: any failure is damage
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = str(exc).splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        detail = detail if detail.isprintable() else repr(detail)
         raise DataError(f"{path} is not a CIFAR python batch or is damaged ({detail})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path} is not a CIFAR python batch (holds a {type(data).__name__})")

@@ -43,6 +43,7 @@ from .layers import (
     resolve_padding,
     same_padding,
 )
+from .limits import MAX_IMAGE_SIDE, MAX_LAYER_NUMBER, bounded_int, check_at_most
 from .plot import format_number
 from .wording import verb
 
@@ -599,6 +600,7 @@ class LayerSpec:
                             ("stride", self.axis_stride(0)), ("dilation", self.dilation)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"{label}: {name} must be a whole number >= 1; got {value!r}")
+            check_at_most(value, MAX_LAYER_NUMBER, f"{label}: {name}")
         if self.kind == "pool":
             if self.padding == "same":
                 raise ConfigError(f"{label}: 'same' padding applies to conv layers only")
@@ -669,8 +671,11 @@ def parse_layers(text: str) -> list[LayerSpec]:
             raise ConfigError(f"layer {number} {part!r} must start with conv<F> or pool<F>; "
                               f"{LAYER_SYNTAX}")
         kind = "conv" if head.group(1) == "conv" else "pool"
-        size = int(head.group(2))
-        options: dict = {"kind": kind, "kernel": (size, int(head.group(3) or size)),
+        label = f"layer {number} ({part[:40]})"
+        size = bounded_int(head.group(2), MAX_LAYER_NUMBER, f"{label}: the {kind} window")
+        width = bounded_int(head.group(3) or head.group(2), MAX_LAYER_NUMBER,
+                            f"{label}: the {kind} window")
+        options: dict = {"kind": kind, "kernel": (size, width),
                          "pool_type": "avg" if head.group(1) == "avgpool" else "max"}
         for token in tokens[1:]:
             option = _OPTION.match(token)
@@ -683,7 +688,7 @@ def parse_layers(text: str) -> list[LayerSpec]:
             elif option:
                 key = {"s": "stride", "p": "padding", "pad": "padding", "d": "dilation"}.get(
                     option.group(1), option.group(1))
-                options[key] = int(option.group(2))
+                options[key] = bounded_int(option.group(2), MAX_LAYER_NUMBER, f"{label}: {key}")
             else:
                 raise ConfigError(f"layer {number} {part!r}: unknown option {token!r}; "
                                   f"{LAYER_SYNTAX}")
@@ -933,12 +938,15 @@ def parse_size(value: str | int | Sequence[int], what: str = "input size") -> tu
         match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+))?\s*", value)
         if not match:
             raise ConfigError(f"{what} must be N or HxW pixels; got {value!r}")
-        sides = (int(match.group(1)), int(match.group(2) or match.group(1)))
+        sides = (bounded_int(match.group(1), MAX_IMAGE_SIDE, what),
+                 bounded_int(match.group(2) or match.group(1), MAX_IMAGE_SIDE, what))
     elif isinstance(value, (int, np.integer)):
         sides = (value, value)
     if (not isinstance(sides, (tuple, list)) or len(sides) != 2 or any(
             isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in sides)):
         raise ConfigError(f"{what} must be a positive number of pixels or (H, W); got {value!r}")
+    for side in sides:
+        check_at_most(int(side), MAX_IMAGE_SIDE, f"{what} (a side, in pixels)")
     return int(sides[0]), int(sides[1])
 
 

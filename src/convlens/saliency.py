@@ -38,6 +38,7 @@ from .inspect import (
     run_model,
     top_predictions,
 )
+from .limits import MAX_IG_STEPS, check_at_most
 from .modelfiles import OpenedModel, PreparedInput, prepare_input
 
 IG_STEPS = 32
@@ -189,8 +190,7 @@ def integrated_gradients(
     """Integrated gradients (Captum) from a black image to the input, ``steps`` path points."""
     from captum.attr import IntegratedGradients
 
-    if steps < 2:
-        raise ConfigError(f"integrated gradients needs at least 2 steps; got {steps}")
+    check_steps(steps)
     baseline = prepare_input(torch.zeros_like(prepared.display), opened).batch
     with eval_mode(opened.module) as module:
         method = IntegratedGradients(lambda inputs: _logits(module(inputs)))
@@ -240,6 +240,16 @@ def guided_backprop_unavailable(opened: OpenedModel) -> str | None:
     return None
 
 
+def check_steps(steps: int) -> None:
+    """Refuse integrated-gradients ``steps`` below 2 or over
+    :data:`~convlens.limits.MAX_IG_STEPS` (each step is a forward and backward pass)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ConfigError(f"integrated gradients needs a whole number of at least 2 steps; got "
+                          f"{steps!r}")
+    check_at_most(steps, MAX_IG_STEPS, "the number of integrated-gradients steps",
+                  "a few hundred already converge")
+
+
 def explain_class(
     opened: OpenedModel,
     image: torch.Tensor,
@@ -253,6 +263,8 @@ def explain_class(
     prediction) by each of ``methods``; Grad-CAM at ``layer`` (default: the last conv layer).
     """
     chosen = parse_methods(methods)
+    if SaliencyMethod.INTEGRATED_GRADIENTS in chosen:
+        check_steps(steps)
     prepared = prepare_input(image, opened)
     with LayerCapture(opened, []) as capture, torch.no_grad():
         output = _logits(run_model(opened, capture, prepared.batch))

@@ -55,6 +55,8 @@ from .data import (
 )
 from .devices import resolve_device
 from .errors import ConfigError, ConvlensError, DataError
+from .explain import parse_size
+from .limits import MAX_LAYER_NUMBER, check_at_most
 from .models import (
     ModelInfo,
     check_settings,
@@ -216,6 +218,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if self.crop_pad is not None:
+            check_at_most(self.crop_pad, MAX_LAYER_NUMBER, "crop padding (px)")
+        if self.size is not None:
+            parse_size(self.size, "size")  # at most MAX_IMAGE_SIDE; the budget checks the set
         if self.model is not None:
             entry = get_model_entry(self.model)
             if self.arch_kwargs:
@@ -634,6 +640,10 @@ class _Trainer:
         if not config.augment:
             return Augment()
         base = splits.augment
+        if config.crop_pad is not None:  # a crop padded past the image shows mostly padding
+            check_at_most(config.crop_pad, min(splits.train.size), "crop padding (px)",
+                          f"the {'x'.join(map(str, splits.train.size))} images allow at most "
+                          "their shorter side")
         return Augment(crop_pad=base.crop_pad if config.crop_pad is None else config.crop_pad,
                        flip=base.flip if config.flip is None else config.flip,
                        pad_mode=base.pad_mode)

@@ -14,11 +14,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 import torch.nn as nn
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ConvlensError, ModelError
+from ..limits import check_budget, format_count
 
 ModelFactory = Callable[..., nn.Module]
+
+TRAINING_BYTES_PER_PARAMETER = 16
+"""Bytes one float32 parameter takes while training: the weight, its gradient, the optimizer's
+momentum and the best epoch's copy (activations come on top, per batch)."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +94,31 @@ def create_model(
         raise ConfigError(f"a classifier needs at least 2 classes; got {num_classes}")
     size = _as_size(input_size)
     kwargs = check_settings(entry, kwargs)
+    check_model_budget(entry, int(in_channels), int(num_classes), size, kwargs)
     try:
         return entry.factory(int(in_channels), int(num_classes), size, **kwargs)
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise ConfigError(f"model {entry.name!r}: {exc}") from None
         raise
+
+
+def check_model_budget(
+    entry: ModelEntry, in_channels: int, num_classes: int, size: tuple[int, int], kwargs: dict
+) -> None:
+    """Refuse a model whose parameters would take more than the memory budget to train
+    (:data:`TRAINING_BYTES_PER_PARAMETER` each), counted on a copy built on PyTorch's ``meta``
+    device, which allocates nothing. A factory that cannot build there is not estimated."""
+    try:
+        with torch.device("meta"):
+            probe = entry.factory(in_channels, num_classes, size, **kwargs)
+        count = sum(parameter.numel() for parameter in probe.parameters())
+    except ConvlensError:
+        raise
+    except Exception:  # a factory that meta tensors do not suit: build it for real
+        return
+    check_budget(count * TRAINING_BYTES_PER_PARAMETER,
+                 f"model {entry.name!r} ({format_count(count)} parameters)")
 
 
 def check_settings(entry: ModelEntry, settings: dict) -> dict:

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from ..limits import MAX_MODEL_WIDTH, check_at_most
 from .registry import register_model
 
 
@@ -182,9 +183,12 @@ def _stage(in_channels: int, out_channels: int, residual: bool) -> nn.Sequential
 
 
 def _check_positive(**values: int) -> None:
+    """Each setting (a ``width``) at least 1 and at most
+    :data:`~convlens.limits.MAX_MODEL_WIDTH` channels."""
     for name, value in values.items():
         if int(value) < 1:
             raise ConfigError(f"{name} must be at least 1; got {value}")
+        check_at_most(int(value), MAX_MODEL_WIDTH, name, "use fewer channels")
 
 
 def _flat_size(
