@@ -435,3 +435,113 @@ def test_download_checks_the_official_md5(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="differs from the official"):
         download_dataset("fashion-mnist", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- damaged files and evaluation-only folders ---------------------------------------------
+
+def _cifar_bytes(count: int = 3, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return pickle.dumps({b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+                         b"labels": list(range(count)), b"batch_label": b"test"}, protocol=2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_damaged_cifar_batch_is_one_clear_error(tmp_path_factory, data):
+    """Cut short or with bytes changed, a batch either still reads as a valid batch or raises
+    DataError, never anything else."""
+    whole = bytearray(_cifar_bytes())
+    if data.draw(st.booleans(), "truncate"):
+        damaged = whole[:data.draw(st.integers(0, len(whole) - 1), "length")]
+    else:
+        damaged = whole
+        for _ in range(data.draw(st.integers(1, 6), "flips")):
+            damaged[data.draw(st.integers(0, len(whole) - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("cifar") / "test_batch"
+    path.write_bytes(bytes(damaged))
+    try:
+        batch = data_module._cifar_set(path, "labels")
+    except DataError as exc:
+        assert "\n" not in str(exc) and "test_batch" in str(exc)
+    else:
+        assert batch.images.shape[1:] == (3, 32, 32) and len(batch) == len(batch.labels)
+
+
+@pytest.mark.parametrize(("labels", "words"), [
+    (["cat", "dog", "cow"], "whole-number class indices"),
+    ([[0], [1], [2]], "whole-number class indices"),
+    ([0, None, 1], "whole-number class indices"),
+    ([0, 2**70, 1], "whole-number class indices"),
+    ([0, 1], "3 images but 2 labels"),
+    (7, "whole-number class indices"),
+])
+def test_cifar_labels_of_the_wrong_kind(tmp_path, labels, words):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": labels}))
+    with pytest.raises(DataError, match=words):
+        data_module._cifar_set(path, "labels")
+
+
+def test_cifar_codec_and_meta_damage(tmp_path):
+    path = tmp_path / "batch"
+    # a pickle asking the allowed codec function for an unknown encoding
+    path.write_bytes(b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x04\x00\x00\x00nopeq"
+                     b"\x01\x86q\x02Rq\x03.")
+    with pytest.raises(DataError, match="not a CIFAR python batch or is damaged"):
+        read_cifar_batch(path)
+    write_cifar10(tmp_path / "c")
+    with open(tmp_path / "c" / "cifar-10-batches-py" / "batches.meta", "wb") as stream:
+        pickle.dump({"label_names": 12}, stream)  # not a list: the numbers stand in as names
+    assert load_data(f"cifar10:{tmp_path / 'c'}").class_names == [str(i) for i in range(10)]
+
+
+def test_idx_files_of_the_wrong_kind(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    write_idx(folder / "train-images-idx3-ubyte", np.zeros((4, 5, 5)), gz=False)
+    write_idx(folder / "train-labels-idx1-ubyte", np.zeros((4, 5, 5)), gz=False)  # images
+    with pytest.raises(DataError, match="should hold one whole-number label per image"):
+        load_data(f"mnist:{folder}")
+    write_idx(folder / "train-labels-idx1-ubyte", np.array([1, 2, 3, 12]), gz=False)
+    with pytest.raises(DataError, match="has label 12; MNIST labels are 0-9"):
+        load_data(f"mnist:{folder}")
+    write_idx(folder / "train-images-idx3-ubyte", np.zeros((0, 5, 5)), gz=False)
+    with pytest.raises(DataError, match="holds no images"):
+        load_data(f"mnist:{folder}")
+    cut = gzip.compress(bytes(100))[:-9]
+    (folder / "train-images-idx3-ubyte").unlink()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(cut)
+    with pytest.raises(DataError, match="damaged gzip file"):
+        load_data(f"mnist:{folder}")
+    huge = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(huge))
+    with pytest.raises(DataError, match="its header 4294967295x4294967295x4294967295 needs"):
+        load_data(f"mnist:{folder}")
+
+
+def test_eval_set_needs_only_the_test_files(tmp_path):
+    arrays = write_mnist(tmp_path / "full", gz=False)
+    only = tmp_path / "only"
+    only.mkdir()
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (only / name).write_bytes((tmp_path / "full" / name).read_bytes())
+    data, skipped = load_eval_set(f"mnist:{only}", MNIST_NAMES, 1, (28, 28))
+    assert skipped == []
+    images, labels = arrays["t10k"]
+    assert torch.equal(data.images[:, 0], torch.from_numpy(images))
+    assert data.labels.tolist() == labels.tolist()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"lacks t10k-images-idx3-ubyte\[\.gz\]"):
+        load_eval_set(f"mnist:{tmp_path / 'empty'}", MNIST_NAMES, 1, (28, 28))
+    # CIFAR: the test batch alone
+    _, names = write_cifar10(tmp_path / "c")
+    folder = tmp_path / "c" / "cifar-10-batches-py"
+    for path in folder.glob("data_batch_*"):
+        path.unlink()
+    data, _ = load_eval_set(f"cifar10:{tmp_path / 'c'}", names, 3, (32, 32))
+    assert data.labels.tolist() == [0, 1, 2, 3, 9] and data.images.shape == (5, 3, 32, 32)
+    with pytest.raises(DataError, match="lacks the cifar10 batches"):
+        load_data(f"cifar10:{tmp_path / 'c'}")  # training still needs its batches
+
+
+MNIST_NAMES = [str(digit) for digit in range(10)]
