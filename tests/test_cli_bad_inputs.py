@@ -208,6 +208,11 @@ PARSING_CASES: list[Bad] = [
         _bad_model_json("metrics", {"data": "digits", "split_seed": [1]})),
     Bad("model-json-nested-deep", ("layers", "run"), 2, r"model\.json is JSON nested too deeply",
         _bad_model_json(None, "[" * 100_000)),
+    Bad("mean-nan", ("saliency", "run", "{sample}", "--mean", "nan", "--std", "0.25"), 2,
+        r"--mean and --std take finite numbers; got \[nan\]", _bad_model_json("metrics", {})),
+    Bad("std-infinite", ("inspect", "run", "{sample}", "--mean", "0.5", "--std", "1e400"), 2,
+        r"--mean and --std take finite numbers; got \[0\.5\] and \[inf\]",
+        _bad_model_json("metrics", {})),
 ]
 
 # --------------------------------------------------------------------------- budgets and bounds

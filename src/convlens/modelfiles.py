@@ -714,6 +714,8 @@ def _export_types(program) -> dict[str, str]:
 
 def _norm_values(mean, std, channels: int | None) -> tuple[list[float], list[float]]:
     mean, std = [float(v) for v in mean], [float(v) for v in std]
+    if not all(value == value and abs(value) != float("inf") for value in mean + std):
+        raise ModelError(f"--mean and --std take finite numbers; got {mean} and {std}")
     if len(mean) != len(std):
         raise ModelError(f"--mean has {len(mean)} values but --std has {len(std)}")
     if any(value <= 0 for value in std):
