@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from convlens.animate import (
     render_frames,
     write_animation,
 )
-from convlens.errors import ConfigError
+from convlens.errors import ConfigError, OutputError
 from convlens.layers import LayerConfig
 
 SCIPY_MODES = {"zeros": "constant", "reflect": "mirror", "replicate": "nearest",
@@ -136,3 +138,38 @@ def test_crop_values_are_whole_0_255_numbers():
     assert crop_values(image, None, (4, 4))[0, 0] == 33  # centred: rows/cols 3..6
     with pytest.raises(ConfigError, match=r"top must be 0\.\.6 and left 0\.\.5"):
         crop_values(image, (7, 0), (4, 5))
+
+
+def test_an_animation_path_that_cannot_work_is_refused_before_writing(tmp_path):
+    slide = build_slide(np.eye(4), np.ones((3, 3)), LayerConfig())
+    images = render_frames(slide, 3)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"notes\.txt is a file, not a folder"):
+        write_animation(images, tmp_path / "notes.txt" / "slide.gif")
+    with pytest.raises(OutputError, match=r"cannot write /proc/slide\.gif"):
+        write_animation(images, Path("/proc/slide.gif"))
+    (tmp_path / "taken.gif").mkdir()
+    with pytest.raises(OutputError, match="is a folder, not a file name"):
+        write_animation(images, tmp_path / "taken.gif", force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "taken.gif"]
+
+
+def test_a_failing_writer_leaves_the_old_file_and_no_half_one(tmp_path, monkeypatch):
+    slide = build_slide(np.eye(4), np.ones((3, 3)), LayerConfig())
+    images = render_frames(slide, 3)
+    target = tmp_path / "new" / "slide.gif"
+    write_animation(images, target)
+    before = target.read_bytes()
+
+    def fails_halfway(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"GIF89a half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", fails_halfway)
+    with pytest.raises(OutputError, match=r"cannot write .*slide\.gif: No space left"):
+        write_animation(images, target, force=True)
+    assert target.read_bytes() == before
+    assert [p.name for p in target.parent.iterdir()] == ["slide.gif"]
+    with pytest.raises(OutputError):
+        write_animation(images, tmp_path / "other" / "deeper" / "x.gif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # no folders made for it
