@@ -135,11 +135,14 @@ def iter_image_files(paths: list[Path]) -> Iterator[Path]:
     """Expand files and folders (non-recursive, sorted) into the image files to process."""
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            try:
+                found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            except OSError as exc:
+                raise ImageError(f"cannot read folder {printable(path)}: "
+                                 f"{exc.strerror or exc}") from None
             if not found:
-                raise ImageError(
-                    f"folder {path} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})"
-                )
+                raise ImageError(f"folder {printable(path)} holds no images (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES)})")
             yield from found
         else:
             yield path
