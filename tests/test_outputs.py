@@ -163,3 +163,17 @@ def test_printable_shows_non_utf8_bytes_and_keeps_the_rest():
     assert printable("café ✓.png") == "café ✓.png"
     assert printable(Path("a") / os.fsdecode(b"\xff")) == "a/\\xff"
     printable("\ud800").encode("utf-8")
+
+
+def test_names_no_file_system_takes_and_devices_are_refused(tmp_path):
+    with pytest.raises(OutputError, match="a name in it is 300 bytes long"):
+        check_out_dir(tmp_path / "a" / ("x" * 300) / "b")
+    with pytest.raises(OutputError, match="NUL character"):
+        check_out_file(tmp_path / "a\x00b.png")
+    # with force, a device must not be replaced by a regular file (os.replace would, as root)
+    with pytest.raises(OutputError, match="not a regular file"):
+        check_out_file(Path("/dev/null"), force=True)
+    with pytest.raises(OutputError, match="not a regular file"):
+        write_text(Path("/dev/null"), "x")
+    assert Path("/dev/null").is_char_device()
+    assert _tree(tmp_path) == set()

@@ -68,6 +68,7 @@ def check_out_dir(path: Path, force: bool = False) -> None:
     """
     path = Path(path)
     shown = printable(path)
+    _check_name(path)
     try:
         if path.is_symlink() and not path.exists():
             raise OutputError(f"output path {shown} is a broken link")
@@ -89,11 +90,15 @@ def check_out_file(path: Path, force: bool = False) -> None:
     nearest existing parent a writable folder) or, with ``force``, an existing file."""
     path = Path(path)
     shown = printable(path)
+    _check_name(path)
     try:
         if path.is_dir():
             raise OutputError(f"{shown} is a folder, not a file name")
         if path.exists() and not force:
             raise OutputError(f"{shown} exists; pass --force to overwrite it")
+        if path.exists() and not path.is_file():
+            raise OutputError(f"{shown} is not a regular file (a device, pipe or socket); "
+                              "give a file name")
     except OSError as exc:
         raise OutputError(f"cannot write {shown}: {_reason(exc)}") from None
     _check_parents(path)
@@ -147,6 +152,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     when the block finishes and removed, with any parent folders made for it, when it raises.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # never swap a folder or a device for a file
+        raise OutputError(f"{printable(path)} is not a regular file; give a file name")
     made = _make_parents(path.parent)
     try:
         temporary = _fresh(path.parent, path.name, is_dir=False)
@@ -242,6 +249,23 @@ def unique_names(sources: Sequence[Path]) -> list[str]:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def _check_name(path: Path) -> None:
+    """Refuse what no file system takes: a NUL character, or a name longer than the limit."""
+    shown = printable(path)
+    if "\x00" in str(path):
+        raise OutputError(f"output path {shown!r} holds a NUL character")
+    try:
+        limit = os.pathconf(_nearest_existing(path), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            short = shown if len(shown) <= 60 else f"{shown[:60]}..."
+            raise OutputError(f"cannot write {short}: a name in it is {size} bytes long, over "
+                              f"the file system's {limit}")
 
 
 def _nearest_existing(path: Path) -> Path:
