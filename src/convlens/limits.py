@@ -236,7 +236,7 @@ def bounded_int(text: str, limit: int, what: str) -> int:
     limit (Python refuses past 4300 digits). Text that is not a whole number raises
     ``ValueError``, so each caller words its own syntax error."""
     digits = text.strip().lstrip("+-")
-    if digits.isdigit() and len(digits.lstrip("0")) > len(str(limit)) + 1 and not (
+    if digits.isdigit() and len(digits.lstrip("0")) > max(24, len(str(limit)) + 1) and not (
             text.strip().startswith("-")):
         raise ConfigError(f"{what} is {digits[:12]}... ({len(digits)} digits); the limit is "
                           f"{limit}")
