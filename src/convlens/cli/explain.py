@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..explain import AxisStep, PixelExplanation, PooledExplanation, SizeChain
     from ..layers import LayerConfig
 
-FIGURE_DPI = 110
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 PAD_STYLE = "italic magenta"
 WIN_STYLE = "bold green"
@@ -160,7 +159,7 @@ def explain(
         from ..outputs import printable, save_figure
         from ..plot.explain import plot_explanations
 
-        save_figure(plot_explanations(items, flip=flip), figure, dpi=FIGURE_DPI)
+        save_figure(plot_explanations(items, flip=flip), figure)  # outputs' FIGURE_DPI
         (error_console if as_json else console).print(f"wrote {printable(figure)}",
                                                       markup=False)
 
