@@ -216,7 +216,68 @@ PARSING_CASES: list[Bad] = [
 ]
 
 # --------------------------------------------------------------------------- budgets and bounds
-BOUNDS_CASES: list[Bad] = []
+def _wide_png(height: int, width: int) -> Callable[[Path], None]:
+    """A gray PNG ``wide.png`` of an extreme aspect ratio."""
+    def write(folder: Path) -> None:
+        from PIL import Image
+
+        pixels = np.random.default_rng(3).integers(0, 256, (height, width), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "wide.png")
+    return write
+
+
+_HUGE = str(2**70)
+_TRAIN_FAST = ("--epochs", "1", "--no-gif", "--no-baseline", "--no-progress")
+BOUNDS_CASES: list[Bad] = [
+    Bad("run-padding-100000", ("run", "--padding", "100000"), 2,
+        r"^error: padding is 100000; the limit is 1024$"),
+    Bad("run-padding-2-70", ("run", "--padding", _HUGE), 2, rf"padding is {_HUGE}; the limit"),
+    Bad("run-padding-5000-digits", ("run", "--padding", "7" * 5000), 2,
+        r"padding is 777777777777\.\.\. \(5000 digits\); the limit is 1024"),
+    Bad("run-stride-2-70", ("run", "--stride", _HUGE), 2, rf"stride is {_HUGE}; the limit is 1024"),
+    Bad("run-pool-stride-2-70", ("run", "--pool-stride", _HUGE), 2, rf"pool stride is {_HUGE}"),
+    Bad("run-pool-2-70", ("run", "--pool", _HUGE), 2, rf"pool size is {_HUGE}; the limit"),
+    Bad("run-dilation-2-70", ("run", "--dilation", _HUGE), 2, rf"dilation is {_HUGE}; the limit"),
+    Bad("run-500-kernels", ("run", "--kernels", ",".join(["sobel-h"] * 500)), 2,
+        r"the number of kernels is 500; the limit is 32; run them in groups"),
+    Bad("run-1x20000-image", ("run", "wide.png", "--padding", "same"), 2,
+        r"pool window 2x2 is larger than the 1x20000 conv map", _wide_png(1, 20000)),
+    Bad("run-3x20000-image-no-output", ("run", "wide.png"), 2,
+        r"pool window 2x2 is larger than the 1x19998 conv map", _wide_png(3, 20000)),
+    Bad("run-over-the-budget", ("--budget", "64M", "run"), 2,
+        r"a run of a 1x300x451 image with 3 3x3 kernels \(298x449 maps\) needs about \d+ MiB "
+        r"of memory, over the 64 MiB budget; make it smaller or raise the budget \(convlens "
+        r"--budget \d+M run \.\.\., or CONVLENS_BUDGET=\d+M\)"),
+    Bad("budget-not-a-size", ("--budget", "lots", "run"), 2,
+        r"a memory budget must be a size such as 16G, 512M or 'none'; got 'lots'"),
+    Bad("size-5000-digit-layer", ("size", "--input", "224", "--layers", "conv" + "9" * 5000), 2,
+        r"layer 1 \(conv9+\): the conv window is 9+\.\.\. \(5000 digits\); the limit is 1024"),
+    Bad("size-5000-digit-input", ("size", "--input", "9" * 5000, "--layers", "conv3"), 2,
+        r"input size is 9+\.\.\. \(5000 digits\); the limit is 65536"),
+    Bad("size-stride-2-70", ("size", "--input", "224", "--layers", f"conv3 s{_HUGE}"), 2,
+        rf"layer 1 \(conv3 s{_HUGE}\): stride is {_HUGE}; the limit is 1024"),
+    Bad("size-padding-5000", ("size", "--input", "224", "--layers", "conv3 p5000"), 2,
+        r"layer 1 \(conv3 p5000\): padding is 5000; the limit is 1024"),
+    Bad("train-size-20000", ("train", "--size", "20000", *_TRAIN_FAST), 2,
+        r"a set of \d+ images of 1x20000x20000 needs about [\d.]+ TiB of memory, over the 4 GiB "
+        r"budget"),
+    Bad("train-size-5000-digits", ("train", "--size", "9" * 5000, *_TRAIN_FAST), 2,
+        r"size is 9+\.\.\. \(5000 digits\); the limit is 65536"),
+    Bad("train-crop-pad-100000", ("train", "--crop-pad", "100000", *_TRAIN_FAST), 2,
+        r"crop padding \(px\) is 100000; the limit is 1024"),
+    Bad("train-crop-pad-past-the-image", ("train", "--crop-pad", "9", *_TRAIN_FAST), 2,
+        r"crop padding \(px\) is 9; the limit is 8; the 8x8 images allow at most"),
+    Bad("train-width-1e9", ("train", "--model-arg", "width=1e9", *_TRAIN_FAST), 2,
+        r"width is 1000000000; the limit is 1024"),
+    Bad("train-model-over-the-budget", ("train", "--model", "resnet9", "--model-arg",
+                                         "width=1000", *_TRAIN_FAST), 2,
+        r"model 'resnet9' \(1\.\d+ G parameters\) needs about \d+\.\d GiB of memory, over the "
+        r"4 GiB budget.*convlens --budget \d+G train"),
+    Bad("saliency-steps-1e8", ("saliency", "model.safetensors", "{sample}", "--steps",
+                               "100000000"), 2,
+        r"the number of integrated-gradients steps is 100000000; the limit is 1000",
+        lambda folder: _digits_model(folder)),
+]
 
 # ---------------------------------------------------------------- paths, images, batches, data
 QUICK_TRAIN = ("train", "--epochs", "1", "--no-gif", "--no-baseline", "--no-progress")
