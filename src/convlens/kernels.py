@@ -6,7 +6,9 @@ the tutorial's three (``sobel-h``, ``laplacian``, ``sobel-v``) and the classic i
 
 Custom kernels come from inline text (``"1 0 -1; 2 0 -2; 1 0 -1"``: rows split by ``;``, numbers
 by spaces or commas, channels of an RGB kernel split by ``|``), a JSON list (``[[1,0],[0,-1]]``),
-or a ``.npy``/``.json``/``.txt`` file.
+or a ``.npy``/``.json``/``.txt``/``.csv`` file (text files: a row per line, ``# comments``
+ignored). Every weight must be finite and fit in float32; an error names the bad cell by its row
+and column (``"kernel 2 ('1 nan'), row 1, column 2: NaN is not a finite number"``).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def parse_numbers(text: str, label: str = "the numbers") -> np.ndarray:
     spaces or commas, fractions written ``a/b``, the three channels of an RGB grid split by
     ``|``. Sides are at most :data:`MAX_KERNEL_SIDE`; every number must be finite and fit in
     float32. Anything else raises :class:`KernelError` that starts with ``label`` and names the
-    cell (``"the patch, row 2, column 3: nan is not a finite number (NaN)"``). This is the
+    cell (``"--patch, row 2, column 3: NaN is not a finite number"``). This is the
     parser of inline kernels, and of any grid of numbers typed instead of an image.
     """
     text = str(text).strip()
