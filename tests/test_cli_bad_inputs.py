@@ -208,6 +208,10 @@ PARSING_CASES: list[Bad] = [
         _bad_model_json("metrics", {"data": "digits", "split_seed": [1]})),
     Bad("model-json-nested-deep", ("layers", "run"), 2, r"model\.json is JSON nested too deeply",
         _bad_model_json(None, "[" * 100_000)),
+    Bad("resume-damaged-state", ("train", "--out", "run", "--resume"), 2,
+        r"run/train-state\.json is damaged \('epoch' is 'x'\); start a new run",
+        lambda folder: ((folder / "run").mkdir(), _write(
+            "run/train-state.json", '{"config": {"epochs": 3}, "epoch": "x"}')(folder))[-1]),
     Bad("mean-nan", ("saliency", "run", "{sample}", "--mean", "nan", "--std", "0.25"), 2,
         r"--mean and --std take finite numbers; got \[nan\]", _bad_model_json("metrics", {})),
     Bad("std-infinite", ("inspect", "run", "{sample}", "--mean", "0.5", "--std", "1e400"), 2,

@@ -247,6 +247,24 @@ class TrainConfig:
         return cls(**values)
 
 
+def _check_state(state: object) -> None:
+    """The fields of ``train-state.json`` that ``--resume`` reads, of the kinds it writes; a
+    ``ValueError`` naming the first that is not."""
+    kinds = {"config": dict, "epoch": int, "seconds": (int, float), "history": list,
+             "best": dict, "optimizer": dict}
+    if not isinstance(state, dict):
+        raise ValueError("it is not a JSON object")
+    for name, kind in kinds.items():
+        value = state.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or (
+                name in ("epoch", "seconds") and not 0 <= value < 2**53):
+            raise ValueError(f"{name!r} is {str(value)[:40]!r}")
+    optimizer = state["optimizer"]
+    if not isinstance(optimizer.get("state"), dict) or not isinstance(
+            optimizer.get("param_groups"), list):
+        raise ValueError("'optimizer' lacks its state or param_groups")
+
+
 @dataclass
 class EvalResult:
     """Accuracy and per-class precision/recall of a model on a labelled image set.
@@ -490,9 +508,13 @@ class _Trainer:
                               "convlens train?)")
         try:
             self.state = json.loads(state_path.read_text(encoding="utf-8"))
+            _check_state(self.state)
             saved = TrainConfig.from_json(self.state["config"])
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{state_path} is damaged ({exc}); start a new run") from None
+            saved.validate()
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError,
+                ConfigError) as exc:  # json's errors are ValueErrors (UnicodeDecodeError too)
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise ConfigError(f"{state_path} is damaged ({detail}); start a new run") from None
         # Settings of the machine, not of the run, may change on resume.
         return replace(saved, out=folder, resume=True, force=True, device=given.device,
                        amp=given.amp, compile=given.compile, workers=given.workers,
