@@ -259,3 +259,16 @@ def test_an_error_while_writing_leaves_no_half_folder(cli, tmp_path, monkeypatch
     assert cli("run", image, "--out", "old", "--force").code == 2
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["conv.png"]
     assert (tmp_path / "old" / "conv.png").read_bytes() == b"an earlier result"
+
+
+def test_every_image_command_takes_a_name_that_is_not_utf8(cli, tmp_path):
+    odd = os.fsdecode(b"\xe9t\xe9 [1].png")  # Latin-1 bytes, and brackets rich could misread
+    _photo(tmp_path / odd, 3, size=(20, 24))
+    explained = cli("explain", odd, "--at", "2,3")
+    assert explained.code == 0, explained.err
+    assert "\\xe9t\\xe9 [1].png" in explained.out
+    animated = cli("animate", odd, "--crop", "4", "--out", "slide.gif")
+    assert animated.code == 0, animated.err
+    assert "crop of \\xe9t\\xe9 [1].png" in animated.out and (tmp_path / "slide.gif").is_file()
+    failed = cli("explain", odd, "--at", "200,3")
+    assert failed.code == 2 and "Traceback" not in failed.err

@@ -7,6 +7,7 @@ exit code, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -39,6 +40,7 @@ _ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _tolerant_streams()
     try:
         result = app(args=args, prog_name="convlens", standalone_mode=False,
                      obj={"argv": args})
@@ -69,6 +71,15 @@ def _command(args: list[str]) -> str:
         elif not word.startswith("-"):
             return word
     return "COMMAND"
+
+
+def _tolerant_streams() -> None:
+    """Let stdout and stderr print any text: a file name that is not UTF-8 (a lone surrogate in
+    Python) shows as ``\udce9`` instead of stopping the command with a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError, AttributeError):
+                stream.reconfigure(errors="backslashreplace")
 
 
 def _fail(message: str) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import typer
 from rich.columns import Columns
 from rich.console import Group
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.rule import Rule
 from rich.table import Table
@@ -17,6 +18,7 @@ from rich.text import Text
 
 from ..defaults import DEFAULT_CROP, DEFAULT_FRAMES
 from ..errors import ConfigError
+from ..outputs import check_out_file, printable
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
@@ -118,7 +120,7 @@ def explain(
                                   pool_type, pool_stride)
         path = image if image is not None else sample_path()
         data = load_image(path, mode, max_side)
-        source = path.name
+        source = escape(printable(path.name))
     weights = kernel_bank(chosen, data.shape[0])
     if patch is not None and tuple(weights.shape[2:]) != tuple(data.shape[1:]):
         raise ConfigError(f"the patch is {data.shape[1]}x{data.shape[2]} but the kernel is "
@@ -156,7 +158,7 @@ def explain(
             else:
                 print_pooled(item)
     if figure is not None:
-        from ..outputs import printable, save_figure
+        from ..outputs import save_figure
         from ..plot.explain import plot_explanations
 
         save_figure(plot_explanations(items, flip=flip), figure)  # outputs' FIGURE_DPI
@@ -356,9 +358,8 @@ def _refuse_with_patch(ctx: typer.Context, image, at, pooled_at) -> None:
 
 def _check_figure_path(path: Path, force: bool) -> None:
     if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise ConfigError(f"--figure must end in {', '.join(FIGURE_SUFFIXES)}; got {path.name}")
-    from ..outputs import check_out_file
-
+        raise ConfigError(f"--figure must end in {', '.join(FIGURE_SUFFIXES)}; got "
+                          f"{printable(path.name)}")
     check_out_file(path, force)  # exists, a folder, under a file, not writable: one line
 
 
@@ -540,8 +541,6 @@ def animate(
     from ..images import load_image, sample_path
     from ..kernels import parse_kernel
     from ..layers import LayerConfig
-    from ..outputs import check_out_file
-
     check_out_file(out, force)  # before drawing any frame
     chosen = parse_kernel(kernel)
     if chosen.channels != 1:
@@ -558,7 +557,7 @@ def animate(
         crop_size = parse_size(crop, "--crop")
         grid = crop_values(load_image(path, "gray"),
                            parse_at(crop_at, "--at") if crop_at else None, crop_size)
-        source = f"a {crop_size[0]}x{crop_size[1]} crop of {path.name} (0-255)"
+        source = f"a {crop_size[0]}x{crop_size[1]} crop of {escape(printable(path.name))} (0-255)"
     slide = build_slide(grid, chosen.as_2d(), config)
     with Progress(TextColumn("drawing frames"), BarColumn(), MofNCompleteColumn(),
                   console=error_console, transient=True) as progress:
@@ -570,8 +569,9 @@ def animate(
     shown = len(images) - 1
     note = ("" if shown == len(slide.steps) else
             f"; the first {shown} of {len(slide.steps)} cells step by step, then the rest at once")
-    console.print(f"wrote {path}: {len(images)} frames of {images[0].width}x{images[0].height} "
-                  f"px at {fps:g} fps, {slide.heading()} over {source}{note}")
+    console.print(f"wrote {escape(printable(path))}: {len(images)} frames of "
+                  f"{images[0].width}x{images[0].height} px at {fps:g} fps, {slide.heading()} "
+                  f"over {source}{note}")
 
 
 def _values_grid(text: str) -> np.ndarray:
