@@ -392,3 +392,36 @@ def test_an_extreme_aspect_image_runs_under_the_cap_with_bounded_figures(tmp_pat
     for name in ("conv.png", "overview.png", "filters.png"):
         with Image.open(tmp_path / "result" / name) as figure:
             assert max(figure.size) <= limits.MAX_FIGURE_INCHES * 110 + 1
+
+
+# ------------------------------------------------------------------------------ the page
+def test_the_page_refuses_work_over_the_budget_with_one_line():
+    import warnings
+
+    from convlens.serve import create_app
+    from convlens.serve.guard import TOKEN_HEADER
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    app = create_app()
+    body = {"image": "sample-chelsea", "mode": "gray", "max_side": 256,
+            "kernels": [{"name": "k", "weights": [[1, 0, -1], [2, 0, -2], [1, 0, -1]]}] * 2,
+            "layer": {}}
+    with TestClient(app, headers={TOKEN_HEADER: app.state.token}) as client:
+        meta = client.get("/api/meta").json()
+        assert meta["limits"]["kernel_side"] == MAX_KERNEL_SIDE
+        with use_budget("256M"):  # under one figure's canvas: the figures download is refused
+            refused = client.post("/api/download/figures", json=body)
+            assert refused.status_code == 400
+            error = refused.json()["error"]
+            assert re.search(r"a run of a 1x\d+x256 image with 2 3x3 kernels .* over the 256 MiB "
+                             r"budget.*CONVLENS_BUDGET=\d+M", error) and "\n" not in error
+            assert client.post("/api/stages", json={**body, "client": "t", "seq": 1}
+                               ).status_code == 200  # drawing the maps needs far less
+        with use_budget("1M"):
+            refused = client.post("/api/stages", json={**body, "max_side": 512, "client": "t",
+                                                       "seq": 2})  # not drawn yet: computed
+            assert refused.status_code == 400 and "over the 1 MiB budget" in refused.json()["error"]
+        assert client.post("/api/download/npz", json=body).status_code == 200
