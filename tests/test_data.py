@@ -545,3 +545,13 @@ def test_eval_set_needs_only_the_test_files(tmp_path):
 
 
 MNIST_NAMES = [str(digit) for digit in range(10)]
+
+
+def test_an_idx_gzip_bomb_stops_at_the_limit(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 64, 1024, 1024)
+    path.write_bytes(gzip.compress(header + bytes(64 * 1024 * 1024)))  # 64 MiB of zeros
+    assert path.stat().st_size < 200_000
+    with pytest.raises(DataError, match="holds over 16 MiB"):
+        read_idx(path, max_bytes=16 * 2**20)
+    assert read_idx(path).shape == (64, 1024, 1024)  # under the default limit it reads

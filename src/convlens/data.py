@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import gzip
 import hashlib
+import io
 import math
 import os
 import pickle
@@ -612,22 +613,30 @@ def _workers(workers: int | None) -> int:
 
 # --- MNIST and Fashion-MNIST IDX files ----------------------------------------------------
 
+MAX_IDX_BYTES = 2**30
+"""Largest IDX file (unpacked) :func:`read_idx` reads: 1 GiB; MNIST's largest is 45 MiB."""
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (the MNIST format; gzipped or not, told by its first bytes)."""
+def read_idx(path: Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file (the MNIST format; gzipped or not, told by its first bytes), of at
+    most ``max_bytes`` unpacked (a gzip bomb stops there, not in memory)."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            raw = stream.read(max_bytes + 1)
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unpacked:
+                raw = unpacked.read(max_bytes + 1)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{path} is a damaged gzip file ({exc})") from None
         except MemoryError:
             raise DataError(f"{path} unpacks to more data than fits in memory") from None
+    if len(raw) > max_bytes:
+        raise DataError(f"{path} holds over {max_bytes / 2**20:.0f} MiB, more than an IDX data "
+                        "set file this loader takes (MNIST's largest is 45 MiB)")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
     ndim = raw[3]
