@@ -43,7 +43,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import ConfigError, ConvlensError, DataError
 from .explain import parse_size
 from .images import IMAGE_SUFFIXES, load_image
-from .limits import check_budget
+from .limits import MAX_IDX_BYTES, check_budget
 from .models.checkpoint import match_channels, resize_exact
 
 DEFAULT_VAL_FRACTION = 0.2
@@ -613,8 +613,6 @@ def _workers(workers: int | None) -> int:
 
 # --- MNIST and Fashion-MNIST IDX files ----------------------------------------------------
 
-MAX_IDX_BYTES = 2**30
-"""Largest IDX file (unpacked) :func:`read_idx` reads: 1 GiB; MNIST's largest is 45 MiB."""
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 

@@ -71,6 +71,10 @@ MAX_PANEL_ASPECT = 4.0
 """Most a map's panel is taller than wide, or wider than tall; a more extreme map (a 1x20000
 signal) is drawn stretched to this shape and its title says so."""
 
+MAX_IDX_BYTES = 2**30
+"""Largest IDX data file (MNIST's format), unpacked, that is read: 1 GiB (MNIST's largest is
+45 MiB); a gzip bomb stops here instead of filling memory."""
+
 # ----------------------------------------------------------------------------- the budget
 BUDGET_ENV = "CONVLENS_BUDGET"
 """Environment variable holding the memory budget, e.g. ``16G``, ``512M`` or ``none``."""
