@@ -8,7 +8,7 @@ Every command that writes goes through here, so the promises hold everywhere:
 * nothing a user made is overwritten unasked: a non-empty folder or an existing file is only
   reused with ``force``;
 * nothing is left half-written after an error: a result folder is filled in a hidden staging
-  folder beside it and moved into place only when complete (:func:`staged_dir`); a single file
+  folder and moved into place only when complete (:func:`staged_dir`); a single file
   is written under a temporary name and renamed (:func:`atomic_path`); folders made on the way
   are removed again when the work fails;
 * result folders of a batch never collide (:func:`unique_names`);
@@ -43,7 +43,7 @@ def printable(value: str | os.PathLike) -> str:
     """``value`` as text any UTF-8 stream, file or font accepts.
 
     A file name whose bytes are not UTF-8 reaches Python as lone surrogates (``caf\\udce9``);
-    those bytes are written as ``\\xe9`` instead of breaking a print, a JSON-free text file or a
+    those bytes are written as ``\\xe9`` instead of breaking a print, a UTF-8 text file or a
     figure title. Other text passes unchanged.
     """
     text = os.fspath(value)
@@ -117,7 +117,8 @@ def prepare_out_dir(path: Path, force: bool = False) -> Path:
 
 @contextlib.contextmanager
 def staged_dir(target: Path, force: bool = False) -> Iterator[Path]:
-    """Fill a result folder all at once: yields a hidden staging folder beside ``target``.
+    """Fill a result folder all at once: yields a hidden staging folder beside ``target`` (or
+    inside it, when ``target`` exists already: only the folder the user named need be writable).
 
     When the block finishes, the staging folder becomes ``target`` (a rename when ``target``
     is absent; with ``force``, its files replace those of the same name in an existing
