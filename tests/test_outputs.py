@@ -143,6 +143,9 @@ def test_batch_names_never_collide_and_read_naturally():
     assert unique_names([Path("Dog.png"), Path("dog.jpg")]) == ["Dog", "dog-jpg"]
     assert unique_names([Path("x/a.png"), Path("y/a.png"), Path("a-2.png")]) == [
         "a", "a-3", "a-2"]
+    # stems that would name this folder or the one above keep their whole file name
+    assert unique_names([Path("..png"), Path("...png"), Path(".png")]) == [
+        "..png", "...png", ".png"]
 
 
 @settings(max_examples=200, deadline=None)

@@ -224,7 +224,8 @@ def unique_names(sources: Sequence[Path]) -> list[str]:
     name another file's stem would take is skipped (``foo-2.png`` keeps its own ``foo-2``).
     Names are compared ignoring case, as macOS and Windows file systems do.
     """
-    stems = [source.stem or source.name for source in sources]
+    stems = [source.stem if source.stem not in ("", ".", "..") else source.name
+             for source in sources]  # "..png" must not name the folder above
     extensions = [source.suffix.lstrip(".") for source in sources]
     reserved = {stem.lower() for stem in stems}
     pairs: dict[tuple[str, str], int] = {}
