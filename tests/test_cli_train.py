@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from urllib.error import URLError
 
@@ -215,3 +216,21 @@ def test_evaluate_checks_its_folder_before_evaluating(cli, trained, tmp_path, mo
     (tmp_path / "notes.txt").write_text("mine")
     result = cli("evaluate", str(trained), "--out", "notes.txt/eval")
     assert result.code == 2 and "notes.txt is a file, not a folder" in result.err
+
+
+def test_a_class_folder_named_in_latin1_trains_and_evaluates(cli, tmp_path):
+    rng = np.random.default_rng(1)
+    odd, accent = os.fsdecode(b"caf\xe9"), os.fsdecode(b"\xe9")
+    for label, name in enumerate((odd, "tea")):
+        (tmp_path / "drinks" / name).mkdir(parents=True)
+        for index in range(6):
+            pixels = rng.integers(0, 60, (8, 8), dtype=np.uint8) + 150 * label
+            Image.fromarray(pixels.astype(np.uint8)).save(
+                tmp_path / "drinks" / name / f"{accent}{index}.png", format="PNG")
+    result = cli("train", "--data", "drinks", "--epochs", "1", "--out", "run", *QUICK)
+    assert result.code == 0, result.err
+    assert (tmp_path / "run" / "confusion.png").is_file()
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["class_names"][0] == odd
+    evaluated = cli("evaluate", "run", "--data", "drinks", "--out", "ev")
+    assert evaluated.code == 0, evaluated.err
+    assert "caf\\xe9" in evaluated.out and (tmp_path / "ev" / "confusion.png").is_file()

@@ -978,7 +978,7 @@ class _Trainer:
         figure = plot_curves(history, best["epoch"], reference, title=f"{name}: loss and "
                              "accuracy per epoch")
         written.append(save_figure(figure, out_dir / CURVES_FILE, dpi=FIGURE_DPI))
-        figure = plot_confusion(result.confusion, result.class_names,
+        figure = plot_confusion(result.confusion, [printable(n) for n in result.class_names],
                                 title=f"{name}, val set, kept model (epoch {best['epoch']})")
         written.append(save_figure(figure, out_dir / CONFUSION_FILE, dpi=FIGURE_DPI))
         if self.config.filters_gif and filters and first_conv is not None:

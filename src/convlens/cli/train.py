@@ -208,7 +208,8 @@ def evaluate_command(
     label = printable(_data_label(spec))
     report = {"model": str(model_path), "data": spec, **result.to_dict()}
     with staged_dir(folder, force) as stage:
-        save_figure(plot_confusion(result.confusion, result.class_names,
+        save_figure(plot_confusion(result.confusion,
+                                   [printable(name) for name in result.class_names],
                                    title=f"{info.architecture} on {label}"),
                     stage / CONFUSION_FILE)
         write_text(stage / "evaluation.json", json.dumps(report, indent=2) + "\n")
@@ -225,7 +226,7 @@ def evaluate_command(
                                                 result.recall, result.support):
         if support == 0 and precision == 0:
             continue
-        table.add_row(escape(name), f"{100 * precision:.1f}%", f"{100 * recall:.1f}%",
+        table.add_row(escape(printable(name)), f"{100 * precision:.1f}%", f"{100 * recall:.1f}%",
                       str(int(support)))
     console.print(table)
     console.print(f"loss {result.loss:.4f}; wrote {CONFUSION_FILE} and evaluation.json to "
@@ -304,7 +305,7 @@ def _print_predictions(paths: list[Path], results: list) -> None:
         table.add_column("class")
         table.add_column("probability", justify="right")
         for rank, (name, prob) in enumerate(ranked, start=1):
-            table.add_row(str(rank), escape(name), percent(prob, 2))
+            table.add_row(str(rank), escape(printable(name)), percent(prob, 2))
         console.print(table)
 
 
