@@ -8,6 +8,8 @@ import typer
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
+from ..limits import BUDGET_ENV, DEFAULT_BUDGET_BYTES, WORK_PER_BYTE, format_bytes
+
 app = typer.Typer(
     name="convlens",
     help=(
@@ -52,10 +54,11 @@ COMMAND_ORDER = ("run", "kernels", "explain", "size", "animate", "serve",
 @app.callback()
 def _budget(budget: Annotated[str | None, typer.Option(
         "--budget", metavar="SIZE", show_default=False,
-        help="Memory budget of one job, e.g. `16G`, `512M` or `none` (default 4G, or "
-        "$CONVLENS_BUDGET). Every run, download and training set is estimated from its shapes "
-        "first and refused, in one line, past it; work is held to 100 multiply-adds a byte. "
-        "Goes before the command: `convlens --budget 16G run big.png`.")] = None) -> None:
+        help=f"Memory budget of one job, e.g. `16G`, `512M` or `none` (default "
+        f"{format_bytes(DEFAULT_BUDGET_BYTES)}, or ${BUDGET_ENV}). Every run, download, "
+        "training set and model is estimated from its shapes first and refused, in one line, "
+        f"past it; work is held to {WORK_PER_BYTE} multiply-adds a byte. Goes before the "
+        "command: `convlens --budget 16G run big.png`.")] = None) -> None:
     from ..limits import set_budget
 
     set_budget(budget)  # None forgets an earlier setting: in-process calls start afresh

@@ -62,9 +62,9 @@ def run(
     `run.json` (settings and command) into `convlens-out/<image-stem>/` or `--out`.
     `--winners` adds `winners.png`, `--explain ROW,COL` adds `explain.json` and `explain.png`.
 
-    Limits: kernels at most 31x31, at most 32 of them, stride, padding, dilation and pooling
-    numbers at most 1024; a run whose estimated memory passes the budget (4G) is refused
-    before it starts: raise it with `convlens --budget 16G run ...` or `CONVLENS_BUDGET`.
+    Kernel sides, the number of kernels and the layer numbers have fixed limits (README,
+    `convlens.limits`); a run whose estimated memory passes the budget is refused before it
+    starts: raise it with `convlens --budget 16G run ...` or `CONVLENS_BUDGET=16G`.
 
     Examples:
 
