@@ -23,11 +23,13 @@ from .defaults import DEFAULT_CROP, DEFAULT_FRAMES
 from .errors import ConfigError
 from .explain import explain_pixel
 from .layers import Activation, LayerConfig, check_fits, pad_input, resolve_padding
+from .limits import MAX_ANIMATED_KERNEL_SIDE
 from .outputs import check_out_file, printable, write_file
 
 MAX_PADDED_SIDE = 20
 """Largest side of the padded input, in cells (each cell is drawn with its number)."""
-MAX_KERNEL_SIDE = 7
+MAX_KERNEL_SIDE = MAX_ANIMATED_KERNEL_SIDE
+"""Largest kernel side an animation draws (:data:`convlens.limits.MAX_ANIMATED_KERNEL_SIDE`)."""
 MAX_FRAMES = 400
 MAX_FPS = 30
 FINAL_HOLD = 4

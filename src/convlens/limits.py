@@ -33,6 +33,11 @@ MAX_KERNEL_SIDE = 31
 """Largest kernel side, in cells, anywhere: inline text, files, the page's editor, ``run``.
 31x31 covers every classic filter (a Gaussian of sigma 5 needs 31 cells)."""
 
+MAX_ANIMATED_KERNEL_SIDE = 7
+"""Largest kernel side ``convlens animate`` slides: it writes every tap's number in its cell of
+a grid at most 20 cells a side, so larger kernels stay unreadable there (they work everywhere
+else, up to :data:`MAX_KERNEL_SIDE`)."""
+
 MAX_KERNELS = 32
 """Most kernels one layer (one ``run``, one ``compute_stages``) holds: each gets its own panel
 in every figure, and drawing them, not the arithmetic, sets this bound (16 kernels take about
@@ -272,6 +277,7 @@ def _short(value: object, keep: int = 24) -> str:
 __all__ = [
     "BUDGET_ENV",
     "DEFAULT_BUDGET_BYTES",
+    "MAX_ANIMATED_KERNEL_SIDE",
     "MAX_FIGURE_INCHES",
     "MAX_IG_STEPS",
     "MAX_IMAGE_SIDE",
