@@ -300,6 +300,11 @@ def _folder(name: str) -> Callable[[Path], object]:
     return lambda folder: (folder / name).mkdir(parents=True)
 
 
+def _read_only(name: str) -> Callable[[Path], object]:
+    """A folder no one may write in (mode 0o555): refused even when the tests run as root."""
+    return lambda folder: (folder / name).mkdir(mode=0o555)
+
+
 def _png(name: str, seed: int = 0) -> Callable[[Path], object]:
     from PIL import Image
 
@@ -382,6 +387,10 @@ FILES_CASES: list[Bad] = [
         r"cannot write /proc/convlens-result"),
     Bad("run-out-on-sys", ("run", "{sample}", "--out", "/sys/convlens-result"), 2,
         r"cannot write /sys/convlens-result"),
+    Bad("run-out-in-a-read-only-folder", ("run", "{sample}", "--out", "locked/result"), 2,
+        r"cannot write locked/result: locked is read-only", _read_only("locked")),
+    Bad("train-out-in-a-read-only-folder", (*QUICK_TRAIN, "--out", "locked/run"), 2,
+        r"cannot write locked/run: locked is read-only", _read_only("locked")),
     Bad("run-out-is-a-file", ("run", "{sample}", "--out", "notes.txt"), 2,
         r"notes\.txt exists and is not a folder", _text("notes.txt")),
     Bad("run-batch-out-under-a-file", ("run", "{sample}", "photo.png", "--out",

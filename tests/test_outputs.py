@@ -44,10 +44,23 @@ def test_pseudo_file_systems_are_refused(place):
         check_out_file(Path(place) / "a.png")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
-def test_a_read_only_folder_is_refused(tmp_path):
+def test_a_read_only_folder_is_refused_even_for_root(tmp_path):
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
+    locked.mkdir()
+    locked.chmod(0o555)  # no write bit for anyone: refused whoever runs it
+    for check in (check_out_dir, check_out_file):
+        with pytest.raises(OutputError, match=r"locked is read-only"):
+            check(locked / "out" / "x.png")
+    with pytest.raises(OutputError, match=r"locked is read-only"):
+        check_out_dir(locked)
+    assert _tree(tmp_path) == {"locked"}
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes where only its owner may")
+def test_a_folder_of_someone_else_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o577)  # others may write, the owner (this user) may not
     with pytest.raises(OutputError, match="Permission denied"):
         check_out_dir(locked / "out")
 

@@ -293,13 +293,17 @@ def _check_parents(path: Path) -> None:
 
 
 def _probe(folder: Path, wanted: Path) -> None:
-    """Make and remove a hidden folder in ``folder``: the only honest test of writing there
-    (permission bits say nothing to root, and read-only or pseudo file systems ignore them)."""
+    """Refuse a folder marked read-only for everyone (no write bit at all; even root is kept
+    out, as the mark asks), then make and remove a hidden folder in it: the only honest test of
+    writing there (read-only mounts and pseudo file systems ignore permission bits)."""
+    where = "" if folder == wanted else f" ({printable(folder)} does not accept new files)"
     try:
+        if not folder.stat().st_mode & 0o222:
+            raise OutputError(f"cannot write {printable(wanted)}: {printable(folder)} is "
+                              "read-only (no one may write in it)")
         probe = _fresh(folder, "probe", is_dir=True)
         probe.rmdir()
     except OSError as exc:
-        where = "" if folder == wanted else f" ({printable(folder)} does not accept new files)"
         raise OutputError(f"cannot write {printable(wanted)}: {_reason(exc)}{where}") from None
 
 
