@@ -425,3 +425,12 @@ def test_the_page_refuses_work_over_the_budget_with_one_line():
                                                        "seq": 2})  # not drawn yet: computed
             assert refused.status_code == 400 and "over the 1 MiB budget" in refused.json()["error"]
         assert client.post("/api/download/npz", json=body).status_code == 200
+
+
+def test_the_readme_table_of_limits_is_the_constants():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(MAX_\w+)` \| (\d+) \|", readme, re.MULTILINE)
+    assert len(rows) >= 6
+    for name, value in rows:
+        assert getattr(limits, name) == int(value), name
+    assert f"{DEFAULT_BUDGET_BYTES // GiB} GiB of memory per job" in readme
