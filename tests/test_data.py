@@ -555,3 +555,23 @@ def test_an_idx_gzip_bomb_stops_at_the_limit(tmp_path):
     with pytest.raises(DataError, match="holds over 16 MiB"):
         read_idx(path, max_bytes=16 * 2**20)
     assert read_idx(path).shape == (64, 1024, 1024)  # under the default limit it reads
+
+
+def test_download_with_everything_there_needs_no_writable_folder(tmp_path, monkeypatch):
+    official = data_module.DOWNLOADS[DataKind.MNIST].files
+    for name in official:
+        (tmp_path / name).write_bytes(b"stands in for the real file")
+    monkeypatch.setattr(data_module, "_md5", lambda path: official[Path(path).name])
+    monkeypatch.setattr(data_module, "urlopen", lambda url, timeout: pytest.fail("fetched"))
+    tmp_path.chmod(0o555)  # a shared, read-only copy of the data set
+    try:
+        assert download_dataset("mnist", tmp_path) == tmp_path
+    finally:
+        tmp_path.chmod(0o755)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()  # now one must be fetched: refused
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="is read-only"):
+            download_dataset("mnist", tmp_path)
+    finally:
+        tmp_path.chmod(0o755)

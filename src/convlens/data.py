@@ -868,14 +868,15 @@ def download_dataset(kind: DataKind | str, folder: Path, timeout: float = 30.0,
     folder = Path(folder)
     if kind in CIFAR_FOLDERS and (folder / CIFAR_FOLDERS[kind]).is_dir():
         return folder
-    from .outputs import check_out_dir, create_folder
+    missing = {name: md5 for name, md5 in source.files.items()
+               if not ((folder / name).is_file() and _md5(folder / name) == md5)}
+    if missing:
+        from .outputs import check_out_dir, create_folder
 
-    check_out_dir(folder, force=True)  # a folder the files can go in, before any fetching
-    create_folder(folder)
-    for name, md5 in source.files.items():
+        check_out_dir(folder, force=True)  # a folder the files can go in, before any fetching
+        create_folder(folder)
+    for name, md5 in missing.items():
         target = folder / name
-        if target.is_file() and _md5(target) == md5:
-            continue
         errors = []
         for base in source.urls:
             url = base + name
