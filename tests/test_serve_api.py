@@ -388,6 +388,37 @@ def test_a_burst_of_edits_computes_the_latest_not_every_one():
                for i, r in enumerate(responses) if r.status_code == 409)
 
 
+def test_the_stage_cache_is_bounded_in_bytes():
+    from convlens.serve.session import LRU
+
+    cache = LRU(100, max_bytes=1000, weigh=len)
+    for key in range(5):
+        cache.put(key, b"x" * 300)
+    assert len(cache) == 3 and cache.bytes == 900        # the oldest two went
+    assert cache.get(0) is None and cache.get(4) is not None
+    cache.put("big", b"x" * 5000)                         # one value over the budget stays alone
+    assert len(cache) == 1 and cache.get("big") is not None
+
+
+def test_fifty_pages_editing_at_once_recompute_only_the_edited_kernel(client):
+    """Every page's unchanged kernels stay cached between its edits (they were evicted by the
+    other pages' edits once, and each edit recomputed all of a page's kernels)."""
+    rng = np.random.default_rng(7)
+    pages = [[rng.integers(-3, 4, (3, 3)).tolist() for _ in range(3)] for _ in range(50)]
+
+    def send(page: int, seq: int) -> dict:
+        body = {**state(image="sample-camera", kernels=[(f"k{i}", w) for i, w in
+                                                          enumerate(pages[page])]),
+                "max_side": 256, "client": f"page-{page}", "seq": seq}
+        return unpack(client.post("/api/stages", json=body).content)[0]["timing"]
+
+    for page in range(50):
+        send(page, 1)
+    for page in range(50):
+        pages[page][1][0][0] += 1                          # edit one cell of one kernel
+        assert send(page, 2)["recomputed"] == 1, page
+
+
 # --------------------------------------------------------------------------- downloads
 
 

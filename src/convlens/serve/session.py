@@ -36,18 +36,31 @@ MAX_STORED_IMAGES = 8
 """Uploads kept on disk (oldest removed first)."""
 IMAGE_CACHE_SIZE = 6
 """Loaded images (float tensors) kept in memory."""
-STAGE_CACHE_SIZE = 96
-"""Per-kernel display payloads kept in memory (a few hundred KiB each)."""
+STAGE_CACHE_SIZE = 4096
+"""Most per-kernel display payloads kept in memory (a few hundred KiB each at the default
+display size, up to 3 MiB at the largest)."""
+STAGE_CACHE_BYTES = 160 * 1024 * 1024
+"""Bytes of per-kernel display payloads kept in memory. Every kernel a page shows must stay
+cached between its edits, or an edit recomputes all of its kernels: 50 pages of 3 kernels at
+the default display size take 45 MiB, one page of 16 kernels at the largest 48 MiB."""
 
 
 class LRU:
-    """A small thread-safe least-recently-used cache; ``on_evict`` sees each value dropped."""
+    """A small thread-safe least-recently-used cache of at most ``size`` values and, with
+    ``weigh`` (a value's size in bytes), at most ``max_bytes`` bytes; ``on_evict`` sees each
+    value dropped."""
 
-    def __init__(self, size: int, on_evict: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, size: int, on_evict: Callable[[Any], None] | None = None,
+                 max_bytes: int | None = None, weigh: Callable[[Any], int] | None = None
+                 ) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._items: OrderedDict = OrderedDict()
+        self._weights: dict = {}
         self._lock = threading.Lock()
         self._on_evict = on_evict
+        self._weigh = weigh
 
     def get(self, key):
         with self._lock:
@@ -58,12 +71,22 @@ class LRU:
 
     def put(self, key, value) -> None:
         with self._lock:
+            self.bytes -= self._weights.pop(key, 0)
             self._items[key] = value
             self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                _, old = self._items.popitem(last=False)
+            if self._weigh is not None:
+                self._weights[key] = self._weigh(value)
+                self.bytes += self._weights[key]
+            while len(self._items) > self.size or (
+                    self.max_bytes is not None and self.bytes > self.max_bytes
+                    and len(self._items) > 1):
+                old_key, old = self._items.popitem(last=False)
+                self.bytes -= self._weights.pop(old_key, 0)
                 if self._on_evict is not None:
                     self._on_evict(old)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclasses.dataclass
@@ -184,6 +207,11 @@ class LatestWins:
             return await to_thread.run_sync(work)
 
 
+def payload_bytes(payload: dict) -> int:
+    """Bytes of one kernel's cached display maps (``{"arrays": {stage: uint8 array}, ...}``)."""
+    return sum(array.nbytes for array in payload["arrays"].values()) + 1024
+
+
 @dataclasses.dataclass
 class Session:
     """Everything one server keeps: where stages run (``device``), the images, the gate, the
@@ -194,7 +222,8 @@ class Session:
     models: ModelPanel
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     gate: LatestWins = dataclasses.field(default_factory=LatestWins)
-    payloads: LRU = dataclasses.field(default_factory=lambda: LRU(STAGE_CACHE_SIZE))
+    payloads: LRU = dataclasses.field(default_factory=lambda: LRU(
+        STAGE_CACHE_SIZE, max_bytes=STAGE_CACHE_BYTES, weigh=payload_bytes))
 
     def inputs(self, body: StateIn) -> tuple[torch.Tensor, list[Kernel], LayerConfig]:
         """The page's state as library objects: the image ``(C, H, W)``, kernels, layer."""
