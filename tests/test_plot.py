@@ -10,7 +10,7 @@ import torch
 from matplotlib.colors import TwoSlopeNorm
 from PIL import Image
 
-from convlens.kernels import get_kernel, kernel_bank
+from convlens.kernels import get_kernel, kernel_bank, parse_kernels
 from convlens.plot import (
     common_denominator,
     downsample_for_display,
@@ -115,3 +115,47 @@ def test_predictions_figure_tells_a_near_certain_class_from_a_sure_one():
     figure = plot_predictions([Prediction(0, "cat", 0.9996), Prediction(1, "dog", 0.0004)])
     written = {text.get_text() for text in figure.axes[0].texts}
     assert written == {"99.96%", "0.04%"}  # not "100.0%" and "0.0%"
+
+
+def test_overview_draws_rgb_kernels_per_channel_maps_to_scale_and_one_scale_per_stage():
+    from convlens.layers import LayerConfig, compute_stages
+    from convlens.plot import plot_overview
+    from convlens.plot.stages import kernel_strip
+
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.random((3, 24, 32), dtype=np.float32))
+    sobel = get_kernel("sobel-v").as_2d()
+    rgb = parse_kernels([" | ".join("; ".join(" ".join(str(int(v)) for v in row) for row in grid)
+                                    for grid in (sobel, 0 * sobel, -sobel)), "laplacian"])
+    stages = compute_stages(image, rgb, LayerConfig(stride=2, pool=2), device="cpu")
+    figure = plot_overview(stages)
+    axes = figure.axes
+    # the RGB kernel: +sobel on R, zeros on G, -sobel on B, all three drawn (not their mean 0)
+    drawn = np.ma.filled(axes[1].images[0].get_array(), np.nan)
+    np.testing.assert_array_equal(np.nan_to_num(drawn), np.nan_to_num(kernel_strip(
+        stages.kernels[0].numpy())))
+    assert np.abs(np.nan_to_num(drawn)).max() > 0 and "(R | G | B)" in axes[1].get_title()
+    # true relative size: the pooled map spans half the conv map's width in the input frame
+    conv_extent, pooled_extent = axes[2].images[0].get_extent(), axes[4].images[0].get_extent()
+    assert pooled_extent[1] - pooled_extent[0] == stages.pooled.shape[2]
+    assert conv_extent[1] - conv_extent[0] == stages.conv.shape[2]
+    assert axes[4].get_xlim() == (0, 32)
+    # one scale per stage: both kernels' conv maps share the norm, and a colour bar shows it
+    first, second = axes[2].images[0].norm, axes[7].images[0].norm
+    assert (first.vmin, first.vmax) == (second.vmin, second.vmax)
+    assert "stride 2" in figure.get_suptitle() and "max pool 2x2" in figure.get_suptitle()
+    for ax in (axes[2], axes[7]):
+        values = stages.conv[0 if ax is axes[2] else 1]
+        cut = float(values.abs().max()) > ax.images[0].norm.vmax
+        assert ("colours cut at" in ax.get_title()) == cut
+    own = plot_overview(stages, scale="map")
+    assert "each map its own colour scale" in own.get_suptitle()
+
+
+def test_stage_maps_say_when_their_colours_are_cut():
+    data = np.zeros((1, 50, 50), np.float32)
+    data[0, 0, 0] = 10.0
+    data[0, 1:, :] = 0.5
+    figure = plot_maps(data, ["spike"])
+    assert "colours cut at" in figure.axes[0].get_title()
+    assert "colours cut" not in plot_maps(np.ones((1, 5, 5)), ["flat"]).axes[0].get_title()

@@ -304,7 +304,11 @@ def _centre_on_png(explorer: Explorer, kernel: int, column: int, row: float, col
     figure.savefig(buffer, format="png", dpi=80)
     assert buffer.getvalue() == explorer.maps.value  # the same picture the explorer shows
     png_h = _png_ok(buffer.getvalue())[1]
-    x, y = figure.axes[kernel * 5 + column].transData.transform((col, row))
+    ax = figure.axes[kernel * 5 + column]
+    left, right, bottom, top = ax.images[0].get_extent()  # the map's place in its panel
+    drawn_h, drawn_w = ax.images[0].get_array().shape[:2]
+    x, y = ax.transData.transform((left + (col + 0.5) * (right - left) / drawn_w,
+                                   top + (row + 0.5) * (bottom - top) / drawn_h))
     scale = 80 / figure.dpi  # display pixels are at the figure's own dpi, the PNG's at 80
     return float(x) * scale, png_h - float(y) * scale
 

@@ -97,6 +97,27 @@ class LayerConfig:
     def effective_pool_stride(self) -> int | None:
         return None if self.pool is None else (self.pool_stride or self.pool)
 
+    def describe(self) -> str:
+        """The layer in one line, for titles.
+
+        >>> LayerConfig().describe()
+        'conv (stride 1, padding 0) -> relu -> max pool 2x2, stride 2'
+        >>> LayerConfig(stride=2, padding="same", dilation=2, pool=None).describe()
+        'conv (stride 2, padding same, dilation 2) -> relu -> no pooling'
+        """
+        padding = self.padding
+        if isinstance(padding, tuple):
+            padding = "top/bottom/left/right " + "/".join(map(str, padding))
+        conv = [f"stride {self.stride}", f"padding {padding}"]
+        if padding != 0 and self.padding_mode is not PaddingMode.ZEROS:
+            conv.append(f"{self.padding_mode.value} padding")
+        if self.dilation > 1:
+            conv.append(f"dilation {self.dilation}")
+        pool = ("no pooling" if self.pool is None else
+                f"{self.pool_type.value} pool {self.pool}x{self.pool}, stride "
+                f"{self.effective_pool_stride}")
+        return f"conv ({', '.join(conv)}) -> {self.activation.value} -> {pool}"
+
     def to_dict(self) -> dict:
         """JSON-ready settings (enums as their strings)."""
         data = asdict(self)

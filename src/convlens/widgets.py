@@ -734,7 +734,7 @@ def map_panels(figure: Figure, stages: Stages, max_side: int = OVERVIEW_MAX_SIDE
     for kernel in range(len(stages.kernel_names)):
         for name, stage in (("conv", "conv"), ("activated", "conv"), ("pooled", pooled_stage)):
             index = kernel * len(OVERVIEW_COLUMNS) + OVERVIEW_COLUMNS.index(name)
-            box = figure.axes[index].get_window_extent()
+            box = figure.axes[index].images[0].get_window_extent()  # the map, not its frame
             shape = tuple(getattr(stages, name).shape[1:])
             panels.append(MapPanel(kernel, stage, box.x0, height - box.y1, box.x1,
                                    height - box.y0, shape, display_factor(shape, max_side)))

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from ..errors import ConfigError
 from ..limits import MAX_FIGURE_INCHES, MAX_PANEL_ASPECT
 
 DISPLAY_MAX_SIDE = 768
@@ -173,8 +173,10 @@ def plot_maps(
             label += f"  (drawn at 1/{factor})"
         if stretched:
             label += "  (stretched)"
-        ax.set_title(label, fontsize=9)
-        figure.colorbar(image, ax=ax, shrink=0.8, extend="both" if signed else "max")
+        cut = _clip_note(norm, data[index])
+        ax.set_title(label + cut.replace("\n", "; "), fontsize=9)
+        figure.colorbar(image, ax=ax, shrink=0.8,
+                        extend=("both" if signed else "max") if cut else "neither")
     if title:
         figure.suptitle(title, fontsize=12)
     return figure
@@ -228,9 +230,23 @@ def downsample_for_display(data: np.ndarray, max_side: int) -> tuple[np.ndarray,
     factor = display_factor(data.shape, max_side)
     if factor == 1:
         return data, 1
-    tensor = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))[None]
-    pooled = F.avg_pool2d(tensor, factor, ceil_mode=True)[0]
-    return pooled.numpy(), factor
+    # F.avg_pool2d(..., ceil_mode=True) as strided sums: 4x faster (the page's edits spend most
+    # of their time here); a window cut by the edge is the mean of the cells it holds
+    data = np.asarray(data, dtype=np.float32)
+    height, width = data.shape[-2:]
+    rows, cols = -(-height // factor), -(-width // factor)
+    summed = np.zeros((*data.shape[:-2], rows, width), np.float32)
+    for offset in range(factor):
+        part = data[..., offset::factor, :]
+        summed[..., :part.shape[-2], :] += part
+    pooled = np.zeros((*data.shape[:-2], rows, cols), np.float32)
+    for offset in range(factor):
+        part = summed[..., offset::factor]
+        pooled[..., :part.shape[-1]] += part
+    counts = np.minimum(factor, height - np.arange(rows) * factor)[:, None] * np.minimum(
+        factor, width - np.arange(cols) * factor)[None, :]
+    pooled /= counts.astype(np.float32)
+    return pooled, factor
 
 
 def _as_numpy(data: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -243,62 +259,133 @@ OVERVIEW_COLUMNS = ("input", "kernel", "conv", "activated", "pooled")
 """The panels of one row of :func:`plot_overview`, left to right."""
 OVERVIEW_MAX_SIDE = 320
 """Maps in :func:`plot_overview` are area-averaged to at most this many pixels a side."""
+OVERVIEW_SCALES = ("stage", "map")
+"""Colour scales of :func:`plot_overview`: one per stage, shared by every kernel's map (the
+strengths compare), or one per map (each map's own contrast)."""
+OVERVIEW_STAGES = ("conv", "activated", "pooled")
 
 
-def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE) -> Figure:
+def kernel_strip(weights: np.ndarray) -> np.ndarray:
+    """A kernel ``(C, kh, kw)`` as one 2-D picture: its channels side by side, split by a
+    column of NaN (drawn blank), so an RGB kernel shows all three grids, never their mean."""
+    channels, height, _ = weights.shape
+    gap = np.full((height, 1), np.nan, dtype=np.float64)
+    parts: list[np.ndarray] = []
+    for channel in range(channels):
+        if channel:
+            parts.append(gap)
+        parts.append(weights[channel].astype(np.float64))
+    return np.concatenate(parts, axis=1)
+
+
+def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE, scale: str = "stage") -> Figure:
     """One figure of a whole run: the input, then per kernel its weights, conv, activated and
-    pooled maps side by side, each titled with its shape and value range.
+    pooled maps side by side, each titled with its shape and true value range.
 
-    ``stages`` is a :class:`convlens.layers.Stages`; gray kernels are drawn with their numbers.
+    ``stages`` is a :class:`convlens.layers.Stages`. Every map is drawn in the input's pixel
+    frame, so a stride-2 or pooled map takes the room its values do (a 2x2 pool: a quarter).
+    ``scale="stage"`` (default) gives each stage one colour scale, shared by all kernels and
+    spanning the largest value, with its colour bar; ``"map"`` gives each map its own scale,
+    cut at the :data:`DISPLAY_PERCENTILE` of its magnitudes, and a title saying where when it
+    cuts. An RGB kernel is drawn as its three channel grids (:func:`kernel_strip`).
     """
+    if scale not in OVERVIEW_SCALES:
+        raise ConfigError(f"overview scale must be one of {', '.join(OVERVIEW_SCALES)}; "
+                          f"got {scale!r}")
     kernels = _as_numpy(stages.kernels)
     count = kernels.shape[0]
-    columns = OVERVIEW_COLUMNS
     height, width = stages.input.shape[-2:]
     panel = 2.6
     aspect, stretched = panel_aspect(height, width)
     fit = "auto" if stretched else "equal"
-    figure = Figure(figsize=bounded_figsize(panel * len(columns),
-                                            panel * max(aspect, 0.5) * count + 1.0),
+    figure = Figure(figsize=bounded_figsize(panel * len(OVERVIEW_COLUMNS),
+                                            panel * max(aspect, 0.5) * count + 1.6),
                     layout="constrained")
-    axes = figure.subplots(count, len(columns), squeeze=False)
+    axes = figure.subplots(count, len(OVERVIEW_COLUMNS), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     image, _ = downsample_for_display(_as_numpy(stages.input), max_side)
+    shown = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
+    axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect=fit,
+                      extent=(0, width, height, 0))
+    axes[0][0].set_title(f"input {'x'.join(map(str, stages.input.shape))}"
+                         + ("\n(stretched: maps too long to draw to scale)" if stretched else ""),
+                         fontsize=9)
+    for row in range(1, count):
+        axes[row][0].set_axis_off()
     for row in range(count):
-        for ax in axes[row]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        if row == 0:
-            shown = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
-            axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
-                              aspect=fit)
-            axes[0][0].set_title(f"input {'x'.join(map(str, stages.input.shape))}", fontsize=9)
-        else:
-            axes[row][0].set_axis_off()
-        weights = kernels[row].mean(axis=0) if kernels.shape[1] > 1 else kernels[row, 0]
-        limit = float(np.abs(weights).max()) or 1.0
-        axes[row][1].imshow(weights, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
-        label = stages.kernel_names[row]
-        if kernels.shape[1] > 1:
-            label += " (mean of its channels)"
-        if max(weights.shape) <= 5:
-            denominator = common_denominator(weights)
-            for (r, c), value in np.ndenumerate(weights):
-                axes[row][1].text(c, r, format_number(value * denominator), ha="center",
-                                  va="center", fontsize=8,
-                                  color="white" if abs(value) / limit > 0.6 else "black")
-            if denominator > 1:  # the cells hold whole numbers: say what they are scaled by
-                label += f"\nx 1/{denominator}"
-        axes[row][1].set_title(label, fontsize=9)
-        for name in ("conv", "activated", "pooled"):
-            column = columns.index(name)
-            data = _as_numpy(getattr(stages, name)[row])
-            shown, _ = downsample_for_display(data[None], max_side)
-            low, high = float(data.min()), float(data.max())
-            norm, cmap = display_norm(shown[0], signed=name == "conv" or low < 0)
-            axes[row][column].imshow(shown[0], cmap=cmap, norm=norm, interpolation="nearest",
-                                     aspect=fit)
-            axes[row][column].set_title(
-                f"{name} {data.shape[0]}x{data.shape[1]}\n"
-                f"[{format_number(low)}, {format_number(high)}]", fontsize=8)
-    figure.suptitle("input -> kernel -> conv -> activation -> pool", fontsize=11)
+        _overview_kernel(axes[row][1], kernels[row], stages.kernel_names[row])
+    data = {name: _as_numpy(getattr(stages, name)) for name in OVERVIEW_STAGES}
+    shared = {name: _stage_norm(values, name) for name, values in data.items()}
+    for name in OVERVIEW_STAGES:
+        column = OVERVIEW_COLUMNS.index(name)
+        drawn = None
+        for row in range(count):
+            values = data[name][row]
+            small, _ = downsample_for_display(values[None], max_side)
+            if scale == "stage":
+                norm, cmap = shared[name]
+            else:
+                norm, cmap = display_norm(small[0], signed=name == "conv" or values.min() < 0)
+            note = _clip_note(norm, values)
+            ax = axes[row][column]
+            map_h, map_w = values.shape
+            top, left = (height - map_h) / 2, (width - map_w) / 2  # centred in the input frame
+            drawn = ax.imshow(small[0], cmap=cmap, norm=norm, interpolation="nearest",
+                              aspect=fit, extent=(left, left + map_w, top + map_h, top))
+            ax.set_xlim(0, width)
+            ax.set_ylim(height, 0)
+            share = map_h * map_w / (height * width)
+            size = f"{map_h}x{map_w}" + (f" ({share:.0%} of input px)" if share < 0.9 else "")
+            ax.set_title(f"{name} {size}\nrange [{format_number(float(values.min()))}, "
+                         f"{format_number(float(values.max()))}]{note}", fontsize=8)
+        if scale == "stage" and drawn is not None:
+            norm = shared[name][0]
+            cut = bool(_clip_note(norm, data[name]))
+            extend = ("both" if float(norm.vmin) < 0 else "max") if cut else "neither"
+            bar = figure.colorbar(drawn, ax=axes[:, column], location="bottom", shrink=0.8,
+                                  aspect=30, extend=extend)
+            bar.set_label(f"{name} scale" + (" (cut: arrows)" if cut else ""), fontsize=8)
+            bar.ax.tick_params(labelsize=7)
+    how = ("one colour scale per stage, shared by the kernels" if scale == "stage" else
+           "each map its own colour scale")
+    figure.suptitle(f"input -> kernel -> {stages.config.describe()}\n"
+                    f"maps drawn at their true size against the input; {how}\n"
+                    f"colours cut at the {DISPLAY_PERCENTILE:g}th percentile of |values| where "
+                    "a title says so (values beyond get the end colours)", fontsize=10)
     return figure
+
+
+def _overview_kernel(ax, weights: np.ndarray, name: str) -> None:
+    """One kernel ``(C, kh, kw)`` in the overview: every channel's grid, numbers written in."""
+    strip = kernel_strip(weights)
+    limit = float(np.nanmax(np.abs(strip))) or 1.0
+    ax.imshow(np.ma.masked_invalid(strip), cmap=SIGNED_CMAP, vmin=-limit, vmax=limit,
+              interpolation="nearest")
+    label = name + ("  (R | G | B)" if weights.shape[0] == 3 else "")
+    if max(weights.shape[1:]) <= 5:
+        denominator = common_denominator(weights)
+        font = 8 if weights.shape[0] == 1 else 6
+        for (r, c), value in np.ndenumerate(strip):
+            if not np.isnan(value):
+                ax.text(c, r, format_number(value * denominator), ha="center", va="center",
+                        fontsize=font, color="white" if abs(value) / limit > 0.6 else "black")
+        if denominator > 1:  # the cells hold whole numbers: say what they are scaled by
+            label += f"\nx 1/{denominator}"
+    ax.set_title(label, fontsize=9)
+
+
+def _stage_norm(values: np.ndarray, name: str) -> tuple[Normalize, str]:
+    """One stage's scale, shared by all kernels' maps ``(K, H, W)``: :func:`display_norm` over
+    all of them at once, so a weak kernel's map looks weak beside a strong one."""
+    return display_norm(values, signed=name == "conv" or bool(values.min() < 0))
+
+
+def _clip_note(norm: Normalize, values: np.ndarray) -> str:
+    """What a title says when ``norm`` cuts the map's true range (empty when it does not)."""
+    low, high = float(values.min()), float(values.max())
+    if norm.vmin is not None and norm.vmax is not None and (low < norm.vmin or high > norm.vmax):
+        top = format_number(float(norm.vmax))
+        return f"\ncolours cut at {'±' if float(norm.vmin) < 0 else ''}{top}"
+    return ""
