@@ -438,13 +438,15 @@ sorted(os.listdir("."))"""),
 ## Open it with convlens
 
 `open_model` takes the same specs as the command line: here `module:factory` (your class,
-importable from the current folder) plus the weights file. Weights are read with
-safetensors, which cannot run code. The digits are 8x8, so we tell convlens the input size,
-and give the classes their names."""),
+importable from the current folder) plus the weights file. Importing your module runs
+your code, so convlens asks you to say you trust it (`trust_code=True`, `--trust-code` on the
+command line); the weights are read with safetensors, which cannot run code. The digits are
+8x8, so we tell convlens the input size, and give the classes their names."""),
     ("code", """\
 from convlens.modelfiles import open_model
 
-opened = open_model("digitnet:DigitNet", weights="digitnet.safetensors", input_size=8)
+opened = open_model("digitnet:DigitNet", weights="digitnet.safetensors", input_size=8,
+                    trust_code=True)  # our own module
 opened.class_names = [str(digit) for digit in range(10)]
 print(opened.describe())"""),
     ("md", """\
@@ -515,9 +517,9 @@ plot_saliency(saliency)"""),
 
 Everything above is also one command away, in the folder that holds `digitnet.py`:
 
-    convlens layers digitnet:DigitNet --weights digitnet.safetensors --input-size 8
-    convlens inspect digitnet:DigitNet digit.png --weights digitnet.safetensors --all-conv
-    convlens saliency digitnet:DigitNet digit.png --weights digitnet.safetensors
+    convlens layers digitnet:DigitNet --weights digitnet.safetensors --input-size 8 --trust-code
+    convlens inspect digitnet:DigitNet digit.png --weights digitnet.safetensors --all-conv --trust-code
+    convlens saliency digitnet:DigitNet digit.png --weights digitnet.safetensors --trust-code
 
 A convlens checkpoint (from `convlens train`), a TorchScript file or a `torch.export` program
 opens the same way, without the `--weights`.
