@@ -40,11 +40,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ConfigError, ConvlensError, DataError
-from .explain import parse_size
-from .images import IMAGE_SUFFIXES, load_image
-from .limits import MAX_IDX_BYTES, check_budget
-from .models.checkpoint import match_channels, resize_exact
+from ..errors import ConfigError, ConvlensError, DataError
+from ..explain import parse_size
+from ..images import IMAGE_SUFFIXES, load_image
+from ..limits import MAX_IDX_BYTES, check_budget
+from ..models.checkpoint import match_channels, resize_exact
 
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SPLIT_SEED = 0
@@ -871,7 +871,7 @@ def download_dataset(kind: DataKind | str, folder: Path, timeout: float = 30.0,
     missing = {name: md5 for name, md5 in source.files.items()
                if not ((folder / name).is_file() and _md5(folder / name) == md5)}
     if missing:
-        from .outputs import check_out_dir, create_folder
+        from ..outputs import check_out_dir, create_folder
 
         check_out_dir(folder, force=True)  # a folder the files can go in, before any fetching
         create_folder(folder)
