@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convlens import data as data_module
 from convlens.cli.train import parse_model_args
+from convlens.data import download as download_module
 from convlens.data import load_data
 from convlens.errors import ConfigError
 
@@ -74,7 +74,7 @@ def test_download_offline_says_so(cli, monkeypatch):
     def offline(url, timeout):
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data_module, "urlopen", offline)
+    monkeypatch.setattr(download_module, "urlopen", offline)
     result = cli("train", "--data", "mnist:mnist-files", "--download", *QUICK)
     assert result.code == 2
     assert "could not download mnist" in result.err and "are you offline" in result.err

@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from convlens import data as data_module
 from convlens.data import (
     Augment,
     DataKind,
@@ -32,6 +31,8 @@ from convlens.data import (
     read_idx,
     stratified_split,
 )
+from convlens.data import cifar as cifar_module
+from convlens.data import download as download_module
 from convlens.errors import ConfigError, DataError
 
 # --- writers for the real formats -------------------------------------------------------------
@@ -409,7 +410,7 @@ def test_download_offline_is_a_clear_error(tmp_path, monkeypatch):
     def offline(url, timeout):
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data_module, "urlopen", offline)
+    monkeypatch.setattr(download_module, "urlopen", offline)
     with pytest.raises(DataError, match=r"could not download mnist .*are you offline"):
         download_dataset("mnist", tmp_path / "mnist")
     assert list((tmp_path / "mnist").iterdir()) == []  # no half files left behind
@@ -431,7 +432,7 @@ def test_download_checks_the_official_md5(tmp_path, monkeypatch):
         def __exit__(self, *args):
             return False
 
-    monkeypatch.setattr(data_module, "urlopen", lambda url, timeout: Response())
+    monkeypatch.setattr(download_module, "urlopen", lambda url, timeout: Response())
     with pytest.raises(DataError, match="differs from the official"):
         download_dataset("fashion-mnist", tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -460,7 +461,7 @@ def test_a_damaged_cifar_batch_is_one_clear_error(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("cifar") / "test_batch"
     path.write_bytes(bytes(damaged))
     try:
-        batch = data_module._cifar_set(path, "labels")
+        batch = cifar_module.read_cifar_set(path, "labels")
     except DataError as exc:
         assert "\n" not in str(exc) and "test_batch" in str(exc)
     else:
@@ -479,7 +480,7 @@ def test_cifar_labels_of_the_wrong_kind(tmp_path, labels, words):
     path = tmp_path / "data_batch_1"
     path.write_bytes(pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": labels}))
     with pytest.raises(DataError, match=words):
-        data_module._cifar_set(path, "labels")
+        cifar_module.read_cifar_set(path, "labels")
 
 
 def test_cifar_codec_and_meta_damage(tmp_path):
@@ -558,11 +559,11 @@ def test_an_idx_gzip_bomb_stops_at_the_limit(tmp_path):
 
 
 def test_download_with_everything_there_needs_no_writable_folder(tmp_path, monkeypatch):
-    official = data_module.DOWNLOADS[DataKind.MNIST].files
+    official = download_module.DOWNLOADS[DataKind.MNIST].files
     for name in official:
         (tmp_path / name).write_bytes(b"stands in for the real file")
-    monkeypatch.setattr(data_module, "_md5", lambda path: official[Path(path).name])
-    monkeypatch.setattr(data_module, "urlopen", lambda url, timeout: pytest.fail("fetched"))
+    monkeypatch.setattr(download_module, "_md5", lambda path: official[Path(path).name])
+    monkeypatch.setattr(download_module, "urlopen", lambda url, timeout: pytest.fail("fetched"))
     tmp_path.chmod(0o555)  # a shared, read-only copy of the data set
     try:
         assert download_dataset("mnist", tmp_path) == tmp_path
