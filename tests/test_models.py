@@ -19,12 +19,16 @@ from convlens.errors import ConfigError, ModelError
 from convlens.models import (
     ModelInfo,
     create_model,
+    eval_mode,
     list_models,
     load_checkpoint,
     match_channels,
+    predict,
+    prepare_input,
     preprocess,
     register_model,
     save_checkpoint,
+    strip_wrapper_prefixes,
 )
 from convlens.models.registry import _REGISTRY
 
@@ -333,3 +337,111 @@ def test_the_page_refuses_a_malformed_model_json_with_the_same_line(tmp_path, fi
     assert response.status_code == 400
     error = response.json()["error"]
     assert re.match(words, error) and "\n" not in error  # named as sent, not by a temp path
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _ddp_like(inner: nn.Module) -> nn.Module:
+    class Wrapper(nn.Module):  # stands in for DistributedDataParallel (.module)
+        def __init__(self):
+            super().__init__()
+            self.module = inner
+
+    return Wrapper()
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda m: m,
+    _ddp_like,
+    torch.compile,  # not run: its state dict already says _orig_mod.
+    lambda m: _ddp_like(torch.compile(m)),
+    lambda m: torch.compile(_ddp_like(m)),
+], ids=["plain", "ddp", "compile", "ddp-compile", "compile-ddp"])
+def test_wrapper_prefixes_come_off_whatever_the_nesting(wrap):
+    inner = create_model("tinyvgg", 1, 3, (8, 8))
+    state = wrap(inner).state_dict()
+    stripped = strip_wrapper_prefixes(state)
+    assert list(stripped) == list(inner.state_dict())  # the plain model's own names, in order
+    fresh = create_model("tinyvgg", 1, 3, (8, 8))
+    fresh.load_state_dict(stripped, strict=True)
+    assert all(torch.equal(stripped[key], value) for key, value in inner.state_dict().items())
+
+
+def test_a_prefix_only_some_keys_have_is_a_real_name_and_stays():
+    state = {"module.weight": 1, "head.weight": 2}
+    assert strip_wrapper_prefixes(state) == state
+    assert strip_wrapper_prefixes({}) == {}
+    assert strip_wrapper_prefixes({"module.": 1}) == {"module.": 1}  # nothing would be left
+
+
+def test_eval_mode_restores_the_mode_also_after_an_error():
+    model = nn.Sequential(nn.BatchNorm2d(2)).train()
+    with eval_mode(model) as inside:
+        assert inside is model and not model.training
+    assert model.training
+    with pytest.raises(RuntimeError), eval_mode(model):
+        raise RuntimeError("boom")
+    assert model.training
+    model.eval()
+    with eval_mode(model):
+        pass
+    assert not model.training
+
+
+def _opened_checkpoint(tmp_path, channels=3, size=(6, 4)):
+    from convlens.modelfiles import open_model
+
+    info = ModelInfo("tinyvgg", channels, size, ["a", "b", "c"], [0.2] * channels,
+                     [0.5] * channels, {"width": 4})
+    save_checkpoint(create_model("tinyvgg", channels, 3, size, width=4), info, tmp_path)
+    return open_model(tmp_path), info
+
+
+def test_prepare_input_resizes_matches_channels_and_normalizes_like_torch(tmp_path):
+    opened, _ = _opened_checkpoint(tmp_path, channels=1)
+    image = torch.rand(3, 30, 20)
+    prepared = prepare_input(image, opened)
+    luma = (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None, None]
+    seen = F.interpolate(luma, size=(6, 4), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(prepared.display, seen[0])
+    torch.testing.assert_close(prepared.batch, (seen - 0.2) / 0.5)
+    with pytest.raises(ModelError, match="expected an image"):
+        prepare_input(torch.rand(5, 5), opened)
+
+
+def test_predict_ranks_the_softmax_of_the_model_output(tmp_path):
+    opened, info = _opened_checkpoint(tmp_path)
+    images = [torch.rand(3, 6, 4), torch.rand(3, 12, 9)]  # any size: each is resized
+    ranked = predict(opened, images, top_k=2)
+    assert [len(top) for top in ranked] == [2, 2]
+    for image, top in zip(images, ranked):
+        with torch.no_grad():
+            x = F.interpolate(image[None], size=(6, 4), mode="bilinear",
+                              antialias=image.shape[-1] > 4, align_corners=False).clamp(0, 1)
+            expected = torch.softmax(opened.module((x - 0.2) / 0.5), 1)[0]
+        order = expected.argsort(descending=True)
+        assert [p.index for p in top] == order[:2].tolist()
+        assert [p.label for p in top] == [info.class_names[i] for i in order[:2]]
+        assert top[0].probability == pytest.approx(float(expected.max()), rel=1e-5)
+    assert len(predict(opened, images[:1], top_k=50)[0]) == 3
+    assert predict(opened, []) == []
+    with pytest.raises(ConfigError, match="at least 1"):
+        predict(opened, images, top_k=0)
+
+
+def test_predict_runs_images_of_several_sizes_through_a_model_of_any_size():
+    from convlens.modelfiles import ModelKind, OpenedModel
+
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    opened = OpenedModel(model, ModelKind.FACTORY, "pooled", 1, None)
+    images = [torch.rand(1, 9, 9), torch.rand(1, 5, 7)]
+    ranked = predict(opened, images, top_k=1)
+    with torch.no_grad():
+        expected = [int(model(image[None]).argmax()) for image in images]
+    assert [top[0].index for top in ranked] == expected
+    assert ranked[0][0].label == f"class {expected[0]}"
+    maps = OpenedModel(nn.Conv2d(1, 2, 3).eval(), ModelKind.FACTORY, "maps", 1, None)
+    with pytest.raises(ModelError, match="not output one row of class scores"):
+        predict(maps, images)

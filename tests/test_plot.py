@@ -93,8 +93,9 @@ def test_number_formatting():
 
 
 def test_overview_has_a_row_per_kernel_and_stages_display_in_notebooks():
+    from convlens.config import LayerConfig
     from convlens.kernels import parse_kernels
-    from convlens.layers import LayerConfig, compute_stages
+    from convlens.layers import compute_stages
     from convlens.plot import plot_overview
 
     image = torch.rand(1, 20, 24)
@@ -109,7 +110,7 @@ def test_overview_has_a_row_per_kernel_and_stages_display_in_notebooks():
 
 
 def test_predictions_figure_tells_a_near_certain_class_from_a_sure_one():
-    from convlens.inspect.predictions import Prediction
+    from convlens.models import Prediction
     from convlens.plot.models import plot_predictions
 
     figure = plot_predictions([Prediction(0, "cat", 0.9996), Prediction(1, "dog", 0.0004)])
@@ -118,7 +119,8 @@ def test_predictions_figure_tells_a_near_certain_class_from_a_sure_one():
 
 
 def test_overview_draws_rgb_kernels_per_channel_maps_to_scale_and_one_scale_per_stage():
-    from convlens.layers import LayerConfig, compute_stages
+    from convlens.config import LayerConfig
+    from convlens.layers import compute_stages
     from convlens.plot import plot_overview
     from convlens.plot.stages import kernel_strip
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, ModelError
 from .outputs import printable
 
 BT601 = (0.299, 0.587, 0.114)
@@ -131,12 +131,49 @@ def to_gray(image: torch.Tensor) -> torch.Tensor:
     return (image * weights).sum(dim=0, keepdim=True)
 
 
-def iter_image_files(paths: list[Path]) -> Iterator[Path]:
-    """Expand files and folders (non-recursive, sorted) into the image files to process."""
+def match_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+    """Image ``(C, H, W)`` (or ``(H, W)``) -> ``(channels, H, W)`` for a model that takes
+    ``channels``: RGB to gray by BT.601 luma, gray to RGB by repeating, RGBA loses alpha;
+    anything ambiguous raises :class:`~convlens.errors.ModelError`."""
+    if image.ndim == 2:
+        image = image[None]
+    if image.ndim != 3:
+        raise ModelError(f"expected an image (C, H, W); got shape {tuple(image.shape)}")
+    have = image.shape[0]
+    if have == 4:
+        image, have = image[:3], 3
+    if have == channels:
+        return image
+    if have == 3 and channels == 1:
+        return to_gray(image)
+    if have == 1 and channels == 3:
+        return image.expand(3, -1, -1)
+    raise ModelError(f"the model expects {channels}-channel images; this image has {have} "
+                     "channels and there is no unambiguous conversion")
+
+
+def resize_exact(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(C, H, W)`` or ``(N, C, H, W)`` to ``size`` (H, W) pixels: antialiased
+    bilinear when shrinking, bilinear when enlarging, values kept in [0, 1]; the same size is
+    returned unchanged."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(image.shape[-2:]) == size:
+        return image
+    batch = image if image.ndim == 4 else image[None]
+    shrinking = batch.shape[-2] > size[0] or batch.shape[-1] > size[1]
+    out = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False,
+                        antialias=shrinking).clamp_(0.0, 1.0)
+    return out if image.ndim == 4 else out[0]
+
+
+def iter_image_files(paths: list[Path], recursive: bool = False) -> Iterator[Path]:
+    """Expand files and folders (sorted; with ``recursive``, the folders inside too) into the
+    image files to process."""
     for path in paths:
         if path.is_dir():
             try:
-                found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                found = sorted(p for p in (path.rglob("*") if recursive else path.iterdir())
+                               if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
             except OSError as exc:
                 raise ImageError(f"cannot read folder {printable(path)}: "
                                  f"{exc.strerror or exc}") from None

@@ -48,22 +48,19 @@ import torch.nn as nn
 
 from .devices import resolve_device
 from .errors import ModelError
-from .explain import parse_size
 from .models import (
     INFO_FILE,
     WEIGHTS_FILE,
     create_model,
     list_models,
     load_checkpoint,
-    match_channels,
-    resize_exact,
 )
+from .models.handle import PreparedInput, prepare_input, strip_wrapper_prefixes
+from .sizes import parse_size
 from .wording import plural
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 NESTED_STATE_KEYS = ("state_dict", "model_state_dict", "model", "weights")
-STRIPPED_PREFIXES = ("module.", "_orig_mod.")
-"""Prefixes DDP (``module.``) and ``torch.compile`` (``_orig_mod.``) add to every key."""
 
 PROBE_SIZES = (32, 28, 64, 8, 16, 48, 96, 128, 224, 256)
 """Input sides tried, in order, to find the size a registry architecture's weights were made
@@ -143,16 +140,6 @@ class OpenedModel:
         return f"{self.source} ({self.kind.value}; input {channels}, {size})"
 
 
-@dataclass
-class PreparedInput:
-    """One image ready for the model: ``batch`` ``(1, C, H, W)`` normalized on the model's
-    device, and ``display`` ``(C, H, W)`` in [0, 1] on the CPU: what the model sees, for figures.
-    """
-
-    batch: torch.Tensor
-    display: torch.Tensor
-
-
 def open_model(
     spec: str | Path,
     *,
@@ -172,7 +159,7 @@ def open_model(
     the registry architecture of a bare state dict file. ``trust_code`` allows what runs code
     or writes files on load (pickles, TorchScript, ``.pt2`` with pickled parts, factories);
     ``trust_pickle`` is its old name. ``input_size`` (pixels: ``32``,
-    ``"224x224"`` or ``(H, W)``, read by :func:`convlens.explain.parse_size`) overrides what the
+    ``"224x224"`` or ``(H, W)``, read by :func:`convlens.sizes.parse_size`) overrides what the
     file says; ``mean``/``std`` add normalization for models that do not carry it.
     """
     target = resolve_device(device)
@@ -186,34 +173,6 @@ def open_model(
         opened.mean, opened.std = _norm_values(mean, std, opened.in_channels)
     opened.module.eval()
     return opened
-
-
-def prepare_input(image: torch.Tensor, opened: OpenedModel) -> PreparedInput:
-    """Turn an image ``(C, H, W)`` in [0, 1] into the model's input ``(1, C', H', W')``.
-
-    The steps of :func:`convlens.models.preprocess`, for any model: gray <-> RGB follows the
-    model's channel count (BT.601 luma one way, repeated the other), the image is resized to
-    the model's input size when it has one (antialiased when shrinking), and normalized with
-    the model's mean/std when it has them. For a convlens checkpoint the result is exactly
-    ``preprocess(image, info)``.
-    """
-    if image.ndim != 3:
-        raise ModelError(f"expected an image (C, H, W); got shape {tuple(image.shape)}")
-    data = image.to(torch.float32)
-    if opened.in_channels is not None:
-        data = match_channels(data, opened.in_channels)
-    if opened.input_size is not None:
-        data = resize_exact(data, opened.input_size)
-    display = data.contiguous()
-    batch = display[None]
-    if opened.mean is not None and opened.std is not None:
-        if len(opened.mean) != batch.shape[1]:
-            raise ModelError(f"normalization has {len(opened.mean)} values but the input has "
-                             f"{batch.shape[1]} channels")
-        mean = torch.tensor(opened.mean, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(opened.std, dtype=torch.float32).view(1, -1, 1, 1)
-        batch = (batch - mean) / std
-    return PreparedInput(batch.to(opened.device), display.cpu())
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -603,11 +562,7 @@ def _clean_state(state: Any, path: Path) -> dict[str, torch.Tensor]:
         kind = type(state).__name__
         raise ModelError(f"{path} does not hold a state dict (a mapping of names to tensors); "
                          f"it holds a {kind}")
-    cleaned = dict(state)
-    for prefix in STRIPPED_PREFIXES:
-        if all(key.startswith(prefix) for key in cleaned):
-            cleaned = {key[len(prefix):]: value for key, value in cleaned.items()}
-    return cleaned
+    return strip_wrapper_prefixes(state)
 
 
 def _all_tensors(mapping: Mapping) -> bool:

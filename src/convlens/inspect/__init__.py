@@ -17,9 +17,11 @@ One module per idea:
   (:func:`diagnose`);
 * :mod:`.filters` - :func:`conv_weights`, and :func:`nearest_kernels`: the built-in kernel each
   learned filter is closest to by cosine similarity;
-* :mod:`.predictions` - :func:`top_predictions`, the top-k classes with probabilities.
+* :func:`top_predictions` (from :mod:`convlens.models.predictions`), the top-k classes with
+  probabilities.
 """
 
+from ..models.predictions import Prediction, top_predictions
 from .filters import KernelMatch, conv_weights, nearest_kernels
 from .hooks import LayerCapture, ScriptTap, eval_mode
 from .maps import (
@@ -33,7 +35,6 @@ from .maps import (
     top_images,
 )
 from .names import check_layer_names, conv_layers, default_layer, layer_types
-from .predictions import Prediction, top_predictions
 from .running import diagnose, run_model
 from .table import LayerRow, LayerTable, LayerTableError, layer_table
 

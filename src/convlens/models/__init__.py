@@ -21,6 +21,8 @@ from .checkpoint import (
     save_checkpoint,
     unwrap_model,
 )
+from .handle import PreparedInput, eval_mode, prepare_input, strip_wrapper_prefixes
+from .predictions import Prediction, predict, top_predictions
 from .registry import (
     ModelEntry,
     check_settings,
@@ -35,16 +37,23 @@ __all__ = [
     "WEIGHTS_FILE",
     "ModelEntry",
     "ModelInfo",
+    "Prediction",
+    "PreparedInput",
     "check_settings",
     "create_model",
+    "eval_mode",
     "get_model_entry",
     "list_models",
     "load_checkpoint",
     "match_channels",
+    "predict",
+    "prepare_input",
     "preprocess",
     "read_info",
     "register_model",
     "resize_exact",
     "save_checkpoint",
+    "strip_wrapper_prefixes",
+    "top_predictions",
     "unwrap_model",
 ]

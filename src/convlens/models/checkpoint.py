@@ -16,15 +16,15 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import ConvlensError, ModelError
-from ..images import to_gray
+from ..images import match_channels, resize_exact
 from ..limits import MAX_MODEL_WIDTH
 from ..wording import plural
+from .handle import strip_wrapper_prefixes
 from .registry import create_model
 
 WEIGHTS_FILE = "model.safetensors"
@@ -40,8 +40,6 @@ MAX_INPUT_SIDE = 4096
 blank image of that size when it is opened)."""
 MAX_CLASSES = 100_000
 """Most classes a checkpoint may name."""
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-"""Key prefixes that DDP (``module.``) and ``torch.compile`` (``_orig_mod.``) add."""
 
 
 @dataclass
@@ -247,10 +245,10 @@ def save_checkpoint(model: nn.Module, info: ModelInfo, path: Path | str) -> Path
     if path.suffix != ".safetensors":
         path = path / WEIGHTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        _strip_prefixes(key): tensor.detach().to("cpu").contiguous().clone()
+    state = strip_wrapper_prefixes({
+        key: tensor.detach().to("cpu").contiguous().clone()
         for key, tensor in unwrap_model(model).state_dict().items()
-    }
+    })
     weights_tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(weights_tmp), metadata={"format": FORMAT})
     info_path = path.parent / INFO_FILE
@@ -330,39 +328,6 @@ def preprocess(image: torch.Tensor, info: ModelInfo) -> torch.Tensor:
     return ((image - mean) / std)[None]
 
 
-def match_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
-    """Image ``(C, H, W)`` -> ``(channels, H, W)``: RGB to gray by BT.601 luma, gray to RGB by
-    repeating, RGBA loses alpha; anything ambiguous raises :class:`ModelError`."""
-    if image.ndim == 2:
-        image = image[None]
-    if image.ndim != 3:
-        raise ModelError(f"expected an image (C, H, W); got shape {tuple(image.shape)}")
-    have = image.shape[0]
-    if have == 4:
-        image, have = image[:3], 3
-    if have == channels:
-        return image
-    if have == 3 and channels == 1:
-        return to_gray(image)
-    if have == 1 and channels == 3:
-        return image.expand(3, -1, -1)
-    raise ModelError(f"the model expects {channels}-channel images; this image has {have} "
-                     "channels and there is no unambiguous conversion")
-
-
-def resize_exact(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize ``(C, H, W)`` or ``(N, C, H, W)`` to ``size`` (H, W) pixels: antialiased
-    bilinear when shrinking, bilinear when enlarging; the same size is returned unchanged."""
-    size = (int(size[0]), int(size[1]))
-    if tuple(image.shape[-2:]) == size:
-        return image
-    batch = image if image.ndim == 4 else image[None]
-    shrinking = batch.shape[-2] > size[0] or batch.shape[-1] > size[1]
-    out = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False,
-                        antialias=shrinking).clamp_(0.0, 1.0)
-    return out if image.ndim == 4 else out[0]
-
-
 def _weights_path(path: Path) -> Path:
     if path.is_dir():
         path = path / WEIGHTS_FILE
@@ -371,13 +336,3 @@ def _weights_path(path: Path) -> Path:
     if not path.exists():
         raise ModelError(f"no such checkpoint: {path}")
     return path
-
-
-def _strip_prefixes(key: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key, changed = key[len(prefix):], True
-    return key

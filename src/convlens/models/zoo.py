@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from ..errors import ConfigError
 from ..limits import MAX_MODEL_WIDTH, check_at_most
+from .handle import eval_mode
 from .registry import register_model
 
 
@@ -196,18 +197,14 @@ def _flat_size(
 ) -> int:
     """Features per image after ``features`` for ``input_size`` (H, W) inputs; a clear error
     when the image is too small for the layers."""
-    was_training = features.training
-    features.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(features), torch.no_grad():
             out = features(torch.zeros(1, in_channels, *input_size))
     except RuntimeError:
         raise ConfigError(
             f"model {name!r} cannot take {input_size[0]}x{input_size[1]} images: they shrink "
             "to nothing in its layers; resize them larger (--size) or pick another model"
         ) from None
-    finally:
-        features.train(was_training)
     if out.numel() == 0:
         raise ConfigError(f"model {name!r} cannot take {input_size[0]}x{input_size[1]} images")
     return int(out[0].numel())
