@@ -389,7 +389,7 @@ def test_a_burst_of_edits_computes_the_latest_not_every_one():
 
 
 def test_the_stage_cache_is_bounded_in_bytes():
-    from convlens.serve.session import LRU
+    from convlens.serve.cache import LRU
 
     cache = LRU(100, max_bytes=1000, weigh=len)
     for key in range(5):

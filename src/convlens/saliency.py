@@ -22,6 +22,7 @@ import enum
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -100,8 +101,10 @@ class SaliencyMap:
 
 
 @dataclass
-class SaliencyResult:
-    """Saliency of one image for one class, with the model's predictions."""
+class ClassSaliency:
+    """Saliency of one image for one class, with the model's predictions: what
+    :func:`explain_class` computes (the ``saliency`` command's whole result, with its files, is
+    :class:`convlens.results.saliency.SaliencyResult`)."""
 
     prepared: PreparedInput
     target: int
@@ -258,7 +261,7 @@ def explain_class(
     layer: str | None = None,
     steps: int = IG_STEPS,
     top_k: int = 5,
-) -> SaliencyResult:
+) -> ClassSaliency:
     """Saliency of ``image`` ``(C, H, W)`` in [0, 1] for class ``target`` (default: the top
     prediction) by each of ``methods``; Grad-CAM at ``layer`` (default: the last conv layer).
     """
@@ -267,11 +270,31 @@ def explain_class(
         check_steps(steps)
     prepared = prepare_input(image, opened)
     with LayerCapture(opened, []) as capture, torch.no_grad():
-        output = _logits(run_model(opened, capture, prepared.batch))
-    index = resolve_target(opened, target, output)
-    predictions = top_predictions(output, opened, top_k)
-    probability = float(torch.softmax(output.float()[0], 0)[index])
-    result = SaliencyResult(prepared, index, opened.class_name(index), probability, predictions)
+        output = run_model(opened, capture, prepared.batch)
+    return explain_output(opened, prepared, output, chosen, target, layer, steps, top_k)
+
+
+def explain_output(
+    opened: OpenedModel,
+    prepared: PreparedInput,
+    output: Any,
+    methods: Sequence[str | SaliencyMethod] = (SaliencyMethod.GRADCAM,),
+    target: str | int | None = None,
+    layer: str | None = None,
+    steps: int = IG_STEPS,
+    top_k: int = 5,
+) -> ClassSaliency:
+    """:func:`explain_class` of an input the model has already run on: ``prepared`` and the
+    model's ``output`` for it (as :func:`convlens.inspect.feature_maps` returns them), so the
+    forward pass is not repeated."""
+    chosen = parse_methods(methods)
+    if SaliencyMethod.INTEGRATED_GRADIENTS in chosen:
+        check_steps(steps)
+    logits = _logits(output)
+    index = resolve_target(opened, target, logits)
+    predictions = top_predictions(logits, opened, top_k)
+    probability = float(torch.softmax(logits.float()[0], 0)[index])
+    result = ClassSaliency(prepared, index, opened.class_name(index), probability, predictions)
     for method in chosen:
         if method is SaliencyMethod.GRADCAM:
             result.maps.append(gradcam(opened, prepared.batch, index,
@@ -306,11 +329,12 @@ def _logits(output) -> torch.Tensor:
 
 __all__ = [
     "IG_STEPS",
+    "ClassSaliency",
     "SaliencyMap",
     "SaliencyMethod",
-    "SaliencyResult",
     "default_gradcam_layer",
     "explain_class",
+    "explain_output",
     "gradcam",
     "guided_backprop",
     "guided_backprop_unavailable",

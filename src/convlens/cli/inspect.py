@@ -7,13 +7,11 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .. import __version__
 from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError
 from ..wording import percent
@@ -23,8 +21,8 @@ from ._app import MODEL_COMMANDS, app, console, error_console, fits
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..inspect import FeatureMaps, LayerTable
     from ..modelfiles import OpenedModel
+    from ..results.inspection import KernelMatches, TopImages
 
-MAPS_FILE = "feature-maps.npz"
 MODEL = "Model"
 SHOW = "What to show"
 
@@ -250,17 +248,10 @@ def inspect_command(
     * `convlens inspect model.pt dog.jpg --all-conv --top 8` (TorchScript)
     * `convlens inspect runs/pets dog.jpg --layer features.3 --data pets/val --channel 5`
     """
-    from ..images import load_image, sample_path
-    from ..inspect import conv_layers, conv_weights, default_layer, feature_maps, top_predictions
-    from ..outputs import check_out_dir, printable, staged_dir
-    from ..plot import plot_image
-    from ..plot.models import (
-        parse_scale,
-        parse_view,
-        plot_feature_maps,
-        plot_filters,
-        plot_predictions,
-    )
+    from ..images import iter_image_files, sample_path
+    from ..outputs import check_out_dir, printable
+    from ..plot.models import parse_scale, parse_view
+    from ..results.inspection import inspect_image
 
     if top < 1 or top_k < 1 or images_shown < 1:
         raise ConfigError("--top, --top-k and --images must be at least 1")
@@ -268,128 +259,57 @@ def inspect_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"inspect-{source.stem}"
     check_out_dir(folder, force)
+    sources: list[Path] = []
+    if data is not None:
+        if not data.is_dir():
+            raise ImageError(f"--data must be a folder of images; got {printable(data)}")
+        sources = list(iter_image_files([data], recursive=True))
     opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device)
-    names = list(layer or [])
-    if all_conv:
-        names += [name for name in conv_layers(opened) if name not in names]
-    if not names:
-        names = [default_layer(opened)]
-    picture = load_image(source, mode="rgb")
-    result = feature_maps(opened, picture, names, None if full_size else STORED_MAX_SIDE)
-    predictions = top_predictions(result.output, opened, top_k)
-    final = folder
-    with staged_dir(final, force) as folder:  # filled all at once: an error leaves nothing
-        files: list[Path] = []
-        headline = _headline(predictions)
-        shown = result.prepared.display
-        files.append(_save(plot_image(shown, "model input (what the model sees), values "
-                                             f"[{float(shown.min()):.3g}, "
-                                             f"{float(shown.max()):.3g}]"),
-                           folder / "input.png"))
-        if predictions:
-            console.print(_predictions_table(predictions))
-            files.append(_save(plot_predictions(predictions, f"{printable(source.name)}: top "
-                                                f"{len(predictions)} predictions"),
-                               folder / "predictions.png"))
-        for name, maps in result.layers.items():
-            console.print(_stats_table(maps, top))
-            files.append(_save(plot_feature_maps(maps, top, headline),
-                               folder / f"maps-{_file_part(name)}.png"))
-        np.savez(folder / MAPS_FILE, **{name: maps.maps.numpy().astype(np.float32, copy=False)
-                                        for name, maps in result.layers.items()})
-        files.append(folder / MAPS_FILE)
-        convs = conv_layers(opened)
-        for name in dict.fromkeys(n.split("#")[0] for n in result.layers):
-            if name in convs:
-                weights_ = conv_weights(opened, name)
-                files.append(_save(plot_filters(weights_, name, scale_choice, view_choice),
-                                   folder / f"filters-{_file_part(name)}.png"))
-        matches_info = _learned_vs_classical(opened, convs, folder, files)
-        top_info = None
-        if data is not None:
-            top_info = _data_images(opened, result.layers, names[0], data, channel, images_shown,
-                                    folder, files)
-        summary = {
-            "convlens_version": __version__,
-            "command": _command(ctx),
-            "model": {"source": opened.source, "kind": opened.kind.value,
-                      "in_channels": opened.in_channels, "input_size": opened.input_size,
-                      "notes": opened.notes},
-            "image": str(source),
-            "model_input_shape": list(result.prepared.batch.shape[1:]),
-            "predictions": [vars(p) for p in predictions or []],
-            "layers": {name: {"type": maps.layer_type, "shape": list(maps.shape),
-                              "stored_shape": list(maps.maps.shape), "stored_factor": maps.factor,
-                              "channels": maps.stats.to_dict(maps.top())}
-                       for name, maps in result.layers.items()},
-            "learned_vs_classical": matches_info,
-            "top_images": top_info,
-        }
-        files.append(folder / "inspect.json")
-        summary["files"] = sorted(path.name for path in files)
-        (folder / "inspect.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                             encoding="utf-8")
-    console.print(f"wrote {len(files)} files to {printable(final)}/", markup=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=error_console, transient=True,
+                  disable=not sources) as progress:
+        task = progress.add_task(f"searching {printable(data or '')}", total=len(sources))
+        inspection = inspect_image(
+            opened, source, layer or [], all_conv=all_conv,
+            max_side=None if full_size else STORED_MAX_SIDE, top_k=top_k, data=sources,
+            channel=channel, images=images_shown, progress=lambda n: progress.advance(task, n))
+    if inspection.predictions:
+        console.print(_predictions_table(inspection.predictions))
+    for maps in inspection.layers.values():
+        console.print(_stats_table(maps, top))
+    if inspection.nearest is not None:
+        if inspection.nearest.note:
+            error_console.print(f"note: {inspection.nearest.note}", markup=False)
+        else:
+            console.print(_nearest_table(inspection.nearest))
+    if inspection.top_images is not None:
+        console.print(_top_images_table(inspection.top_images))
+    files = inspection.write(folder, force=force, command=_command(ctx), top=top,
+                             scale=scale_choice, view=view_choice)
+    console.print(f"wrote {len(files)} files to {printable(folder)}/", markup=False)
 
 
-def _learned_vs_classical(opened: OpenedModel, convs: list[str], folder: Path,
-                          files: list[Path]) -> dict | None:
-    from ..inspect import conv_weights, nearest_kernels
-    from ..plot.models import plot_learned_vs_classical
+def _nearest_table(nearest: KernelMatches) -> Table:
+    from ..results.inspection import NEAREST_SHOWN
 
-    if not convs:
-        return None
-    first = convs[0]
-    weights = conv_weights(opened, first)
-    matches = nearest_kernels(weights)
-    found = [m for m in matches if m is not None]
-    if not found:
-        error_console.print(f"note: no built-in kernel fits the "
-                            f"{weights.shape[2]}x{weights.shape[3]} filters of {first}",
-                            markup=False)
-        return None
-    files.append(_save(plot_learned_vs_classical(weights, matches, first),
-                       folder / "learned-vs-classical.png"))
-    best = sorted(found, key=lambda m: -abs(m.cosine))
-    grid = Table(title=f"{first}: filters closest to a built-in kernel", show_edge=False)
+    grid = Table(title=f"{nearest.layer}: filters closest to a built-in kernel", show_edge=False)
     for column in ("filter", "nearest kernel", "cosine"):
         grid.add_column(column)
-    for match in best[:8]:
+    for match in nearest.best(NEAREST_SHOWN):
         grid.add_row(f"#{match.filter_index}", match.label, f"{match.similarity:.3f}")
-    console.print(grid)
-    return {"layer": first, "matches": [{"filter": m.filter_index, "kernel": m.label,
-                                         "cosine": m.similarity} for m in found]}
+    return grid
 
 
-def _data_images(opened: OpenedModel, layers: dict[str, FeatureMaps], layer: str, data: Path,
-                 channel: int | None, count: int, folder: Path, files: list[Path]) -> dict:
-    from ..images import IMAGE_SUFFIXES
-    from ..inspect import top_images
-    from ..plot.models import plot_top_images
+def _top_images_table(tops: TopImages) -> Table:
+    from ..outputs import printable
 
-    if not data.is_dir():
-        raise ImageError(f"--data must be a folder of images; got {data}")
-    sources = sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not sources:
-        raise ImageError(f"folder {data} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
-    if channel is None:
-        channel = layers[layer].top(1)[0]
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=error_console, transient=True) as progress:
-        task = progress.add_task(f"{layer} ch {channel}", total=len(sources))
-        tops = top_images(opened, layer, channel, sources, count,
-                          progress=lambda n: progress.advance(task, n))
-    name = f"top-images-{_file_part(layer)}-ch{channel}.png"
-    files.append(_save(plot_top_images(tops, layer, channel, len(sources)), folder / name))
-    grid = Table(title=f"{layer} channel {channel}: top {len(tops)} of {len(sources)} images",
-                 show_edge=False)
+    grid = Table(title=f"{tops.layer} channel {tops.channel}: top {len(tops.images)} of "
+                       f"{tops.searched} images", show_edge=False)
     grid.add_column("image")
     grid.add_column("mean activation", justify="right")
-    for item in tops:
-        grid.add_row(item.source, f"{item.score:.4g}")
-    console.print(grid)
-    return {"layer": layer, "channel": channel, "searched": len(sources),
-            "images": [{"source": t.source, "score": t.score} for t in tops]}
+    for item in tops.images:
+        grid.add_row(escape(printable(item.source)), f"{item.score:.4g}")
+    return grid
 
 
 def _stats_table(maps: FeatureMaps, top: int) -> Table:
@@ -415,23 +335,6 @@ def _predictions_table(predictions) -> Table:
     for rank, item in enumerate(predictions, start=1):
         grid.add_row(str(rank), item.label, str(item.index), percent(item.probability, 2))
     return grid
-
-
-def _headline(predictions) -> str:
-    if not predictions:
-        return ""
-    return "prediction: " + ", ".join(f"{p.label} {percent(p.probability, 0)}"
-                                      for p in predictions[:3])
-
-
-def _file_part(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
-
-
-def _save(figure, path: Path) -> Path:
-    from ..outputs import save_figure
-
-    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------- saliency
@@ -478,65 +381,30 @@ def saliency_command(
     * `convlens saliency runs/pets/model.safetensors dog.jpg --class dog --method gradcam`
     * `convlens saliency model.pt cat.png --method all --layer features.6`
     """
-    from ..images import load_image, sample_path
-    from ..outputs import check_out_dir, printable, staged_dir
-    from ..plot.models import plot_predictions, plot_saliency
-    from ..saliency import SaliencyMethod, explain_class, guided_backprop_unavailable, parse_methods
+    from ..images import sample_path
+    from ..outputs import check_out_dir, printable
+    from ..results.saliency import DEFAULT_METHODS, saliency_image
 
     if top_k < 1:
         raise ConfigError("--top-k must be at least 1")
-    methods = parse_methods(method or [SaliencyMethod.GRADCAM,
-                                       SaliencyMethod.INTEGRATED_GRADIENTS])
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"saliency-{source.stem}"
     check_out_dir(folder, force)
     opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device)
-    reason = guided_backprop_unavailable(opened)
-    if reason and "all" in [m.lower() for m in method or []]:
-        methods = [m for m in methods if m is not SaliencyMethod.GUIDED_BACKPROP]
-        error_console.print(f"note: {reason}: skipped", markup=False)
-    picture = load_image(source, mode="rgb")
-    result = explain_class(opened, picture, methods, class_, layer, steps, top_k)
-    final = folder
-    with staged_dir(final, force) as folder:  # filled all at once: an error leaves nothing
-        if result.predictions:
-            console.print(_predictions_table(result.predictions))
-        grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",
-                     show_edge=False)
-        for column in ("method", "layer", "shape", "max", "note"):
-            grid.add_column(column)
-        for item in result.maps:
-            grid.add_row(item.method.title, item.layer or "-",
-                         "x".join(map(str, item.heatmap.shape)), f"{float(item.heatmap.max()):.4g}",
-                         item.note)
-        console.print(grid)
-        files = [_save(plot_saliency(result, printable(f"{source.name} through "
-                                                       f"{Path(opened.source).name}")),
-                       folder / "saliency.png")]
-        if result.predictions:
-            files.append(_save(plot_predictions(result.predictions,
-                                                f"{printable(source.name)}: top "
-                                                f"{len(result.predictions)} predictions",
-                                                highlight=result.target),
-                               folder / "predictions.png"))
-        arrays = {"input": result.prepared.display.numpy().astype(np.float32)}
-        arrays.update({item.method.key: item.heatmap.numpy().astype(np.float32)
-                       for item in result.maps})
-        np.savez(folder / "saliency.npz", **arrays)
-        files += [folder / "saliency.npz", folder / "saliency.json"]
-        summary = {
-            "convlens_version": __version__,
-            "command": _command(ctx),
-            "model": {"source": opened.source, "kind": opened.kind.value},
-            "image": str(source),
-            "class": {"index": result.target, "label": result.label,
-                      "probability": result.probability},
-            "predictions": [vars(p) for p in result.predictions or []],
-            "methods": [{"method": item.method.value, "layer": item.layer, "note": item.note,
-                         "shape": list(item.heatmap.shape), "max": float(item.heatmap.max())}
-                        for item in result.maps],
-            "files": sorted(path.name for path in files),
-        }
-        (folder / "saliency.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                              encoding="utf-8")
-    console.print(f"wrote {len(files)} files to {printable(final)}/", markup=False)
+    found = saliency_image(opened, source, method or DEFAULT_METHODS, class_, layer, steps, top_k)
+    for note in found.notes:
+        error_console.print(f"note: {note}", markup=False)
+    result = found.saliency
+    if result.predictions:
+        console.print(_predictions_table(result.predictions))
+    grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",
+                 show_edge=False)
+    for column in ("method", "layer", "shape", "max", "note"):
+        grid.add_column(column)
+    for item in result.maps:
+        grid.add_row(item.method.title, item.layer or "-",
+                     "x".join(map(str, item.heatmap.shape)), f"{float(item.heatmap.max()):.4g}",
+                     item.note)
+    console.print(grid)
+    files = found.write(folder, force=force, command=_command(ctx))
+    console.print(f"wrote {len(files)} files to {printable(folder)}/", markup=False)

@@ -26,9 +26,9 @@ from .filters import KernelMatch, conv_weights, nearest_kernels
 from .hooks import LayerCapture, ScriptTap, eval_mode
 from .maps import (
     STORED_MAX_SIDE,
+    Activations,
     ChannelStats,
     FeatureMaps,
-    Inspection,
     TopImage,
     feature_maps,
     tensor_bytes,
@@ -40,9 +40,9 @@ from .table import LayerRow, LayerTable, LayerTableError, layer_table
 
 __all__ = [
     "STORED_MAX_SIDE",
+    "Activations",
     "ChannelStats",
     "FeatureMaps",
-    "Inspection",
     "KernelMatch",
     "LayerCapture",
     "LayerRow",

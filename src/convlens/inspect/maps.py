@@ -90,8 +90,10 @@ class FeatureMaps:
 
 
 @dataclass
-class Inspection:
-    """Feature maps of one image at several layers, and the model's output for it."""
+class Activations:
+    """Feature maps of one image at several layers, and the model's output for it: what
+    :func:`feature_maps` computes (the ``inspect`` command's whole result, with predictions,
+    filters and files, is :class:`convlens.results.Inspection`)."""
 
     prepared: PreparedInput
     layers: dict[str, FeatureMaps]
@@ -108,7 +110,7 @@ def feature_maps(
     image: torch.Tensor,
     layers: Sequence[str],
     max_side: int | None = STORED_MAX_SIDE,
-) -> Inspection:
+) -> Activations:
     """Run ``image`` ``(C, H, W)`` in [0, 1] through the model, keeping the output of each of
     ``layers`` as :class:`FeatureMaps` (area-averaged to ``max_side`` px; ``None``: full size).
     """
@@ -127,7 +129,7 @@ def feature_maps(
 
     with LayerCapture(opened, names, sink) as capture, torch.no_grad():
         output = run_model(opened, capture, prepared.batch)
-    return Inspection(prepared, kept, output)
+    return Activations(prepared, kept, output)
 
 
 def tensor_bytes(maps: Iterable[FeatureMaps]) -> int:

@@ -1,9 +1,11 @@
 """The model panel: one open model, its predictions, feature maps, learned filters, Grad-CAM.
 
 The model is opened with :func:`convlens.modelfiles.open_model` and looked into with
-:mod:`convlens.inspect` and :mod:`convlens.saliency`; this module only picks what the page shows
-and packs it (:func:`.wire.pack`). Checkpoints are opened from the working folder (only those
-:meth:`ModelPanel.found` lists, never an arbitrary path) or from an upload.
+:func:`convlens.results.inspection.inspect_image` and :func:`convlens.saliency.explain_output`
+(Grad-CAM of the same forward pass); this module only picks what the page shows of those
+results and packs it (:func:`render_run`, :func:`.wire.pack`). Checkpoints are opened from
+the working folder (only those :meth:`ModelPanel.found` lists, never an arbitrary path) or from
+an upload.
 """
 
 from __future__ import annotations
@@ -17,22 +19,15 @@ import numpy as np
 import torch
 
 from ..errors import ConvlensError, ModelError
-from ..inspect import (
-    conv_layers,
-    conv_weights,
-    default_layer,
-    feature_maps,
-    layer_types,
-    nearest_kernels,
-    top_predictions,
-)
+from ..inspect import conv_layers, default_layer, layer_types
 from ..modelfiles import OpenedModel, open_model
 from ..models import INFO_FILE, WEIGHTS_FILE
 from ..plot.models import FilterScale, rgb_tiles
-from ..saliency import default_gradcam_layer, gradcam, resolve_target
+from ..results.inspection import Inspection, inspect_image
+from ..saliency import ClassSaliency, SaliencyMethod, explain_output
+from .cache import LRU
 from .limits import MAX_MODEL_BYTES, too_large
 from .schemas import ModelRunIn
-from .session import LRU
 from .wire import pack, quantize_map, to_uint8
 
 MAX_FOUND_MODELS = 40
@@ -156,48 +151,62 @@ class ModelPanel:
         with self._lock:
             opened = self.opened
             layer = body.layer or default_layer(opened)
-            seen = feature_maps(opened, image, [layer], max_side=body.display)
-            maps = seen.layers[layer]
-            predictions = top_predictions(seen.output, opened, k=5) or []
-            header: dict = {
-                "model": self.source,
-                "predictions": [{"index": p.index, "label": p.label,
-                                 "probability": p.probability} for p in predictions],
-                "layer": {"name": layer, "type": maps.layer_type, "shape": list(maps.shape),
-                          "factor": maps.factor},
-            }
-            arrays: dict[str, np.ndarray] = {}
-            channels = maps.top(body.top)
-            quantized = [quantize_map(maps.maps[c], body.display) for c in channels]
-            if quantized:
-                arrays["maps"] = np.stack([q for q, _ in quantized])
-            header["channels"] = [
-                {**stats, **entry}
-                for (_, stats), entry in zip(quantized, maps.stats.to_dict(channels))]
-            header["filters"] = None
-            if layer in conv_layers(opened):
-                weights = conv_weights(opened, layer)
-                header["filters"], arrays["filters"] = filter_tiles(weights, body.top)
-                header["filters"]["matches"] = [
-                    None if m is None else {"name": m.label, "cosine": m.similarity}
-                    for m in nearest_kernels(weights[:body.top])]
-            header["gradcam"] = None
-            logits = seen.output
-            if isinstance(logits, torch.Tensor) and logits.ndim == 2:
-                target = resolve_target(opened, body.target, logits)
-                cam_layer = body.cam_layer or default_gradcam_layer(opened)
-                cam = gradcam(opened, seen.prepared.batch, target, cam_layer)
-                heat = cam.heatmap.numpy()
-                top = float(heat.max())
-                arrays["cam"] = to_uint8(heat / (top or 1.0) * 255)
-                arrays["seen"] = to_uint8(seen.prepared.display.numpy() * 255)
-                probability = float(torch.softmax(logits.float()[0], 0)[target])
-                header["gradcam"] = {"layer": cam_layer, "target": target,
-                                     "label": opened.class_name(target),
-                                     "probability": probability, "max": top, "note": cam.note}
+            convs = conv_layers(opened)
+            seen = inspect_image(opened, image, [layer], max_side=body.display,
+                                 nearest=layer if layer in convs else False)
+            saliency = None
+            if seen.predictions is not None:  # a classifier: Grad-CAM of the chosen class
+                saliency = explain_output(opened, seen.activations.prepared,
+                                          seen.activations.output, [SaliencyMethod.GRADCAM],
+                                          body.target, body.cam_layer or None)
+        header, arrays = render_run(seen, layer, body.top, body.display, saliency, self.source)
         message = pack(header, arrays)
         self._runs.put(key, message)
         return message
+
+
+def render_run(inspection: Inspection, layer: str, top: int, display: int,
+               saliency: ClassSaliency | None, source: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The panel's message for one run, from :meth:`Inspection.to_dict` and the arrays the JSON
+    cannot hold: the ``top`` most active maps of ``layer`` as uint8 (``display`` px a side at
+    most), its first ``top`` filters as tiles with their nearest built-in kernels, and Grad-CAM
+    (``saliency``) as a uint8 heat map over the image the model saw."""
+    summary = inspection.to_dict()
+    maps = inspection.layers[layer]
+    described = summary["layers"][layer]
+    header: dict = {
+        "model": source,
+        "predictions": summary["predictions"],
+        "layer": {"name": layer, "type": described["type"], "shape": described["shape"],
+                  "factor": described["stored_factor"]},
+    }
+    arrays: dict[str, np.ndarray] = {}
+    channels = maps.top(top)
+    quantized = [quantize_map(maps.maps[c], display) for c in channels]
+    if quantized:
+        arrays["maps"] = np.stack([q for q, _ in quantized])
+    header["channels"] = [{**stats, **entry}
+                          for (_, stats), entry in zip(quantized, described["channels"])]
+    header["filters"] = None
+    weights = inspection.filters.get(layer)
+    if weights is not None:
+        header["filters"], arrays["filters"] = filter_tiles(weights, top)
+        matched = summary["learned_vs_classical"] or {"matches": []}
+        nearest = {m["filter"]: {"name": m["kernel"], "cosine": m["cosine"]}
+                   for m in matched["matches"]}
+        header["filters"]["matches"] = [nearest.get(index)
+                                        for index in range(min(top, len(weights)))]
+    header["gradcam"] = None
+    if saliency is not None:
+        cam = saliency.maps[0]
+        heat = cam.heatmap.numpy()
+        peak = float(heat.max())
+        arrays["cam"] = to_uint8(heat / (peak or 1.0) * 255)
+        arrays["seen"] = to_uint8(saliency.prepared.display.numpy() * 255)
+        header["gradcam"] = {"layer": cam.layer, "target": saliency.target,
+                             "label": saliency.label, "probability": saliency.probability,
+                             "max": peak, "note": cam.note}
+    return header, arrays
 
 
 def filter_tiles(weights: torch.Tensor, count: int) -> tuple[dict, np.ndarray]:
