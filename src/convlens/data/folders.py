@@ -14,8 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, ConvlensError, DataError
-from ..images import IMAGE_SUFFIXES, load_image
-from ..models.checkpoint import resize_exact
+from ..images import IMAGE_SUFFIXES, load_image, resize_exact
 from .augment import Augment
 from .sets import ImageSet, check_set_budget, store_as
 from .specs import DataKind

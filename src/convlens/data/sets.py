@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import DataError
+from ..images import match_channels, resize_exact
 from ..limits import check_budget
-from ..models.checkpoint import match_channels, resize_exact
 
 
 @dataclass
