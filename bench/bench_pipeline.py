@@ -48,8 +48,10 @@ import scipy.ndimage as ndi
 import torch
 
 from convlens import fused
+from convlens.config import LayerConfig
 from convlens.kernels import TUTORIAL_KERNELS, kernel_bank, parse_kernels
-from convlens.layers import FixedConvLayer, LayerConfig, check_fits, run_layer
+from convlens.layers import FixedConvLayer, run_layer
+from convlens.sizes import check_fits
 
 CONFIG = LayerConfig()  # valid padding, stride 1, ReLU, 2x2 max pool with stride 2
 CHECK_ROWS = 97  # stages are compared with the reference on every 97th row (cheap, still broad)

@@ -18,8 +18,8 @@ from convlens.animate import (
     render_frames,
     write_animation,
 )
+from convlens.config import LayerConfig
 from convlens.errors import ConfigError, OutputError
-from convlens.layers import LayerConfig
 
 SCIPY_MODES = {"zeros": "constant", "reflect": "mirror", "replicate": "nearest",
                "circular": "wrap"}

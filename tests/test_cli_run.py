@@ -41,7 +41,7 @@ def test_default_run_uses_the_sample_and_the_tutorial_kernels(cli, tmp_path):
     assert stages["kernels"].shape == (3, 1, 3, 3)
     assert stages["conv"].shape == stages["activated"].shape == (3, 298, 449)
     assert stages["pooled"].shape == (3, 149, 224)
-    for word in ("input", "conv", "activated", "pooled", "298", "(300 - 3 + 2*0)/1 + 1"):
+    for word in ("input", "conv", "activated", "pooled", "298", "(300 - 3 + 2×0)/1 + 1"):
         assert word in result.out
 
 
@@ -54,8 +54,8 @@ def test_stage_table_fits_an_80_column_terminal(cli, monkeypatch):
     lines = result.out.splitlines()
     assert max(len(line.rstrip()) for line in lines) <= 80
     # each formula stays whole on one line (a 451x300 photo at max side 120 is 120x80)
-    assert any("H: (80 - 3 + 2*0)/1 + 1 = 78" in line for line in lines)
-    assert any("W: (118 - 2 + 2*0)/2 + 1 = 59" in line for line in lines)
+    assert any("H: (80 - 3 + 2×0)/1 + 1 = 78" in line for line in lines)
+    assert any("W: (118 - 2 + 2×0)/2 + 1 = 58 + 1 = 59" in line for line in lines)
 
 
 def test_npz_conv_matches_scipy_for_the_command_line_settings(cli, tmp_path):

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import convlens
+from convlens.config import LayerConfig
 from convlens.display import (
     enable_notebook_display,
     figure_png,
@@ -32,10 +33,10 @@ from convlens.display import (
     size_chain_html,
     stages_html,
 )
-from convlens.explain import explain_pixel, explain_pooled, size_chain
+from convlens.explain import explain_pixel, explain_pooled
 from convlens.kernels import kernel_bank, parse_kernel
-from convlens.layers import LayerConfig
 from convlens.plot import format_number
+from convlens.sizes import size_chain
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "convlens"
 TUTORIAL_PATCH = np.array([[88, 126, 145], [86, 125, 142], [85, 124, 141]], dtype=np.float64)
@@ -324,7 +325,8 @@ def test_saliency_result_renders_as_png(opened):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from convlens.train import TrainConfig, train
+    from convlens.results.training import train
+    from convlens.train import TrainConfig
 
     out = tmp_path_factory.mktemp("train") / "run"
     return train(TrainConfig(data="digits", epochs=1, out=out, filters_gif=False,

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from convlens.config import LayerConfig
 from convlens.errors import ConfigError
 from convlens.explain import (
     explain_pixel,
@@ -21,7 +22,8 @@ from convlens.explain import (
 )
 from convlens.images import load_image
 from convlens.kernels import kernel_bank, parse_kernel, parse_kernels
-from convlens.layers import LayerConfig, compute_stages, resolve_padding
+from convlens.layers import compute_stages
+from convlens.sizes import resolve_padding
 
 TUTORIAL_PATCH = [[88, 126, 145], [86, 125, 142], [85, 124, 141]]
 TUTORIAL_KERNEL = "1 0 1; 1 1 0; 0 0 0"

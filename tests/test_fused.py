@@ -22,19 +22,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convlens import fused
+from convlens.config import LEAKY_SLOPE, Activation, LayerConfig, PaddingMode, StageOutputs
 from convlens.errors import ConfigError
 from convlens.images import load_image
 from convlens.kernels import parse_kernels
-from convlens.layers import (
-    LEAKY_SLOPE,
-    Activation,
-    LayerConfig,
-    PaddingMode,
-    StageOutputs,
-    check_fits,
-    compute_stages,
-    resolve_padding,
-)
+from convlens.layers import compute_stages
+from convlens.sizes import check_fits, resolve_padding
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_pipeline.py"
 

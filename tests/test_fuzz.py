@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convlens.cli.train import parse_model_args
+from convlens.config import parse_padding, parse_pool
 from convlens.errors import ConvlensError
-from convlens.explain import parse_at, parse_layers, parse_size
 from convlens.kernels import FLOAT32_MAX, parse_kernel, parse_numbers
-from convlens.layers import parse_padding, parse_pool
 from convlens.models import ModelInfo, check_settings, create_model, save_checkpoint
 from convlens.models.checkpoint import read_info
 from convlens.models.registry import get_model_entry
+from convlens.sizes import parse_at, parse_layers, parse_size
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

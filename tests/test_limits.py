@@ -24,17 +24,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from convlens import limits
+from convlens.config import LayerConfig
 from convlens.data import ImageSet, conform
 from convlens.errors import ConfigError, KernelError
-from convlens.explain import parse_layers, parse_size, size_chain
 from convlens.kernels import parse_kernel, parse_kernels
-from convlens.layers import (
-    LayerConfig,
-    check_layer_budget,
-    compute_stages,
-    estimate_layer,
-    run_layer,
-)
+from convlens.layers import check_layer_budget, compute_stages, estimate_layer, run_layer
 from convlens.limits import (
     BUDGET_ENV,
     DEFAULT_BUDGET_BYTES,
@@ -57,6 +51,7 @@ from convlens.plot import plot_kernels, plot_maps, plot_overview
 from convlens.plot.stages import bounded_figsize, panel_aspect
 from convlens.runs import FIGURE_BYTES, check_run_budget, estimate_run_bytes
 from convlens.saliency import check_steps
+from convlens.sizes import parse_layers, parse_size, size_chain
 
 GiB = 2**30
 

@@ -19,7 +19,6 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from convlens.errors import ConvlensError, ModelError
-from convlens.explain import parse_size
 from convlens.modelfiles import (
     ModelKind,
     OpenedModel,
@@ -29,6 +28,7 @@ from convlens.modelfiles import (
     prepare_input,
 )
 from convlens.models import ModelInfo, create_model, preprocess, save_checkpoint
+from convlens.sizes import parse_size
 from hostile_models import HOSTILE_BUILDERS, build_hostile
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convlens.config import LayerConfig
 from convlens.images import load_image
 from convlens.kernels import parse_kernels
-from convlens.layers import LayerConfig, compute_stages
+from convlens.layers import compute_stages
 from convlens.report import render_report, write_report
 
 SECTIONS = ("input", "normalization", "kernels", "conv", "activation", "pooling")

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convlens.config import LayerConfig
 from convlens.images import load_image, sample_path
 from convlens.kernels import get_kernel, parse_kernel
-from convlens.layers import LayerConfig, compute_stages
+from convlens.layers import compute_stages
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -284,6 +285,11 @@ def test_phone_layout_fits_and_a_tap_explains_the_pixel(browser, server, artifac
                      device_scale_factor=2)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+    # the maps come first, the controls after them
+    first_map = page.locator(row_selector(0, "conv")).bounding_box()
+    controls = page.locator(".controls").bounding_box()
+    assert first_map["y"] + first_map["height"] < controls["y"]
+    assert first_map["y"] < PHONE["height"]                      # on the first screen
     target = page.locator(row_selector(1, "conv"))
     target.scroll_into_view_if_needed()
     target.tap()
@@ -341,5 +347,109 @@ def test_model_panel_shows_predictions_feature_maps_filters_and_gradcam(browser,
     assert "model.safetensors (convlens checkpoint" in page.locator("#model-describe").inner_text()
     assert page.locator("#predictions li").count() == 3
     assert all(url.startswith(server + "/") for url in page.requests)
+    assert not page.errors
+    page.context.close()
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def explained_value(page, test_id: str) -> float:
+    return float(page.get_by_test_id(test_id).get_attribute("data-value"))
+
+
+def test_the_explanation_follows_every_change_of_its_inputs(browser, server):
+    page = open_page(browser, server)
+    image = load_image(sample_path("chelsea"), "gray")
+    conv_canvas = row_selector(0, "conv")
+    hover_fraction(page, conv_canvas, 0.4, 0.5)
+    _, row, col = explained_at(page, "conv")
+    first = explained_value(page, "conv-value")
+
+    # a kernel edit: the same pixel, worked out again with the new weights
+    count = renders(page)
+    page.get_by_label("kernel 1 row 3 column 3", exact=True).fill("5")
+    wait_renders(page, count + 1)
+    edited = parse_kernel("-1 -2 -1; 0 0 0; 1 2 5")
+    reference = compute_stages(image, [edited], LayerConfig(), device="cpu", backend="torch")
+    expected = float(reference.conv[0, row, col])
+    assert expected != pytest.approx(first, abs=1e-4)
+    page.wait_for_function(
+        f"Math.abs(Number(document.querySelector('[data-testid=conv-value]')"
+        f"?.dataset.value) - {expected}) < 1e-5", timeout=10000)
+    assert page.locator("#explain-body").get_attribute("data-stale") is None
+
+    # a layer setting: the panel says tanh and its value
+    count = renders(page)
+    page.select_option("#activation", "tanh")
+    wait_renders(page, count + 1)
+    page.wait_for_function("document.querySelector('#explain-body').textContent"
+                           ".includes('tanh(')", timeout=10000)
+    assert explained_value(page, "activated-value") == pytest.approx(np.tanh(expected), abs=1e-5)
+
+    # another sample: the cat's pixel is gone from the panel until a pixel is probed again
+    count = renders(page)
+    page.select_option("#sample", "sample-coffee")
+    wait_renders(page, count + 1)
+    body = page.locator("#explain-body")
+    assert body.get_attribute("data-at") is None
+    assert page.get_by_test_id("conv-value").count() == 0
+    assert page.locator("#field-box").is_hidden()
+    hover_fraction(page, conv_canvas, 0.6, 0.5)
+    explained_at(page, "conv")
+    assert body.get_attribute("data-image") == "sample-coffee"
+
+    # an upload: cleared again
+    count = renders(page)
+    page.set_input_files("#file", files=[{"name": "plain.png", "mimeType": "image/png",
+                                          "buffer": png_bytes(np.full((40, 60), 90, np.uint8))}])
+    wait_renders(page, count + 1)
+    assert body.get_attribute("data-at") is None
+    assert page.get_by_test_id("conv-value").count() == 0
+    assert not page.errors
+    page.context.close()
+
+
+def test_a_shrunk_photo_shows_both_sizes_and_each_pixel_its_command(browser, server, cli):
+    page = open_page(browser, server, permissions=["clipboard-read", "clipboard-write"])
+    ramp = np.add.outer(np.arange(1000) // 5, np.arange(1500) // 7).astype(np.uint8)
+    data = png_bytes(ramp)                                       # width 1500, height 1000
+    count = renders(page)
+    page.set_input_files("#file", files=[{"name": "big.png", "mimeType": "image/png",
+                                          "buffer": data}])
+    wait_renders(page, count + 1)
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('big.png: 1500×1000 → 1024×683 px (width×height)')")
+
+    hover_fraction(page, row_selector(0, "conv"), 0.3, 0.6)
+    _, row, col = explained_at(page, "conv")
+    command = page.get_by_test_id("command").inner_text()
+    assert command.startswith("convlens explain big.png --kernel sobel-h ")
+    assert f"--at {row},{col}" in command and "--max-side 1024" in command
+    page.get_by_test_id("copy-command").click()
+    page.wait_for_function("document.querySelector('[data-testid=copy-command]')"
+                           ".textContent === 'copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == command
+
+    # the command prints the number the page shows
+    import json
+    import shlex
+
+    Path("big.png").write_bytes(data)                  # cli runs in its own tmp folder
+    result = cli(*shlex.split(command)[2:], "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["conv"] == pytest.approx(explained_value(page, "conv-value"),
+                                                           abs=1e-6)
+    # developer words stay folded away
+    assert "recomputed" not in page.locator("#status").inner_text()
+    timing = page.locator("details#timing")
+    assert timing.get_attribute("open") is None and "recomputed" in timing.text_content()
     assert not page.errors
     page.context.close()

@@ -10,9 +10,16 @@ import torch.nn as nn
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from convlens.config import LayerConfig
 from convlens.errors import ConfigError
-from convlens.explain import LayerSpec, config_chain, parse_layers, size_chain
-from convlens.layers import LayerConfig, check_fits, same_padding
+from convlens.sizes import (
+    LayerSpec,
+    check_fits,
+    config_chain,
+    parse_layers,
+    same_padding,
+    size_chain,
+)
 
 TEXT = "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"
 

@@ -24,9 +24,9 @@ from scipy import ndimage
 pytest.importorskip("ipywidgets")
 
 import convlens
+from convlens.config import LayerConfig
 from convlens.explain import explain_pixel, explain_pooled
 from convlens.kernels import get_kernel, parse_kernel
-from convlens.layers import LayerConfig
 from convlens.widgets import Explorer, explore, plot_probe
 
 RNG = np.random.default_rng(11)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from convlens.explain import size_chain
+from convlens.sizes import size_chain
 from convlens.wording import plural, verb
 
 

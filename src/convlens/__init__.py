@@ -18,12 +18,13 @@ from .errors import ConfigError, ConvlensError, DataError, ImageError, KernelErr
 # command, and `convlens --help`) does not pay for torch, matplotlib, scikit-learn or Captum
 # before it needs them.
 _EXPORTS = {
-    "explain": ("explain_pixel", "explain_pooled", "size_chain"),
+    "config": ("Activation", "LayerConfig", "PaddingMode", "PoolType"),
+    "explain": ("explain_pixel", "explain_pooled"),
     "images": ("ColorMode", "load_image", "sample_path", "to_gray"),
     "kernels": ("Kernel", "get_kernel", "kernel_bank", "list_kernels", "parse_kernel",
                 "parse_kernels", "register_kernel"),
-    "layers": ("Activation", "FixedConvLayer", "LayerConfig", "PaddingMode", "PoolType",
-               "Stages", "compute_stages", "output_size"),
+    "layers": ("FixedConvLayer", "Stages", "compute_stages"),
+    "sizes": ("output_size", "size_chain"),
     "plot": ("plot_image", "plot_kernels", "plot_maps", "plot_overview"),
     "runs": ("load_stages", "run_image"),
     "models": ("ModelInfo", "create_model", "list_models", "load_checkpoint", "save_checkpoint"),

@@ -19,12 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .config import Activation, LayerConfig
 from .defaults import DEFAULT_CROP, DEFAULT_FRAMES
 from .errors import ConfigError
 from .explain import explain_pixel
-from .layers import Activation, LayerConfig, check_fits, pad_input, resolve_padding
+from .layers import pad_input
 from .limits import MAX_ANIMATED_KERNEL_SIDE
 from .outputs import check_out_file, printable, write_file
+from .sizes import check_fits, resolve_padding
 
 MAX_PADDED_SIDE = 20
 """Largest side of the padded input, in cells (each cell is drawn with its number)."""

@@ -1,10 +1,13 @@
-"""The tutorial's conv -> activation -> pool layer, done right, and the size arithmetic.
+"""The tutorial's conv -> activation -> pool layer, done right, and the dispatcher between its
+backends.
 
-:class:`LayerConfig` holds the settings (stride, padding, dilation, padding mode, activation,
-pooling). :class:`FixedConvLayer` is an ``nn.Module`` whose ``nn.Conv2d`` carries the kernels as
-fixed weights; one forward call returns every stage, named. :func:`compute_stages` runs an image
-through it (or through a faster fused path that gives the same numbers) and returns
-:class:`Stages`, the data every figure, file and explanation is made from.
+The settings are a :class:`~convlens.config.LayerConfig`; the sizes they give are
+:mod:`convlens.sizes`. :class:`FixedConvLayer` is an ``nn.Module`` whose ``nn.Conv2d`` carries
+the kernels as fixed weights; one forward call returns every stage, named: it is the reference
+(torch) backend. :func:`run_layer` is the one dispatcher: it runs the reference or the fused CPU
+kernel of :mod:`convlens.fused` (same numbers, faster on large work), importing the latter only
+when asked or when the work pays for it. :func:`compute_stages` runs an image through it and
+returns :class:`Stages`, the data every figure, file and explanation is made from.
 
 Padding is always explicit ``(top, bottom, left, right)`` cells applied by ``F.pad``, so every
 padding mode and the asymmetric 'same' padding of even kernels go through one code path.
@@ -12,284 +15,31 @@ padding mode and the asymmetric 'same' padding of even kernels go through one co
 
 from __future__ import annotations
 
-import enum
+import importlib
 import math
-import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from types import ModuleType
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import (
+    LEAKY_SLOPE,
+    Activation,
+    LayerConfig,
+    PaddingMode,
+    PoolType,
+    StageOutputs,
+    parse_enum,
+)
 from .devices import resolve_device
 from .errors import ConfigError
 from .kernels import Kernel, kernel_bank, unique_names
-from .limits import MAX_KERNELS, MAX_LAYER_NUMBER, bounded_int, check_at_most, check_budget
-
-PaddingSpec = int | str | tuple[int, int, int, int]
-
-
-class Activation(str, enum.Enum):
-    """Activation applied to the conv stage."""
-
-    RELU = "relu"
-    LEAKY_RELU = "leaky-relu"
-    TANH = "tanh"
-    SIGMOID = "sigmoid"
-    ABS = "abs"
-    NONE = "none"
-
-
-class PoolType(str, enum.Enum):
-    MAX = "max"
-    AVG = "avg"
-
-
-class PaddingMode(str, enum.Enum):
-    ZEROS = "zeros"
-    REFLECT = "reflect"
-    REPLICATE = "replicate"
-    CIRCULAR = "circular"
-
-
-LEAKY_SLOPE = 0.01
-
-
-@dataclass(frozen=True)
-class LayerConfig:
-    """Settings of one conv -> activation -> pool layer. Sizes are in pixels.
-
-    ``padding`` is a number of cells on every side, ``"valid"`` (0) or ``"same"`` (``D (F - 1)``
-    cells, centred, the odd one at the bottom/right as PyTorch does: output ``ceil(I / stride)``).
-    ``pool=None`` means no pooling; ``pool_stride=None`` means the pool size. Stride,
-    padding, dilation, pool and pool stride are at most
-    :data:`~convlens.limits.MAX_LAYER_NUMBER`.
-    """
-
-    stride: int = 1
-    padding: PaddingSpec = 0
-    padding_mode: PaddingMode = PaddingMode.ZEROS
-    dilation: int = 1
-    activation: Activation = Activation.RELU
-    pool: int | None = 2
-    pool_type: PoolType = PoolType.MAX
-    pool_stride: int | None = None
-    bias: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "padding", parse_padding(self.padding))
-        set_(self, "padding_mode", _enum(PaddingMode, self.padding_mode, "padding mode"))
-        set_(self, "activation", _enum(Activation, self.activation, "activation"))
-        set_(self, "pool_type", _enum(PoolType, self.pool_type, "pool type"))
-        set_(self, "pool", parse_pool(self.pool))
-        if self.bias is not None:
-            set_(self, "bias", tuple(float(b) for b in self.bias))
-        _positive("stride", self.stride, MAX_LAYER_NUMBER)
-        _positive("dilation", self.dilation, MAX_LAYER_NUMBER)
-        if self.pool_stride is not None:
-            _positive("pool stride", self.pool_stride, MAX_LAYER_NUMBER)
-
-    @property
-    def effective_pool_stride(self) -> int | None:
-        return None if self.pool is None else (self.pool_stride or self.pool)
-
-    def describe(self) -> str:
-        """The layer in one line, for titles.
-
-        >>> LayerConfig().describe()
-        'conv (stride 1, padding 0) -> relu -> max pool 2x2, stride 2'
-        >>> LayerConfig(stride=2, padding="same", dilation=2, pool=None).describe()
-        'conv (stride 2, padding same, dilation 2) -> relu -> no pooling'
-        """
-        padding = self.padding
-        if isinstance(padding, tuple):
-            padding = "top/bottom/left/right " + "/".join(map(str, padding))
-        conv = [f"stride {self.stride}", f"padding {padding}"]
-        if padding != 0 and self.padding_mode is not PaddingMode.ZEROS:
-            conv.append(f"{self.padding_mode.value} padding")
-        if self.dilation > 1:
-            conv.append(f"dilation {self.dilation}")
-        pool = ("no pooling" if self.pool is None else
-                f"{self.pool_type.value} pool {self.pool}x{self.pool}, stride "
-                f"{self.effective_pool_stride}")
-        return f"conv ({', '.join(conv)}) -> {self.activation.value} -> {pool}"
-
-    def to_dict(self) -> dict:
-        """JSON-ready settings (enums as their strings)."""
-        data = asdict(self)
-        for key, value in data.items():
-            if isinstance(value, enum.Enum):
-                data[key] = value.value
-        return data
-
-
-def parse_padding(padding: PaddingSpec) -> int | str | tuple[int, int, int, int]:
-    """``3``, ``"3"``, ``"valid"``, ``"same"`` or ``(top, bottom, left, right)``; else an error.
-
-    Cells per side are whole numbers from 0 to :data:`~convlens.limits.MAX_LAYER_NUMBER`.
-    """
-    if isinstance(padding, str):
-        text = padding.strip().lower()
-        if text == "valid":
-            return 0
-        if text == "same":
-            return "same"
-        padding = _whole(text, "padding")
-    if isinstance(padding, (tuple, list)):
-        if len(padding) != 4:
-            raise ConfigError(f"padding tuple must be 4 cells >= 0; got {padding!r}")
-        for cell in padding:
-            _cells(cell, "padding tuple")
-        return tuple(int(p) for p in padding)  # type: ignore[return-value]
-    _cells(padding, "padding")
-    return int(padding)
-
-
-def _whole(text: str, label: str) -> int:
-    """``text`` as a whole number, or a :class:`ConfigError` naming ``label``; a number too long
-    to be a layer setting (a 5000-digit one) is refused without converting it."""
-    try:
-        return bounded_int(text, MAX_LAYER_NUMBER, label)
-    except ValueError:
-        raise ConfigError(f"{label} must be a number of cells, 'valid' or 'same'; got "
-                          f"{text[:40]!r}") from None
-
-
-def _cells(value, label: str) -> None:
-    """Check a padding of ``value`` cells: a whole number from 0 to the layer-number limit."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{label} must be a number, 'valid' or 'same'; got {value!r}")
-    if value < 0:
-        raise ConfigError(f"{label} must be >= 0 cells; got {value}")
-    check_at_most(value, MAX_LAYER_NUMBER, label)
-
-
-def parse_pool(pool: int | str | None) -> int | None:
-    """``2``, ``"2"``, ``"none"``/``0``/``None`` (no pooling); else an error."""
-    if pool is None:
-        return None
-    if isinstance(pool, str):
-        text = pool.strip().lower()
-        if text in ("none", "off", "0", ""):
-            return None
-        try:
-            pool = bounded_int(text, MAX_LAYER_NUMBER, "pool size")
-        except ValueError:
-            raise ConfigError(f"pool must be a window size or 'none'; got {pool!r}") from None
-    if pool == 0:
-        return None
-    _positive("pool size", pool, MAX_LAYER_NUMBER)
-    return int(pool)
-
-
-def effective_size(kernel: int, dilation: int = 1) -> int:
-    """Span of a dilated kernel in input pixels: ``D * (F - 1) + 1``."""
-    return dilation * (kernel - 1) + 1
-
-
-def output_size(
-    size: int,
-    kernel: int,
-    padding: int | tuple[int, int] = 0,
-    stride: int = 1,
-    dilation: int = 1,
-    ceil_mode: bool = False,
-) -> int:
-    """Output length along one axis: ``floor((I - F_eff + 2P) / S) + 1``.
-
-    ``F_eff = D (F - 1) + 1`` is the dilated kernel span; ``padding`` is cells per side or a
-    ``(before, after)`` pair. ``ceil_mode`` rounds up as PyTorch's pools do, dropping a last
-    window that would start in the right padding. A configuration that leaves no output raises
-    :class:`ConfigError` saying why.
-
-    >>> output_size(5, 3)            # the tutorial: (5 - 3 + 0) / 1 + 1
-    3
-    >>> output_size(224, 3, padding=1, stride=2)
-    112
-    """
-    for label, value in (("input size", size), ("kernel size", kernel), ("stride", stride),
-                         ("dilation", dilation)):
-        _positive(label, value)
-    before, after = (padding, padding) if isinstance(padding, int) else padding
-    if before < 0 or after < 0:
-        raise ConfigError(f"padding must be >= 0; got {padding}")
-    span = effective_size(kernel, dilation)
-    room = size + before + after - span
-    out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + before:
-        out -= 1
-    if out < 1:
-        raise ConfigError(
-            f"no output: the kernel spans {span} px (F={kernel}, dilation={dilation}) but the "
-            f"padded input is only {size + before + after} px (I={size}, padding "
-            f"{before}+{after}); use a smaller kernel, more padding or a larger image"
-        )
-    return out
-
-
-def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
-    """``(before, after)`` cells of 'same' padding: ``D (F - 1)`` in all, the odd cell after.
-
-    The kernel stays centred on input pixel ``(i * S)`` for output ``i``, and the output is
-    ``ceil(I / S)`` long for any stride ``S`` (exactly ``I`` at stride 1, as PyTorch's 'same').
-    """
-    total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
-
-
-def resolve_padding(
-    config: LayerConfig, height: int, width: int, kernel_size: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """The explicit ``(top, bottom, left, right)`` padding of ``config`` for this input."""
-    padding = config.padding
-    if padding == "same":
-        top, bottom = same_padding(kernel_size[0], config.dilation)
-        left, right = same_padding(kernel_size[1], config.dilation)
-        return top, bottom, left, right
-    if isinstance(padding, tuple):
-        return padding
-    return (padding,) * 4  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class SizeStep:
-    """How one stage's size follows from ``(I - F + 2P) / S + 1``, per axis ``(H, W)``."""
-
-    stage: str
-    inputs: tuple[int, int]
-    kernel: tuple[int, int]
-    padding: tuple[int, int, int, int]
-    stride: int
-    dilation: int
-    outputs: tuple[int, int]
-
-    def formula(self, separator: str = ";  ") -> str:
-        """E.g. ``H: (300 - 3 + 2*0)/1 + 1 = 298;  W: ...``, noting where the division floors."""
-        parts = []
-        pads = ((self.padding[0], self.padding[1]), (self.padding[2], self.padding[3]))
-        for axis, size, kern, (before, after), out in zip(
-            "HW", self.inputs, self.kernel, pads, self.outputs
-        ):
-            span = effective_size(kern, self.dilation)
-            pad = f"2*{before}" if before == after else f"{before}+{after}"
-            exact = (size - span + before + after) % self.stride == 0
-            parts.append(
-                f"{axis}: ({size} - {span} + {pad})/{self.stride} + 1 = {out}"
-                + ("" if exact else " (floored)")
-            )
-        return separator.join(parts)
-
-
-class StageOutputs(NamedTuple):
-    """Every stage of one forward pass, each ``(N, K, H', W')``."""
-
-    conv: torch.Tensor
-    activated: torch.Tensor
-    pooled: torch.Tensor
+from .limits import MAX_KERNELS, check_at_most, check_budget
+from .sizes import SizeStep, check_fits, resolve_padding
 
 
 class FixedConvLayer(nn.Module):
@@ -330,7 +80,7 @@ class FixedConvLayer(nn.Module):
 
 def make_activation(activation: Activation | str) -> nn.Module:
     """The ``nn.Module`` for an :class:`Activation` name."""
-    kind = _enum(Activation, activation, "activation")
+    kind = parse_enum(Activation, activation, "activation")
     return {
         Activation.RELU: nn.ReLU,
         Activation.LEAKY_RELU: lambda: nn.LeakyReLU(LEAKY_SLOPE),
@@ -355,46 +105,6 @@ def pad_input(x: torch.Tensor, pads: tuple[int, int, int, int], mode: PaddingMod
     top, bottom, left, right = pads
     torch_mode = "constant" if mode is PaddingMode.ZEROS else mode.value
     return F.pad(x, (left, right, top, bottom), mode=torch_mode)
-
-
-def check_fits(
-    config: LayerConfig, height: int, width: int, kernel_size: tuple[int, int]
-) -> list[SizeStep]:
-    """Check the layer fits a ``height x width`` input and return the size of every stage.
-
-    Raises :class:`ConfigError` naming the problem (no output left, reflect padding wider than
-    the image, a pool window larger than the map) instead of letting PyTorch fail deep inside.
-    """
-    pads = resolve_padding(config, height, width, kernel_size)
-    if config.padding_mode is PaddingMode.REFLECT and (
-        max(pads[:2]) >= height or max(pads[2:]) >= width
-    ):
-        raise ConfigError(
-            f"reflect padding of {max(pads)} cells needs an image larger than that on each side; "
-            f"got {height}x{width} (use replicate or zeros padding)"
-        )
-    if config.padding_mode is PaddingMode.CIRCULAR and (
-        max(pads[:2]) > height or max(pads[2:]) > width
-    ):
-        raise ConfigError(
-            f"circular padding of {max(pads)} cells cannot exceed the image size {height}x{width}"
-        )
-    conv_h = output_size(height, kernel_size[0], pads[:2], config.stride, config.dilation)
-    conv_w = output_size(width, kernel_size[1], pads[2:], config.stride, config.dilation)
-    steps = [SizeStep("conv", (height, width), kernel_size, pads, config.stride,
-                      config.dilation, (conv_h, conv_w))]
-    if config.pool is not None:
-        stride = config.effective_pool_stride or config.pool
-        if config.pool > min(conv_h, conv_w):
-            raise ConfigError(
-                f"pool window {config.pool}x{config.pool} is larger than the {conv_h}x{conv_w} "
-                "conv map; use a smaller --pool or none"
-            )
-        pooled = (output_size(conv_h, config.pool, 0, stride),
-                  output_size(conv_w, config.pool, 0, stride))
-        steps.append(SizeStep("pooled", (conv_h, conv_w), (config.pool, config.pool),
-                              (0, 0, 0, 0), stride, 1, pooled))
-    return steps
 
 
 FLOAT_BYTES = 4
@@ -575,14 +285,28 @@ image (0.27 s against 0.68 s for the bundled sample), while a 4096x4096 image wi
 three kernels (450 M multiply-adds) runs 18x faster fused. The one-time compile after install
 (about 10 s) is paid only by work of that size, and cached on disk for every later run."""
 
+BACKENDS = ("auto", "torch", "fused")
+"""What :func:`run_layer` may be asked to use: ``torch`` is :class:`FixedConvLayer`, the
+reference; ``fused`` the single-pass CPU kernel of :mod:`convlens.fused`; ``auto`` chooses."""
+
+
+def fused_backend() -> ModuleType:
+    """The fused CPU backend, :mod:`convlens.fused`, imported on first use.
+
+    The dispatcher imports it by name, not at module level: the backends sit side by side
+    below it and neither imports the other. Importing it costs no numba: its kernel loads on
+    its first run (:func:`convlens.fused.is_loaded`)."""
+    return importlib.import_module(".fused", __package__)
+
 
 def fused_pays(batch: torch.Tensor, weights: torch.Tensor) -> bool:
-    """Whether the fused CPU kernel is worth loading for this batch ``(N, C, H, W)`` and weights
+    """Whether the fused CPU kernel is worth using for this batch ``(N, C, H, W)`` and weights
     ``(K, C, kh, kw)``: always once it is loaded in this process, else above
-    :data:`FUSED_MIN_MACS` multiply-adds."""
-    fused = sys.modules.get("convlens.fused")
-    # a module another thread is still importing is in sys.modules but not READY
-    if fused is not None and getattr(fused, "READY", False) and fused.is_loaded():
+    :data:`FUSED_MIN_MACS` multiply-adds (and only where numba is installed)."""
+    fused = fused_backend()
+    if not fused.is_available():
+        return False
+    if fused.is_loaded():
         return True
     return batch.shape[0] * batch.shape[2] * batch.shape[3] * weights.numel() >= FUSED_MIN_MACS
 
@@ -596,24 +320,32 @@ def run_layer(
 ) -> StageOutputs:
     """Stages of a batch ``(N, C, H, W)`` for weights ``(K, C, kh, kw)``, each ``(N, K, H', W')``.
 
-    Every backend gives the numbers of :class:`FixedConvLayer`, which is the reference. ``auto``
-    takes the fused CPU kernel when the work pays for loading it (see :func:`fused_pays`).
-    A run over the kernel-count limit or the budget is refused first
+    The one dispatcher between the backends (:data:`BACKENDS`). Every backend gives the numbers
+    of :class:`FixedConvLayer`, which is the reference. ``auto`` takes the fused CPU kernel
+    where it applies (:func:`convlens.fused.supports`) and the work pays for loading it
+    (:func:`fused_pays`). A run over the kernel-count limit or the budget is refused first
     (:func:`check_layer_budget`).
     """
-    if backend not in ("auto", "torch", "fused"):
-        raise ConfigError(f"backend must be auto, torch or fused; got {backend!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}; got "
+                          f"{backend!r}")
     device = resolve_device(device)
     check_layer_budget(tuple(batch.shape), tuple(weights.shape), config,
                        copied=device.type != "cpu" or batch.shape[1] > 1)
-    use_fused = backend == "fused" or (
+    if backend == "fused" or (
         backend == "auto" and device.type == "cpu" and fused_pays(batch, weights)
-    )
-    if use_fused:
-        from . import fused
-
+    ):
+        fused = fused_backend()
         if backend == "fused" or fused.supports(batch, weights, config):
             return fused.run_layer(batch, weights, config)
+    return run_reference(batch, weights, config, device)
+
+
+def run_reference(
+    batch: torch.Tensor, weights: torch.Tensor, config: LayerConfig, device: torch.device
+) -> StageOutputs:
+    """The torch backend: :class:`FixedConvLayer` on ``device`` (channels-last for colour and
+    on GPUs), each stage made contiguous."""
     layer = FixedConvLayer(weights, config).to(device)
     with torch.inference_mode():
         x = batch.to(device)
@@ -629,47 +361,20 @@ class _Abs(nn.Module):
         return x.abs()
 
 
-def _enum(kind: type[enum.Enum], value, label: str):
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(member.value for member in kind)  # type: ignore[attr-defined]
-        raise ConfigError(f"{label} must be one of {choices}; got {value!r}") from None
-
-
-def _positive(label: str, value, limit: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{label} must be a whole number; got {value!r}")
-    if value < 1:
-        raise ConfigError(f"{label} must be at least 1; got {value}")
-    if limit is not None:
-        check_at_most(value, limit, label)
-
-
 __all__ = [
-    "Activation",
+    "BACKENDS",
+    "FUSED_MIN_MACS",
     "FixedConvLayer",
-    "LayerConfig",
     "LayerEstimate",
-    "PaddingMode",
-    "PoolType",
-    "SizeStep",
-    "StageOutputs",
     "StageSummary",
     "Stages",
-    "check_fits",
     "check_layer_budget",
     "compute_stages",
-    "effective_size",
     "estimate_layer",
+    "fused_pays",
     "make_activation",
     "make_pool",
-    "output_size",
     "pad_input",
-    "parse_padding",
-    "parse_pool",
-    "resolve_padding",
     "run_layer",
-    "same_padding",
+    "run_reference",
 ]
-

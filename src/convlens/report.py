@@ -19,16 +19,17 @@ import torch
 from matplotlib.figure import Figure
 
 from . import __version__
+from .config import Activation, PoolType
 from .explain import (
     CROSS_CORRELATION_NOTE,
     PixelExplanation,
-    config_chain,
     explain_pixel,
     explain_pooled,
     format_raw,
 )
-from .layers import Activation, PoolType, Stages
+from .layers import Stages
 from .plot import format_number, plot_image, plot_kernels, plot_maps
+from .sizes import config_chain
 
 REPORT_FILE = "report.html"
 FIGURE_DPI = 90

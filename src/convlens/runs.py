@@ -19,19 +19,13 @@ import numpy as np
 import torch
 
 from . import __version__
+from .config import LayerConfig
 from .devices import resolve_device
 from .errors import ConfigError
 from .explain import PixelExplanation, explain_pixel, explain_pooled
 from .images import ColorMode, load_image, parse_mode
 from .kernels import Kernel, kernel_bank
-from .layers import (
-    LayerConfig,
-    LayerEstimate,
-    Stages,
-    check_layer_budget,
-    compute_stages,
-    estimate_layer,
-)
+from .layers import LayerEstimate, Stages, check_layer_budget, compute_stages, estimate_layer
 from .limits import MAX_FIGURE_INCHES, MAX_KERNELS, check_at_most
 from .outputs import FIGURE_DPI as FIGURE_DPI  # re-exported: output paths live in outputs
 from .outputs import check_out_dir as check_out_dir

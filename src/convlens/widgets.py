@@ -51,6 +51,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from .config import Activation, LayerConfig, PaddingMode, PoolType
 from .display import (
     NOTEBOOK_DPI,
     esc,
@@ -63,7 +64,7 @@ from .errors import ConvlensError, ImageError
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
 from .images import SAMPLES, ColorMode, ImageSource, load_image
 from .kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels, parse_kernel
-from .layers import Activation, LayerConfig, PaddingMode, PoolType, Stages, compute_stages
+from .layers import Stages, compute_stages
 from .plot import downsample_for_display, plot_overview
 from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_factor, display_norm
 

@@ -10,8 +10,8 @@ import typer
 from ..limits import MAX_KERNEL_SIDE
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+    from ..config import LayerConfig
     from ..kernels import Kernel
-    from ..layers import LayerConfig
 
 DEFAULT_ROOT = Path("convlens-out")
 """Parent of the result folders commands create when no ``--out`` is given."""
@@ -74,7 +74,7 @@ def layer_config(
     pool: str, pool_type: str, pool_stride: int | None,
 ) -> LayerConfig:
     """The :class:`LayerConfig` the layer flags describe (validated by the library)."""
-    from ..layers import LayerConfig
+    from ..config import LayerConfig
 
     return LayerConfig(stride=stride, padding=padding, padding_mode=padding_mode,
                        dilation=dilation, activation=activation, pool=pool, pool_type=pool_type,

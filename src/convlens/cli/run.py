@@ -73,10 +73,10 @@ def run(
     * `convlens run dog.jpg --kernels sobel-h,laplacian,sobel-v --pool 2 --out dog-maps`
     * `convlens run dog.jpg --kernel "1 0 -1; 2 0 -2; 1 0 -1" --padding same --stride 2`
     """
-    from ..explain import parse_at
     from ..images import iter_image_files, sample_path
     from ..outputs import check_out_dir, printable
     from ..runs import output_folders, run_image
+    from ..sizes import parse_at
 
     chosen = opt.choose_kernels(kernels, kernel)
     config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,

@@ -1,9 +1,9 @@
 """Receptive fields of a model's conv and pool layers: how many input pixels one output value
 sees, following which layer fed which.
 
-Each layer's geometry becomes a :class:`convlens.explain.LayerSpec`, read from an ``nn.Module``,
+Each layer's geometry becomes a :class:`convlens.sizes.LayerSpec`, read from an ``nn.Module``,
 from a ``torch.export`` layer's graph or from a compiled TorchScript op; a layer's field is
-:func:`convlens.explain.size_chain` over the chain of conv/pool layers behind it plus itself.
+:func:`convlens.sizes.size_chain` over the chain of conv/pool layers behind it plus itself.
 Dense layers on flattened maps and global pools see the whole input.
 """
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..explain import LayerSpec, size_chain
+from ..sizes import LayerSpec, size_chain
 from .hooks import node_path, output_shape
 
 GLOBAL_POOLS = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")

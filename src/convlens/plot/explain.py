@@ -19,8 +19,8 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
 
+from ..config import LayerConfig, PoolType
 from ..explain import PixelExplanation, PooledExplanation, format_raw, pool_winners
-from ..layers import LayerConfig, PoolType
 from .stages import SIGNED_CMAP, UNSIGNED_CMAP, format_number
 
 PAD_COLOR = "#5b3f8c"

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from anyio import to_thread
 
+from ..config import LayerConfig
 from ..errors import ImageError, KernelError
 from ..images import SAMPLES, load_image, sample_path
 from ..kernels import Kernel
-from ..layers import LayerConfig
 from .cache import LRU
 from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES, check_working_side
 from .schemas import StateIn, to_kernels

@@ -14,10 +14,11 @@ import time
 
 import numpy as np
 
-from ..explain import config_chain
+from ..config import LayerConfig
 from ..kernels import kernel_bank
 from ..kernels import unique_names as unique_kernel_names
-from ..layers import LayerConfig, Stages, check_fits, compute_stages, run_layer
+from ..layers import Stages, compute_stages, run_layer
+from ..sizes import check_fits, config_chain
 from .schemas import StagesIn, StateIn
 from .session import Session
 from .wire import quantize_map

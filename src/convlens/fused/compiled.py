@@ -1,282 +1,25 @@
-"""Single-pass CPU path for conv -> activation -> pool, giving the numbers of the reference.
+"""The numba kernels of the fused CPU path, compiled (or loaded from numba's disk cache) on
+first import: :func:`fused_tasks` fills the three stages of a block of output rows.
 
-Every stage of the layer is memory-bound on a CPU: a 3x3 kernel does 9 multiply-adds per output
-value, but the value still has to be written to memory, and twice more for the activated and
-pooled copies. The fastest way to keep all three stages is one pass over the input that writes
-each stage exactly once while the row it came from is still in cache. :func:`run_layer` does
-that with a numba kernel run on blocks of output rows (and images of a batch) by several threads:
-
-* the input is padded first with :func:`~convlens.layers.pad_input` (every padding mode, the
-  asymmetric 'same' padding), so the kernel only ever does a *valid* cross-correlation;
-* a block computes each conv row for every kernel into an accumulator (a tile of columns that
-  stays in cache; up to nine kernel taps per vectorised sweep over it, two kernels sharing each
-  load of the image), writes the conv and activated rows, and pools a pooled row as soon as
-  the rows of its window are done, while they are still in cache;
-* a pool window that reaches into the next block's rows (pool size larger than pool stride)
-  recomputes those few rows into a scratch buffer instead of waiting for another thread;
-* the kernel releases the GIL and plain Python threads run it, each taking the next chunk of
-  blocks when free (no numba threading layer: its OpenMP one clashes with torch's, and a thread
-  slowed by another program does not hold the rest up).
-
-Nothing the size of a stage is allocated besides the three outputs themselves (no im2col), so an
-8000x6000 photo with 16 kernels needs only its stages' memory. Outputs are allocated with NumPy,
-which asks Linux for transparent huge pages: first-touching fresh memory in 4 KiB pages costs
-more than the convolution itself on virtual machines.
-
-The compiled kernel is cached on disk (``cache=True``, in ``__pycache__`` or numba's user cache
-folder): only the very first call after installing pays numba's compilation (5-10 s); later
-processes load it in about 0.3 s. All arguments have one fixed type signature, so there is
-exactly one compiled version. Stores to memory are plain ones: non-temporal stores were tried
-and only paid off on some workloads.
+Only :mod:`convlens.fused` imports this module, on the first call that needs it, so importing
+:mod:`convlens.fused` (and asking it :func:`~convlens.fused.supports`) costs no numba. All
+arguments have one fixed type signature, so there is exactly one compiled version; it is cached
+on disk (``cache=True``, in ``__pycache__`` or numba's user cache folder): only the very first
+call after installing pays numba's compilation (5-10 s); later processes load it in about 0.3 s.
+Activation codes are :data:`convlens.fused.ACTIVATION_CODES`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-import torch
-
-from .errors import ConfigError
-from .kernels import MAX_KERNEL_SIDE
-from .layers import (
-    LEAKY_SLOPE,
-    Activation,
-    LayerConfig,
-    PoolType,
-    StageOutputs,
-    check_fits,
-    pad_input,
-    resolve_padding,
-)
-
-_ACTIVATION_CODES = {
-    Activation.NONE: 0,
-    Activation.RELU: 1,
-    Activation.LEAKY_RELU: 2,
-    Activation.TANH: 3,
-    Activation.SIGMOID: 4,
-    Activation.ABS: 5,
-}
-
-_TILE = 8192
-"""Columns accumulated at a time (32 KiB of float32, in L1 or L2): a whole row of most images,
-since each sweep over a tile has a fixed cost that shorter tiles pay more often."""
-
-_CHUNKS_PER_THREAD = 8
-"""Pieces of work per thread, taken in turn by whichever thread is free, so a thread slowed by
-other processes on the machine does not hold the others up."""
-
-_SMALL_WORK = 200_000
-"""Below this many multiply-adds one thread does it all: handing work over costs more."""
-
-_POOL_LOCK = threading.Lock()
-_POOL: tuple[ThreadPoolExecutor, int, int] | None = None
-"""The helper threads, their number, and the process they belong to (a forked child, such as a
-data-loader worker, has none of its parent's threads and makes its own pool)."""
-
-MAX_POOL_OVERLAP = 64
-"""Pool size minus pool stride above which the rows recomputed at block edges stop paying."""
 
 
-def is_loaded() -> bool:
-    """Whether the kernel is compiled or loaded from the disk cache in this process already."""
-    return bool(_fused_tasks.signatures)
-
-
-def supports(batch: torch.Tensor, weights: torch.Tensor, config: LayerConfig) -> bool:
-    """Whether :func:`run_layer` handles this case (else the torch reference runs).
-
-    The fused path takes a float32 ``(N, C, H, W)`` batch on the CPU with matching float32
-    ``(K, C, kh, kw)`` weights up to 31 a side, and pools whose windows overlap by at most
-    :data:`MAX_POOL_OVERLAP` rows. Gradients are not tracked.
-    """
-    if batch.ndim != 4 or weights.ndim != 4 or batch.shape[1] != weights.shape[1]:
-        return False
-    if batch.device.type != "cpu" or weights.device.type != "cpu":
-        return False
-    if batch.dtype != torch.float32 or weights.dtype != torch.float32:
-        return False
-    if batch.requires_grad or weights.requires_grad:
-        return False
-    if max(weights.shape[2:]) > MAX_KERNEL_SIDE or min(batch.shape) == 0 or not len(weights):
-        return False
-    overlap = 0 if config.pool is None else config.pool - (config.effective_pool_stride or 1)
-    return overlap <= MAX_POOL_OVERLAP
-
-
-def run_layer(
-    batch: torch.Tensor,
-    weights: torch.Tensor,
-    config: LayerConfig,
-    out: StageOutputs | None = None,
-    threads: int | None = None,
-) -> StageOutputs:
-    """Stages of ``batch`` ``(N, C, H, W)`` for ``weights`` ``(K, C, kh, kw)``, one pass.
-
-    Returns :class:`~convlens.layers.StageOutputs` ``(conv, activated, pooled)``, each
-    ``(N, K, H', W')`` float32 on the CPU, equal to :class:`~convlens.layers.FixedConvLayer`'s up
-    to float32 summation order. As in the reference, ``activated`` is ``conv`` itself for the
-    activation ``none`` and ``pooled`` is ``activated`` itself without pooling.
-
-    ``out`` reuses the tensors of an earlier call of the same shapes (a loop over images or a
-    benchmark): writing into memory already touched is about twice as fast as into fresh pages.
-    ``threads`` defaults to ``torch.get_num_threads()``.
-    """
-    if not supports(batch, weights, config):
-        raise ConfigError(
-            "the fused path takes a float32 (N, C, H, W) CPU batch and matching (K, C, kh, kw) "
-            f"weights up to {MAX_KERNEL_SIDE} a side; got {tuple(batch.shape)} {batch.dtype} and "
-            f"{tuple(weights.shape)} {weights.dtype}"
-        )
-    n_images, _, height, width = batch.shape
-    n_kernels, _, kh, kw = weights.shape
-    kernel_size = (kh, kw)
-    sizes = check_fits(config, height, width, kernel_size)
-    conv_h, conv_w = sizes[0].outputs
-    pooling = config.pool is not None
-    pool = config.pool if pooling else 1
-    pool_stride = config.effective_pool_stride if pooling else 1
-    pooled_h, pooled_w = sizes[1].outputs if pooling else (conv_h, conv_w)
-
-    pads = resolve_padding(config, height, width, kernel_size)
-    with torch.no_grad():
-        padded = pad_input(batch, pads, config.padding_mode)
-    x = padded.detach().contiguous().numpy()
-    w = weights.detach().contiguous().numpy()
-    bias = np.zeros(n_kernels, np.float32)
-    if config.bias is not None:
-        if len(config.bias) != n_kernels:
-            raise ConfigError(
-                f"bias needs one value per kernel ({n_kernels}); got {len(config.bias)}"
-            )
-        bias[:] = config.bias
-
-    conv_shape = (n_images, n_kernels, conv_h, conv_w)
-    pooled_shape = (n_images, n_kernels, pooled_h, pooled_w)
-    activate = config.activation is not Activation.NONE
-    conv, activated, pooled = _outputs(out, conv_shape, pooled_shape, activate, pooling)
-
-    rows, cols, taps = _taps(w, x.shape[2], config.dilation)
-    threads = max(1, threads or torch.get_num_threads())
-    if conv.numel() * taps.shape[1] < _SMALL_WORK:
-        threads = 1
-    blocks = _blocks_per_image(n_images, pooled_h, pool, pool_stride, threads)
-    arguments = (
-        x.reshape(n_images, -1, x.shape[3]), rows, cols, taps, bias, config.stride,
-        _ACTIVATION_CODES[config.activation], np.float32(LEAKY_SLOPE), pool, pool_stride,
-        pooling, config.pool_type is PoolType.MAX, blocks, _TILE,
-        conv.numpy(), activated.numpy(), pooled.numpy(),
-    )
-    _run_tasks(arguments, n_images * blocks, threads)
-    return StageOutputs(conv, activated, pooled)
-
-
-def _run_tasks(arguments: tuple, n_tasks: int, threads: int) -> None:
-    """Run tasks ``0 .. n_tasks-1`` of :func:`_fused_tasks` on ``threads`` threads.
-
-    The kernel releases the GIL, so plain Python threads run it in parallel; each takes the
-    next chunk of tasks when it is free.
-    """
-    if threads == 1 or n_tasks == 1:
-        _fused_tasks(*arguments, 0, n_tasks)
-        return
-    n_chunks = min(n_tasks, _CHUNKS_PER_THREAD * threads)
-    bounds = [n_tasks * i // n_chunks for i in range(n_chunks + 1)]
-    chunks = iter(range(n_chunks))
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            _fused_tasks(*arguments, bounds[chunk], bounds[chunk + 1])
-
-    pool = _thread_pool(threads - 1)
-    helpers = [pool.submit(worker) for _ in range(threads - 1)]
-    worker()
-    for helper in helpers:
-        helper.result()
-
-
-def _thread_pool(size: int) -> ThreadPoolExecutor:
-    """A process-wide pool of helper threads (the calling thread works too), grown on demand."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[1] < size or _POOL[2] != os.getpid():
-            if _POOL is not None and _POOL[2] == os.getpid():
-                _POOL[0].shutdown(wait=False)
-            pool = ThreadPoolExecutor(size, thread_name_prefix="convlens-fused")
-            _POOL = pool, size, os.getpid()
-        return _POOL[0]
-
-
-def _outputs(
-    out: StageOutputs | None,
-    conv_shape: tuple[int, ...],
-    pooled_shape: tuple[int, ...],
-    activate: bool,
-    pooling: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The three output tensors: ``out``'s when given and fitting, else fresh ones.
-
-    Without an activation the activated stage *is* the conv stage, and without pooling the
-    pooled stage *is* the activated one, as in the reference layer.
-    """
-    if out is not None:
-        conv, activated, pooled = out
-        expected = (conv_shape, conv_shape, pooled_shape)
-        for name, tensor, shape in zip(StageOutputs._fields, out, expected):
-            if (tuple(tensor.shape) != shape or tensor.dtype != torch.float32
-                    or tensor.device.type != "cpu" or not tensor.is_contiguous()):
-                raise ConfigError(
-                    f"out.{name} must be a contiguous float32 CPU tensor of shape {shape}; got "
-                    f"{tuple(tensor.shape)} {tensor.dtype}"
-                )
-        if (activate and conv.data_ptr() == activated.data_ptr()) or (
-                pooling and pooled.data_ptr() in (conv.data_ptr(), activated.data_ptr())):
-            raise ConfigError("out's conv, activated and pooled tensors must be separate")
-    else:
-        conv = torch.from_numpy(np.empty(conv_shape, np.float32))
-        activated = torch.from_numpy(np.empty(conv_shape, np.float32)) if activate else conv
-        pooled = torch.from_numpy(np.empty(pooled_shape, np.float32)) if pooling else activated
-    if not activate:
-        activated = conv
-    if not pooling:
-        pooled = activated
-    return conv, activated, pooled
-
-
-def _taps(weights: np.ndarray, padded_h: int, dilation: int):
-    """The kernels' taps, flattened in ``(c, i, j)`` order: the row offset into the padded
-    image seen as ``(C * Hp, Wp)`` rows and the column offset ``(C * kh * kw,)``, shared by all
-    kernels, and each kernel's weights ``(K, C * kh * kw)``."""
-    n_kernels, channels, kh, kw = weights.shape
-    c, i, j = np.meshgrid(np.arange(channels), np.arange(kh), np.arange(kw), indexing="ij")
-    rows = (c * padded_h + i * dilation).ravel().astype(np.int64)
-    cols = (j * dilation).ravel().astype(np.int64)
-    return rows, cols, np.ascontiguousarray(weights.reshape(n_kernels, -1), np.float32)
-
-
-def _blocks_per_image(
-    n_images: int, pooled_h: int, pool: int, pool_stride: int, threads: int
-) -> int:
-    """How many row blocks to cut each image into: enough blocks for every thread to stay busy,
-    but blocks tall enough that the rows recomputed at their edges (overlapping pool windows)
-    stay a small share of the work."""
-    if threads == 1:
-        return 1
-    wanted = math.ceil(_CHUNKS_PER_THREAD * threads / n_images)
-    overlap = max(pool - pool_stride, 0)
-    min_rows = max(8, 4 * overlap)
-    most = max(1, (pooled_h * pool_stride) // min_rows)
-    return int(max(1, min(wanted, most, pooled_h)))
+def is_compiled() -> bool:
+    """Whether :func:`fused_tasks` is compiled or loaded from the disk cache in this process."""
+    return bool(fused_tasks.signatures)
 
 
 @numba.njit(cache=True, fastmath={"contract"})
@@ -330,7 +73,8 @@ def _conv_rows(image, rows, cols, weights, bias, k, pair, top, stride, activatio
 
 @numba.njit(cache=True)
 def _finish(sums, conv_out, act_out, activation, slope):
-    """Write the conv values and their activation (codes as in ``_ACTIVATION_CODES``)."""
+    """Write the conv values and their activation (codes of
+    :data:`convlens.fused.ACTIVATION_CODES`)."""
     count = sums.shape[0]
     for t in range(count):
         conv_out[t] = sums[t]
@@ -501,7 +245,7 @@ def _max(a, b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fused_tasks(x, rows, cols, weights, bias, stride, activation, slope, pool, pool_stride,
+def fused_tasks(x, rows, cols, weights, bias, stride, activation, slope, pool, pool_stride,
                  pooling, is_max, blocks, tile, conv, activated, pooled, task_start, task_end):
     """Fill ``conv``, ``activated`` and ``pooled`` ``(N, K, H', W')`` from padded ``x``
     ``(N, C * Hp, Wp)``, the taps' ``rows`` and ``cols`` ``(taps,)`` and ``weights``
@@ -568,6 +312,3 @@ def _fused_tasks(x, rows, cols, weights, bias, stride, activation, slope, pool, 
                 _pool_row(activated[n, k, top:split],
                           scratch[k, max(top, own_end) - own_end:max(bottom, own_end) - own_end],
                           pool, pool_stride, is_max, pooled[n, k, q], line)
-
-
-READY = True  # the module is fully imported (see convlens.layers.fused_pays)
