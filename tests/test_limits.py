@@ -40,13 +40,13 @@ from convlens.limits import (
     bounded_int,
     check_at_most,
     check_budget,
-    format_bytes,
     memory_budget,
     parse_budget,
     set_budget,
     use_budget,
 )
 from convlens.models import create_model
+from convlens.numbers import format_bytes
 from convlens.plot import plot_kernels, plot_maps, plot_overview
 from convlens.plot.stages import bounded_figsize, panel_aspect
 from convlens.runs import FIGURE_BYTES, check_run_budget, estimate_run_bytes

@@ -11,10 +11,10 @@ from matplotlib.colors import TwoSlopeNorm
 from PIL import Image
 
 from convlens.kernels import get_kernel, kernel_bank, parse_kernels
+from convlens.numbers import format_number
 from convlens.plot import (
     common_denominator,
     downsample_for_display,
-    format_number,
     plot_image,
     plot_kernels,
     plot_maps,

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .errors import ConfigError
+from .numbers import format_bytes, format_count
 
 # ----------------------------------------------------------------------------- hard limits
 MAX_KERNEL_SIDE = 31
@@ -190,25 +191,6 @@ def work_budget() -> int | None:
     return None if budget is None else budget * WORK_PER_BYTE
 
 
-def format_bytes(size: float) -> str:
-    """``4294967296`` -> ``"4 GiB"``, ``1.3e10`` -> ``"12.1 GiB"``, ``5e5`` -> ``"488 KiB"``."""
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            value = size / scale
-            return f"{value:.0f} {unit}" if value >= 100 or value == int(value) else (
-                f"{value:.1f} {unit}")
-    return f"{int(size)} bytes"
-
-
-def format_count(count: float) -> str:
-    """``4.3e11`` -> ``"430 G"``, ``2.5e6`` -> ``"2.5 M"``: a large count in short form."""
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if count >= scale:
-            value = count / scale
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.3g} {unit}"
-    return str(int(count))
-
-
 def check_budget(estimated_bytes: int, what: str, *, work: int = 0) -> None:
     """Refuse a job ``what`` (``"the stages of a 3x20000x20000 image with 8 kernels"``) whose
     estimated memory ``estimated_bytes`` is over :func:`memory_budget`, or whose ``work``
@@ -294,8 +276,6 @@ __all__ = [
     "bounded_int",
     "check_at_most",
     "check_budget",
-    "format_bytes",
-    "format_count",
     "memory_budget",
     "parse_budget",
     "set_budget",

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
-from ..limits import BUDGET_ENV, DEFAULT_BUDGET_BYTES, WORK_PER_BYTE, format_bytes
+from ..limits import BUDGET_ENV, DEFAULT_BUDGET_BYTES, WORK_PER_BYTE
+from ..numbers import format_bytes
 
 app = typer.Typer(
     name="convlens",

@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, ConvlensError, ModelError
-from ..limits import check_budget, format_count
+from ..limits import check_budget
+from ..numbers import format_count
 
 ModelFactory = Callable[..., nn.Module]
 
