@@ -115,10 +115,7 @@ def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
         return image
     scale = max_side / longer
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    resized = F.interpolate(
-        image[None], size=size, mode="bilinear", antialias=True, align_corners=False
-    )[0]
-    return resized.clamp_(0.0, 1.0)
+    return _bilinear(image[None], size, antialias=True)[0].clamp_(0.0, 1.0)
 
 
 def to_gray(image: torch.Tensor) -> torch.Tensor:
@@ -161,9 +158,21 @@ def resize_exact(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return image
     batch = image if image.ndim == 4 else image[None]
     shrinking = batch.shape[-2] > size[0] or batch.shape[-1] > size[1]
-    out = F.interpolate(batch.float(), size=size, mode="bilinear", align_corners=False,
-                        antialias=shrinking).clamp_(0.0, 1.0)
+    out = _bilinear(batch.float(), size, antialias=shrinking).clamp_(0.0, 1.0)
     return out if image.ndim == 4 else out[0]
+
+
+def _bilinear(batch: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
+    """Bilinear resize of ``(N, C, H, W)`` to ``size`` (H, W), antialiased if asked. PyTorch's
+    antialiased kernel gets an output one pixel wide and several tall wrong (torch 2.13 on the
+    CPU: up to 0.4 off on [0, 1] images; one pixel tall is right), so that output is computed
+    transposed."""
+    if antialias and size[1] == 1 and size[0] > 1:
+        flipped = F.interpolate(batch.transpose(-1, -2), size=(size[1], size[0]),
+                                mode="bilinear", align_corners=False, antialias=True)
+        return flipped.transpose(-1, -2).contiguous()
+    return F.interpolate(batch, size=size, mode="bilinear", align_corners=False,
+                         antialias=antialias)
 
 
 def iter_image_files(paths: list[Path], recursive: bool = False) -> Iterator[Path]:
