@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import re
 import sys
 import threading
 from pathlib import Path
@@ -243,17 +244,45 @@ def test_calls_from_several_threads_at_once():
         assert_matches(result, batch, weights, config)
 
 
-def test_benchmark_smoke(capsys, monkeypatch):
-    """The benchmark runs end to end in quick mode (tiny sizes, two peers, one repeat)."""
+def _bench_module(monkeypatch):
     spec = importlib.util.spec_from_file_location("bench_pipeline", BENCH)
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_pipeline", bench)
     spec.loader.exec_module(bench)
+    return bench
+
+
+AGAINST_OPENCV = re.compile(r"^(W1|W4): convlens \(reused buffers\) is (faster than|slower than|"
+                            r"as fast as) OpenCV: (\d+\.\d\d)x as fast \((\S+) ms against "
+                            r"(\S+) ms\)", re.MULTILINE)
+
+
+def test_benchmark_smoke(capsys, monkeypatch):
+    """The benchmark runs end to end in quick mode (tiny sizes, two peers, one repeat), and its
+    summary against OpenCV says faster or slower as its own times have it."""
+    bench = _bench_module(monkeypatch)
     bench.main(["--quick", "--repeats", "1", "--no-cold", "--workloads", "W1,W4",
                 "--peers", "opencv,convlens reused", "--threads", "1"])
     out = capsys.readouterr().out
     assert "| W1" in out and "| W4" in out and "convlens reused" in out
-    assert "faster than OpenCV" in out
+    found = AGAINST_OPENCV.findall(out)
+    assert [name for name, *_ in found] == ["W1", "W4"]
+    for _, verdict, ratio, ours, opencv in found:
+        speed = float(opencv) / float(ours)  # 3 significant digits each: within 1%
+        assert float(ratio) == pytest.approx(speed, rel=0.011, abs=0.006)
+        expected = ("as fast as" if ratio == "1.00" else
+                    "faster than" if float(ratio) > 1 else "slower than")
+        assert verdict == expected
+
+
+@pytest.mark.parametrize(("ours", "opencv", "line"), [
+    (0.008, 0.010, "is faster than OpenCV: 1.25x as fast (8 ms against 10 ms)"),
+    (0.010, 0.008, "is slower than OpenCV: 0.80x as fast (10 ms against 8 ms)"),
+    (0.0100, 0.01001, "is as fast as OpenCV: 1.00x as fast (10 ms against 10 ms)"),
+    (0.5, 0.0125, "is slower than OpenCV: 0.03x as fast (500 ms against 12.5 ms)"),
+])
+def test_benchmark_says_slower_when_convlens_takes_longer(monkeypatch, ours, opencv, line):
+    assert _bench_module(monkeypatch).against_opencv(ours, opencv) == line
 
 
 def _pooled_sum_in_child(queue) -> None:
