@@ -494,7 +494,7 @@ def test_rgb_filter_tiles_hold_the_weights_on_a_shared_or_own_scale():
 def test_mean_and_channel_filter_views_hold_the_weights():
     torch.manual_seed(1)
     weights = torch.randn(4, 6, 3, 3)
-    figure = plot_filters(weights, "conv2", scale="per-filter")
+    figure = plot_filters(weights, "conv2", scale="per-filter", view="mean")
     for index, ax in enumerate(_tiles(figure)):
         image = ax.images[0]
         np.testing.assert_allclose(image.get_array(), weights[index].mean(0).numpy(), atol=1e-6)
@@ -511,6 +511,39 @@ def test_mean_and_channel_filter_views_hold_the_weights():
         plot_filters(weights, "conv2", view="rgb")
     with pytest.raises(ConvlensError, match="--scale must be one of shared, per-filter"):
         plot_filters(weights, "conv2", scale="global")
+
+
+def test_deeper_filters_show_their_strongest_input_channels_on_one_honest_scale():
+    # filter 0 is strong (+-0.165) in channels 4 and 1 with opposite signs, so its mean over
+    # the channels is weak mush; filter 1 is weak everywhere but strongest in channel 2
+    weights = torch.zeros(2, 6, 3, 3)
+    edge = torch.tensor([[-1.0, 0.0, 1.0]] * 3)
+    weights[0, 4] = 0.165 * edge
+    weights[0, 1] = -0.12 * edge
+    weights[0, 0, 1, 1] = 0.01
+    weights[1, 2] = 0.02 * edge.T
+    weights[1, 5, 0, 0] = -0.005
+    figure = plot_filters(weights, "features.3")  # auto: strongest, one shared scale
+    tiles = _tiles(figure)
+    assert len(tiles) == 2 * 4
+    expected = {0: [4, 1, 0, 2], 1: [2, 5, 0, 1]}  # by summed |weight|, ties in channel order
+    for index, ax in enumerate(tiles):
+        row, rank = divmod(index, 4)
+        channel = expected[row][rank]
+        np.testing.assert_allclose(ax.images[0].get_array(), weights[row, channel].numpy())
+        assert f"in {channel}" in ax.get_title()
+        # one scale for every tile: the largest |weight| of the layer, never a mean's range
+        assert ax.images[0].get_clim() == pytest.approx((-0.165, 0.165))
+    colour_bars = [ax for ax in figure.axes if not ax.images]
+    assert len(colour_bars) == 1
+    assert colour_bars[0].get_ylim() == pytest.approx((-0.165, 0.165))
+    title = figure._suptitle.get_text()
+    assert "weights [-0.165, 0.165]" in title and "±0.165" in title
+    assert "4 strongest of 6 input channels" in title
+    # the mean view says what it draws: a range far smaller than the weights'
+    mean_title = plot_filters(weights, "features.3", view="mean")._suptitle.get_text()
+    low, high = (float(v) for v in (weights.mean(1).min(), weights.mean(1).max()))
+    assert f"values [{format_number(low)}, {format_number(high)}]" in mean_title
 
 
 def test_learned_vs_classical_draws_each_filter_beside_its_kernel():

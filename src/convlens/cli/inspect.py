@@ -208,7 +208,9 @@ def inspect_command(
         "(each filter stretched).", rich_help_panel=SHOW)] = "shared",
     filter_view: Annotated[str, typer.Option(
         "--filter-view", help="Filters with several input channels: `auto` (RGB tiles for 3 "
-        "input channels, else `mean`), `rgb`, `mean` or `channels`.",
+        "input channels, else `strongest`), `rgb`, `strongest` (each filter's 4 strongest "
+        "input channels, the weights themselves), `mean` (over input channels: opposite signs "
+        "cancel) or `channels` (every input channel).",
         rich_help_panel=SHOW)] = "auto",
     full_size: Annotated[bool, typer.Option(
         "--full-size", help=f"Keep feature maps at full size in the npz (default: at most "

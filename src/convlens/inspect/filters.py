@@ -64,17 +64,25 @@ def nearest_kernels(weights: torch.Tensor | np.ndarray) -> list[KernelMatch | No
         raise ModelError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
     count, channels, height, width = data.shape
     candidates = _kernel_candidates(height, width)
+    if not candidates:
+        return [None] * count
+    # a kernel spread over C channels is the kernel repeated C times: its dot product with a
+    # filter is the kernel's with the filter summed over channels, its norm sqrt(C) times
+    summed = data.sum(axis=1).reshape(count, -1)
+    bank = np.stack([padded.ravel() for _, padded in candidates], axis=1)
+    norms = np.linalg.norm(data.reshape(count, -1), axis=1)
+    scale = norms[:, None] * np.sqrt(channels) * np.linalg.norm(bank, axis=0)[None]
+    cosines = np.divide(summed @ bank, scale, out=np.zeros((count, len(candidates))),
+                        where=norms[:, None] > 0)
     matches: list[KernelMatch | None] = []
-    for index in range(count):
-        flat = data[index].ravel()
-        norm = np.linalg.norm(flat)
-        best: KernelMatch | None = None
-        for name, padded in candidates:
-            bank = np.repeat(padded[None], channels, axis=0).ravel()
-            cosine = float(flat @ bank / (norm * np.linalg.norm(bank))) if norm > 0 else 0.0
-            if best is None or abs(cosine) > abs(best.cosine) + 1e-12:
-                best = KernelMatch(index, name, cosine, padded * (1.0 if cosine >= 0 else -1.0))
-        matches.append(best)
+    for index, row in enumerate(cosines):
+        best = 0  # the first kernel whose |cosine| no later one beats by more than rounding
+        for other in range(1, len(candidates)):
+            if abs(row[other]) > abs(row[best]) + 1e-12:
+                best = other
+        name, padded = candidates[best]
+        cosine = float(row[best])
+        matches.append(KernelMatch(index, name, cosine, padded * (1.0 if cosine >= 0 else -1.0)))
     return matches
 
 

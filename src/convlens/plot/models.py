@@ -18,7 +18,7 @@ import torch
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ImageError, ModelError
 from ..wording import percent
 from .stages import SIGNED_CMAP, _as_numpy, format_number, plot_maps
 
@@ -26,6 +26,8 @@ HEAT_CMAP = "inferno"
 OVERLAY_ALPHA = 0.55
 MAX_FILTERS = 64
 MAX_CHANNELS = 16
+STRONGEST_CHANNELS = 4
+"""Input channels the ``strongest`` filter view draws per filter."""
 
 
 class FilterScale(str, enum.Enum):
@@ -40,6 +42,7 @@ class FilterView(str, enum.Enum):
 
     AUTO = "auto"
     RGB = "rgb"
+    STRONGEST = "strongest"
     MEAN = "mean"
     CHANNELS = "channels"
 
@@ -71,9 +74,12 @@ def plot_filters(
 ) -> Figure:
     """Draw a conv layer's learned filters ``(K, C, kh, kw)``.
 
-    ``view``: ``rgb`` (3 input channels: one colour tile per filter), ``mean`` (the filter
-    averaged over its input channels, a diverging map centred on 0), ``channels`` (one row per
-    filter, one tile per input channel), ``auto`` (rgb for 3 input channels, else mean).
+    ``view``: ``rgb`` (3 input channels: one colour tile per filter), ``strongest`` (per
+    filter its :data:`STRONGEST_CHANNELS` input channels of the largest summed ``|weight|``,
+    strongest first, the weights themselves), ``mean`` (the filter averaged over its input
+    channels, a diverging map centred on 0: weights of opposite sign cancel, so it can look
+    flat where the filter is not), ``channels`` (one row per filter, one tile per input
+    channel), ``auto`` (rgb for 3 input channels, the weights themselves for 1, else strongest).
     ``scale``: ``shared`` (one colour scale for every tile, so strengths compare) or
     ``per-filter`` (each filter stretched to its own largest weight, so weak ones show shape).
     At most ``max_filters`` filters are drawn (``max_channels`` in the channels view, with at
@@ -81,11 +87,11 @@ def plot_filters(
     """
     data = _as_numpy(weights)
     if data.ndim != 4:
-        raise ValueError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
+        raise ConfigError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
     scale, view = parse_scale(scale), parse_view(view)
     count, channels, kh, kw = data.shape
     if view is FilterView.AUTO:
-        view = FilterView.RGB if channels == 3 else FilterView.MEAN
+        view = {3: FilterView.RGB, 1: FilterView.MEAN}.get(channels, FilterView.STRONGEST)
     if view is FilterView.RGB and channels != 3:
         raise ConfigError(f"the rgb view needs 3 input channels; layer {layer} has {channels} "
                           "(use mean or channels)")
@@ -98,12 +104,16 @@ def plot_filters(
         head += f" (first {len(shown)} of {count} drawn)"
     if view is FilterView.CHANNELS:
         return _filter_channels(shown, head, scale, max_channels)
+    if view is FilterView.STRONGEST:
+        return _filter_strongest(shown, head, scale)
     if view is FilterView.RGB:
         tiles = rgb_tiles(shown, scale)
         note = f"RGB tiles, {scale.value} scale: mid-gray = 0, brighter = positive"
     else:
         tiles = shown.mean(axis=1)
-        over = "one input channel" if channels == 1 else f"mean over the {channels} input channels"
+        over = "one input channel" if channels == 1 else (
+            f"mean over the {channels} input channels, values [{format_number(float(tiles.min()))}"
+            f", {format_number(float(tiles.max()))}]")
         note = f"{over}, {scale.value} scale, red > 0 > blue"
     columns = min(len(shown), 8 if len(shown) <= 32 else 12)
     rows = math.ceil(len(shown) / columns)
@@ -128,6 +138,45 @@ def plot_filters(
     if image is not None and scale is FilterScale.SHARED:
         figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
     figure.suptitle(f"{head}\n{note}", fontsize=10)
+    return figure
+
+
+def _filter_strongest(data: np.ndarray, head: str, scale: FilterScale) -> Figure:
+    """Per filter, its strongest input channels (largest summed ``|weight|``, strongest
+    first), the weights themselves on one signed scale (shared: the layer's largest
+    ``|weight|``, so the colour bar spans the title's range)."""
+    count, channels = data.shape[:2]
+    shown = min(channels, STRONGEST_CHANNELS)
+    strength = np.abs(data).sum(axis=(2, 3))
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :shown]
+    groups = 4 if count > 4 else count
+    rows = math.ceil(count / groups)
+    figure = Figure(figsize=(0.62 * groups * shown + 0.35 * groups + 1.2, 0.75 * rows + 1.3),
+                    layout="constrained")
+    axes = figure.subplots(rows, groups * shown, squeeze=False,
+                           gridspec_kw={"wspace": 0.02})
+    limits = _limits(data, scale)
+    image = None
+    for slot in range(rows * groups):
+        for rank in range(shown):
+            ax = axes[slot // groups][(slot % groups) * shown + rank]
+            ax.set(xticks=[], yticks=[])
+            if slot >= count:
+                ax.set_axis_off()
+                continue
+            channel = int(order[slot, rank])
+            limit = float(limits[slot])
+            image = ax.imshow(data[slot, channel], cmap=SIGNED_CMAP, vmin=-limit, vmax=limit,
+                              interpolation="nearest")
+            ax.set_title(f"#{slot} in {channel}" if rank == 0 else f"in {channel}", fontsize=7)
+    if image is not None and scale is FilterScale.SHARED:
+        figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
+    limit = float(limits.max())
+    scale_note = (f"one scale for all, ±{format_number(limit)}" if scale is FilterScale.SHARED
+                  else "each filter on its own scale")
+    figure.suptitle(f"{head}\neach filter's {shown} strongest of {channels} input channels "
+                    f"(largest sum of |weight|), strongest first; {scale_note}, red > 0 > blue",
+                    fontsize=10)
     return figure
 
 
@@ -176,7 +225,7 @@ def plot_learned_vs_classical(
     pairs = sorted((m for m in matches if m is not None), key=lambda m: -abs(m.cosine))
     pairs = pairs[:max_pairs]
     if not pairs:
-        raise ValueError(f"no built-in kernel fits the {kh}x{kw} filters of {layer}")
+        raise ModelError(f"no built-in kernel fits the {kh}x{kw} filters of {layer}")
     per_row = 4 if len(pairs) > 4 else len(pairs)
     rows = math.ceil(len(pairs) / per_row)
     figure = Figure(figsize=(2.7 * per_row, 1.75 * rows + 1.0), layout="constrained")
@@ -290,7 +339,7 @@ def plot_predictions(predictions: Sequence, title: str = "", highlight: int | No
                      ) -> Figure:
     """Top-k classes as horizontal bars with their probabilities, the best on top."""
     if not predictions:
-        raise ValueError("no predictions to draw")
+        raise ModelError("no predictions to draw: the model does not output class scores")
     labels = [p.label for p in predictions][::-1]
     values = [p.probability for p in predictions][::-1]
     colors = ["tab:orange" if p.index == highlight else "tab:blue" for p in predictions][::-1]
@@ -312,7 +361,7 @@ def plot_top_images(tops: Sequence, layer: str, channel: int, searched: int) -> 
     """Data set images that most activate ``channel`` of ``layer``, with the channel's map
     over each (a shared scale, so strengths compare), best first."""
     if not tops:
-        raise ValueError("no images to draw")
+        raise ImageError("no data set images to draw")
     columns = min(len(tops), 4)
     rows = math.ceil(len(tops) / columns)
     figure = Figure(figsize=(2.7 * columns, 2.9 * rows + 0.9), layout="constrained")
