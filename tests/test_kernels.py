@@ -16,7 +16,6 @@ from scipy import ndimage
 from convlens.errors import KernelError
 from convlens.kernels import (
     MAX_KERNEL_FILE_BYTES,
-    MAX_KERNEL_SIDE,
     TUTORIAL_KERNELS,
     get_kernel,
     kernel_bank,
@@ -26,6 +25,7 @@ from convlens.kernels import (
     parse_numbers,
     unique_names,
 )
+from convlens.limits import MAX_KERNEL_SIDE
 
 REQUIRED = [
     "sobel-h", "laplacian", "sobel-v", "prewitt-h", "prewitt-v", "scharr-h", "scharr-v",

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from .config import Activation, LayerConfig
-from .defaults import DEFAULT_CROP, DEFAULT_FRAMES
+from .defaults import DEFAULT_CROP, DEFAULT_FRAMES, SCREEN_DPI
 from .errors import ConfigError
 from .explain import explain_pixel
 from .layers import pad_input
@@ -30,8 +30,6 @@ from .sizes import check_fits, resolve_padding
 
 MAX_PADDED_SIDE = 20
 """Largest side of the padded input, in cells (each cell is drawn with its number)."""
-MAX_KERNEL_SIDE = MAX_ANIMATED_KERNEL_SIDE
-"""Largest kernel side an animation draws (:data:`convlens.limits.MAX_ANIMATED_KERNEL_SIDE`)."""
 MAX_FRAMES = 400
 MAX_FPS = 30
 FINAL_HOLD = 4
@@ -84,7 +82,8 @@ def build_slide(values: np.ndarray, kernel: np.ndarray, config: LayerConfig) -> 
 
     Only stride, padding, padding mode and dilation of ``config`` apply: the animation shows
     the conv stage (no activation, no pooling). Inputs over :data:`MAX_PADDED_SIDE` cells a
-    side (padding included) or kernels over :data:`MAX_KERNEL_SIDE` raise :class:`ConfigError`.
+    side (padding included) or kernels over
+    :data:`~convlens.limits.MAX_ANIMATED_KERNEL_SIDE` cells raise :class:`ConfigError`.
     """
     values = np.asarray(values, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)
@@ -92,9 +91,9 @@ def build_slide(values: np.ndarray, kernel: np.ndarray, config: LayerConfig) -> 
         raise ConfigError(f"the animation input must be a 2-D grid of numbers; got {values.shape}")
     if kernel.ndim != 2:
         raise ConfigError("the animation slides one gray (2-D) kernel; got an RGB kernel")
-    if max(kernel.shape) > MAX_KERNEL_SIDE:
+    if max(kernel.shape) > MAX_ANIMATED_KERNEL_SIDE:
         raise ConfigError(f"kernel {kernel.shape[0]}x{kernel.shape[1]} is too large to animate "
-                          f"(at most {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE})")
+                          f"(at most {MAX_ANIMATED_KERNEL_SIDE}x{MAX_ANIMATED_KERNEL_SIDE})")
     if not np.isfinite(values).all():
         raise ConfigError("the animation input holds NaN or infinite values")
     config = LayerConfig(stride=config.stride, padding=config.padding,
@@ -155,7 +154,7 @@ def crop_values(image: torch.Tensor, top_left: tuple[int, int] | None = None,
 
 
 def render_frames(
-    slide: Slide, max_frames: int = DEFAULT_FRAMES, dpi: int = 80,
+    slide: Slide, max_frames: int = DEFAULT_FRAMES, dpi: int = SCREEN_DPI,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Image.Image]:
     """One RGB frame per output cell (at most ``max_frames - 1`` of them), then the finished

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .errors import KernelError
-from .limits import MAX_KERNEL_SIDE as MAX_KERNEL_SIDE  # one limit for the CLI, library, page
+from .limits import MAX_KERNEL_SIDE
 
 MAX_KERNEL_FILE_BYTES = 1024 * 1024
 """Largest kernel file read, in bytes (a 3x31x31 kernel written out fits many times over)."""

@@ -27,13 +27,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .defaults import FIGURE_DPI
 from .errors import OutputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-FIGURE_DPI = 110
-"""Resolution of the figures commands write (dots per inch)."""
 
 _STAGING = ".convlens-partial-"
 """Prefix of the hidden staging folders and files (removed on error, renamed on success)."""
@@ -369,7 +368,6 @@ def _commit_dir(stage: Path, target: Path) -> None:
 
 
 __all__ = [
-    "FIGURE_DPI",
     "atomic_path",
     "check_out_dir",
     "check_out_file",

@@ -52,8 +52,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .config import Activation, LayerConfig, PaddingMode, PoolType
+from .defaults import SCREEN_DPI, WORKING_SIDES
 from .display import (
-    NOTEBOOK_DPI,
     esc,
     figure_png,
     pixel_explanation_html,
@@ -71,7 +71,6 @@ from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_factor, di
 GRID_MAX_SIDE = 11
 """Largest kernel side the grid editor offers (larger kernels given in code still show)."""
 
-DISPLAY_SIDES = (128, 192, 256, 384, 512, 768, 1024)
 DEFAULT_MAX_SIDE = 256
 """Images are shrunk to this longer side by default so every edit redraws in well under a
 second; pick a larger size (or ``None``, full size) in the image controls."""
@@ -408,10 +407,10 @@ class Explorer:
         self._failure = None
         self.stages = stages
         figure = plot_overview(stages, OVERVIEW_MAX_SIDE)
-        figure.set_dpi(NOTEBOOK_DPI)  # so axes extents are in the PNG's pixels
+        figure.set_dpi(SCREEN_DPI)  # so axes extents are in the PNG's pixels
         # the PNG must be the whole figure for map_panels' coordinates: no tight cropping
         with matplotlib.rc_context({"savefig.bbox": "standard"}):
-            png = figure_png(figure, NOTEBOOK_DPI)
+            png = figure_png(figure, SCREEN_DPI)
         self.maps.value = png
         self._png_size = struct.unpack(">II", png[16:24])  # width, height from the IHDR chunk
         self.panels = map_panels(figure, stages, OVERVIEW_MAX_SIDE)
@@ -492,7 +491,7 @@ class Explorer:
         self.mode = widgets.ToggleButtons(options=[m.value for m in ColorMode],
                                           value=ColorMode(mode).value, description="mode",
                                           style={"button_width": "60px"})
-        sides = sorted({*DISPLAY_SIDES, *([max_side] if max_side else [])})
+        sides = sorted({*WORKING_SIDES, *([max_side] if max_side else [])})
         self.max_side = widgets.Dropdown(
             options=[(f"{side} px", side) for side in sides] + [("full size", None)],
             value=max_side, description="longer side",

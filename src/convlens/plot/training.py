@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from ..defaults import SCREEN_DPI
 from .stages import SIGNED_CMAP
 
 ANNOTATE_MAX_CLASSES = 20
@@ -127,7 +128,8 @@ def plot_filters_frame(
     count = len(data)
     height, width = mosaic.shape[:2]
     inches = min(6.0 / width, 3.5 / height)  # per mosaic pixel: at most 6 x 3.5 inches
-    figure = Figure(figsize=(max(width * inches, 3.5), height * inches + 0.6), dpi=80)
+    figure = Figure(figsize=(max(width * inches, 3.5), height * inches + 0.6),
+                    dpi=SCREEN_DPI)
     figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / (
         height * inches + 0.6))
     ax = figure.subplots()

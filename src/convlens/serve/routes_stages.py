@@ -14,11 +14,12 @@ from anyio import to_thread
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from ..defaults import FIGURE_DPI
 from ..display import figure_png
 from ..kernels import kernel_bank
 from ..layers import Stages
 from ..plot import plot_overview
-from ..runs import FIGURE_DPI, check_run_budget, save_stages, write_figures
+from ..runs import check_run_budget, save_stages, write_figures
 from .hover import explain_message
 from .schemas import ExplainIn, StagesIn, StateIn
 from .session import Session
