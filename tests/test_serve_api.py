@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import shlex
 import socket
 import sys
 import warnings
@@ -89,11 +90,11 @@ def test_page_and_assets_are_served_locally(client):
     page = client.get("/")
     assert page.status_code == 200
     assert "convlens explorer" in page.text
-    for asset in ("/static/app.js", "/static/style.css", "/static/favicon.svg"):
+    for asset in ("/static/js/main.js", "/static/style.css", "/static/favicon.svg"):
         assert client.get(asset).status_code == 200, asset
     assert client.get("/docs").status_code == 404          # FastAPI's docs pull in a CDN
     # no file of the page refers to anything outside this server
-    for path in STATIC_DIR.iterdir():
+    for path in (path for path in STATIC_DIR.rglob("*") if path.is_file()):
         text = path.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
 
@@ -107,6 +108,18 @@ def test_meta_lists_presets_limits_and_colour_tables(client):
     assert gaussian["cells"][1] == ["2/16", "4/16", "2/16"]     # exact fractions in the cells
     assert meta["limits"]["kernel_side"] == 31     # convlens.limits.MAX_KERNEL_SIDE, as the CLI
     assert meta["limits"]["kernels"] == 16
+    # every menu and kind the page offers is the library's, not a copy in the script
+    from convlens.config import Activation, PaddingMode, PoolType
+    from convlens.images import ColorMode
+    from convlens.inspect.names import CONV_TYPES
+
+    choices = meta["choices"]
+    assert choices["activation"] == [a.value for a in Activation]
+    assert choices["padding_mode"] == [m.value for m in PaddingMode]
+    assert choices["pool_type"] == [p.value for p in PoolType]
+    assert choices["mode"] == [m.value for m in ColorMode]
+    assert meta["layer_kinds"]["conv"] == list(CONV_TYPES)
+    assert "Linear" in meta["layer_kinds"]["without_maps"]
     assert len(meta["colours"]["signed"]) == 256
     assert meta["colours"]["signed"][0] != meta["colours"]["signed"][255]
     assert meta["colours"]["unsigned"][0] == [0, 0, 0]
@@ -232,6 +245,78 @@ def test_the_panel_gets_the_numbers_convlens_explain_prints(client, cli):
                 "pooled_cell", "receptive_field", "padded", "convolution"):
         assert page[key] == printed[key], key
     assert page["text"]["sum_lines"][-1] == printed["sum_written"].split(" = ")[-1]
+
+
+def run_page_command(cli, command: str) -> dict:
+    """Run the ``convlens explain ...`` command the page offers, with ``--json``."""
+    words = shlex.split(command)
+    assert words[:2] == ["convlens", "explain"], command
+    result = cli(*words[1:], "--json")
+    assert result.code == 0, (command, result.err)
+    return json.loads(result.out)
+
+
+@pytest.mark.parametrize("edit", [
+    {},
+    {"kernels": [("edited", [[1 / 3, 0.1, -0.5], [0, 1 / 16, 2], [-2 / 3, 0, 1e-3]])],
+     "layer": {"stride": 2, "padding": "same", "padding_mode": "reflect", "dilation": 2,
+               "activation": "tanh", "pool": 3, "pool_type": "avg", "pool_stride": 2}},
+    {"mode": "rgb", "image": "sample-coffee", "flip": True,
+     "kernels": [("rgb", [[[1, 0, -1]] * 3, [[0, 2, 0]] * 3, [[-1 / 3, 0, 0.25]] * 3])]},
+    {"stage": "pooled", "layer": {"pool": None}},
+    {"stage": "pooled", "layer": {"activation": "leaky-relu"}},
+])
+def test_every_hovered_pixel_offers_the_command_that_prints_its_numbers(client, cli, edit):
+    kernels = edit.get("kernels", [("sobel-h", SOBEL_H), ("laplacian", LAPLACIAN)])
+    body = {**state(edit.get("image", "sample-chelsea"), kernels, **edit.get("layer", {})),
+            "mode": edit.get("mode", "gray"), "stage": edit.get("stage", "conv"),
+            "kernel": len(kernels) - 1, "row": 7, "col": 11, "flip": edit.get("flip", False)}
+    if body["stage"] == "pooled" and body["layer"].get("pool", 2) is None:
+        response = client.post("/api/explain", json=body)    # no pooled map: nothing to offer
+        assert response.status_code == 400
+        return
+    page = client.post("/api/explain", json=body).json()
+    command = page["command"]["text"]
+    assert "--max-side" not in command                          # the samples are not shrunk
+    printed = run_page_command(cli, command)
+    keys = (("value", "values", "winner", "window") if body["stage"] == "pooled" else
+            ("patch", "kernel", "products", "sum", "conv", "activated", "pooled_cells"))
+    for key in keys:
+        assert page[key] == printed[key], (key, command)
+    if body["flip"]:
+        assert "--flip" in command and page["convolution"] == printed["convolution"]
+
+
+def test_a_shrunk_upload_gives_both_sizes_and_a_command_with_max_side(client, cli, tmp_path):
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (700, 1100), dtype=np.uint8)        # width 1100, height 700
+    data = png_bytes(photo)
+    info = client.post("/api/image?name=big%20photo.png&mode=gray&max_side=512",
+                       content=data).json()
+    assert info["original"] == [1100, 700] and info["working"] == [512, 326]
+    assert info["shrunk"] is True
+    header, _ = unpack(client.get(f"/api/input?image={info['id']}&mode=gray&max_side=512"
+                                  "&display=64").content)
+    assert header["original"] == [1100, 700] and header["working"] == [512, 326]
+    body = {**state(info["id"]), "max_side": 512, "kernel": 1, "row": 100, "col": 200}
+    page = client.post("/api/explain", json=body).json()
+    command = page["command"]["text"]
+    assert "--max-side 512" in command and "'big photo.png'" in command
+    assert "big photo.png" in page["command"]["where"]
+    (tmp_path / "big photo.png").write_bytes(data)                  # where the user has it
+    printed = run_page_command(cli, command)
+    assert printed["conv"] == page["conv"] and printed["patch"] == page["patch"]
+    # the same photo not shrunk: no --max-side
+    unshrunk = client.post("/api/explain", json={**body, "max_side": 2048}).json()
+    assert "--max-side" not in unshrunk["command"]["text"]
+
+
+def test_page_and_cli_share_one_default_max_side(client):
+    from convlens.defaults import DEFAULT_MAX_SIDE
+
+    meta = client.get("/api/meta").json()
+    assert meta["default_working_side"] == DEFAULT_MAX_SIDE
+    assert DEFAULT_MAX_SIDE in meta["choices"]["working_sides"]
 
 
 def test_a_pooled_cell_shows_its_window_and_winner(client, chelsea_gray):

@@ -443,7 +443,7 @@ def test_a_shrunk_photo_shows_both_sizes_and_each_pixel_its_command(browser, ser
     import shlex
 
     Path("big.png").write_bytes(data)                  # cli runs in its own tmp folder
-    result = cli(*shlex.split(command)[2:], "--json")
+    result = cli(*shlex.split(command)[1:], "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["conv"] == pytest.approx(explained_value(page, "conv-value"),
                                                            abs=1e-6)
@@ -451,5 +451,34 @@ def test_a_shrunk_photo_shows_both_sizes_and_each_pixel_its_command(browser, ser
     assert "recomputed" not in page.locator("#status").inner_text()
     timing = page.locator("details#timing")
     assert timing.get_attribute("open") is None and "recomputed" in timing.text_content()
+    assert not page.errors
+    page.context.close()
+
+
+def test_a_magnifier_shows_the_patch_and_maps_can_fill_the_width(browser, server):
+    page = open_page(browser, server)
+    hover_fraction(page, row_selector(0, "conv"), 0.5, 0.5)
+    explained_at(page, "conv")
+    magnifier = page.get_by_test_id("magnifier")
+    magnifier.wait_for(state="visible")
+    # the magnifier sits in the hovered map and shows the panel's patch, number for number
+    assert page.locator(".krow:nth-child(1) .stage[data-stage=conv] [data-testid=magnifier]"
+                        ).count() == 1
+    patch = page.locator("#explain-body table.mat").first.locator("td").all_inner_texts()
+    assert magnifier.locator("td").all_inner_texts() == patch and len(patch) == 9
+    shown = page.get_by_test_id("conv-value").inner_text()
+    assert magnifier.inner_text().endswith(f"conv = {shown}")
+
+    # larger maps: the row's maps take the whole width, drawn at a finer scale
+    conv = page.locator(row_selector(0, "conv"))
+    before = conv.bounding_box()["width"], page.evaluate(
+        f"document.querySelector('{row_selector(0, 'conv')}').width")
+    count = renders(page)
+    page.locator("#larger").click()
+    wait_renders(page, count + 1)
+    after = conv.bounding_box()["width"], page.evaluate(
+        f"document.querySelector('{row_selector(0, 'conv')}').width")
+    assert after[0] > 1.8 * before[0] and after[1] > before[1]
+    assert page.locator("#larger").get_attribute("aria-pressed") == "true"
     assert not page.errors
     page.context.close()

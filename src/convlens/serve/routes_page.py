@@ -3,16 +3,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import __version__
+from ..config import Activation, LayerConfig, PaddingMode, PoolType
 from ..errors import ImageError
-from ..images import SAMPLES
+from ..images import SAMPLES, ColorMode
+from ..inspect.fields import DENSE_TYPES
+from ..inspect.names import CONV_TYPES
 from ..kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels
-from ..layers import Activation, LayerConfig, PaddingMode, PoolType
-from ..plot import common_denominator, downsample_for_display, format_number
+from ..numbers import format_number
+from ..plot import common_denominator, downsample_for_display
 from ..plot.stages import SIGNED_CMAP, UNSIGNED_CMAP
 from .limits import (
     DEFAULT_WORKING_SIDE,
@@ -25,11 +31,20 @@ from .limits import (
     MAX_MODEL_BYTES,
     WORKING_SIDES,
 )
+from .reproduce import original_size
 from .session import Session
 from .wire import colour_table, pack, to_uint8
 
 HEAT_CMAP = "jet"
 """Colour map of the Grad-CAM overlay (the one Grad-CAM figures usually use)."""
+PADDING_CHOICES = (0, 1, 2, 3, 4, 5, 6, "same")
+"""Paddings (cells per side) the page's menu offers."""
+POOL_CHOICES = (2, 3, 4, 5, 6, 8)
+"""Pooling windows the page's menu offers (beside none)."""
+POOL_STRIDE_CHOICES = (1, 2, 3, 4, 5, 6, 8)
+"""Pooling strides the page's menu offers (beside the window's own)."""
+NO_MAP_TYPES = (*DENSE_TYPES, "Flatten", "Dropout", "Softmax", "LogSoftmax")
+"""Layer types whose output the model panel does not offer as feature maps."""
 
 
 def page_routes(session: Session) -> APIRouter:
@@ -57,7 +72,11 @@ def page_routes(session: Session) -> APIRouter:
             "choices": {"activation": [a.value for a in Activation],
                         "padding_mode": [m.value for m in PaddingMode],
                         "pool_type": [p.value for p in PoolType],
-                        "working_sides": list(WORKING_SIDES)},
+                        "working_sides": list(WORKING_SIDES),
+                        "mode": [m.value for m in ColorMode],
+                        "padding": list(PADDING_CHOICES), "pool": list(POOL_CHOICES),
+                        "pool_stride": list(POOL_STRIDE_CHOICES)},
+            "layer_kinds": {"conv": list(CONV_TYPES), "without_maps": list(NO_MAP_TYPES)},
             "limits": {"kernels": MAX_KERNELS, "kernel_side": MAX_KERNEL_SIDE,
                        "upload_bytes": session.max_upload_bytes, "pixels": images.max_pixels,
                        "json_bytes": MAX_JSON_BYTES, "model_bytes": MAX_MODEL_BYTES,
@@ -85,7 +104,7 @@ def page_routes(session: Session) -> APIRouter:
                 images.forget(stored)
             message = str(exc).replace(str(stored.path), repr(stored.name))
             raise ImageError(message.replace(stored.path.name, stored.name)) from None
-        return stored.info(image)
+        return {**stored.info(image), **image_sizes(stored.path, image)}
 
     @router.get("/api/input")
     async def input_pixels(image: str, mode: str = "gray", max_side: int = DEFAULT_WORKING_SIDE,
@@ -95,11 +114,19 @@ def page_routes(session: Session) -> APIRouter:
         stored = images.get(image)
         tensor = await to_thread.run_sync(images.load, image, mode, max_side)
         shown, factor = downsample_for_display(tensor.numpy(), display)
-        header = {**stored.info(tensor), "factor": factor}
+        header = {**stored.info(tensor), **image_sizes(stored.path, tensor), "factor": factor}
         return Response(pack(header, {"input": to_uint8(shown * 255)}),
                         media_type="application/octet-stream")
 
     return router
+
+
+def image_sizes(path: Path, image: torch.Tensor) -> dict:
+    """The file's ``original`` size and the loaded image's ``working`` size, both
+    ``[width, height]`` in pixels, and whether the page ``shrunk`` it."""
+    original = list(original_size(path))
+    working = [int(image.shape[2]), int(image.shape[1])]
+    return {"original": original, "working": working, "shrunk": original != working}
 
 
 def preset_cells(kernel: Kernel) -> list[list[str]]:

@@ -3,7 +3,7 @@
 The page holds the state (image id, kernels, layer settings) and sends it whole with every
 request, so any request can be answered on its own. Pydantic checks types and bounds (answered
 ``400`` with one line, see :mod:`.app`); the names and weights are checked by the library
-(:class:`~convlens.layers.LayerConfig`, :func:`~convlens.kernels.parse_kernel`).
+(:class:`~convlens.config.LayerConfig`, :func:`~convlens.kernels.parse_kernel`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..config import LayerConfig
 from ..errors import ConfigError
 from ..kernels import Kernel, parse_kernel
-from ..layers import LayerConfig
 from .limits import (
     DEFAULT_WORKING_SIDE,
     DISPLAY_SIDES,
@@ -40,7 +40,7 @@ class LayerIn(BaseModel):
     pool_stride: int | None = Field(None, ge=1, le=MAX_LAYER_NUMBER)
 
     def config(self) -> LayerConfig:
-        """The settings as a :class:`~convlens.layers.LayerConfig` (pool 0 means no pooling)."""
+        """The settings as a :class:`~convlens.config.LayerConfig` (pool 0 means no pooling)."""
         if isinstance(self.padding, int) and not 0 <= self.padding <= MAX_LAYER_NUMBER:
             raise ConfigError(f"padding must be 0..{MAX_LAYER_NUMBER} cells, 'same' or "
                               f"'valid'; got {self.padding}")

@@ -1,0 +1,155 @@
+// The stages of every kernel: the state goes to POST /api/stages (latest edit wins), the
+// uint8 maps that come back are drawn, and the size chain is written out.
+import {errorText, postJSON, unpack} from "./api.js";
+import {stateBody} from "./body.js";
+import {$, clearMessage, el, setStatus, showMessage, wxh} from "./dom.js";
+import {drawMap} from "./draw.js";
+import {markStale} from "./explain.js";
+import {short} from "./numbers.js";
+import {reprobe} from "./probe.js";
+import {exposed, view} from "./state.js";
+
+const DEBOUNCE_MS = 25;           // typing is coalesced this long before a request goes out
+const seqs = {client: Math.random().toString(36).slice(2), next: 0, drawn: 0};
+const flight = {busy: false, dirty: false, timer: null, editAt: null};
+export const STAGES = ["conv", "activated", "pooled"];
+
+// The inputs changed: the stages are asked for again (and the explanation marked stale).
+export function scheduleStages() {
+  markStale();
+  if (flight.editAt === null) flight.editAt = performance.now();
+  clearTimeout(flight.timer);
+  flight.timer = setTimeout(() => {
+    if (flight.busy) flight.dirty = true;
+    else sendStages();
+  }, DEBOUNCE_MS);
+}
+
+function displaySide() {
+  const limits = view.meta.limits.display;
+  const wrap = $(".krow .stage .map-wrap") || $("#rows");
+  const width = wrap.getBoundingClientRect().width || 300;
+  const wanted = Math.ceil((width * (window.devicePixelRatio || 1)) / 64) * 64;
+  return Math.max(limits[0], Math.min(limits[1], wanted));
+}
+
+async function sendStages() {
+  const body = stateBody();
+  const editAt = flight.editAt ?? performance.now();
+  flight.editAt = null;
+  flight.dirty = false;
+  if (!body) return;
+  const request = {...body, display: displaySide(), client: seqs.client, seq: ++seqs.next,
+    have: view.rows.map((row) => row.drawn || null)};
+  flight.busy = true;
+  setStatus("computing…", true);
+  const sentAt = performance.now();
+  let response;
+  try {
+    response = await postJSON("/api/stages", request);
+  } catch (err) {
+    finishFlight();
+    showMessage(`the server cannot be reached (${err.message}); is convlens serve still running?`);
+    setStatus("offline");
+    return;
+  }
+  if (response.status === 409) { finishFlight(); return; }
+  if (!response.ok) {
+    const text = await errorText(response);
+    finishFlight();
+    showMessage(text);
+    setStatus("not updated: see the message");
+    return;
+  }
+  const buffer = await response.arrayBuffer();
+  const receivedAt = performance.now();
+  finishFlight();                                    // a newer edit goes out before we draw
+  if (request.seq < seqs.drawn) return;
+  seqs.drawn = request.seq;
+  const {head, arrays} = unpack(buffer);
+  clearMessage();
+  drawStages(head, arrays, body);
+  const drawnAt = performance.now();
+  requestAnimationFrame(() => {
+    const shownAt = performance.now();
+    const timing = {
+      seq: request.seq, total_ms: shownAt - editAt, debounce_ms: sentAt - editAt,
+      request_ms: receivedAt - sentAt, draw_ms: drawnAt - receivedAt, paint_ms: shownAt - drawnAt,
+      server_ms: head.timing.server_ms, compute_ms: head.timing.compute_ms,
+      recomputed: head.timing.recomputed, bytes: buffer.byteLength, kernels: head.maps.length,
+      height: head.image.shape[1], width: head.image.shape[2],
+    };
+    exposed.timings.push(timing);
+    exposed.renders += 1;
+    document.body.dataset.renders = String(exposed.renders);
+    const count = head.maps.length;
+    setStatus(`${count} kernel${count > 1 ? "s" : ""} on ${wxh([timing.width, timing.height])} px`);
+    $("#timing-text").textContent = `shown ${Math.round(timing.total_ms)} ms after the edit: ` +
+      `server ${Math.round(timing.server_ms)} ms, ${timing.recomputed} of ${count} kernels ` +
+      `recomputed, ${(timing.bytes / 1024).toFixed(0)} KiB sent`;
+  });
+}
+
+function finishFlight() {
+  flight.busy = false;
+  if (flight.dirty) sendStages();
+}
+
+function drawStages(head, arrays, body) {
+  view.header = head;
+  view.drawnBody = body;
+  head.maps.forEach((map, k) => {
+    const row = view.rows[k];
+    if (!row) return;
+    row.el.classList.toggle("no-pool", !head.pooling);
+    if (!map.sent && row.drawn !== map.key) return;      // rebuilt meanwhile: the next update draws it
+    for (const stage of STAGES) {
+      const parts = row.stages[stage];
+      const stats = map[stage];
+      if (!stats) {
+        parts.figure.classList.add("off");
+        parts.caption.innerHTML = "<b>pooled</b>: no pooling, the activated map is the output";
+        parts.stats = null;
+        continue;
+      }
+      parts.figure.classList.remove("off");
+      if (map.sent) {
+        drawMap(parts.canvas, arrays[`${stage}${k}`], view.luts[stats.cmap]);
+        parts.display = arrays[`${stage}${k}`].shape;
+      }
+      parts.stats = stats;
+      const [h, w] = stats.shape;
+      parts.caption.innerHTML = `<b>${stage}</b> ${wxh([w, h])} · [${short(stats.min)}, ${short(stats.max)}]` +
+        (stats.factor > 1 ? ` <span title="drawn at 1/${stats.factor} size">(1/${stats.factor})</span>` : "");
+      parts.wrap.setAttribute("aria-label",
+        `${stage} map of ${map.name}, ${w} wide and ${h} high, values ${short(stats.min)} to ${short(stats.max)}. ` +
+        "Arrow keys move the probe; the explanation follows.");
+    }
+    row.drawn = map.key;
+  });
+  renderSizes(head);
+  reprobe();
+}
+
+function renderSizes(head) {
+  const box = $("#formula");
+  box.replaceChildren();
+  const chain = head.chain;
+  const size = ([h, w]) => wxh([w, h]);
+  chain.layers.forEach((layer) => {
+    const sameAxes = layer.rows.formula === layer.cols.formula;
+    const item = el("div", {class: "layer"},
+      el("div", {}, el("b", {text: layer.kind === "conv" ? "conv" : "pool"}), ` ${layer.layer}: ` +
+        `${size(layer.input)} → ${size(layer.output)}`),
+      el("code", {text: sameAxes ? `W, H: ${layer.rows.formula}` :
+        `W: ${layer.cols.formula}\nH: ${layer.rows.formula}`}));
+    if (layer.kind === "conv" && layer.same_padding) {
+      item.append(el("div", {class: "muted small", text: `padding that keeps the size at stride 1: ${layer.same_padding}`}));
+    }
+    box.append(item);
+  });
+  const field = chain.receptive_field;
+  box.append(el("div", {class: "muted small",
+    text: `one ${head.pooling ? "pooled" : "conv"} pixel sees ${size(field)} input pixels`}));
+  for (const warning of chain.warnings) box.append(el("div", {class: "warn small", text: warning}));
+}
