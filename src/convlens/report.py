@@ -10,29 +10,25 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 from . import __version__
 from .config import Activation, PoolType
-from .explain import (
-    CROSS_CORRELATION_NOTE,
-    PixelExplanation,
-    explain_pixel,
-    explain_pooled,
-    format_raw,
-)
+from .defaults import REPORT_DPI
+from .display import parts_html
+from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
+from .explain_parts import Grids, Part
 from .layers import Stages
-from .plot import format_number, plot_image, plot_kernels, plot_maps
+from .numbers import format_raw
+from .plot import plot_image, plot_kernels, plot_maps
+from .plot.png import figure_png
 from .sizes import config_chain
 
 REPORT_FILE = "report.html"
-FIGURE_DPI = 90
 
 ACTIVATION_WORDS = {
     Activation.RELU: "ReLU keeps positive values and turns every negative value into 0",
@@ -100,7 +96,7 @@ def render_report(
     images = {name: _png(figures.get(name), lambda n=name: _draw(stages, n))
               for name in ("filters", "conv", "activated", "pooled")}
     images["input"] = _png(figures.get("input"), lambda: plot_image(
-        stages.input, title=f"input: {source}"))
+        stages.input, title=f"input: {source}", dpi=REPORT_DPI))
     from .plot.explain import plot_explanation, plot_pooled_explanation
 
     images["explain"] = _png(None, lambda: plot_explanation(explanation))
@@ -161,12 +157,16 @@ def write_report(
     command: str | None = None,
     pixel: tuple[int, int] | None = None,
     descriptions: Sequence[str] | None = None,
+    figures: Mapping[str, Path | bytes] | None = None,
 ) -> Path:
-    """Write ``report.html`` into ``out_dir``, reusing the PNG figures already there."""
+    """Write ``report.html`` into ``out_dir``. ``figures`` are the pictures already drawn (as
+    :func:`render_report` takes them); without it, the PNG figures already in ``out_dir`` are
+    reused."""
     out_dir = Path(out_dir)
-    figures = {name: out_dir / f"{name}.png" for name in
-               ("filters", "conv", "activated", "pooled", "winners")
-               if (out_dir / f"{name}.png").is_file()}
+    if figures is None:
+        figures = {name: out_dir / f"{name}.png" for name in
+                   ("filters", "conv", "activated", "pooled", "winners")
+                   if (out_dir / f"{name}.png").is_file()}
     text = render_report(stages, source=source, command=command, figures=figures, pixel=pixel,
                          descriptions=descriptions)
     path = out_dir / REPORT_FILE
@@ -196,17 +196,12 @@ def _normalization_section(stages: Stages, e: PixelExplanation) -> str:
     data = stages.input
     low, high = float(data.min()), float(data.max())
     inside = ~e.padded
-    raw = e.patch[0] * e.scale
-    rows = []
-    for index in range(raw.shape[0]):
-        if inside[index].any():
-            rows.append(index)
-    patch_raw = _grid([[format_raw(v, 1) if inside[r, c] else "pad"
-                        for c, v in enumerate(raw[r])] for r in rows],
-                      "raw 0-255", e.input_rows, e.input_cols, rows)
-    patch_norm = _grid([[f"{v:.3f}" if inside[r, c] else "pad"
-                         for c, v in enumerate(e.patch[0][r])] for r in rows],
-                       f"÷ {format_number(e.scale)} = normalized", e.input_rows, e.input_cols, rows)
+    rows = [index for index in range(inside.shape[0]) if inside[index].any()]
+    first = next(part for part in e.parts() if isinstance(part, Grids))
+    patch_raw, patch_norm = (
+        _grid([[text if inside[r, c] else "pad" for c, text in enumerate(table.cells[r])]
+               for r in rows], table.caption(), e.input_rows, e.input_cols, rows)
+        for table in first.tables if table.key in ("patch", "normalized"))
     channel = " (first channel)" if data.shape[0] > 1 else ""
     return _section("normalization", "2. Normalization", [
         _p("Photos store each value as a whole number from 0 (black) to 255 (white). Networks "
@@ -249,12 +244,6 @@ def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
                        for axis, item in step.axes())
     notes = "".join(_p(html.escape(note), "note") for note in
                     (item.rounding_note() for _, item in step.axes()) if note)
-    field = e.receptive_field
-    lines = e.sum_lines()
-    padding = ("" if not e.padded.any() else
-               f" Cells marked as padding lie outside the image and hold "
-               f"{'0' if config.padding_mode.value == 'zeros' else 'copies of edge pixels'} "
-               f"({config.padding_mode.value} padding).")
     low, high = float(stages.conv.min()), float(stages.conv.max())
     return _section("conv", "4. Convolution", [
         _p(f"Each kernel slides over the image {config.stride} pixel"
@@ -267,15 +256,10 @@ def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
            "kernel size F (its span D(F-1)+1 when dilated), padding P and stride S:"),
         formulas, notes,
         _img(conv_png, "conv stage"),
-        _p(f"<b>Worked example</b>: pixel ({e.row}, {e.col}) of the {html.escape(e.kernel_name)} "
-           f"map. The kernel covers input rows {field['top']} to {field['bottom']} and columns "
-           f"{field['left']} to {field['right']}.{padding} In 0-255 units:"),
-        f"<div class='sum'>{html.escape(' = '.join(lines))}</div>",
-        _p(f"Divided by {format_number(e.scale)}: {e.total:.6g}"
-           + (f", plus the bias {e.bias:.4g}: {e.value:.6g}" if e.bias else "")
-           + f". That is the number at conv[{e.kernel}, {e.row}, {e.col}] in stages.npz."),
+        _p("<b>Worked example</b>, worked as <code>convlens explain</code> does it:"),
+        _worked(e.parts(), ("where", "padding", "sum", "divided", "conv")),
         _img(explain_png, "the worked example: patch times kernel gives the products"),
-        _p(html.escape(CROSS_CORRELATION_NOTE), "note"),
+        _worked(e.parts(), ("cross_correlation",)),
     ])
 
 
@@ -289,13 +273,13 @@ def _activation_section(stages: Stages, e: PixelExplanation, png: bytes) -> str:
         _p(f"The conv values can be negative and of any size. The activation function is "
            f"applied to each value on its own: {words}.{share} The size does not change: "
            f"still {stages.activated.shape[1]}x{stages.activated.shape[2]} per kernel."),
-        f"<div class='sum'>{config.activation.value}({e.value:.6g}) = {e.activated:.6g}</div>",
+        _worked(e.parts(), ("activation",)),
         _img(png, "activated stage"),
     ])
 
 
-def _pooling_section(stages: Stages, chain, pooled, pooled_png: bytes, window_png: bytes,
-                     winners_png: bytes | None) -> str:
+def _pooling_section(stages: Stages, chain, pooled: PooledExplanation, pooled_png: bytes,
+                     window_png: bytes, winners_png: bytes | None) -> str:
     config = stages.config
     step = chain.steps[1]
     formulas = "".join(f"<div class='sum'>{axis}: {html.escape(item.formula())}</div>"
@@ -307,11 +291,8 @@ def _pooling_section(stages: Stages, chain, pooled, pooled_png: bytes, window_pn
     if config.pool_type is PoolType.MAX:
         what = ("keeps only the largest value of each window (the strongest response) and drops "
                 "the rest")
-        worked = (f"max of {html.escape(_values_text(pooled.values))} = {pooled.value:.6g}, "
-                  f"won by conv pixel {pooled.winner}")
     else:
         what = "replaces each window by the mean of its values"
-        worked = (f"mean of {html.escape(_values_text(pooled.values))} = {pooled.value:.6g}")
     parts = [
         _p(f"Pooling shrinks each map: a {size}x{size} window moves {stride} pixel"
            f"{'s' if stride > 1 else ''} at a time and {what}. {act_h}x{act_w} becomes "
@@ -321,11 +302,8 @@ def _pooling_section(stages: Stages, chain, pooled, pooled_png: bytes, window_pn
         "".join(_p(html.escape(note), "note") for note in
                 (item.rounding_note() for _, item in step.axes()) if note),
         _img(pooled_png, "pooled stage"),
-        _p(f"<b>Worked example</b>: pooled cell ({pooled.row}, {pooled.col}) of "
-           f"{html.escape(pooled.kernel_name)} takes conv rows {pooled.window_rows[0]} to "
-           f"{pooled.window_rows[-1]} and columns {pooled.window_cols[0]} to "
-           f"{pooled.window_cols[-1]} of the activated map:"),
-        f"<div class='sum'>{worked}</div>",
+        _p("<b>Worked example</b>:"),
+        _worked(pooled.parts(), ("where", "max", "mean")),
         _img(window_png, "one pooling window worked out"),
     ]
     if winners_png is not None:
@@ -335,6 +313,12 @@ def _pooling_section(stages: Stages, chain, pooled, pooled_png: bytes, window_pn
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _worked(parts: Sequence[Part], keys: Sequence[str]) -> str:
+    """The parts of an explanation with these ``keys``, in its order, as ``convlens explain``
+    words them (:func:`convlens.display.parts_html`)."""
+    return parts_html([part for part in parts if getattr(part, "key", None) in keys])
 
 
 def _section(anchor: str, title: str, parts: Sequence[str]) -> str:
@@ -358,13 +342,6 @@ def _grid(cells, caption: str, row_labels, col_labels, rows) -> str:
             f"<tr><th></th>{head}</tr>{body}</table></div>")
 
 
-def _values_text(values: np.ndarray) -> str:
-    items = [f"{v:.4g}" for v in values.ravel()]
-    if len(items) > 16:
-        items = [*items[:15], f"... ({len(items)} values)"]
-    return "(" + ", ".join(items) + ")"
-
-
 def _png(given: Path | bytes | None, draw) -> bytes | None:
     if isinstance(given, bytes):
         return given
@@ -372,10 +349,7 @@ def _png(given: Path | bytes | None, draw) -> bytes | None:
         return given.read_bytes()
     if draw is None:
         return None
-    figure: Figure = draw()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    return buffer.getvalue()
+    return figure_png(draw(), REPORT_DPI)
 
 
 def _draw(stages: Stages, name: str) -> Figure:
@@ -383,10 +357,11 @@ def _draw(stages: Stages, name: str) -> Figure:
     if name == "filters":
         return plot_kernels(stages.kernels, names)
     if name == "conv":
-        return plot_maps(stages.conv, names, "conv", signed=True)
+        return plot_maps(stages.conv, names, "conv", signed=True, dpi=REPORT_DPI)
     if name == "activated":
-        return plot_maps(stages.activated, names, f"activated ({stages.config.activation.value})")
-    return plot_maps(stages.pooled, names, "pooled")
+        return plot_maps(stages.activated, names, f"activated ({stages.config.activation.value})",
+                         dpi=REPORT_DPI)
+    return plot_maps(stages.pooled, names, "pooled", dpi=REPORT_DPI)
 
 
 def _interesting_pixel(stages: Stages) -> tuple[int, int]:

@@ -11,29 +11,35 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import __version__
 from .config import LayerConfig
+from .defaults import FIGURE_DPI
 from .devices import resolve_device
 from .errors import ConfigError
-from .explain import PixelExplanation, explain_pixel, explain_pooled
+from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
 from .images import ColorMode, load_image, parse_mode
 from .kernels import Kernel, kernel_bank
 from .layers import LayerEstimate, Stages, check_layer_budget, compute_stages, estimate_layer
 from .limits import MAX_FIGURE_INCHES, MAX_KERNELS, check_at_most
-from .outputs import FIGURE_DPI as FIGURE_DPI  # re-exported: output paths live in outputs
 from .outputs import check_out_dir as check_out_dir
 from .outputs import prepare_out_dir as prepare_out_dir
 from .outputs import printable, staged_dir, unique_names
 from .plot import plot_kernels, plot_maps, plot_overview
 from .plot.explain import plot_explanations, plot_winners
+from .plot.png import draw_rgba, encode_png
 from .report import write_report
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STAGES_FILE = "stages.npz"
 RUN_FILE = "run.json"
@@ -59,7 +65,8 @@ class RunResult:
 
 
 def save_stages(stages: Stages, path: Path) -> Path:
-    """Write the npz contract (float32 ``input, kernels, conv, activated, pooled``)."""
+    """Write the npz contract (float32 ``input, kernels, conv, activated, pooled``), straight
+    from the stages' memory (no copy of a whole stage is made)."""
     np.savez(path, **stages.to_numpy())
     return path
 
@@ -70,29 +77,86 @@ def load_stages(path: Path) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def write_figures(stages: Stages, out_dir: Path) -> list[Path]:
-    """``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png`` and ``overview.png``."""
+class FigureFiles:
+    """PNG files drawn on the calling thread and encoded and written on ``pool``'s threads, so
+    the next figure is drawn while the last one is compressed and written (PIL and file writes
+    let go of the GIL). At most :attr:`WAITING` drawn canvases wait for their turn, so memory
+    stays at a few figures however many are drawn.
+
+    :meth:`png` gives a figure's bytes (for ``report.html``, which embeds the same pictures
+    instead of drawing them again or reading the files back).
+    """
+
+    WAITING = 2
+
+    def __init__(self, folder: Path, pool: ThreadPoolExecutor, dpi: float = FIGURE_DPI) -> None:
+        self.folder = Path(folder)
+        self.pool = pool
+        self.dpi = dpi
+        self._done: dict[str, Future[bytes]] = {}
+
+    def add(self, name: str, draw: Callable[[], Figure]) -> Path:
+        """Draw ``draw()`` and queue it to be written as ``name`` in the folder."""
+        waiting = [future for future in self._done.values() if not future.done()]
+        for future in waiting[:max(0, len(waiting) - self.WAITING + 1)]:
+            future.result()
+        rgba = draw_rgba(draw(), self.dpi)
+        path = self.folder / name
+        self._done[name] = self.pool.submit(self._write, rgba, path)
+        return path
+
+    def _write(self, rgba, path: Path) -> bytes:
+        png = encode_png(rgba, self.dpi)
+        path.write_bytes(png)
+        return png
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._done
+
+    def png(self, name: str) -> bytes:
+        """The PNG bytes of figure ``name`` once written (errors of the writing raise here)."""
+        return self._done[name].result()
+
+    def paths(self) -> list[Path]:
+        """Every file written, in the order added; waits for all of them."""
+        for future in self._done.values():
+            future.result()
+        return [self.folder / name for name in self._done]
+
+
+STAGE_FIGURES = ("filters.png", "conv.png", "activated.png", "pooled.png", "overview.png")
+"""The figures every run writes, in the order they are drawn."""
+
+
+def stage_figures(stages: Stages, dpi: float = FIGURE_DPI) -> dict[str, Callable[[], Figure]]:
+    """How to draw each of :data:`STAGE_FIGURES` (called one at a time, so only one figure is
+    in memory); maps are reduced to the pixels their panels have at ``dpi``."""
     config = stages.config
     names = stages.kernel_names
     pool_note = (
         f"{config.pool_type.value} pool {config.pool}x{config.pool}, "
         f"stride {config.effective_pool_stride}" if config.pool else "no pooling: equals activated"
     )
-    figures = {
-        "filters.png": plot_kernels(stages.kernels, names),
-        "conv.png": plot_maps(stages.conv, names, "conv: kernel slid over the input "
-                              "(cross-correlation); red > 0 > blue", signed=True),
-        "activated.png": plot_maps(stages.activated, names,
-                                   f"activated: {config.activation.value} of conv"),
-        "pooled.png": plot_maps(stages.pooled, names, f"pooled: {pool_note}"),
-        "overview.png": plot_overview(stages),
+    return {
+        "filters.png": lambda: plot_kernels(stages.kernels, names),
+        "conv.png": lambda: plot_maps(stages.conv, names, "conv: kernel slid over the input "
+                                      "(cross-correlation); red > 0 > blue", signed=True,
+                                      dpi=dpi),
+        "activated.png": lambda: plot_maps(stages.activated, names,
+                                           f"activated: {config.activation.value} of conv",
+                                           dpi=dpi),
+        "pooled.png": lambda: plot_maps(stages.pooled, names, f"pooled: {pool_note}", dpi=dpi),
+        "overview.png": lambda: plot_overview(stages),
     }
-    paths = []
-    for name, figure in figures.items():
-        path = out_dir / name
-        figure.savefig(path, dpi=FIGURE_DPI)
-        paths.append(path)
-    return paths
+
+
+def write_figures(stages: Stages, out_dir: Path) -> list[Path]:
+    """``filters.png``, ``conv.png``, ``activated.png``, ``pooled.png`` and ``overview.png``."""
+    with ThreadPoolExecutor(1, thread_name_prefix="convlens-png") as pool:
+        files = FigureFiles(Path(out_dir), pool)
+        for name, draw in stage_figures(stages, files.dpi).items():
+            files.add(name, draw)
+        return files.paths()
 
 
 def estimate_run_bytes(
@@ -196,20 +260,28 @@ def run_image(
     check_run_budget(tuple(image.shape), tuple(kernel_bank(kernels, image.shape[0]).shape),
                      config)
     stages = compute_stages(image, kernels, config, target)
-    check_teaching_options(stages, winners, explain_at)
+    explanations = check_teaching_options(stages, winners, explain_at)
     result = RunResult(Path(source), out_dir, stages)
-    with staged_dir(out_dir, force) as folder:
-        written = write_figures(stages, folder)
-        written.append(save_stages(stages, folder / STAGES_FILE))
+    # the npz is written and the PNGs compressed on worker threads while the figures are drawn
+    with staged_dir(out_dir, force) as folder, ThreadPoolExecutor(
+            2, thread_name_prefix="convlens-write") as pool:
+        saved = pool.submit(save_stages, stages, folder / STAGES_FILE)
+        files = FigureFiles(folder, pool)
+        for name, draw in stage_figures(stages, files.dpi).items():
+            files.add(name, draw)
+        written: list[Path] = []
         if winners:
-            written += write_winners(stages, folder)
+            files.add("winners.png", lambda: plot_winners(stages))
         if explain_at is not None:
-            written += write_explanations(stages, folder, explain_at)
+            written += write_explanations(explanations, folder, explain_at, files)
         if report:
+            pictures = {name.removesuffix(".png"): files.png(name)
+                        for name in (*STAGE_FIGURES, "winners.png") if name in files}
             written.append(write_report(
                 stages, folder, source=printable(Path(source).name),
                 command=None if command is None else printable(command), pixel=explain_at,
-                descriptions=[kernel.description for kernel in kernels]))
+                descriptions=[kernel.description for kernel in kernels], figures=pictures))
+        written = [*files.paths(), saved.result(), *written]
         settings = run_settings(source, kernels, config, stages, color, max_side, target,
                                 command)
         result.seconds = time.perf_counter() - started
@@ -223,27 +295,21 @@ def run_image(
 
 def check_teaching_options(
     stages: Stages, winners: bool, explain_at: tuple[int, int] | None
-) -> None:
-    """Fail before anything is written when ``winners`` or ``explain_at`` cannot apply."""
+) -> list[PixelExplanation | PooledExplanation]:
+    """Fail before anything is written when ``winners`` or ``explain_at`` cannot apply; the
+    explanations of ``explain_at`` (:func:`explain_run_pixel`, worked out once), or none."""
     config = stages.config
     if winners and (config.pool is None or config.pool_type.value != "max"):
         raise ConfigError("--winners needs max pooling (--pool N --pool-type max)")
-    if explain_at is not None:
-        explain_pixel(stages.input, stages.kernels, config, 0, *explain_at)
+    return [] if explain_at is None else explain_run_pixel(stages, explain_at)
 
 
-def write_winners(stages: Stages, out_dir: Path) -> list[Path]:
-    """``winners.png``: which activated pixel won each max-pool window, per kernel."""
-    path = out_dir / "winners.png"
-    plot_winners(stages.activated, stages.config, stages.kernel_names).savefig(
-        path, dpi=FIGURE_DPI)
-    return [path]
-
-
-def write_explanations(stages: Stages, out_dir: Path, at: tuple[int, int]) -> list[Path]:
-    """``explain.json`` (every kernel's arithmetic for conv pixel ``at``, with the pooled cell
-    it feeds) and ``explain.png`` (the same drawn)."""
-    items: list = []
+def explain_run_pixel(
+    stages: Stages, at: tuple[int, int]
+) -> list[PixelExplanation | PooledExplanation]:
+    """Every kernel's arithmetic for conv pixel ``at`` (true convolution too), each followed
+    by the pooled cell it feeds; a pixel outside the map raises a one-line error."""
+    items: list[PixelExplanation | PooledExplanation] = []
     for index, name in enumerate(stages.kernel_names):
         pixel = explain_pixel(stages.input, stages.kernels, stages.config, index, *at,
                               kernel_name=name, flip=True)
@@ -251,15 +317,18 @@ def write_explanations(stages: Stages, out_dir: Path, at: tuple[int, int]) -> li
         if pixel.pooled_cell is not None:
             items.append(explain_pooled(stages.input, stages.kernels, stages.config, index,
                                         *pixel.pooled_cell, kernel_name=name))
-    data = {"at": list(at), "explanations": [
-        {"what": "conv pixel" if isinstance(item, PixelExplanation) else "pooled cell",
-         **item.to_dict()}
-        for item in items]}
+    return items
+
+
+def write_explanations(items: Sequence[PixelExplanation | PooledExplanation], out_dir: Path,
+                       at: tuple[int, int], files: FigureFiles) -> list[Path]:
+    """``explain.json`` (the explanations of conv pixel ``at``, :func:`explain_run_pixel`),
+    and ``explain.png`` (the same drawn) added to ``files``; returns the JSON's path."""
+    data = {"at": list(at), "explanations": [item.to_dict() for item in items]}
     json_path = out_dir / "explain.json"
     json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    figure_path = out_dir / "explain.png"
-    plot_explanations(items).savefig(figure_path, dpi=FIGURE_DPI)
-    return [json_path, figure_path]
+    files.add("explain.png", lambda: plot_explanations(items))
+    return [json_path]
 
 
 def output_folders(sources: Sequence[Path], out: Path | None, default_root: Path) -> list[Path]:

@@ -18,7 +18,7 @@ from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
-    from ..layers import Stages
+    from ..layers import Stages, StageSummary
 
 SIZE_HEADING = "size: (I - F + 2P)/S + 1"
 
@@ -131,7 +131,8 @@ def kernels_command(
 ) -> None:
     """List the built-in kernels with their numbers and what each one finds."""
     from ..kernels import get_kernel, list_kernels
-    from ..plot import common_denominator, format_number
+    from ..numbers import format_number
+    from ..plot import common_denominator
 
     names = list_kernels(pattern)
     if not names:
@@ -153,15 +154,16 @@ def kernels_command(
     console.print(table)
 
 
-def stage_table(stages: Stages, title: str = "", with_sizes: bool = True) -> Table:
+def stage_table(stages: Stages, title: str = "", with_sizes: bool = True,
+                rows: list[StageSummary] | None = None) -> Table:
     """The rich table of stages: shape, range, zeroed share and (``with_sizes``) the size
-    formula."""
+    formula. ``rows`` are ``stages.summary(separator="\n")`` when already computed."""
     table = Table(title=title or None, show_edge=False)
     columns = [("stage", "left"), ("shape", "left"), ("min", "right"), ("max", "right"),
                ("zeroed", "right")] + ([(SIZE_HEADING, "left")] if with_sizes else [])
     for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for row in stages.summary(separator="\n"):
+    for row in rows if rows is not None else stages.summary(separator="\n"):
         zeroed = "" if row.zeroed is None else f"{row.zeroed:.1%}"
         cells = [row.stage, "x".join(map(str, row.shape)), f"{row.minimum:.4g}",
                  f"{row.maximum:.4g}", zeroed] + ([row.size_formula] if with_sizes else [])
@@ -171,14 +173,15 @@ def stage_table(stages: Stages, title: str = "", with_sizes: bool = True) -> Tab
 
 def print_stage_table(stages: Stages, title: str = "") -> None:
     """Print :func:`stage_table`; where the formulas would wrap in a narrow terminal they go
-    below the table instead, one line each."""
-    table = stage_table(stages, title)
+    below the table instead, one line each. The stages' statistics are computed once."""
+    rows = stages.summary(separator="\n")
+    table = stage_table(stages, title, rows=rows)
     if fits(table):
         console.print(table)
         return
-    console.print(stage_table(stages, title, with_sizes=False))
+    console.print(stage_table(stages, title, with_sizes=False, rows=rows))
     console.print(SIZE_HEADING)
-    for row in stages.summary(separator="\n"):
+    for row in rows:
         for number, line in enumerate(row.size_formula.splitlines()):
             console.print(f"  {row.stage if number == 0 else '':<9} {line}", highlight=False,
                           soft_wrap=True)
