@@ -348,10 +348,20 @@ def test_training_run_shows_its_metrics_and_figures(trained):
 
 # --------------------------------------------------------------------------- wiring
 
-NOT_WIRED_YET: set[str] = set()
-"""Result classes whose ``_repr_html_``/``_repr_png_`` are still to be added (one line each,
-calling the functions above). Remove a name once its method is in: the test below then checks
-it, and it fails while a wired class is still listed here."""
+SHOWN_AS = {
+    "Stages": {"image/png"},
+    "PixelExplanation": {"text/html"},
+    "PooledExplanation": {"text/html"},
+    "SizeChain": {"text/html"},
+    "LayerTable": {"text/html"},
+    "FeatureMaps": {"image/png"},
+    "Inspection": {"text/html"},
+    "SaliencyResult": {"image/png"},
+    "RunResult": {"image/png"},
+    "TrainResult": {"text/html"},
+}
+"""What Jupyter shows of each result class (through its ``_repr_png_``/``_repr_html_``, which
+call the functions above), besides plain text."""
 
 
 def _results(chelsea, opened, trained, tmp_path) -> dict:
@@ -380,18 +390,17 @@ def _results(chelsea, opened, trained, tmp_path) -> dict:
 
 def test_results_display_themselves_in_jupyter(chelsea, opened, trained, tmp_path):
     formatter = DisplayFormatter()
+    results = _results(chelsea, opened, trained, tmp_path)
+    assert set(results) == set(SHOWN_AS)
     failures = []
-    for name, result in _results(chelsea, opened, trained, tmp_path).items():
+    for name, result in results.items():
         data, _ = formatter.format(result)
-        shown = bool({"image/png", "text/html"} & set(data))
-        if name in NOT_WIRED_YET:
-            if shown:
-                failures.append(f"{name} displays itself now: remove it from NOT_WIRED_YET")
-            continue
-        if not shown:
-            failures.append(f"{name} shows only text in Jupyter")
-        elif "image/png" in data:
+        shown = {"image/png", "text/html"} & set(data)
+        if shown != SHOWN_AS[name]:
+            failures.append(f"{name} shows {sorted(shown) or 'only text'} in Jupyter, not "
+                            f"{sorted(SHOWN_AS[name])}")
+        if "image/png" in shown:
             _png(data["image/png"])
-        else:
+        if "text/html" in shown:
             _xml(data["text/html"])
     assert failures == []
