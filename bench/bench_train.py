@@ -4,7 +4,9 @@ Part 1, digits: the default ``convlens train`` (tinyvgg, 30 epochs, the digits p
 ``--seeds`` seeds. For each: the seconds until the first epoch at >= 98% val accuracy (training
 and validation time, as the run table counts it; start-up and figures excluded), the whole run's
 wall time, the kept and last-epoch val accuracy, and scikit-learn's SVC on the same split.
-The val split is the seeded, stratified 20% that training never sees.
+The val split is the seeded, stratified 20% that training never sees. Last, how many runs kept
+the promise of ``convlens train`` with no arguments: 98% within a minute, counting both the
+epochs and the whole run (the test suite checks the accuracy, not the clock).
 
 Part 2, ResNet-9 images/s: a synthetic data set of CIFAR-10's size (50,000 uint8 3x32x32 images,
 10 classes) trained through the same input pipeline as ``convlens train`` (augmentation,
@@ -34,6 +36,7 @@ from convlens.models import create_model
 from convlens.train import TrainConfig, _Runner, train
 
 TARGET = 0.98
+PROMISE_S = 60.0  # the default digits run reaches TARGET within a minute
 CIFAR_SIZE = 50_000
 
 
@@ -150,10 +153,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{TARGET:.0%} val accuracy")
         print(f"{'seed':>4}  {'to 98% (s)':>10}  {'epoch':>5}  {'30 epochs (s)':>13}  "
               f"{'wall (s)':>8}  {'kept':>7}  {'last':>7}  {'SVC':>7}  {'img/s':>7}")
-        for row in digits_runs(args.seeds):
+        rows = digits_runs(args.seeds)
+        for row in rows:
             print(f"{row['seed']:>4}  {row['to_target_s']:>10.2f}  {row['to_target_epoch']!s:>5}"
                   f"  {row['train_s']:>13.2f}  {row['wall_s']:>8.2f}  {row['kept']:>7.2%}  "
                   f"{row['last']:>7.2%}  {row['svc']:>7.2%}  {row['images_per_second']:>7,.0f}")
+        kept = [row["seed"] for row in rows if row["kept"] >= TARGET
+                and max(row["train_s"], row["wall_s"]) < PROMISE_S]
+        print(f"   {TARGET:.0%} within {PROMISE_S:.0f} s (epochs and whole run): {len(kept)} of "
+              f"{len(rows)} runs (seeds {', '.join(map(str, kept)) or 'none'})")
 
     data = synthetic_cifar(CIFAR_SIZE)
     print(f"\n2. resnet9 (width 64) on synthetic CIFAR-sized data ({CIFAR_SIZE:,} x 3x32x32): "
