@@ -5,9 +5,10 @@ of convlens implement those in one line each by calling the functions here, so t
 widgets (:mod:`convlens.widgets`) and any other page render the same thing the same way:
 
 * :func:`figure_png` turns a ``matplotlib.figure.Figure`` into PNG bytes (no pyplot involved);
-* :func:`pixel_explanation_html` / :func:`pooled_explanation_html` draw one conv pixel's or one
-  pooled cell's arithmetic (patch x kernel = products -> sum -> activation -> pooled cell), the
-  numbers ``convlens explain`` prints;
+* :func:`parts_html` styles an explanation's parts (:mod:`convlens.explain_parts`);
+  :func:`pixel_explanation_html` / :func:`pooled_explanation_html` show one conv pixel's or one
+  pooled cell's arithmetic that way (patch x kernel = products -> sum -> activation -> pooled
+  cell), the words and numbers ``convlens explain`` prints;
 * :func:`size_chain_html` the size formula ``(I - F + 2P)/S + 1`` layer by layer;
 * :func:`stages_html` the stage table of a run (shape, range, share zeroed, size formula);
 * :func:`layer_table_html` a model's layers, :func:`inspection_html` / :func:`feature_maps_png`
@@ -38,14 +39,16 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize, TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure
 
-from .plot import format_number
+from .defaults import SCREEN_DPI
+from .explain import RAW_SCALE
+from .numbers import format_number
 
 if TYPE_CHECKING:
-    from .explain import PixelExplanation, PooledExplanation, SizeChain
+    from .explain import PixelExplanation, PooledExplanation
+    from .explain_parts import Part, Span
+    from .explain_parts import Table as TablePart
     from .layers import Stages
-
-NOTEBOOK_DPI = 80
-"""Resolution of figures shown in notebooks: readable, and a few hundred kB per figure."""
+    from .sizes import SizeChain
 
 _FONT = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px"
 _CELL = "padding: 2px 6px; text-align: right; border: 1px solid #bbb"
@@ -59,7 +62,7 @@ _NOTE = "color: #666; font-size: 11px; margin: 2px 0"
 # --------------------------------------------------------------------------- figures
 
 
-def figure_png(figure: Figure, dpi: int = NOTEBOOK_DPI) -> bytes:
+def figure_png(figure: Figure, dpi: int = SCREEN_DPI) -> bytes:
     """The PNG bytes of ``figure`` at ``dpi`` (dots per inch), drawn with Agg, no pyplot."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
@@ -135,6 +138,7 @@ def html_matrix(
     *,
     caption: str | None = None,
     formatter: Callable[[float], str] = format_number,
+    texts: Sequence[Sequence[str]] | None = None,
     signed: bool | None = None,
     limits: tuple[float, float] | None = None,
     padded: np.ndarray | None = None,
@@ -148,7 +152,8 @@ def html_matrix(
     colours of the conv maps; others dark (0) to white (the largest value), like the image.
     ``limits`` ``(low, high)`` fixes the colour scale (e.g. ``(0, 255)`` for raw pixels).
     ``padded`` ``(rows, cols)`` marks cells that lie in the padding (dashed, italic);
-    ``highlight`` outlines one cell (a pool winner).
+    ``highlight`` outlines one cell (a pool winner). ``texts`` gives each cell's text (else
+    ``formatter`` writes the value).
     """
     grid = np.asarray(values, dtype=np.float64)
     if grid.ndim != 2:
@@ -186,7 +191,8 @@ def html_matrix(
             if highlight is not None and (r, c) == tuple(highlight):
                 style += f"; {_WINNER}"
                 title = ' title="winner"'
-            cells.append(f'<td style="{style}"{title}>{esc(formatter(float(value)))}</td>')
+            text = texts[r][c] if texts is not None else formatter(float(value))
+            cells.append(f'<td style="{style}"{title}>{esc(text)}</td>')
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
     return "".join(parts)
@@ -209,119 +215,76 @@ def _paragraph(text: str, style: str = "margin: 4px 0") -> str:
     return f'<p style="{style}">{text}</p>'
 
 
-def _raw(value: float) -> str:
-    from .explain import format_raw
-
-    return format_raw(value)
-
-
-def _value(value: float) -> str:
-    return f"{value:.6g}"
-
-
 # --------------------------------------------------------------------------- explanations
 
 
+def parts_html(parts: Sequence[Part]) -> str:
+    """An explanation's parts (:mod:`convlens.explain_parts`) as HTML: headings bold,
+    sentences as paragraphs (numbers bold, with ``data-key`` / ``data-value``), grids as
+    heatmap tables side by side with their operators (padding dashed, the winner outlined;
+    detail tables and repeated units left out), the written sum on one line, notes small."""
+    from .explain_parts import Grids, Heading, Note, Sentence, WrittenSum
+
+    blocks = []
+    for part in parts:
+        if isinstance(part, Heading):
+            blocks.append(_paragraph(f"<b>{esc(part.text)}</b>"))
+        elif isinstance(part, Sentence):
+            blocks.append(_paragraph("".join(_span_html(span) for span in part.spans)))
+        elif isinstance(part, Note):
+            blocks.append(_paragraph(esc(part.text), _NOTE))
+        elif isinstance(part, WrittenSum):
+            blocks.append(_paragraph(esc(f"{part.label} = " + " = ".join(part.lines))))
+        elif isinstance(part, Grids):
+            cells: list[str] = []
+            units: set[str] = set()
+            for operator, table in part.shown(detail=False):
+                if operator and cells:
+                    cells.append(_operator(operator))
+                cells.append(_table_html(table, with_unit=table.unit not in units))
+                units.add(table.unit)
+            blocks.append(_row(*cells))
+    return "".join(blocks)
+
+
+def _span_html(span: Span) -> str:
+    text = esc(span.text)
+    attributes = ""
+    if span.key:
+        attributes = f' data-key="{esc(span.key)}" data-value="{esc(span.value)}"'
+    if span.style == "strong":
+        return f"<b{attributes}>{text}</b>"
+    if span.style == "dim":
+        return f'<span style="color: #666"{attributes}>{text}</span>'
+    return f"<span{attributes}>{text}</span>" if attributes else text
+
+
+def _table_html(table: TablePart, with_unit: bool = True) -> str:
+    """One grid part as a heatmap table: raw pixels on a 0-255 scale, signed values around 0."""
+    winner = np.argwhere(table.mark_array("winner"))
+    return html_matrix(
+        table.array(), caption=table.caption() if with_unit else table.caption(""),
+        texts=table.cells, signed={"signed": True, "raw": False}.get(table.scale),
+        limits=(0.0, RAW_SCALE) if table.scale == "raw" else None,
+        padded=table.mark_array("padding") if table.marks is not None else None,
+        highlight=tuple(winner[0]) if len(winner) else None,
+        row_labels=table.row_labels, col_labels=table.col_labels)
+
+
 def pixel_explanation_html(explanation: PixelExplanation) -> str:
-    """One conv output pixel worked out: where its patch lies, patch x kernel = products, the
-    sum written out as ``convlens explain`` prints it, the activation and the pooled cell it
-    feeds. Patch and products are in raw 0-255 units (normalized x 255), as the tutorial does.
+    """One conv output pixel worked out (:func:`convlens.explain_parts.pixel_parts`): where
+    its patch lies, patch x kernel = products, the sum written out as ``convlens explain``
+    prints it, the activation and the pooled cell it feeds. Patch and products are in raw
+    0-255 units (normalized x 255), as the tutorial does.
     """
-    e = explanation
-    channel_labels = ("R", "G", "B") if e.channels == 3 else (None,)
-    field = e.receptive_field
-    parts = [f'<div class="convlens-explain" style="{_FONT}">']
-    parts.append(_paragraph(
-        f"<b>conv pixel ({e.row}, {e.col}) of {esc(e.kernel_name)}</b> in the "
-        f"{e.conv_shape[0]}x{e.conv_shape[1]} conv map: the kernel covers input rows "
-        f"{field['top']}..{field['bottom']}, cols {field['left']}..{field['right']}"
-        + (" (dashed cells lie in the padding)" if e.padded.any() else "")))
-    raw_patch = e.patch.astype(np.float64) * e.scale
-    raw_products = e.products * e.scale
-    for channel, label in enumerate(channel_labels):
-        suffix = f" [{label}]" if label else ""
-        parts.append(_row(
-            html_matrix(raw_patch[channel], caption=f"patch (0-255){suffix}", formatter=_raw,
-                        signed=False, limits=(0.0, e.scale), padded=e.padded,
-                        row_labels=e.input_rows, col_labels=e.input_cols),
-            _operator("×"),
-            html_matrix(e.weights[channel], caption=f"kernel{suffix}", signed=True),
-            _operator("="),
-            html_matrix(raw_products[channel], caption=f"products{suffix}", formatter=_raw,
-                        signed=True, padded=e.padded),
-        ))
-    lines = e.sum_lines()
-    parts.append(_paragraph("sum of products = " + " = ".join(esc(line) for line in lines)))
-    conv_text = f"{_value(e.total)} (the sum / {format_number(e.scale)})"
-    if e.bias:
-        conv_text += f" + bias {_value(e.bias)} = {_value(e.value)}"
-    parts.append(_paragraph(f"conv value = {esc(conv_text)}"))
-    parts.append(_paragraph(
-        f"{esc(e.config.activation.value)}({_value(e.value)}) = <b>{_value(e.activated)}</b>"))
-    parts.append(_paragraph(esc(_pooled_note(e))))
-    if e.flipped_total is not None:
-        parts.append(_paragraph(
-            f"true convolution (kernel turned 180 degrees): sum = "
-            f"{esc(' = '.join(e.sum_lines(flipped=True)))}"))
-    parts.append(_paragraph(esc("cross-correlation: each weight multiplies the pixel under it, "
-                                "the kernel is not turned round (PyTorch's Conv2d)"), _NOTE))
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def _pooled_note(e: PixelExplanation) -> str:
-    if e.pooled_shape is None:
-        return "no pool stage: the activated value is the layer's output"
-    if not e.pooled:
-        return ("this pixel lies in no pooling window (the windows skip it), so pooling "
-                "discards it")
-    notes = []
-    for cell in e.pooled:
-        row, col = cell["cell"]
-        text = f"feeds pooled cell ({row}, {col}) = {_value(cell['value'])}"
-        if cell.get("wins") is True:
-            text += " (this pixel is the maximum: it wins)"
-        elif cell.get("wins") is False:
-            text += f" (the maximum is at {tuple(cell['winner'])}: this pixel is dropped)"
-        else:
-            text += " (the mean of its window)"
-        notes.append(text)
-    return "; ".join(notes)
+    return f'<div class="convlens-explain" style="{_FONT}">{parts_html(explanation.parts())}</div>'
 
 
 def pooled_explanation_html(explanation: PooledExplanation) -> str:
-    """One pooled cell worked out: its window of the activated map (conv coordinates), the
-    winner outlined (max pooling) or the mean (avg pooling), and the value it gives."""
-    e = explanation
-    field = e.receptive_field
-    winner = None
-    if e.winner is not None:
-        winner = (e.window_rows.index(e.winner[0]), e.window_cols.index(e.winner[1]))
-    size = len(e.window_rows)
-    parts = [f'<div class="convlens-explain" style="{_FONT}">']
-    parts.append(_paragraph(
-        f"<b>pooled cell ({e.row}, {e.col}) of {esc(e.kernel_name)}</b> in the "
-        f"{e.pooled_shape[0]}x{e.pooled_shape[1]} pooled map: a {size}x{size} "
-        f"{esc(e.pool_type.value)} pool over conv rows {e.window_rows[0]}..{e.window_rows[-1]}, "
-        f"cols {e.window_cols[0]}..{e.window_cols[-1]} (input rows {field['top']}.."
-        f"{field['bottom']}, cols {field['left']}..{field['right']})"))
-    parts.append(_row(
-        html_matrix(e.conv_values, caption="conv", formatter=_value, signed=True,
-                    row_labels=e.window_rows, col_labels=e.window_cols),
-        _operator("→"),
-        html_matrix(e.values, caption=f"{e.config.activation.value}", formatter=_value,
-                    highlight=winner, row_labels=e.window_rows, col_labels=e.window_cols),
-        _operator("→"),
-        html_matrix(np.array([[e.value]]), caption="pooled", formatter=_value),
-    ))
-    if e.winner is not None:
-        text = (f"max = <b>{_value(e.value)}</b>, won by conv pixel {tuple(e.winner)}; the other "
-                f"{size * size - 1} values are dropped")
-    else:
-        text = f"mean of {size * size} values = <b>{_value(e.value)}</b>"
-    parts.append(_paragraph(text))
-    parts.append("</div>")
-    return "".join(parts)
+    """One pooled cell worked out (:func:`convlens.explain_parts.pooled_parts`): its window of
+    the activated map (conv coordinates), the winner outlined (max pooling) or the mean (avg
+    pooling), and the value it gives."""
+    return f'<div class="convlens-explain" style="{_FONT}">{parts_html(explanation.parts())}</div>'
 
 
 # --------------------------------------------------------------------------- sizes and stages
@@ -458,7 +421,6 @@ def _shape_text(shape: Sequence[int] | None) -> str:
 
 
 __all__ = [
-    "NOTEBOOK_DPI",
     "enable_notebook_display",
     "esc",
     "feature_maps_png",
@@ -467,6 +429,7 @@ __all__ = [
     "html_table",
     "inspection_html",
     "layer_table_html",
+    "parts_html",
     "pixel_explanation_html",
     "png_html",
     "pooled_explanation_html",

@@ -10,9 +10,7 @@ PyTorch's ``nn.Conv2d`` computes cross-correlation: the kernel is laid on the pa
 not turned round. True convolution turns the kernel 180 degrees first; ``flip=True`` adds that
 sum too, the number :func:`scipy.ndimage.convolve` gives.
 
-:func:`size_chain` follows the output size ``(I - F + 2P)/S + 1`` through a chain of conv and
-pool layers (``"conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"``), with the receptive field of
-one output pixel, built on :func:`convlens.layers.output_size`.
+The arithmetic of sizes (output sizes, size chains, receptive fields) is :mod:`convlens.sizes`.
 
 Coordinates are 0-based ``(row, col)`` array indices, as in ``stages.npz``. "Raw" values are the
 normalized values times 255 (images are loaded as ``value / type max``), the 0-255 numbers a
@@ -21,31 +19,27 @@ photo editor shows.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import LayerConfig, PaddingMode, PoolType
 from .errors import ConfigError
-from .layers import (
-    LayerConfig,
-    PaddingMode,
-    PaddingSpec,
-    PoolType,
-    check_fits,
-    effective_size,
-    make_activation,
-    output_size,
-    parse_padding,
-    resolve_padding,
-    same_padding,
+from .explain_parts import (
+    CHANNEL_LABELS,
+    CROSS_CORRELATION_NOTE,
+    Part,
+    parts_to_dicts,
+    pixel_parts,
+    pooled_parts,
 )
-from .limits import MAX_IMAGE_SIDE, MAX_LAYER_NUMBER, bounded_int, check_at_most
-from .plot import format_number
-from .wording import verb
+from .layers import make_activation
+from .numbers import format_factor, format_raw
+from .sizes import check_at, check_fits, resolve_padding
 
 RAW_SCALE = 255.0
 """What 1.0 of a normalized value is in raw units (8-bit pixel values)."""
@@ -53,12 +47,6 @@ RAW_SCALE = 255.0
 MAX_WRITTEN_TERMS = 121
 """Longest sum (number of products) written out term by term; longer ones show row sums."""
 
-CROSS_CORRELATION_NOTE = (
-    "PyTorch's Conv2d computes cross-correlation: each weight multiplies the pixel under it as "
-    "the kernel lies, without turning the kernel round (true convolution turns it 180 degrees "
-    "first; see --flip)."
-)
-CHANNEL_LABELS = ("R", "G", "B")
 
 
 # --------------------------------------------------------------------------- taps and patches
@@ -165,6 +153,7 @@ class PixelExplanation:
     flipped_products: np.ndarray | None = None
     flipped_total: float | None = None
     scale: float = RAW_SCALE
+    what: ClassVar[str] = "conv pixel"
 
     @property
     def channels(self) -> int:
@@ -201,7 +190,7 @@ class PixelExplanation:
             for channel in range(self.channels):
                 label = f"{CHANNEL_LABELS[channel]}: " if self.channels == 3 else ""
                 for index, (values, row_weights) in enumerate(zip(raw[channel], weights[channel])):
-                    terms = " + ".join(f"{format_raw(v)}×{_factor(w)}"
+                    terms = " + ".join(f"{format_raw(v)}×{format_factor(w)}"
                                        for v, w in zip(values, row_weights))
                     groups.append(f"{label if index == 0 else ''}({terms})")
             lines.append(" + ".join(groups))
@@ -211,9 +200,16 @@ class PixelExplanation:
         lines.append(format_raw(float(row_sums.sum())))
         return lines
 
+    def parts(self) -> tuple[Part, ...]:
+        """The explanation in words and grids (:func:`convlens.explain_parts.pixel_parts`),
+        which every renderer styles."""
+        return pixel_parts(self)
+
     def to_dict(self) -> dict:
-        """JSON-ready: every array as nested lists ``(C, kh, kw)``, values at full precision."""
+        """JSON-ready: every array as nested lists ``(C, kh, kw)``, values at full precision;
+        ``parts`` the explanation's words and grids (:mod:`convlens.explain_parts`)."""
         data = {
+            "what": self.what,
             "kernel_index": self.kernel,
             "kernel_name": self.kernel_name,
             "at": [self.row, self.col],
@@ -253,6 +249,7 @@ class PixelExplanation:
                 "sum_written": " = ".join(self.sum_lines(flipped=True)),
                 "conv": (self.flipped_total or 0.0) + self.bias,
             }
+        data["parts"] = parts_to_dicts(self.parts())
         return data
 
     def _repr_html_(self) -> str:
@@ -291,7 +288,7 @@ def explain_pixel(
     channels, height, width = data.shape
     kernel_size = (int(bank.shape[2]), int(bank.shape[3]))
     conv_shape = steps[0].outputs
-    _check_at("conv pixel", row, col, conv_shape, "conv map")
+    check_at("conv pixel", row, col, conv_shape, "conv map")
     tap_rows, tap_cols = tap_positions(config, (height, width), kernel_size, [row], [col])
     src_rows, pad_rows = padding_source(tap_rows[0], height, config.padding_mode)
     src_cols, pad_cols = padding_source(tap_cols[0], width, config.padding_mode)
@@ -384,14 +381,22 @@ class PooledExplanation:
     winner: tuple[int, int] | None
     mean: float | None
     receptive_field: dict[str, int]
+    what: ClassVar[str] = "pooled cell"
 
     @property
     def pool_type(self) -> PoolType:
         return self.config.pool_type
 
+    def parts(self) -> tuple[Part, ...]:
+        """The explanation in words and grids (:func:`convlens.explain_parts.pooled_parts`),
+        which every renderer styles."""
+        return pooled_parts(self)
+
     def to_dict(self) -> dict:
-        """JSON-ready, values at full precision."""
+        """JSON-ready, values at full precision; ``parts`` the explanation's words and grids
+        (:mod:`convlens.explain_parts`)."""
         return {
+            "what": self.what,
             "kernel_index": self.kernel,
             "kernel_name": self.kernel_name,
             "at": [self.row, self.col],
@@ -407,6 +412,7 @@ class PooledExplanation:
                        {"row": self.winner[0], "col": self.winner[1], "value": self.value}),
             "mean": self.mean,
             "receptive_field": self.receptive_field,
+            "parts": parts_to_dicts(self.parts()),
         }
 
     def _repr_html_(self) -> str:
@@ -435,7 +441,7 @@ def explain_pooled(
     data, bank, steps = _prepare(image, weights, config, kernel)
     kernel_size = (int(bank.shape[2]), int(bank.shape[3]))
     pooled_shape = steps[1].outputs
-    _check_at("pooled cell", row, col, pooled_shape, "pooled map")
+    check_at("pooled cell", row, col, pooled_shape, "pooled map")
     window = _pool_window(config, (row, col))
     conv = _conv_block(data, bank, config, kernel, window, kernel_size)
     values = _activate(config, conv)
@@ -464,7 +470,8 @@ def pool_winners(activated: torch.Tensor, config: LayerConfig) -> torch.Tensor:
     no window, and losers, are False.
     """
     if config.pool is None or config.pool_type is not PoolType.MAX:
-        raise ConfigError("pool winners need max pooling (--pool N --pool-type max)")
+        raise ConfigError("pool winners need max pooling; this layer's pooling is "
+                          f"{config.pool_type.value if config.pool else 'off'}")
     maps = activated.detach().to("cpu", torch.float32)
     if maps.ndim != 3:
         raise ConfigError(f"expected activated maps (K, H, W); got shape {tuple(maps.shape)}")
@@ -507,18 +514,6 @@ def _numpy(array) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-def _check_at(what: str, row, col, shape: tuple[int, int], map_name: str) -> None:
-    height, width = shape
-    for value in (row, col):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigError(f"{what} coordinates must be whole numbers; got {row!r},{col!r}")
-    if not (0 <= row < height and 0 <= col < width):
-        raise ConfigError(
-            f"{what} ({row}, {col}) is outside the {height}x{width} {map_name}: row must be "
-            f"0..{height - 1} and col 0..{width - 1}"
-        )
-
-
 def _bias(config: LayerConfig, kernel: int) -> float:
     if config.bias is None:
         return 0.0
@@ -554,433 +549,15 @@ def _conv_block(data, bank, config, kernel, window, kernel_size) -> np.ndarray:
     return conv + _bias(config, kernel)
 
 
-def _factor(weight: float) -> str:
-    text = format_number(float(weight), 4)
-    return f"({text})" if text.startswith("-") else text
-
-
-def format_raw(value: float, decimals: int = 2) -> str:
-    """A raw (0-255) value with at most ``decimals`` decimals: ``88``, ``87.62``, ``-3.5``."""
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-# --------------------------------------------------------------------------- size chains
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One conv or pool layer of a size chain. Sizes in pixels; ``kernel`` is ``(kh, kw)``.
-
-    ``stride=None`` means 1 for conv and the window size for pool (PyTorch's defaults).
-    ``padding`` is cells per side, ``"same"`` (conv only) or ``(top, bottom, left, right)``.
-    """
-
-    kind: str
-    kernel: tuple[int, int]
-    stride: int | None = None
-    padding: PaddingSpec = 0
-    dilation: int = 1
-    ceil_mode: bool = False
-    pool_type: str = "max"
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("conv", "pool"):
-            raise ConfigError(f"layer kind must be conv or pool; got {self.kind!r}")
-        set_ = object.__setattr__
-        kernel = self.kernel
-        if isinstance(kernel, (int, np.integer)):
-            kernel = (int(kernel), int(kernel))
-        if not isinstance(kernel, (tuple, list)) or len(kernel) != 2:
-            raise ConfigError(f"{self.kind} kernel must be F or (F, G) pixels; got {kernel!r}")
-        set_(self, "kernel", tuple(kernel))
-        set_(self, "padding", parse_padding(self.padding))
-        label = self.describe()
-        for name, value in (("kernel", self.kernel[0]), ("kernel", self.kernel[1]),
-                            ("stride", self.axis_stride(0)), ("dilation", self.dilation)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"{label}: {name} must be a whole number >= 1; got {value!r}")
-            check_at_most(value, MAX_LAYER_NUMBER, f"{label}: {name}")
-        if self.kind == "pool":
-            if self.padding == "same":
-                raise ConfigError(f"{label}: 'same' padding applies to conv layers only")
-            if self.dilation != 1:
-                raise ConfigError(f"{label}: dilation applies to conv layers only")
-        elif self.ceil_mode:
-            raise ConfigError(f"{label}: ceil mode applies to pool layers only (conv floors)")
-
-    def axis_stride(self, axis: int) -> int:
-        """Stride along axis 0 (rows) or 1 (cols): as given, else 1 (conv) or the window (pool)."""
-        if self.stride is not None:
-            return self.stride
-        return self.kernel[axis] if self.kind == "pool" else 1
-
-    def axis_padding(self, axis: int) -> tuple[int, int]:
-        """``(before, after)`` padding along axis 0 (rows) or 1 (cols)."""
-        if self.padding == "same":
-            return same_padding(self.kernel[axis], self.dilation)
-        if isinstance(self.padding, tuple):
-            return self.padding[2 * axis], self.padding[2 * axis + 1]
-        return self.padding, self.padding  # type: ignore[return-value]
-
-    def describe(self) -> str:
-        """The spec back as text, e.g. ``conv3 s2 p1 d2`` or ``pool3 s2 ceil``."""
-        kh, kw = self.kernel
-        name = ("avgpool" if self.pool_type == "avg" else "pool") if self.kind == "pool" else "conv"
-        text = f"{name}{kh}" if kh == kw else f"{name}{kh}x{kw}"
-        if self.stride is not None:
-            text += f" s{self.stride}"
-        if self.padding == "same":
-            text += " same"
-        elif isinstance(self.padding, tuple):
-            text += " p" + ",".join(map(str, self.padding))
-        elif self.padding:
-            text += f" p{self.padding}"
-        if self.dilation != 1:
-            text += f" d{self.dilation}"
-        if self.ceil_mode:
-            text += " ceil"
-        return text
-
-
-LAYER_SYNTAX = (
-    "layers are comma-separated, each `conv<F>` or `pool<F>` (also maxpool/avgpool, F or FxG) "
-    "then options: s<N> stride, p<N> padding, same, valid, d<N> dilation, ceil; "
-    "e.g. 'conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil'"
-)
-_HEAD = re.compile(r"^(conv|pool|maxpool|avgpool)(\d+)(?:x(\d+))?$")
-_OPTION = re.compile(r"^(s|stride|p|pad|padding|d|dilation)=?(\d+)$")
-
-
-def parse_layers(text: str) -> list[LayerSpec]:
-    """``"conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"`` -> a list of :class:`LayerSpec`.
-
-    >>> [layer.describe() for layer in parse_layers("conv3 p1, pool2")]
-    ['conv3 p1', 'pool2']
-    """
-    layers = []
-    parts = [part.strip() for part in str(text).split(",")]
-    if not any(parts):
-        raise ConfigError(f"no layers given; {LAYER_SYNTAX}")
-    for number, part in enumerate(parts, start=1):
-        if not part:
-            raise ConfigError(f"layer {number} is empty in {text!r}; {LAYER_SYNTAX}")
-        tokens = part.lower().split()
-        head = _HEAD.match(tokens[0])
-        if not head:
-            raise ConfigError(f"layer {number} {part!r} must start with conv<F> or pool<F>; "
-                              f"{LAYER_SYNTAX}")
-        kind = "conv" if head.group(1) == "conv" else "pool"
-        label = f"layer {number} ({part[:40]})"
-        size = bounded_int(head.group(2), MAX_LAYER_NUMBER, f"{label}: the {kind} window")
-        width = bounded_int(head.group(3) or head.group(2), MAX_LAYER_NUMBER,
-                            f"{label}: the {kind} window")
-        options: dict = {"kind": kind, "kernel": (size, width),
-                         "pool_type": "avg" if head.group(1) == "avgpool" else "max"}
-        for token in tokens[1:]:
-            option = _OPTION.match(token)
-            if token in ("same", "psame"):
-                options["padding"] = "same"
-            elif token in ("valid", "pvalid"):
-                options["padding"] = 0
-            elif token == "ceil":
-                options["ceil_mode"] = True
-            elif option:
-                key = {"s": "stride", "p": "padding", "pad": "padding", "d": "dilation"}.get(
-                    option.group(1), option.group(1))
-                options[key] = bounded_int(option.group(2), MAX_LAYER_NUMBER, f"{label}: {key}")
-            else:
-                raise ConfigError(f"layer {number} {part!r}: unknown option {token!r}; "
-                                  f"{LAYER_SYNTAX}")
-        try:
-            layers.append(LayerSpec(**options))
-        except ConfigError as exc:
-            raise ConfigError(f"layer {number} {exc}") from None
-    return layers
-
-
-def layer_specs(config: LayerConfig, kernel_size: tuple[int, int]) -> list[LayerSpec]:
-    """The conv (and pool) layer of a :class:`LayerConfig` as a size chain."""
-    specs = [LayerSpec("conv", kernel_size, config.stride, config.padding, config.dilation)]
-    if config.pool is not None:
-        specs.append(LayerSpec("pool", (config.pool, config.pool), config.effective_pool_stride,
-                               pool_type=config.pool_type.value))
-    return specs
-
-
-@dataclass(frozen=True)
-class AxisStep:
-    """One layer along one axis: the formula with the numbers put in, and what it gives.
-
-    ``field`` is the receptive field of one output pixel in input pixels, ``jump`` the input
-    distance between neighbouring outputs, ``start`` the input coordinate where output 0's
-    field begins (negative: it starts in the padding).
-    """
-
-    size_in: int
-    kernel: int
-    span: int
-    before: int
-    after: int
-    stride: int
-    dilation: int
-    ceil_mode: bool
-    size_out: int
-    field: int
-    jump: int
-    start: int
-
-    @property
-    def numerator(self) -> int:
-        return self.size_in - self.span + self.before + self.after
-
-    @property
-    def exact(self) -> bool:
-        return self.numerator % self.stride == 0
-
-    def formula(self) -> str:
-        """``(224 - 3 + 2×1)/2 + 1 = floor(223/2) + 1 = 112``-style text (``= 111 + 1 = 112``
-        where the division is exact, just ``= 224`` at stride 1)."""
-        pad = (f"2×{self.before}" if self.before == self.after
-               else f"{self.before}+{self.after}")
-        head = f"({self.size_in} - {self.span} + {pad})/{self.stride} + 1"
-        if self.exact:
-            if self.stride == 1:
-                return f"{head} = {self.size_out}"
-            return f"{head} = {self.numerator // self.stride} + 1 = {self.size_out}"
-        rounding = "ceil" if self.ceil_mode else "floor"
-        text = f"{head} = {rounding}({self.numerator}/{self.stride}) + 1"
-        if self.ceil_mode and -(-self.numerator // self.stride) + 1 != self.size_out:
-            return (f"{text} - 1 = {self.size_out} (the last window would start in the right "
-                    "padding, so PyTorch drops it)")
-        return f"{text} = {self.size_out}"
-
-    def rounding_note(self) -> str:
-        """Empty when the division is exact; else what PyTorch does with the remainder."""
-        if self.exact:
-            return ""
-        left = self.numerator % self.stride
-        if self.ceil_mode and -(-self.numerator // self.stride) + 1 != self.size_out:
-            return (f"{self.numerator}/{self.stride} is not whole: ceil mode would add a last "
-                    "window, but it would start in the right padding, so PyTorch drops it")
-        if self.ceil_mode:
-            return (f"{self.numerator}/{self.stride} is not whole: ceil mode rounds up, adding a "
-                    f"last, partial window over the final {left} px")
-        return (f"{self.numerator}/{self.stride} is not whole: PyTorch floors, so the last {left} "
-                f"px (padding included) {verb(left, 'is', 'are')} never covered")
-
-
-@dataclass(frozen=True)
-class ChainStep:
-    """One layer of a :class:`SizeChain`: its spec and the (rows, cols) arithmetic."""
-
-    index: int
-    layer: LayerSpec
-    rows: AxisStep
-    cols: AxisStep
-
-    @property
-    def size_in(self) -> tuple[int, int]:
-        return self.rows.size_in, self.cols.size_in
-
-    @property
-    def size_out(self) -> tuple[int, int]:
-        return self.rows.size_out, self.cols.size_out
-
-    def same_padding(self) -> str:
-        """The padding that keeps this layer's size at stride 1, as text."""
-        if self.layer.kind != "conv":
-            return ""
-        parts = []
-        for axis in (0, 1):
-            before, after = same_padding(self.layer.kernel[axis], self.layer.dilation)
-            parts.append(str(before) if before == after else f"{before}+{after}")
-        return parts[0] if parts[0] == parts[1] else f"{parts[0]} (rows), {parts[1]} (cols)"
-
-    def axes(self) -> list[tuple[str, AxisStep]]:
-        """``[("H", rows), ("W", cols)]``, or one ``("H=W", rows)`` where both are the same."""
-        if self.rows == self.cols:
-            return [("H=W" if self.rows.size_in == self.cols.size_in else "H", self.rows)]
-        return [("H", self.rows), ("W", self.cols)]
-
-    def to_dict(self) -> dict:
-        data = {"index": self.index, "layer": self.layer.describe(), "kind": self.layer.kind,
-                "input": list(self.size_in), "output": list(self.size_out),
-                "same_padding": self.same_padding()}
-        for name, step in (("rows", self.rows), ("cols", self.cols)):
-            data[name] = {
-                "formula": step.formula(), "exact": step.exact, "note": step.rounding_note(),
-                "input": step.size_in, "kernel": step.kernel, "span": step.span,
-                "padding": [step.before, step.after], "stride": step.stride,
-                "dilation": step.dilation, "ceil_mode": step.ceil_mode,
-                "output": step.size_out, "receptive_field": step.field, "jump": step.jump,
-                "start": step.start,
-            }
-        return data
-
-
-@dataclass(frozen=True)
-class SizeChain:
-    """Every layer's output size for one input, with receptive fields (:func:`size_chain`)."""
-
-    input_size: tuple[int, int]
-    steps: tuple[ChainStep, ...]
-
-    @property
-    def output_size(self) -> tuple[int, int]:
-        return self.steps[-1].size_out if self.steps else self.input_size
-
-    @property
-    def receptive_field(self) -> tuple[int, int]:
-        """Input pixels (rows, cols) one final output pixel depends on."""
-        if not self.steps:
-            return 1, 1
-        return self.steps[-1].rows.field, self.steps[-1].cols.field
-
-    def field_of(self, row: int, col: int) -> dict[str, int]:
-        """Input box (inclusive, may reach into padding) of final output pixel ``(row, col)``."""
-        height, width = self.output_size
-        _check_at("output pixel", row, col, (height, width), "output")
-        if not self.steps:
-            return {"top": row, "bottom": row, "left": col, "right": col}
-        rows, cols = self.steps[-1].rows, self.steps[-1].cols
-        top, left = rows.start + row * rows.jump, cols.start + col * cols.jump
-        return {"top": top, "bottom": top + rows.field - 1,
-                "left": left, "right": left + cols.field - 1}
-
-    def warnings(self) -> list[str]:
-        """One line per layer and axis where the division is not exact."""
-        lines = []
-        for step in self.steps:
-            for axis, item in step.axes():
-                note = item.rounding_note()
-                if note:
-                    lines.append(f"layer {step.index} ({step.layer.describe()}), {axis}: {note}")
-        return lines
-
-    def to_dict(self) -> dict:
-        """JSON-ready, for the web page's live formula."""
-        return {"input": list(self.input_size), "output": list(self.output_size),
-                "receptive_field": list(self.receptive_field),
-                "layers": [step.to_dict() for step in self.steps],
-                "warnings": self.warnings()}
-
-    def _repr_html_(self) -> str:
-        from .display import size_chain_html
-
-        return size_chain_html(self)
-
-
-def size_chain(
-    input_size: int | tuple[int, int], layers: str | Sequence[LayerSpec]
-) -> SizeChain:
-    """Follow ``(I - F + 2P)/S + 1`` through ``layers`` for an input of ``input_size`` pixels.
-
-    ``input_size`` is one side (square) or ``(height, width)``; ``layers`` is text for
-    :func:`parse_layers` or a list of :class:`LayerSpec`. A layer that leaves no output raises
-    :class:`ConfigError` naming the layer and why.
-
-    >>> size_chain(5, "conv3").output_size
-    (3, 3)
-    >>> size_chain(224, "conv3 p1, pool2").steps[1].rows.formula()
-    '(224 - 2 + 2×0)/2 + 1 = 111 + 1 = 112'
-    """
-    specs = parse_layers(layers) if isinstance(layers, str) else list(layers)
-    size = parse_size(input_size)
-    steps = []
-    fields = [(1, 1, 0), (1, 1, 0)]  # (field, jump, start) per axis
-    current = size
-    for index, layer in enumerate(specs, start=1):
-        axes = []
-        for axis in (0, 1):
-            field_, jump, start = fields[axis]
-            before, after = layer.axis_padding(axis)
-            kernel, stride = layer.kernel[axis], layer.axis_stride(axis)
-            label = f"layer {index} ({layer.describe()})"
-            if layer.kind == "pool" and max(before, after) > kernel // 2:
-                raise ConfigError(f"{label}: pool padding {max(before, after)} is more than half "
-                                  f"the window {kernel}; PyTorch refuses it")
-            try:
-                out = output_size(current[axis], kernel, (before, after), stride,
-                                  layer.dilation, layer.ceil_mode)
-            except ConfigError as exc:
-                raise ConfigError(f"{label}: {exc}") from None
-            span = effective_size(kernel, layer.dilation)
-            axes.append(AxisStep(current[axis], kernel, span, before, after, stride,
-                                 layer.dilation, layer.ceil_mode, out,
-                                 field_ + (span - 1) * jump, jump * stride,
-                                 start - before * jump))
-            fields[axis] = (axes[-1].field, axes[-1].jump, axes[-1].start)
-        steps.append(ChainStep(index, layer, axes[0], axes[1]))
-        current = (axes[0].size_out, axes[1].size_out)
-    return SizeChain(size, tuple(steps))
-
-
-def config_chain(
-    config: LayerConfig, input_size: int | tuple[int, int], kernel_size: int | tuple[int, int]
-) -> SizeChain:
-    """The size chain of a run's layer (conv, then pool if any) for an input and kernel size."""
-    if isinstance(kernel_size, (int, np.integer)):
-        kernel_size = (int(kernel_size), int(kernel_size))
-    return size_chain(input_size, layer_specs(config, tuple(kernel_size)))
-
-
-def parse_size(value: str | int | Sequence[int], what: str = "input size") -> tuple[int, int]:
-    """``"32"``, ``"224x224"`` (also ``224X224``, ``224×224``, ``224,224``), ``32`` or ``(H, W)`` ->
-    ``(H, W)`` whole pixels, each at least 1; anything else a clear :class:`ConfigError` naming
-    ``what`` (``"input size"``, ``"--crop"``).
-
-    >>> parse_size("300x451"), parse_size(5)
-    ((300, 451), (5, 5))
-    """
-    sides = value
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+))?\s*", value)
-        if not match:
-            raise ConfigError(f"{what} must be N or HxW pixels; got {value!r}")
-        sides = (bounded_int(match.group(1), MAX_IMAGE_SIDE, what),
-                 bounded_int(match.group(2) or match.group(1), MAX_IMAGE_SIDE, what))
-    elif isinstance(value, (int, np.integer)):
-        sides = (value, value)
-    if (not isinstance(sides, (tuple, list)) or len(sides) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in sides)):
-        raise ConfigError(f"{what} must be a positive number of pixels or (H, W); got {value!r}")
-    for side in sides:
-        check_at_most(int(side), MAX_IMAGE_SIDE, f"{what} (a side, in pixels)")
-    return int(sides[0]), int(sides[1])
-
-
-def parse_at(text: str, flag: str = "--at") -> tuple[int, int]:
-    """``"120,45"`` -> ``(120, 45)``; anything else (a 5000-digit number too) a clear error."""
-    match = re.fullmatch(r"\s*(-?\d{1,18})\s*[, ]\s*(-?\d{1,18})\s*", str(text))
-    if not match:
-        shown = str(text) if len(str(text)) <= 40 else f"{str(text)[:37]}..."
-        raise ConfigError(f"{flag} must be ROW,COL (two whole numbers); got {shown!r}")
-    return int(match.group(1)), int(match.group(2))
-
-
 __all__ = [
-    "CROSS_CORRELATION_NOTE",
-    "LAYER_SYNTAX",
     "RAW_SCALE",
-    "AxisStep",
-    "ChainStep",
-    "LayerSpec",
     "PixelExplanation",
     "PooledExplanation",
-    "SizeChain",
-    "config_chain",
     "explain_pixel",
     "explain_pooled",
-    "format_raw",
     "gather_patches",
-    "layer_specs",
     "padding_source",
-    "parse_at",
-    "parse_layers",
-    "parse_size",
     "pool_winners",
     "pooled_cells_of",
-    "size_chain",
     "tap_positions",
 ]

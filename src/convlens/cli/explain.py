@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,13 +26,14 @@ from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     import torch
 
-    from ..explain import AxisStep, PixelExplanation, PooledExplanation, SizeChain
-    from ..layers import LayerConfig
+    from ..explain import PixelExplanation, PooledExplanation
+    from ..explain_parts import Part
+    from ..explain_parts import Table as TablePart
+    from ..sizes import AxisStep, SizeChain
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 PAD_STYLE = "italic magenta"
 WIN_STYLE = "bold green"
-CHANNELS = ("R", "G", "B")
 FORMULA_HEADING = "(I - F + 2P)/S + 1"
 
 At = Annotated[str | None, typer.Option(
@@ -101,10 +103,12 @@ def explain(
     * `convlens explain --patch "88 126 145; 86 125 142; 85 124 141" --kernel "1 0 1; 1 1 0; 0 0 0"`
     * `convlens explain dog.jpg --kernel laplacian --pooled-at 30,11 --figure pool.png`
     """
-    from ..explain import PixelExplanation, explain_pixel, explain_pooled, parse_at
+    from ..config import LayerConfig
+    from ..explain import explain_pixel, explain_pooled
+    from ..explain_parts import layer_words
     from ..images import load_image, sample_path
     from ..kernels import kernel_bank, unique_names
-    from ..layers import LayerConfig, check_fits
+    from ..sizes import check_fits, parse_at
 
     if figure is not None:
         _check_figure_path(figure, force)
@@ -139,8 +143,7 @@ def explain(
         if cell is not None:
             items.append(explain_pooled(data, weights, config, index, *cell, kernel_name=name))
     if as_json:
-        dicts = [{"what": "conv pixel" if isinstance(item, PixelExplanation) else "pooled cell",
-                  **item.to_dict()} for item in items]
+        dicts = [item.to_dict() for item in items]
         payload = dicts[0] if len(dicts) == 1 else dicts
         console.file.write(json.dumps(payload, indent=1) + "\n")
     else:
@@ -149,14 +152,11 @@ def explain(
             console.print(f"your patch ({shape}, raw 0-255 values ÷ 255) under the kernel, then "
                           f"{config.activation.value}")
         else:
-            console.print(f"[bold]{source}[/] ({shape}) through {_layer_words(config)}")
+            console.print(f"[bold]{source}[/] ({shape}) through {layer_words(config)}")
         if at is None and pooled_at is None and patch is None:
             console.print("[dim](no --at given: explaining the centre pixel of the conv map)[/]")
         for item in items:
-            if isinstance(item, PixelExplanation):
-                print_pixel(item, flip=flip, from_patch=patch is not None)
-            else:
-                print_pooled(item)
+            print_parts(item.parts())
     if figure is not None:
         from ..outputs import save_figure
         from ..plot.explain import plot_explanations
@@ -166,164 +166,57 @@ def explain(
                                                       markup=False)
 
 
-def print_pixel(e: PixelExplanation, flip: bool = False, from_patch: bool = False) -> None:
-    """Print one conv pixel's arithmetic as rich tables and the sum written out."""
-    from ..explain import CROSS_CORRELATION_NOTE, format_raw
-    from ..plot import format_number
-
-    console.print(Rule(f"{e.kernel_name}: conv pixel ({e.row}, {e.col})", style="cyan"))
-    if not from_patch:
-        c = e.config
-        field = e.receptive_field
-        kh, kw = e.weights.shape[1:]
-        console.print(
-            f"The {kh}x{kw} kernel (dilation {c.dilation}) covers input rows "
-            f"{field['top']}..{field['bottom']} and cols {field['left']}..{field['right']}: "
-            f"row {e.row} x stride {c.stride} - padding {_top(e)} = {field['top']}.")
-        padded = int(e.padded.sum())
-        if padded:
-            console.print(
-                f"[{PAD_STYLE}]{padded} of {e.padded.size} cells lie in the padding "
-                f"({c.padding_mode.value}: {_padding_words(c.padding_mode.value)}).[/]")
-    raw = e.patch.astype(np.float64) * e.scale
-    for channel in range(e.channels):
-        tag = f" [{CHANNELS[channel]}]" if e.channels == 3 else ""
-        tables = [
-            _grid(raw[channel], f"patch, 0-255{tag}", e, lambda v: format_raw(v)),
-            _grid(e.patch[channel], f"normalized (÷{format_number(e.scale)}){tag}", e,
-                  lambda v: f"{v:.4f}"),
-            _grid(e.weights[channel], f"kernel{tag}", None, lambda v: format_number(v, 4)),
-            _grid(e.products[channel] * e.scale, f"products, 0-255{tag}", e,
-                  lambda v: format_raw(v)),
-        ]
-        console.print(Columns(tables, padding=(0, 3)))
-    console.print("[bold]sum of products[/] (0-255 units):", soft_wrap=True)
-    console.print(_sum_text(e.sum_lines()), soft_wrap=True)
-    line = (f"conv value = {format_raw(e.total * e.scale)} / {format_number(e.scale)} = "
-            f"{e.total:.6g}")
-    if e.bias:
-        line += f" + bias {e.bias:.6g} = {e.value:.6g}"
-    console.print(line + "   [dim](the conv stage's number, as in stages.npz)[/]")
-    console.print(f"{e.config.activation.value}({e.value:.6g}) = [bold]{e.activated:.6g}[/]")
-    for fed in e.pooled:
-        row, col = fed["cell"]
-        text = f"feeds pooled cell ({row}, {col}) = {fed['value']:.6g}"
-        if fed["wins"] is True:
-            text += f": [{WIN_STYLE}]it wins its window (the maximum)[/]"
-        elif fed["wins"] is False:
-            winner = tuple(fed["winner"])
-            text += f": the maximum of its window is conv pixel {winner}, so this value is dropped"
-        else:
-            text += " (the mean of its window)"
-        console.print(text)
-    if e.config.pool is not None and not e.pooled:
-        console.print("it lies in no pooling window: the pool skips it")
-    console.print(f"[dim]{CROSS_CORRELATION_NOTE}[/]")
-    if flip and e.flipped_products is not None:
-        console.print(Rule("true convolution: the kernel turned 180 degrees", style="dim"))
-        tables = []
-        for channel in range(e.channels):
-            tag = f" [{CHANNELS[channel]}]" if e.channels == 3 else ""
-            tables += [
-                _grid(e.flipped_weights[channel], f"kernel 180°{tag}", None,
-                      lambda v: format_number(v, 4)),
-                _grid(e.flipped_products[channel] * e.scale, f"products, 0-255{tag}", e,
-                      lambda v: format_raw(v)),
-            ]
-        console.print(Columns(tables, padding=(0, 3)))
-        console.print(_sum_text(e.sum_lines(flipped=True)), soft_wrap=True)
-        total = e.flipped_total or 0.0
-        console.print(f"convolution value = {format_raw(total * e.scale)} / "
-                      f"{format_number(e.scale)} = {total:.6g}"
-                      + (f" + bias {e.bias:.6g} = {total + e.bias:.6g}" if e.bias else "")
-                      + "   (scipy.ndimage.convolve's number)")
+STYLES = {"strong": "bold", "dim": "dim", "padding": PAD_STYLE, "winner": WIN_STYLE}
+"""Rich styles of the parts' span and cell styles (:mod:`convlens.explain_parts`)."""
 
 
-def print_pooled(e: PooledExplanation) -> None:
-    """Print one pooled cell: window, values, winner or mean."""
+def print_parts(parts: Sequence[Part]) -> None:
+    """Print an explanation's parts: headings as rules, sentences wrapped, grids side by side
+    (padding in italics, the winner starred), the written sum one line per step."""
+    from ..explain_parts import Grids, Heading, Note, Sentence, WrittenSum
 
-    c = e.config
-    console.print(Rule(f"{e.kernel_name}: pooled cell ({e.row}, {e.col})", style="cyan"))
-    console.print(
-        f"{c.pool_type.value} pool {c.pool}x{c.pool}, stride {c.effective_pool_stride}: window "
-        f"= conv rows {e.window_rows[0]}..{e.window_rows[-1]}, cols {e.window_cols[0]}.."
-        f"{e.window_cols[-1]} (row {e.row} x stride {c.effective_pool_stride}); input rows "
-        f"{e.receptive_field['top']}..{e.receptive_field['bottom']}, cols "
-        f"{e.receptive_field['left']}..{e.receptive_field['right']}")
-    winner = None
-    if e.winner is not None:
-        winner = (e.window_rows.index(e.winner[0]), e.window_cols.index(e.winner[1]))
-    console.print(Columns([
-        _window(e.conv_values, "conv values", e, None),
-        _window(e.values, f"after {c.activation.value}", e, winner),
-    ], padding=(0, 3)))
-    if e.winner is not None:
-        console.print(f"max of the {e.values.size} values = [bold]{e.value:.6g}[/], won by conv "
-                      f"pixel ({e.winner[0]}, {e.winner[1]}) [{WIN_STYLE}](marked * above)[/]; "
-                      f"the other {e.values.size - 1} are dropped")
-    else:
-        terms = " + ".join(f"{v:.4g}" for v in e.values.ravel())
-        console.print(f"mean = ({terms}) / {e.values.size} = [bold]{e.value:.6g}[/]",
-                      soft_wrap=True)
-
-
-def _grid(values: np.ndarray, title: str, e: PixelExplanation | None, fmt) -> Table:
-    """A rich table of a (kh, kw) grid, labelled with input coordinates where ``e`` is given."""
-    table = Table(title=title, box=None, pad_edge=False, title_style="bold", header_style="dim",
-                  min_width=len(title))
-    table.add_column("", style="dim", justify="right")
-    cols = e.input_cols if e is not None else range(values.shape[1])
-    for col in cols:
-        table.add_column(str(col), justify="right")
-    rows = e.input_rows if e is not None else list(range(values.shape[0]))
-    for index, row in enumerate(values):
-        cells = []
-        for j, value in enumerate(row):
-            text = fmt(float(value))
-            if e is not None and e.padded[index, j]:
-                cells.append(Text(text, style=PAD_STYLE))
-            else:
-                cells.append(Text(text))
-        table.add_row(str(rows[index]), *cells)
-    return table
+    for part in parts:
+        if isinstance(part, Heading):
+            console.print(Rule(escape(part.text), style="cyan" if part.level == 1 else "dim"))
+        elif isinstance(part, Sentence):
+            text = Text()
+            for span in part.spans:
+                text.append(span.text, STYLES.get(span.style, ""))
+            console.print(text)
+        elif isinstance(part, Note):
+            console.print(Text(part.text, "dim"))
+        elif isinstance(part, WrittenSum):
+            console.print(Text.assemble((part.label, "bold"), f" ({part.unit}):" if part.unit
+                                        else ":"), soft_wrap=True)
+            console.print(Group(*(Text(("  " if i == 0 else "  = ") + line)
+                                  for i, line in enumerate(part.lines))), soft_wrap=True)
+        elif isinstance(part, Grids):
+            items: list = []
+            for operator, table in part.shown():
+                if operator and items:
+                    items.append(Text(f"\n{operator}", style="bold"))
+                items.append(_rich_table(table))
+            console.print(Columns(items, padding=(0, 2)))
 
 
-def _window(values: np.ndarray, title: str, e: PooledExplanation,
-            winner: tuple[int, int] | None) -> Table:
-    table = Table(title=title, box=None, pad_edge=False, title_style="bold", header_style="dim",
-                  min_width=len(title))
-    table.add_column("", style="dim", justify="right")
-    for col in e.window_cols:
-        table.add_column(str(col), justify="right")
-    for i, row in enumerate(values):
-        # a star as well as the colour: plain-text output has no colour
-        cells = [Text(f"{v:.4g}*", style=WIN_STYLE) if (i, j) == winner else Text(f"{v:.4g}")
-                 for j, v in enumerate(row)]
-        table.add_row(str(e.window_rows[i]), *cells)
-    return table
-
-
-def _sum_text(lines: list[str]) -> Group:
-    return Group(*(Text(("  " if i == 0 else "  = ") + line) for i, line in enumerate(lines)))
-
-
-def _top(e: PixelExplanation) -> int:
-    return e.row * e.config.stride - e.receptive_field["top"]
-
-
-def _padding_words(mode: str) -> str:
-    return {"zeros": "they hold 0",
-            "reflect": "mirror images of the pixels next to the edge",
-            "replicate": "copies of the edge pixel",
-            "circular": "pixels from the opposite edge"}[mode]
-
-
-def _layer_words(config: LayerConfig) -> str:
-    pool = (f", {config.pool_type.value} pool {config.pool} stride "
-            f"{config.effective_pool_stride}" if config.pool else ", no pool")
-    return (f"conv (stride {config.stride}, padding {config.padding} "
-            f"{config.padding_mode.value}, dilation {config.dilation}), "
-            f"{config.activation.value}{pool}")
+def _rich_table(table: TablePart) -> Table:
+    """A rich table of one grid part, labelled with its coordinates where it has them; a
+    winner cell gets a star as well as the colour (plain-text output has no colour)."""
+    title = table.caption(", {unit}")
+    marks = table.marks or tuple(("",) * len(row) for row in table.cells)
+    starred = any("winner" in row for row in marks)
+    grid = Table(title=title, caption="* the winner" if starred else None, box=None,
+                 pad_edge=False, title_style="bold", header_style="dim", caption_style="dim",
+                 min_width=len(title), show_header=table.col_labels is not None)
+    grid.add_column("", style="dim", justify="right")
+    for label in table.col_labels or range(len(table.cells[0])):
+        grid.add_column(str(label), justify="right")
+    rows = table.row_labels if table.row_labels is not None else [""] * len(table.cells)
+    for label, cells, row_marks in zip(rows, table.cells, marks):
+        grid.add_row(str(label), *(
+            Text(text + ("*" if mark == "winner" else ""), style=STYLES.get(mark, ""))
+            for text, mark in zip(cells, row_marks)))
+    return grid
 
 
 def _patch_tensor(text: str) -> torch.Tensor:
@@ -332,7 +225,7 @@ def _patch_tensor(text: str) -> torch.Tensor:
 
     from ..explain import RAW_SCALE
     from ..kernels import parse_numbers
-    from ..plot import format_number
+    from ..numbers import format_number
 
     values = parse_numbers(text, "--patch")
     if values.min() < 0 or values.max() > RAW_SCALE:
@@ -401,8 +294,8 @@ def size(
     * `convlens size --input 5 --kernel 3 --padding 0 --stride 1` (the tutorial: 3)
     * `convlens size --input 224 --layers "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"`
     """
-    from ..explain import LAYER_SYNTAX, LayerSpec, size_chain
-    from ..layers import parse_pool
+    from ..config import parse_pool
+    from ..sizes import LAYER_SYNTAX, LayerSpec, size_chain
 
     if layers is not None and kernel is not None:
         raise ConfigError("give either --layers or a single layer (--kernel ...), not both")
@@ -537,10 +430,10 @@ def animate(
     * `convlens animate dog.jpg --at 120,80 --crop 7 --stride 2 --padding 1 --out slide.gif`
     """
     from ..animate import build_slide, crop_values, render_frames, write_animation
-    from ..explain import parse_at, parse_size
+    from ..config import LayerConfig
     from ..images import load_image, sample_path
     from ..kernels import parse_kernel
-    from ..layers import LayerConfig
+    from ..sizes import parse_at, parse_size
     check_out_file(out, force)  # before drawing any frame
     chosen = parse_kernel(kernel)
     if chosen.channels != 1:

@@ -19,9 +19,14 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
 
-from ..config import LayerConfig, PoolType
-from ..explain import PixelExplanation, PooledExplanation, format_raw, pool_winners
-from .stages import SIGNED_CMAP, UNSIGNED_CMAP, format_number
+from ..config import PoolType
+from ..defaults import SCREEN_DPI
+from ..errors import ConfigError
+from ..explain import RAW_SCALE, PixelExplanation, PooledExplanation, pool_winners
+from ..explain_parts import Grids, Heading, Sentence, Table, WrittenSum, find
+from ..layers import Stages
+from ..numbers import format_number, format_raw
+from .stages import SIGNED_CMAP, UNSIGNED_CMAP
 
 PAD_COLOR = "#5b3f8c"
 PAD_FILL = "#ddd1f2"
@@ -103,88 +108,112 @@ def _signed_norm(values: np.ndarray) -> Normalize:
 
 # --------------------------------------------------------------------------- one pixel
 
+TEXT_PANEL_CHARS = 46
+"""Characters per line of a figure's text panel (monospace at 9.5 pt in 4.2 inches)."""
+PIXEL_TEXT_KEYS = ("divided", "conv", "activation", "pooled")
+"""The sentences of a pixel's explanation its figure writes beside the grids."""
+
 
 def plot_explanation(
     explanation: PixelExplanation, flip: bool = False, figure: Figure | SubFigure | None = None
 ) -> Figure | SubFigure:
     """Patch (raw 0-255, padding hatched) × kernel = products -> sum -> activation -> pooled.
 
-    One row of panels per input channel; with ``flip`` a second set of rows shows true
-    convolution (the kernel turned 180 degrees). Returns the figure it drew on.
+    Draws the explanation's parts (:func:`convlens.explain_parts.pixel_parts`): one row of
+    grids per input channel, with the sum and the sentences after it beside them; with
+    ``flip`` a second set of rows shows true convolution (the kernel turned 180 degrees).
+    Returns the figure it drew on.
     """
     e = explanation
-    flip = flip and e.flipped_products is not None
+    parts = e.parts()
+    blocks = [_block(parts, "products", "sum")]
+    if flip and find(parts, "convolution_products") is not None:
+        blocks.append(_block(parts, "convolution_products", "convolution_sum"))
     channels, kh, kw = e.patch.shape
-    blocks = [("cross-correlation (what Conv2d does)", e.weights, e.products, e.total)]
-    if flip:
-        blocks.append(("true convolution (kernel turned 180°)", e.flipped_weights,
-                       e.flipped_products, e.flipped_total))
     rows = channels * len(blocks)
-    cell = 0.42 if max(kh, kw) <= 7 else 0.2
-    side = max(2.0, max(kh, kw) * cell + 0.7)
+    side = _grid_side(kh, kw)
     if figure is None:
         figure = Figure(figsize=(3 * side + 4.4, side * rows + 0.9), layout="constrained")
     axes = figure.subplots(rows, 4, squeeze=False,
                            gridspec_kw={"width_ratios": [side, side, side, 4.2]})
-    raw = e.patch.astype(np.float64) * e.scale
-    raw_norm = Normalize(vmin=min(0.0, float(raw.min())), vmax=max(e.scale, float(raw.max())))
     show = max(kh, kw) <= 11
     cell_points = side * 72 * 0.8 / max(kh, kw)
-    one_decimal = lambda v: format_raw(v, 1)  # noqa: E731
-    for block, (label, weights, products, total) in enumerate(blocks):
-        weight_norm = _signed_norm(weights)
-        product_norm = _signed_norm(products * e.scale)
-        for channel in range(channels):
-            row = block * channels + channel
-            tag = f" [{CHANNEL_LABELS[channel]}]" if channels == 3 else ""
-            patch_ax, kernel_ax, product_ax, _ = axes[row]
-            draw_grid(patch_ax, raw[channel], cmap=PATCH_CMAPS[channels][channel],
-                      norm=raw_norm, text=_texts(raw[channel], one_decimal) if show else None,
-                      padded=e.padded, row_labels=e.input_rows, col_labels=e.input_cols,
-                      title=f"input patch (0-255){tag}", cell_points=cell_points)
-            draw_grid(kernel_ax, weights[channel], cmap=SIGNED_CMAP, norm=weight_norm,
-                      text=_texts(weights[channel], lambda v: format_number(v, 3))
-                      if show else None, cell_points=cell_points,
-                      title=("× kernel" if block == 0 else "× kernel turned 180°") + tag)
-            draw_grid(product_ax, products[channel] * e.scale, cmap=SIGNED_CMAP,
-                      norm=product_norm, cell_points=cell_points,
-                      text=_texts(products[channel] * e.scale, one_decimal) if show else None,
-                      padded=e.padded, title=f"= products{tag}")
-        text_ax = axes[block * channels][3]
-        for extra in range(1, channels):
-            axes[block * channels + extra][3].set_axis_off()
-        _result_text(text_ax, e, label, total)
-    figure.suptitle(
-        f"{e.kernel_name}: conv pixel ({e.row}, {e.col}) of the {e.conv_shape[0]}x"
-        f"{e.conv_shape[1]} map; receptive field rows {e.input_rows[0]}..{e.input_rows[-1]}, "
-        f"cols {e.input_cols[0]}..{e.input_cols[-1]}"
-        + (f" (taps {e.config.dilation} px apart)" if e.config.dilation > 1 else "")
-        + ("  (hatched = padding)" if e.padded.any() else ""), fontsize=11)
+    patches = [grid.shown(detail=False)[0][1] for grid in blocks[0][0]]
+    for block, (grids, lines) in enumerate(blocks):
+        for channel, grid in enumerate(grids):
+            tables = [table for _, table in grid.shown(detail=False)]
+            if len(tables) == 2:  # true convolution: the same patch, the kernel turned
+                tables = [patches[channel], *tables]
+            row_axes = axes[block * channels + channel]
+            for index, (ax, table) in enumerate(zip(row_axes[:3], tables)):
+                prefix = ("", "× ", "= ")[index]
+                _draw_table(ax, table, show, cell_points, prefix,
+                            PATCH_CMAPS[channels][channel] if table.scale == "raw" else None)
+            row_axes[3].set_axis_off()
+        _text_panel(axes[block * channels][3], lines, 9.5)
+    where = find(parts, "where")
+    figure.suptitle(_wrap(getattr(where, "text", ""), int((3 * side + 4.4) * 9))
+                    + ("  (hatched = padding)" if e.padded.any() else ""), fontsize=11)
     return figure
 
 
-def _result_text(ax, e: PixelExplanation, label: str, total: float) -> None:
+def _block(parts, grids_key: str, sum_key: str) -> tuple[list[Grids], list[str]]:
+    """The grids of one block (one per channel) and the text beside them: the heading, the
+    sum's total, then the block's sentences."""
+    grids = [part for part in parts if isinstance(part, Grids) and part.key == grids_key]
+    written = find(parts, sum_key)
+    lines = []
+    if grids_key == "products":
+        lines.append(parts[0].text)
+        keys = PIXEL_TEXT_KEYS
+    else:
+        lines.append(next(part.text for part in parts
+                          if isinstance(part, Heading) and part.level == 2))
+        keys = ("convolution",)
+    if isinstance(written, WrittenSum):
+        lines.append(f"{written.label} = {written.lines[-1]} ({written.unit})")
+    lines += [part.text for part in parts
+              if isinstance(part, Sentence) and part.key in keys]
+    return grids, lines
+
+
+def _draw_table(ax, table: Table, show: bool, cell_points: float, prefix: str = "",
+                cmap: str | None = None) -> None:
+    """One grid part drawn cell by cell, its numbers written in where ``show``."""
+    values = table.array()
+    if table.scale == "raw":
+        norm: Normalize = Normalize(vmin=min(0.0, float(values.min())),
+                                    vmax=max(RAW_SCALE, float(values.max())))
+    elif table.scale == "signed" or values.min() < 0:
+        norm = _signed_norm(values)
+    else:
+        high = float(values.max())
+        norm = Normalize(0.0, high if high > 0 else 1.0)
+    padded = table.mark_array("padding") if table.marks is not None else None
+    draw_grid(ax, values, cmap=cmap or (UNSIGNED_CMAP if table.scale == "plain" and
+                                        values.min() >= 0 else SIGNED_CMAP),
+              norm=norm, text=[list(row) for row in table.cells] if show else None,
+              padded=padded, row_labels=table.row_labels, col_labels=table.col_labels,
+              title=prefix + table.caption(), cell_points=cell_points)
+    for row, col in np.argwhere(table.mark_array("winner")):
+        ax.add_patch(Rectangle((col - 0.42, row - 0.42), 0.84, 0.84, fill=False,
+                               edgecolor=WINNER, linewidth=4, zorder=4))
+
+
+def _text_panel(ax, lines: Sequence[str], fontsize: float) -> None:
     ax.set_axis_off()
-    value = total + e.bias
-    lines = [label, "", f"sum of products = {format_raw(total * e.scale)}  (0-255 units)",
-             f"÷ {format_number(e.scale)} = {value - e.bias:.5g}  (normalized)"]
-    if e.bias:
-        lines.append(f"+ bias {e.bias:.4g} = {value:.5g}")
-    activated = float(e.activated) if label.startswith("cross") else None
-    if activated is not None:
-        lines += ["", f"{e.config.activation.value}({value:.4g}) = {activated:.5g}"]
-        for fed in e.pooled[:2]:
-            cell = tuple(fed["cell"])
-            if fed["winner"] is None:
-                lines.append(f"-> averaged into pooled cell {cell}")
-            elif fed["wins"]:
-                lines.append(f"-> wins its window: pooled cell {cell} = {fed['value']:.4g}")
-            else:
-                lines.append(f"-> loses in pooled cell {cell} to {tuple(fed['winner'])}")
-        if e.config.pool is not None and not e.pooled:
-            lines.append("-> in no pooling window (dropped by the pool)")
-    ax.text(0.0, 0.5, "\n".join(lines), ha="left", va="center", fontsize=9.5,
-            family="monospace", transform=ax.transAxes)
+    text = "\n".join(_wrap(line, TEXT_PANEL_CHARS) if line else "" for line in lines)
+    ax.text(0.0, 0.5, text, ha="left", va="center", fontsize=fontsize, family="monospace",
+            transform=ax.transAxes)
+
+
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(text, max(20, width), break_long_words=False)
+
+
+def _grid_side(kh: int, kw: int) -> float:
+    """Inches a side of one grid panel of a ``kh`` x ``kw`` kernel."""
+    return max(2.0, max(kh, kw) * (0.42 if max(kh, kw) <= 7 else 0.2) + 0.7)
 
 
 def _texts(values: np.ndarray, fmt) -> list[list[str]]:
@@ -197,47 +226,32 @@ def _texts(values: np.ndarray, fmt) -> list[list[str]]:
 def plot_pooled_explanation(
     explanation: PooledExplanation, figure: Figure | SubFigure | None = None
 ) -> Figure | SubFigure:
-    """Conv values of the window -> activation -> activated values, the winner outlined."""
+    """Conv values of the window -> activation -> activated values, the winner outlined, and
+    the max or mean beside them (:func:`convlens.explain_parts.pooled_parts`)."""
     e = explanation
+    parts = e.parts()
     size = len(e.window_rows)
-    side = max(2.2, size * 0.5 + 0.8)
+    side = _pooled_side(size)
     if figure is None:
         figure = Figure(figsize=(2 * side + 3.8, side + 0.9), layout="constrained")
     conv_ax, act_ax, text_ax = figure.subplots(
         1, 3, gridspec_kw={"width_ratios": [side, side, 3.6]})
-    fmt = lambda v: f"{v:.3g}"  # noqa: E731
     cell_points = side * 72 * 0.8 / size
-    draw_grid(conv_ax, e.conv_values, cmap=SIGNED_CMAP, norm=_signed_norm(e.conv_values),
-              text=_texts(e.conv_values, fmt), row_labels=e.window_rows,
-              col_labels=e.window_cols, title="conv values in the window",
-              cell_points=cell_points)
-    low, high = min(0.0, float(e.values.min())), float(e.values.max())
-    draw_grid(act_ax, e.values, cmap=UNSIGNED_CMAP if low >= 0 else SIGNED_CMAP,
-              norm=Normalize(low, high if high > low else low + 1) if low >= 0
-              else _signed_norm(e.values),
-              text=_texts(e.values, fmt), row_labels=e.window_rows, col_labels=e.window_cols,
-              title=f"-> {e.config.activation.value}: what the pool sees",
-              cell_points=cell_points)
-    text_ax.set_axis_off()
-    if e.winner is not None:
-        r = e.window_rows.index(e.winner[0])
-        c = e.window_cols.index(e.winner[1])
-        act_ax.add_patch(Rectangle((c - 0.42, r - 0.42), 0.84, 0.84, fill=False,
-                                   edgecolor=WINNER, linewidth=4, zorder=4))
-        lines = [f"max of the {e.values.size} values", f"= {e.value:.5g}",
-                 f"winner at conv ({e.winner[0]}, {e.winner[1]})", "(green box)",
-                 f"the other {e.values.size - 1} are dropped"]
-    else:
-        lines = [f"mean of the {e.values.size} values", f"= {e.values.sum():.5g} / "
-                 f"{e.values.size}", f"= {e.value:.5g}"]
-    ax_text = "\n".join([f"pooled cell ({e.row}, {e.col})", "", *lines])
-    text_ax.text(0.0, 0.5, ax_text, ha="left", va="center", fontsize=10, family="monospace",
-                 transform=text_ax.transAxes)
-    figure.suptitle(
-        f"{e.kernel_name}: {e.pool_type.value} pool {e.config.pool}x{e.config.pool} "
-        f"(stride {e.config.effective_pool_stride}), window conv rows {e.window_rows[0]}.."
-        f"{e.window_rows[-1]}, cols {e.window_cols[0]}..{e.window_cols[-1]}", fontsize=11)
+    grids = find(parts, "window")
+    assert isinstance(grids, Grids)
+    conv_table, values_table = grids.tables[0], grids.tables[1]
+    _draw_table(conv_ax, conv_table, True, cell_points)
+    _draw_table(act_ax, values_table, True, cell_points, "→ ")
+    result = next(part for part in parts if isinstance(part, Sentence)
+                  and part.key in ("max", "mean"))
+    _text_panel(text_ax, [parts[0].text, "", result.text], 10)
+    where = find(parts, "where")
+    figure.suptitle(_wrap(getattr(where, "text", ""), int((2 * side + 3.8) * 9)), fontsize=11)
     return figure
+
+
+def _pooled_side(size: int) -> float:
+    return max(2.2, size * 0.5 + 0.8)
 
 
 def plot_explanations(
@@ -245,17 +259,17 @@ def plot_explanations(
 ) -> Figure:
     """Several explanations stacked, one sub-figure each (pixels and pooled cells mixed)."""
     if not items:
-        raise ValueError("nothing to plot")
+        raise ConfigError("there is nothing to plot: no explanations were given")
     heights, widths = [], []
     for item in items:
         if isinstance(item, PixelExplanation):
             kh, kw = item.patch.shape[1:]
-            side = max(2.0, max(kh, kw) * (0.42 if max(kh, kw) <= 7 else 0.2) + 0.7)
+            side = _grid_side(kh, kw)
             rows = item.channels * (2 if flip and item.flipped_products is not None else 1)
             heights.append(side * rows + 0.9)
             widths.append(3 * side + 4.4)
         else:
-            side = max(2.2, len(item.window_rows) * 0.5 + 0.8)
+            side = _pooled_side(len(item.window_rows))
             heights.append(side + 0.9)
             widths.append(2 * side + 3.8)
     figure = Figure(figsize=(max(widths), sum(heights)), layout="constrained")
@@ -271,30 +285,23 @@ def plot_explanations(
 # --------------------------------------------------------------------------- pooling winners
 
 
-def plot_winners(
-    activated: torch.Tensor | np.ndarray,
-    config: LayerConfig,
-    names: Sequence[str] | None = None,
-    zoom_windows: int = 4,
-) -> Figure:
+def plot_winners(stages: Stages, zoom_windows: int = 4) -> Figure:
     """What max pooling keeps: per kernel, the activated map with a zoomed region where each
     window's winning pixel is outlined in green and the losers are dimmed, beside the pooled
-    cells they become.
+    cells they become (``stages.pooled``, as the run computed them).
 
-    ``activated`` is ``(K, H, W)``. The zoom shows ``zoom_windows`` x ``zoom_windows`` pool
-    windows around the busiest part of the maps (largest mean activation).
+    The zoom shows ``zoom_windows`` x ``zoom_windows`` pool windows around the busiest part of
+    the maps (largest mean activation).
     """
-    maps = torch.as_tensor(np.asarray(activated, dtype=np.float32)) if not isinstance(
-        activated, torch.Tensor) else activated.detach().to("cpu", torch.float32)
+    config = stages.config
     if config.pool is None or config.pool_type is not PoolType.MAX:
-        from ..errors import ConfigError
-
-        raise ConfigError("the winners figure needs max pooling (--pool N --pool-type max)")
+        raise ConfigError("the winners figure needs max pooling")
+    maps = stages.activated.detach().to("cpu", torch.float32)
     winners = pool_winners(maps, config).numpy()
-    pooled = F.max_pool2d(maps[None], config.pool, config.effective_pool_stride)[0].numpy()
+    pooled = stages.pooled.detach().to("cpu", torch.float32).numpy()
     data = maps.numpy()
     count, height, width = data.shape
-    names = list(names) if names is not None else [f"map {i + 1}" for i in range(count)]
+    names = list(stages.kernel_names)
     size, stride = config.pool, config.effective_pool_stride or config.pool
     n_rows = max(1, min(zoom_windows, pooled.shape[1]))
     n_cols = max(1, min(zoom_windows, pooled.shape[2]))
@@ -390,7 +397,7 @@ class SlideFigure:
     frame ``(H, W, 3)`` uint8.
     """
 
-    def __init__(self, slide, dpi: int = 80) -> None:
+    def __init__(self, slide, dpi: int = SCREEN_DPI) -> None:
         self.slide = slide
         self.dpi = dpi
         hp, wp = slide.padded.shape
