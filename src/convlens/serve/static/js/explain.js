@@ -1,12 +1,13 @@
 // The panel that works out one hovered pixel: it asks POST /api/explain for the drawn state
-// and renders the JSON (the numbers as the library formats them, its note, and the
-// `convlens explain` command that prints the same numbers). Whenever its inputs change the
+// and styles the JSON's parts (headings, sentences, grids, the written sum, notes: worded
+// once by convlens.explain_parts, the same words `convlens explain` prints), adding the
+// `convlens explain` command that prints the same numbers. Whenever its inputs change the
 // panel is recomputed (the probe survives) or cleared (it does not): it never shows numbers
 // of an image or a kernel that is no longer on screen.
 import {errorText, postJSON} from "./api.js";
 import {placeBox, showField} from "./boxes.js";
 import {bodyKey} from "./body.js";
-import {$, el, isPhone, showMessage, wxh} from "./dom.js";
+import {$, el, isPhone, showMessage} from "./dom.js";
 import {hideMagnifier, showMagnifier} from "./magnifier.js";
 import {cssColour} from "./numbers.js";
 import {exposed, view} from "./state.js";
@@ -66,35 +67,6 @@ async function pump() {
   flight.busy = false;
 }
 
-function matrix(cells, caption, options = {}) {
-  const {numbers = null, padded = null, win = null, signed = false} = options;
-  const luts = view.luts;
-  let limit = 0;
-  if (numbers) for (const line of numbers) for (const v of line) limit = Math.max(limit, Math.abs(v));
-  const table = el("table", {class: "mat"}, el("caption", {text: caption}));
-  cells.forEach((line, r) => {
-    const tr = el("tr");
-    line.forEach((text, c) => {
-      const td = el("td", {text});
-      if (numbers && limit) {
-        const share = numbers[r][c] / limit;
-        const index = signed ? 127.5 + share * 110 : 40 + share * 215;
-        td.style.background = cssColour(signed ? luts.signed : luts.unsigned, index);
-        const dark = signed ? Math.abs(share) > 0.7 : index < 140;
-        td.style.color = dark ? "#fff" : "#111";
-      }
-      if (padded && padded[r][c]) { td.classList.add("padded"); td.title = "padding"; }
-      if (win && win[0] === r && win[1] === c) { td.classList.add("win"); td.title = "the winner"; }
-      tr.append(td);
-    });
-    table.append(tr);
-  });
-  return table;
-}
-
-const fieldText = (field) => `rows ${field.top}..${field.bottom}, cols ${field.left}..${field.right}`;
-const shapeText = ([h, w]) => wxh([w, h]);
-
 // The command that prints the same numbers, and a button that copies it.
 function commandBlock(command) {
   if (!command) return null;
@@ -125,6 +97,76 @@ async function copyText(text, code, button) {
   setTimeout(() => { button.textContent = "copy"; }, 1500);
 }
 
+// ---- the parts of the JSON (convlens.explain_parts), styled: the words are the library's
+
+// A grid of numbers, coloured by its scale: raw pixels (0-255), signed (around 0), plain.
+function table(part) {
+  const luts = view.luts;
+  const values = part.values.flat();
+  const limit = part.scale === "raw" ? 255 : Math.max(0, ...values.map(Math.abs));
+  const node = el("table", {class: "mat", "data-key": part.key}, el("caption", {text: part.caption}));
+  part.cells.forEach((line, r) => {
+    const tr = el("tr");
+    line.forEach((text, c) => {
+      const td = el("td", {text});
+      if (limit) {
+        const share = part.values[r][c] / limit;
+        const signed = part.scale === "signed";
+        const index = signed ? 127.5 + share * 110 : 40 + share * 215;
+        td.style.background = cssColour(signed ? luts.signed : luts.unsigned, index);
+        td.style.color = (signed ? Math.abs(share) > 0.7 : index < 140) ? "#fff" : "#111";
+      }
+      const mark = part.marks?.[r]?.[c];
+      if (mark === "padding") { td.classList.add("padded"); td.title = "padding"; }
+      if (mark === "winner") { td.classList.add("win"); td.title = "the winner"; }
+      tr.append(td);
+    });
+    node.append(tr);
+  });
+  return node;
+}
+
+function spanNode(span) {
+  if (!span.style && !span.key) return span.text;
+  const tag = span.style === "strong" ? "b" : "span";
+  const attrs = {class: span.style ? `span-${span.style}` : null};
+  if (span.key && span.value !== null) {
+    attrs["data-key"] = span.key;
+    attrs["data-value"] = String(span.value);
+    if (span.style === "strong") attrs["data-testid"] = `${span.key}-value`;
+  }
+  return el(tag, {...attrs, text: span.text});
+}
+
+function partNode(part) {
+  switch (part.kind) {
+    case "heading":
+      return el("p", {class: `heading level-${part.level}`},
+        el("strong", {text: part.text}));
+    case "sentence":
+      return el("p", {class: `sentence ${part.key === "conv" || part.key === "activation" ||
+        part.key === "max" || part.key === "mean" ? "result" : ""}`, "data-key": part.key},
+      ...part.spans.map(spanNode));
+    case "note":
+      return el("p", {class: "note", "data-testid": part.key === "cross_correlation" ? "note" : null,
+        text: part.text});
+    case "sum":
+      return el("p", {class: "sum", "data-testid": part.key === "sum" ? "sum-written" : part.key,
+        title: part.unit || null, text: `${part.label} = ${part.lines.join(" = ")}`});
+    case "grids": {
+      const row = el("div", {class: "eq", "data-key": part.key});
+      part.tables.forEach((item, i) => {
+        if (item.detail) return;                          // the long renderers' tables only
+        if (part.operators[i]) row.append(el("span", {class: "op", text: part.operators[i]}));
+        row.append(table(item));
+      });
+      return row;
+    }
+    default:
+      return null;
+  }
+}
+
 function render(p, data, drawn) {
   exposed.explained += 1;
   const body = panel();
@@ -135,95 +177,18 @@ function render(p, data, drawn) {
   body.dataset.image = drawn.image;
   showField(data.receptive_field);
   showMagnifier(p, data);
+  for (const part of data.parts) {
+    body.append(partNode(part));
+    if (part.kind === "sentence" && part.key === "where") body.append(commandBlock(data.command));
+  }
   if (data.kind === "pooled") {
-    renderPooled(body, data);
-    return;
-  }
-  const text = data.text;
-  const [ch] = data.image_shape;
-  const stageName = p.stage === "activated" ? "activated" : "conv";
-  body.append(el("p", {},
-    el("strong", {text: `${stageName} pixel (${data.at[0]}, ${data.at[1]}) of ${data.kernel_name}`}),
-    ` in the ${shapeText(data.conv_shape)} map. The kernel covers input ` +
-    `${fieldText(data.receptive_field)}${data.padded.flat().some(Boolean) ? " (dashed cells lie in the padding)" : ""}.`));
-  body.append(commandBlock(data.command));
-  const labels = ch === 3 ? ["R", "G", "B"] : [null];
-  labels.forEach((label, c) => {
-    const suffix = label ? ` [${label}]` : "";
-    body.append(el("div", {class: "eq"},
-      matrix(text.patch_raw[c], `patch (0-255)${suffix}`, {numbers: data.patch_raw[c], padded: data.padded}),
-      el("span", {class: "op", text: "×"}),
-      matrix(text.kernel[c], `kernel${suffix}`, {numbers: data.kernel[c], signed: true}),
-      el("span", {class: "op", text: "="}),
-      matrix(text.products_raw[c], `products${suffix}`,
-        {numbers: data.products[c], padded: data.padded, signed: true})));
-  });
-  body.append(el("p", {class: "sum", "data-testid": "sum-written",
-    text: `sum of products = ${text.sum_lines.join(" = ")}`}));
-  const conv = el("b", {"data-testid": "conv-value", "data-value": String(data.conv), text: text.conv});
-  body.append(el("p", {class: "result"}, "conv value = sum / 255",
-    data.bias ? ` + bias ${text.bias}` : "", " = ", conv));
-  body.append(el("p", {class: "result"}, `${data.activation}(${text.conv}) = `,
-    el("b", {"data-testid": "activated-value", "data-value": String(data.activated), text: text.activated})));
-  body.append(el("p", {}, pooledNote(data)));
-  if (data.convolution) {
-    const flipped = data.convolution;
-    body.append(el("p", {class: "muted small", text: "True convolution turns the kernel 180° first:"}));
-    labels.forEach((label, c) => {
-      const suffix = label ? ` [${label}]` : "";
-      body.append(el("div", {class: "eq"},
-        matrix(text.patch_raw[c], `patch (0-255)${suffix}`, {numbers: data.patch_raw[c], padded: data.padded}),
-        el("span", {class: "op", text: "×"}),
-        matrix(text.flipped_kernel[c], `kernel turned 180°${suffix}`, {numbers: flipped.kernel[c], signed: true})));
-    });
-    body.append(el("p", {class: "sum", text: `convolution sum = ${flipped.sum_written}`}));
-    body.append(el("p", {class: "result"}, "convolution value = ",
-      el("b", {"data-testid": "convolution-value", "data-value": String(flipped.conv), text: text.convolution})));
-  }
-  if (data.note) body.append(el("p", {class: "note", "data-testid": "note", text: data.note}));
-}
-
-function pooledNote(data) {
-  if (!data.pooled_shape) return "No pool stage: the activated value is the layer's output.";
-  if (!data.text.pooled.length) return "This pixel lies in no pooling window (the windows skip it), so pooling drops it.";
-  return data.text.pooled.map((cell) => {
-    let line = `Feeds pooled cell (${cell.cell[0]}, ${cell.cell[1]}) = ${cell.value_text}`;
-    if (cell.wins === true) line += ": this pixel is the maximum, it wins.";
-    else if (cell.wins === false) line += `: the maximum is at (${cell.winner[0]}, ${cell.winner[1]}), this pixel is dropped.`;
-    else line += ": the mean of its window.";
-    return line;
-  }).join(" ");
-}
-
-function renderPooled(body, data) {
-  const text = data.text;
-  const window_ = data.window;
-  const winner = data.winner ? [window_.rows.indexOf(data.winner.row), window_.cols.indexOf(data.winner.col)] : null;
-  const size = window_.rows.length;
-  body.append(el("p", {},
-    el("strong", {text: `pooled cell (${data.at[0]}, ${data.at[1]}) of ${data.kernel_name}`}),
-    ` in the ${shapeText(data.pooled_shape)} map: a ${size}×${size} ${data.pool_type} pool ` +
-    `over conv rows ${window_.top}..${window_.bottom}, cols ${window_.left}..${window_.right} ` +
-    `(input ${fieldText(data.receptive_field)}).`));
-  body.append(commandBlock(data.command));
-  body.append(el("div", {class: "eq"},
-    matrix(text.conv_values, "conv", {numbers: data.conv_values, signed: true}),
-    el("span", {class: "op", text: "→"}),
-    matrix(text.values, data.layer.activation, {numbers: data.values, win: winner}),
-    el("span", {class: "op", text: "→"}),
-    matrix([[text.value]], "pooled")));
-  const value = el("b", {"data-testid": "pooled-value", "data-value": String(data.value), text: text.value});
-  if (data.winner) {
-    body.append(el("p", {class: "result"}, "max = ", value,
-      `, won by conv pixel (${data.winner.row}, ${data.winner.col}); the other ${size * size - 1} values are dropped.`));
-  } else {
-    body.append(el("p", {class: "result"}, `mean of ${size * size} values = `, value));
-  }
-  const row = view.rows[data.kernel_index];
-  for (const stage of ["conv", "activated"]) {
-    const parts = row?.stages[stage];
-    if (parts?.stats && parts.windowBox) {
-      placeBox(parts.windowBox, parts, window_.top, window_.left, size, size);
+    const size = data.window.rows.length;
+    const row = view.rows[data.kernel_index];
+    for (const stage of ["conv", "activated"]) {
+      const parts = row?.stages[stage];
+      if (parts?.stats && parts.windowBox) {
+        placeBox(parts.windowBox, parts, data.window.top, data.window.left, size, data.window.cols.length);
+      }
     }
   }
 }
