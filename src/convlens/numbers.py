@@ -33,9 +33,13 @@ def format_raw(value: float, decimals: int = 2) -> str:
 
     >>> format_raw(88.0), format_raw(87.6249), format_raw(-3.5), format_raw(-0.001)
     ('88', '87.62', '-3.5', '0')
+    >>> format_raw(31250.0, 0), format_raw(-0.2, 0)
+    ('31250', '0')
     """
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text.lstrip("-").strip("0") == "" else text
 
 
 def format_factor(weight: float, digits: int = 4) -> str:
