@@ -215,3 +215,19 @@ def test_unknown_backend_is_one_line():
 
     with pytest.raises(ConfigError, match="backend must be auto, torch or fused; got 'gpu'"):
         run_layer(torch.rand(1, 1, 9, 9), torch.rand(1, 1, 3, 3), LayerConfig(), "cpu", "gpu")
+
+
+def test_notebooks_draw_a_size_chain_as_its_table():
+    """The chain carries no renderer (sizes imports none); the notebook display knows it."""
+    import types
+
+    from IPython.core.formatters import DisplayFormatter
+
+    from convlens.display import enable_notebook_display, size_chain_html
+
+    chain = size_chain(224, "conv3 p1, pool2")
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    assert "text/html" not in shell.display_formatter.format(chain)[0]
+    enable_notebook_display(shell)
+    html = shell.display_formatter.format(chain)[0]["text/html"]
+    assert html == size_chain_html(chain) and "111 + 1 = 112" in html

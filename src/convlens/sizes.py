@@ -486,7 +486,10 @@ class ChainStep:
 
 @dataclass(frozen=True)
 class SizeChain:
-    """Every layer's output size for one input, with receptive fields (:func:`size_chain`)."""
+    """Every layer's output size for one input, with receptive fields (:func:`size_chain`).
+
+    Notebooks draw it as a table: :func:`convlens.display.enable_notebook_display` registers
+    :func:`~convlens.display.size_chain_html` for it (this module imports no renderer)."""
 
     input_size: tuple[int, int]
     steps: tuple[ChainStep, ...]
@@ -529,11 +532,6 @@ class SizeChain:
                 "receptive_field": list(self.receptive_field),
                 "layers": [step.to_dict() for step in self.steps],
                 "warnings": self.warnings()}
-
-    def _repr_html_(self) -> str:
-        from .display import size_chain_html
-
-        return size_chain_html(self)
 
 
 def size_chain(
