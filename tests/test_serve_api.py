@@ -99,6 +99,17 @@ def test_page_and_assets_are_served_locally(client):
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
 
 
+def test_every_file_of_the_page_ships_in_the_package():
+    tomllib = pytest.importorskip("tomllib")                       # Python 3.11+
+    root = STATIC_DIR.parents[1]                                     # src/convlens
+    pyproject = tomllib.loads((root.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = pyproject["tool"]["setuptools"]["package-data"]["convlens"]
+    shipped = {path for pattern in globs for path in root.glob(pattern)}
+    files = [path for path in STATIC_DIR.rglob("*") if path.is_file()]
+    assert STATIC_DIR / "js" / "main.js" in files
+    assert [path for path in files if path not in shipped] == []
+
+
 def test_meta_lists_presets_limits_and_colour_tables(client):
     meta = client.get("/api/meta").json()
     names = [preset["name"] for preset in meta["presets"]]

@@ -469,6 +469,11 @@ def test_a_magnifier_shows_the_patch_and_maps_can_fill_the_width(browser, server
     shown = page.get_by_test_id("conv-value").inner_text()
     assert magnifier.inner_text().endswith(f"conv = {shown}")
 
+    # maps at their true size against the input: the 2x2-pooled map is half as wide
+    conv_width = page.locator(row_selector(0, "conv")).bounding_box()["width"]
+    pooled_width = page.locator(row_selector(0, "pooled")).bounding_box()["width"]
+    assert pooled_width / conv_width == pytest.approx(224 / 449, abs=0.01)
+
     # larger maps: the row's maps take the whole width, drawn at a finer scale
     conv = page.locator(row_selector(0, "conv"))
     before = conv.bounding_box()["width"], page.evaluate(

@@ -119,6 +119,8 @@ function drawStages(head, arrays, body) {
       }
       parts.stats = stats;
       const [h, w] = stats.shape;
+      // true size against the input: a pooled or stride-2 map is drawn a quarter as large
+      parts.wrap.style.width = `${Math.min(100, (100 * w) / head.image.shape[2])}%`;
       parts.caption.innerHTML = `<b>${stage}</b> ${wxh([w, h])} · [${short(stats.min)}, ${short(stats.max)}]` +
         (stats.factor > 1 ? ` <span title="drawn at 1/${stats.factor} size">(1/${stats.factor})</span>` : "");
       parts.wrap.setAttribute("aria-label",
