@@ -118,7 +118,7 @@ def load_folder(root: Path, size: tuple[int, int] | None, channels: int | None,
     broken = dict(bad)
     train, skipped = read_files(scan.train, names, channels, size, strict, workers,
                                 known_bad=broken)
-    if scan.val is not None:
+    if scan.val is not None and scan.val_dir is not None:
         val, more = read_files(scan.val, names, channels, size, strict, workers, "val",
                                known_bad=broken)
         skipped += more

@@ -23,7 +23,7 @@ from .splits import DataSplits, stratified_split
 MNIST_CLASSES = [str(digit) for digit in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
@@ -60,6 +60,14 @@ def read_idx(path: Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
+def _find_pair(folder: Path, prefix: str) -> tuple[Path, Path] | None:
+    """The images and labels files ``prefix`` (``train``, ``t10k``) in ``folder``, if both
+    are there."""
+    images = _find_idx(folder, f"{prefix}-images-idx3")
+    labels = _find_idx(folder, f"{prefix}-labels-idx1")
+    return None if images is None or labels is None else (images, labels)
+
+
 def _find_idx(folder: Path, stem: str) -> Path | None:
     for name in (f"{stem}-ubyte", stem.replace("-idx", ".idx") + "-ubyte"):
         for candidate in (folder / name, folder / f"{name}.gz"):
@@ -79,26 +87,23 @@ def load_mnist(kind: DataKind, folder: Path, val_fraction: float, split_seed: in
     names = FASHION_CLASSES if kind is DataKind.FASHION_MNIST else MNIST_CLASSES
     augment = Augment(crop_pad=2, flip=kind is DataKind.FASHION_MNIST)
     source = f"{kind.value} {folder}"
-    test_images = _find_idx(folder, "t10k-images-idx3")
-    test_labels = _find_idx(folder, "t10k-labels-idx1")
-    has_test = test_images is not None and test_labels is not None
-    if val_only and has_test:
-        val = _idx_set(test_images, test_labels)
+    test = _find_pair(folder, "t10k")
+    if val_only and test is not None:
+        val = _idx_set(*test)
         return DataSplits(kind, source, val.subset(torch.arange(0)), val, names, augment,
                           "the t10k test files")
-    train_images = _find_idx(folder, "train-images-idx3")
-    train_labels = _find_idx(folder, "train-labels-idx1")
-    if train_images is None or train_labels is None:
+    pair = _find_pair(folder, "train")
+    if pair is None:
         wanted = ("t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or the train "
                   "files, to split)" if val_only else
                   "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]")
         raise DataError(f"{folder} lacks {wanted} (add --download to fetch them)")
-    train = _idx_set(train_images, train_labels)
-    if has_test:
-        val = _idx_set(test_images, test_labels)
+    train = _idx_set(*pair)
+    if test is not None:
+        val = _idx_set(*test)
         if val.size != train.size:
-            raise DataError(f"{test_images} holds {val.size[0]}x{val.size[1]} images but "
-                            f"{train_images} {train.size[0]}x{train.size[1]}")
+            raise DataError(f"{test[0]} holds {val.size[0]}x{val.size[1]} images but "
+                            f"{pair[0]} {train.size[0]}x{train.size[1]}")
         return DataSplits(kind, source, train, val, names, augment, "the t10k test files")
     train_index, val_index = stratified_split(train.labels, val_fraction, split_seed)
     return DataSplits(kind, source, train.subset(train_index), train.subset(val_index), names,

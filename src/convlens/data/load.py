@@ -47,7 +47,7 @@ def load_data(
     kind, path = parse_data_spec(spec)
     target = None if size is None else parse_size(size, "size")
     channels = parse_mode(mode)
-    if kind is DataKind.DIGITS:
+    if path is None:  # digits, the one source without a path
         splits = load_digits(val_fraction, split_seed)
     elif kind is DataKind.FOLDER:
         splits = load_folder(path, target, channels, val_fraction, split_seed, strict, workers)
@@ -84,14 +84,14 @@ def load_eval_set(
     skipped as unreadable.
     """
     kind, path = parse_data_spec(spec)
-    if kind is DataKind.FOLDER:
+    if kind is DataKind.FOLDER and path is not None:
         scan = scan_folder(path)
         files = scan.val if scan.val is not None else scan.train
         data_names = sorted(files)
         _check_known(data_names, class_names)
         data, skipped = read_files(files, data_names, channels, size, strict, workers)
     else:
-        if kind is DataKind.DIGITS:
+        if path is None:  # digits: the same held-out split as training
             splits = load_data(spec, split_seed=split_seed, val_fraction=val_fraction)
         elif kind is DataKind.CIFAR10 or kind is DataKind.CIFAR100:
             splits = load_cifar(kind, path, val_only=True)
