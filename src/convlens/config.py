@@ -213,7 +213,7 @@ def check_positive(label: str, value: Any, limit: int | None = None) -> None:
     if value < 1:
         raise ConfigError(f"{label} must be at least 1; got {value}")
     if limit is not None:
-        check_at_most(value, limit, label)
+        check_at_most(int(value), limit, label)
 
 
 def _whole(text: str, label: str) -> int:
@@ -232,7 +232,7 @@ def _cells(value: Any, label: str) -> None:
         raise ConfigError(f"{label} must be a number, 'valid' or 'same'; got {value!r}")
     if value < 0:
         raise ConfigError(f"{label} must be >= 0 cells; got {value}")
-    check_at_most(value, MAX_LAYER_NUMBER, label)
+    check_at_most(int(value), MAX_LAYER_NUMBER, label)
 
 
 __all__ = [

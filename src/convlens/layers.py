@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -65,7 +65,9 @@ class FixedConvLayer(nn.Module):
                 raise ConfigError(
                     f"bias needs one value per kernel ({out_channels}); got {len(config.bias)}"
                 )
-            self.conv.bias.copy_(torch.tensor(config.bias))
+            bias = self.conv.bias
+            if bias is not None:  # made above: the config has a bias
+                bias.copy_(torch.tensor(config.bias))
         self.activation = make_activation(config.activation)
         self.pool = make_pool(config)
 
@@ -81,14 +83,15 @@ class FixedConvLayer(nn.Module):
 def make_activation(activation: Activation | str) -> nn.Module:
     """The ``nn.Module`` for an :class:`Activation` name."""
     kind = parse_enum(Activation, activation, "activation")
-    return {
+    factories: dict[Activation, Callable[[], nn.Module]] = {
         Activation.RELU: nn.ReLU,
         Activation.LEAKY_RELU: lambda: nn.LeakyReLU(LEAKY_SLOPE),
         Activation.TANH: nn.Tanh,
         Activation.SIGMOID: nn.Sigmoid,
         Activation.ABS: _Abs,
         Activation.NONE: nn.Identity,
-    }[kind]()
+    }
+    return factories[kind]()
 
 
 def make_pool(config: LayerConfig) -> nn.Module:

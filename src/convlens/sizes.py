@@ -128,7 +128,7 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
 
 
 def resolve_padding(
-    config: LayerConfig, height: int, width: int, kernel_size: tuple[int, int]
+    config: LayerConfig, height: int, width: int, kernel_size: Sequence[int]
 ) -> tuple[int, int, int, int]:
     """The explicit ``(top, bottom, left, right)`` padding of ``config`` for this input.
 
@@ -196,7 +196,7 @@ class SizeStep:
 
 
 def check_fits(
-    config: LayerConfig, height: int, width: int, kernel_size: tuple[int, int]
+    config: LayerConfig, height: int, width: int, kernel_size: Sequence[int]
 ) -> list[SizeStep]:
     """Check the layer fits a ``height x width`` input and return the size of every stage.
 
@@ -207,8 +207,8 @@ def check_fits(
     [(28, 39), (14, 19)]
     """
     height, width = int(height), int(width)
-    kernel_size = (int(kernel_size[0]), int(kernel_size[1]))
-    pads = resolve_padding(config, height, width, kernel_size)
+    kernel = (int(kernel_size[0]), int(kernel_size[1]))
+    pads = resolve_padding(config, height, width, kernel)
     if config.padding_mode is PaddingMode.REFLECT and (
         max(pads[:2]) >= height or max(pads[2:]) >= width
     ):
@@ -222,9 +222,9 @@ def check_fits(
         raise ConfigError(
             f"circular padding of {max(pads)} cells cannot exceed the image size {height}x{width}"
         )
-    conv_h = output_size(height, kernel_size[0], pads[:2], config.stride, config.dilation)
-    conv_w = output_size(width, kernel_size[1], pads[2:], config.stride, config.dilation)
-    steps = [SizeStep("conv", (height, width), kernel_size, pads, config.stride,
+    conv_h = output_size(height, kernel[0], pads[:2], config.stride, config.dilation)
+    conv_w = output_size(width, kernel[1], pads[2:], config.stride, config.dilation)
+    steps = [SizeStep("conv", (height, width), kernel, pads, config.stride,
                       config.dilation, (conv_h, conv_w))]
     if config.pool is not None:
         stride = config.effective_pool_stride or config.pool

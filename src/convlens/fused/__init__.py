@@ -41,6 +41,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
+from typing import Literal
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ MAX_POOL_OVERLAP = 64
 """Pool size minus pool stride above which the rows recomputed at block edges stop paying."""
 
 
-_NUMPY_PADDING = {
+_NUMPY_PADDING: dict[PaddingMode, Literal["constant", "reflect", "edge", "wrap"]] = {
     PaddingMode.ZEROS: "constant",
     PaddingMode.REFLECT: "reflect",
     PaddingMode.REPLICATE: "edge",
@@ -164,8 +165,8 @@ def run_layer(
     sizes = check_fits(config, height, width, kernel_size)
     conv_h, conv_w = sizes[0].outputs
     pooling = config.pool is not None
-    pool = config.pool if pooling else 1
-    pool_stride = config.effective_pool_stride if pooling else 1
+    pool = config.pool or 1
+    pool_stride = config.effective_pool_stride or 1
     pooled_h, pooled_w = sizes[1].outputs if pooling else (conv_h, conv_w)
 
     x = _padded(batch.detach().numpy(), resolve_padding(config, height, width, kernel_size),
