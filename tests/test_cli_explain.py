@@ -24,6 +24,13 @@ def _photo(path: Path, seed: int = 0, size: tuple[int, int] = (33, 41)) -> Path:
     return path
 
 
+def _green_pixels(path: Path) -> int:
+    """Pixels of a PNG in the winners' green (#00c853), give or take antialiasing."""
+    with Image.open(path) as picture:
+        rgb = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    return int((np.abs(rgb - np.array([0, 200, 83])).max(axis=2) < 40).sum())
+
+
 def _no_traceback(result) -> None:
     assert "Traceback" not in result.err and "Traceback" not in result.out
 
@@ -164,6 +171,67 @@ def test_patch_mode_errors(cli, args, message):
     _no_traceback(result)
 
 
+# --------------------------------------------------------------------------- golden outputs
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with ``tests/golden/<name>``; ``pytest --update-golden`` rewrites it."""
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if request.config.getoption("--update-golden"):
+            GOLDEN.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        assert path.is_file(), f"{path.name} is missing; run pytest --update-golden"
+        assert text == path.read_text(encoding="utf-8"), (
+            f"the output differs from tests/golden/{name}; if the change is meant, run "
+            "pytest --update-golden and read the diff")
+
+    return check
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("explain-patch.txt", ["--patch", PATCH, "--kernel", KERNEL]),
+    ("explain-pixel-flip.txt", ["noise.png", "--kernel", "sobel-h", "--at", "0,3", "--padding",
+                                "1", "--flip"]),
+    ("explain-rgb.txt", ["noise.png", "--kernel", "laplacian", "--at", "4,5", "--mode", "rgb",
+                         "--stride", "2", "--dilation", "2", "--activation", "tanh"]),
+    ("explain-pooled-max.txt", ["noise.png", "--kernel", "sobel-v", "--pooled-at", "3,4",
+                                "--pool", "3", "--pool-stride", "2"]),
+    ("explain-pooled-avg.txt", ["noise.png", "--kernel", "laplacian", "--pooled-at", "2,2",
+                                "--pool-type", "avg"]),
+])
+def test_printed_explanations_match_the_golden_files(cli, tmp_path, golden, name, args):
+    _photo(tmp_path / "noise.png")
+    result = cli("explain", *args)
+    assert result.code == 0, result.err
+    golden(name, result.out)
+
+
+def test_the_text_and_the_json_say_the_same_words(cli, tmp_path):
+    """The printed explanation styles the parts its JSON carries: every sentence, note and
+    written sum of the JSON is in the text (rich wraps lines, so spaces are compared loosely)."""
+    _photo(tmp_path / "noise.png")
+    args = ("explain", "noise.png", "--kernel", "sobel-h", "--at", "0,3", "--pooled-at", "1,1",
+            "--padding", "1", "--flip")
+    text = " ".join(cli(*args).out.split())
+    items = json.loads(cli(*args, "--json").out)
+    assert [item["what"] for item in items] == ["conv pixel", "pooled cell"]
+    said = 0
+    for item in items:
+        for part in item["parts"]:
+            if part["kind"] in ("heading", "sentence", "note"):
+                assert " ".join(part["text"].split()) in text
+                said += 1
+            elif part["kind"] == "sum":
+                for line in part["lines"]:
+                    assert line in text
+    assert said >= 10
+
+
 # --------------------------------------------------------------------------- size
 
 
@@ -261,9 +329,12 @@ def test_run_winners_explain_and_report(cli, tmp_path):
                  "--winners", "--explain", "7,9", "--out", "out")
     assert result.code == 0, result.err
     out = tmp_path / "out"
-    for name in ("winners.png", "explain.png", "report.html"):
-        with Image.open(out / name) if name.endswith(".png") else open(out / name) as handle:
-            assert handle is not None
+    # the pictures show what they claim: winners.png boxes each window's winner in green,
+    # explain.png draws the pixel and, below it, its pooled cell with the winner boxed
+    assert _green_pixels(out / "winners.png") > 100
+    with Image.open(out / "explain.png") as figure:
+        assert figure.height > figure.width / 2  # two explanations stacked
+    assert _green_pixels(out / "explain.png") > 20
     stages = load_stages(out / "stages.npz")
     data = json.loads((out / "explain.json").read_text())
     pixels = [item for item in data["explanations"] if item["what"] == "conv pixel"]

@@ -256,3 +256,49 @@ def test_one_pixel_does_not_run_the_whole_convolution(monkeypatch):
     config = LayerConfig(padding=1, pool=3, pool_stride=2)
     explain_pixel(image, weights, config, 1, 20, 20)
     explain_pooled(image, weights, config, 0, 5, 5)
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def test_parts_carry_the_exact_numbers_and_travel_as_json():
+    from convlens.explain_parts import Grids, Sentence, WrittenSum, find
+
+    image = _random_image(6, size=(12, 14))
+    config = LayerConfig(padding=1, pool=2, bias=(0.25, -0.5))
+    weights = kernel_bank(_kernels(6), 1)
+    e = explain_pixel(image, weights, config, 1, 0, 3, flip=True)
+    parts = e.parts()
+    numbers = {span.key: span.value for part in parts if isinstance(part, Sentence)
+               for span in part.spans if span.key}
+    assert numbers["conv"] == e.value and numbers["activated"] == e.activated
+    assert numbers["pooled"] == e.pooled[0]["value"]
+    assert numbers["convolution"] == pytest.approx(e.flipped_total + e.bias)
+    written = find(parts, "sum")
+    assert isinstance(written, WrittenSum) and list(written.lines) == e.sum_lines()
+    assert written.total == pytest.approx(e.total * 255)
+    (grids,) = [part for part in parts if isinstance(part, Grids) and part.key == "products"]
+    patch, normalized, kernel, products = grids.tables
+    np.testing.assert_allclose(patch.array(), e.patch[0] * 255, atol=1e-4)
+    np.testing.assert_allclose(products.array(), e.products[0] * 255, atol=1e-9)
+    assert (patch.mark_array("padding") == e.padded).all() and normalized.detail
+    assert "-0.5" in find(parts, "conv").text and "3 of 9 cells" in find(parts, "padding").text
+    data = json.loads(json.dumps(e.to_dict()))
+    assert data["what"] == "conv pixel"
+    assert [part["kind"] for part in data["parts"]][:3] == ["heading", "sentence", "sentence"]
+    assert {part["kind"] for part in data["parts"]} == {"heading", "sentence", "grids", "sum",
+                                                        "note"}
+    assert data["parts"][1]["text"] == find(parts, "where").text
+    pooled = explain_pooled(image, weights, config, 1, 0, 1).to_dict()
+    assert pooled["what"] == "pooled cell"
+    assert [part["key"] for part in pooled["parts"][1:]] == ["where", "window", "max"]
+
+
+def test_the_explanation_names_the_input_it_was_worked_on():
+    """The page works on a copy shrunk to 1024 px, the CLI on the whole photo: the same (row,
+    col) is a different pixel, so every explanation says which input it read."""
+    from convlens.explain_parts import find
+
+    weights = kernel_bank(_kernels(2), 1)
+    small = explain_pixel(_random_image(1, size=(20, 30)), weights, LayerConfig(), 0, 3, 4)
+    assert "in the 18x28 conv map of the 1x20x30 input" in find(small.parts(), "where").text
