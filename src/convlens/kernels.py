@@ -22,12 +22,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .errors import KernelError
 from .limits import MAX_KERNEL_SIDE
+
+if TYPE_CHECKING:  # torch loads only where a tensor is asked for (kernel_bank)
+    import torch
 
 MAX_KERNEL_FILE_BYTES = 1024 * 1024
 """Largest kernel file read, in bytes (a 3x31x31 kernel written out fits many times over)."""
@@ -127,10 +130,10 @@ def parse_kernel(
     """
     if isinstance(spec, Kernel):
         return spec
-    if isinstance(spec, torch.Tensor):
+    if _is_tensor(spec):
         if spec.is_complex():
             raise KernelError(f"{label or 'kernel'} holds complex numbers; weights must be real")
-        spec = spec.detach().to("cpu", torch.float64).numpy()
+        spec = spec.detach().cpu().double().numpy()
     if isinstance(spec, (np.ndarray, list, tuple)):
         weights = _validate(spec, label or "kernel 'custom'")
         return Kernel("custom", weights, "user-supplied weights")
@@ -190,6 +193,14 @@ def split_names(names: str) -> list[str]:
 
 
 def kernel_bank(kernels: Sequence[Kernel], in_channels: int) -> torch.Tensor:
+    """Stack kernels into conv weights ``(K, in_channels, kh, kw)``, a float32 tensor (see
+    :func:`kernel_array`, the same numbers as a NumPy array, without torch)."""
+    import torch
+
+    return torch.from_numpy(kernel_array(kernels, in_channels))
+
+
+def kernel_array(kernels: Sequence[Kernel], in_channels: int) -> np.ndarray:
     """Stack kernels into conv weights ``(K, in_channels, kh, kw)`` float32.
 
     A gray kernel on an RGB input is spread over the channels with weight 1/3 each, so it sees
@@ -219,7 +230,27 @@ def kernel_bank(kernels: Sequence[Kernel], in_channels: int) -> torch.Tensor:
             )
         top, left = (height - kh) // 2, (width - kw) // 2
         bank[index, :, top : top + kh, left : left + kw] = weights
-    return torch.from_numpy(bank)
+    return bank
+
+
+DENOMINATORS = (1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 16, 25, 32, 64, 100, 128, 256, 512, 1024)
+"""The factors :func:`common_denominator` tries, smallest first."""
+
+
+def common_denominator(values: np.ndarray, limit: int = 1024) -> int:
+    """Smallest d <= ``limit`` making every value times d a whole number (1 if none): how
+    kernels are printed the way textbooks do (a Gaussian as ``1/16 x`` whole numbers).
+
+    >>> common_denominator(np.array([1, 2, 1]) / 16)
+    16
+    """
+    for denominator in DENOMINATORS:
+        if denominator > limit:
+            break
+        scaled = values * denominator
+        if np.allclose(scaled, np.round(scaled), atol=1e-4):
+            return denominator
+    return 1
 
 
 def unique_names(kernels: Sequence[Kernel]) -> list[str]:
@@ -231,6 +262,12 @@ def unique_names(kernels: Sequence[Kernel]) -> list[str]:
         count = seen[kernel.name]
         names.append(kernel.name if count == 1 else f"{kernel.name}#{count}")
     return names
+
+
+def _is_tensor(value: object) -> bool:
+    """Whether ``value`` is a torch tensor, told without importing torch (a program that made
+    one has torch loaded already)."""
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
 
 
 def _validate(values: Sequence | np.ndarray, label: str) -> np.ndarray:

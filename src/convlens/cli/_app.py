@@ -52,6 +52,14 @@ COMMAND_ORDER = ("run", "kernels", "explain", "size", "animate", "serve",
 
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        console.print(f"convlens {__version__}", markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _budget(budget: Annotated[str | None, typer.Option(
         "--budget", metavar="SIZE", show_default=False,
@@ -59,7 +67,10 @@ def _budget(budget: Annotated[str | None, typer.Option(
         f"{format_bytes(DEFAULT_BUDGET_BYTES)}, or ${BUDGET_ENV}). Every run, download, "
         "training set and model is estimated from its shapes first and refused, in one line, "
         f"past it; work is held to {WORK_PER_BYTE} multiply-adds a byte. Goes before the "
-        "command: `convlens --budget 16G run big.png`.")] = None) -> None:
+        "command: `convlens --budget 16G run big.png`.")] = None,
+        version: Annotated[bool, typer.Option(
+            "--version", is_eager=True, callback=_print_version,
+            help="Print convlens' version and stop.")] = False) -> None:
     from ..limits import set_budget
 
     set_budget(budget)  # None forgets an earlier setting: in-process calls start afresh

@@ -130,9 +130,8 @@ def kernels_command(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. `sobel*`.")] = "*",
 ) -> None:
     """List the built-in kernels with their numbers and what each one finds."""
-    from ..kernels import get_kernel, list_kernels
+    from ..kernels import common_denominator, get_kernel, list_kernels
     from ..numbers import format_number
-    from ..plot import common_denominator
 
     names = list_kernels(pattern)
     if not names:

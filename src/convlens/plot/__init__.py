@@ -6,7 +6,6 @@ explanation, training and model figures.
 
 from .stages import (
     DISPLAY_MAX_SIDE,
-    common_denominator,
     downsample_for_display,
     format_number,
     plot_image,
@@ -17,7 +16,6 @@ from .stages import (
 
 __all__ = [
     "DISPLAY_MAX_SIDE",
-    "common_denominator",
     "downsample_for_display",
     "format_number",
     "plot_image",

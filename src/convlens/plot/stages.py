@@ -17,6 +17,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from ..kernels import common_denominator
 from ..limits import MAX_FIGURE_INCHES, MAX_PANEL_ASPECT
 from ..numbers import format_number
 
@@ -33,17 +34,6 @@ KERNEL_COLUMNS = 16
 SIGNED_CMAP = "RdBu_r"
 UNSIGNED_CMAP = "gray"
 CHANNEL_LABELS = ("R", "G", "B")
-
-
-def common_denominator(values: np.ndarray, limit: int = 1024) -> int:
-    """Smallest d <= ``limit`` making every value times d a whole number (1 if none)."""
-    for denominator in (1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 16, 25, 32, 64, 100, 128, 256, 512, 1024):
-        if denominator > limit:
-            break
-        scaled = values * denominator
-        if np.allclose(scaled, np.round(scaled), atol=1e-4):
-            return denominator
-    return 1
 
 
 def bounded_figsize(width: float, height: float) -> tuple[float, float]:

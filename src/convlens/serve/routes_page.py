@@ -16,9 +16,9 @@ from ..errors import ImageError
 from ..images import SAMPLES, ColorMode
 from ..inspect.fields import DENSE_TYPES
 from ..inspect.names import CONV_TYPES
-from ..kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels
+from ..kernels import TUTORIAL_KERNELS, Kernel, common_denominator, get_kernel, list_kernels
 from ..numbers import format_number
-from ..plot import common_denominator, downsample_for_display
+from ..plot import downsample_for_display
 from ..plot.stages import SIGNED_CMAP, UNSIGNED_CMAP
 from .limits import (
     DEFAULT_WORKING_SIDE,

@@ -1,0 +1,70 @@
+"""Commands that need no tensors load no tensor library: no torch, numba or matplotlib.
+
+Each command runs in a fresh interpreter (``convlens.cli.main`` in a subprocess), which then
+reports the modules it imported. Nothing here is timed: timings belong in ``bench/``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import convlens
+
+HEAVY = ("torch", "numba", "matplotlib")
+
+_PROBE = """
+import json, sys
+from convlens.cli import main
+code = main(json.loads(sys.argv[1]))
+heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(sys.argv[2])))
+print("\\n" + json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def _run(args: list[str]) -> tuple[dict, str]:
+    """Run ``convlens ARGS`` in a fresh interpreter: its report and its whole output."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(HEAVY)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**_clean_env(), "COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout + done.stderr
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    ["--version"],
+    ["kernels"],
+    ["kernels", "sobel*"],
+    ["size", "--input", "28", "--kernel", "3"],
+    ["size", "--input", "224", "--layers", "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"],
+    ["run", "--help"],
+    pytest.param(["explain", "--patch", "88 126 145; 86 125 142; 85 124 141", "--kernel",
+                  "1 0 1; 1 1 0; 0 0 0"],
+                 marks=pytest.mark.xfail(strict=True, reason="convlens.explain imports torch "
+                                         "for the arithmetic of a typed patch")),
+], ids=lambda args: " ".join(args)[:40])
+def test_commands_without_tensors_import_no_tensor_library(args):
+    report, output = _run(args)
+    assert report["code"] == 0, output
+    assert report["heavy"] == [], f"convlens {' '.join(args)} imported {report['heavy']}"
+
+
+def test_version_prints_the_version_and_imports_no_command():
+    report, output = _run(["--version"])
+    assert f"convlens {convlens.__version__}" in output
+    assert report == {"code": 0, "heavy": []}
+
+
+def test_kernels_text_still_prints_whole_number_weights():
+    _, output = _run(["kernels", "gaussian*"])
+    assert "1/16 x" in output
