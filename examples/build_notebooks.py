@@ -285,7 +285,7 @@ column against a column. Next to each learned kernel is the built-in kernel it i
 (cosine similarity; a minus sign means the same pattern with the opposite polarity)."""),
     ("code", """\
 from convlens.inspect import conv_layers, conv_weights, nearest_kernels
-from convlens.modelfiles import open_model
+from convlens.models import open_model
 from convlens.plot.models import plot_filters, plot_learned_vs_classical
 
 digits_model = open_model(run_dir)          # the run folder is a convlens checkpoint
@@ -443,7 +443,7 @@ your code, so convlens asks you to say you trust it (`trust_code=True`, `--trust
 command line); the weights are read with safetensors, which cannot run code. The digits are
 8x8, so we tell convlens the input size, and give the classes their names."""),
     ("code", """\
-from convlens.modelfiles import open_model
+from convlens.models import open_model
 
 opened = open_model("digitnet:DigitNet", weights="digitnet.safetensors", input_size=8,
                     trust_code=True)  # our own module
@@ -488,7 +488,8 @@ plot_learned_vs_classical(filters, nearest_kernels(filters), "features.0")"""),
 Take a digit the model never trained on and record what each block produces. The maps are
 shown most active first."""),
     ("code", """\
-from convlens.inspect import feature_maps, top_predictions
+from convlens.inspect import feature_maps
+from convlens.models import top_predictions
 from convlens.plot.models import plot_feature_maps, plot_predictions
 
 digit = test_x[0]                       # (1, 8, 8) in [0, 1]

@@ -31,8 +31,7 @@ from convlens.inspect import (
     top_predictions,
 )
 from convlens.kernels import get_kernel
-from convlens.modelfiles import ModelKind, OpenedModel, with_input_size
-from convlens.models import create_model
+from convlens.models import ModelInfo, ModelKind, OpenedModel, create_model, with_input_size
 from convlens.plot import format_number
 from convlens.plot.models import (
     plot_feature_maps,
@@ -76,12 +75,13 @@ class Residual(nn.Module):
 
 def _opened(model: nn.Module, size=(32, 32), channels=3) -> OpenedModel:
     torch.manual_seed(0)
-    return OpenedModel(model.eval(), ModelKind.FACTORY, "test", channels, size)
+    return OpenedModel(model.eval(), ModelKind.FACTORY, "test", ModelInfo(in_channels=channels,
+                                                                       input_size=size))
 
 
 def _scripted(model: nn.Module, size=(32, 32), channels=3) -> OpenedModel:
-    return OpenedModel(torch.jit.script(model.eval()), ModelKind.TORCHSCRIPT, "ts", channels,
-                       size)
+    return OpenedModel(torch.jit.script(model.eval()), ModelKind.TORCHSCRIPT, "ts",
+                       ModelInfo(in_channels=channels, input_size=size))
 
 
 @pytest.fixture
@@ -113,7 +113,8 @@ def test_torchscript_maps_equal_the_module_maps(tiny, compile_):
         compiled = _scripted(tiny.module)
     else:
         traced = torch.jit.trace(tiny.module, image[None])
-        compiled = OpenedModel(traced, ModelKind.TORCHSCRIPT, "traced", 3, (32, 32))
+        compiled = OpenedModel(traced, ModelKind.TORCHSCRIPT, "traced",
+                               ModelInfo(in_channels=3, input_size=(32, 32)))
     scripted = feature_maps(compiled, image, names, max_side=None)
     for name in names:
         torch.testing.assert_close(scripted.layers[name].maps, eager.layers[name].maps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import re
 import sys
 import textwrap
 import types
@@ -19,19 +20,29 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from convlens.errors import ConvlensError, ModelError
-from convlens.modelfiles import (
+from convlens.models import (
+    ModelInfo,
     ModelKind,
     OpenedModel,
     audit_export_archive,
+    create_model,
+    load_checkpoint,
     load_state_dict,
     open_model,
     prepare_input,
+    save_checkpoint,
 )
-from convlens.models import ModelInfo, create_model, preprocess, save_checkpoint
 from convlens.sizes import parse_size
 from hostile_models import HOSTILE_BUILDERS, build_hostile
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+
+
+def for_cli(refused: pytest.ExceptionInfo, pattern: str) -> None:
+    """The refusal reads ``pattern`` as the command line prints it, while the library's own
+    message names no flag (it says ``trust_code=True``, not ``--trust-code``)."""
+    assert re.search(pattern, refused.value.worded("cli")), refused.value.worded("cli")
+    assert " --" not in str(refused.value), str(refused.value)
 
 NETS = textwrap.dedent('''
     import torch.nn as nn
@@ -168,8 +179,9 @@ class _Payload:
 def test_pickled_object_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "code-ran"
     torch.save({"weights": _Payload(marker)}, tmp_path / "evil.pt")
-    with pytest.raises(ModelError, match=r"unpickling runs code.*--trust-code"):
+    with pytest.raises(ModelError, match=r"unpickling runs code.*trust_code=True") as refused:
         open_model(tmp_path / "evil.pt")
+    for_cli(refused, r"unpickling runs code.*--trust-code")
     assert not marker.exists()
 
 
@@ -180,8 +192,9 @@ def test_whole_pickled_module_opens_only_when_trusted(nets):
 
         model = usernets.build().eval()
         torch.save(model, nets / "whole.pt")
-        with pytest.raises(ModelError, match="trust-code"):
+        with pytest.raises(ModelError, match="trust_code=True") as refused:
             open_model(nets / "whole.pt")
+        for_cli(refused, "trust-code")
         opened = open_model(nets / "whole.pt", trust_pickle=True)
     finally:
         sys.path.remove(str(nets))
@@ -196,8 +209,9 @@ def test_bare_weights_ask_for_an_architecture(tmp_path):
     torch.save(model.state_dict(), tmp_path / "sd.pt")
     save_file(model.state_dict(), str(tmp_path / "sd.safetensors"))
     for name in ("sd.pt", "sd.safetensors"):
-        with pytest.raises(ModelError, match=r"--arch NAME.*package\.module:factory"):
+        with pytest.raises(ModelError, match=r"arch=NAME.*package\.module:factory") as refused:
             open_model(tmp_path / name)
+        for_cli(refused, rf"--arch NAME.*package\.module:factory.*--weights \S*{name}")
 
 
 def test_folder_without_checkpoint_lists_what_it_holds(tmp_path):
@@ -209,8 +223,9 @@ def test_folder_without_checkpoint_lists_what_it_holds(tmp_path):
 def test_weights_flag_with_a_model_file_is_refused(tmp_path):
     model, _ = _reference()
     torch.jit.script(model).save(str(tmp_path / "m.pt"))
-    with pytest.raises(ModelError, match="--weights goes with"):
+    with pytest.raises(ModelError, match="a weights file goes with") as refused:
         open_model(tmp_path / "m.pt", weights=tmp_path / "m.pt")
+    for_cli(refused, "^--weights goes with")
 
 
 def test_load_state_dict_refuses_what_is_not_weights(tmp_path):
@@ -310,14 +325,15 @@ def test_parse_input_size_rejects_nonsense(text):
 
 def test_prepare_input_converts_resizes_and_normalizes():
     rgb = torch.rand(3, 10, 14)
-    gray_model = OpenedModel(nn.Identity(), ModelKind.FACTORY, "m", in_channels=1,
-                             mean=[0.5], std=[0.25])
+    gray_model = OpenedModel(nn.Identity(), ModelKind.FACTORY, "m",
+                             ModelInfo(in_channels=1, mean=[0.5], std=[0.25]))
     prepared = prepare_input(rgb, gray_model)
     luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
     torch.testing.assert_close(prepared.display[0], luma)
     torch.testing.assert_close(prepared.batch[0, 0], (luma - 0.5) / 0.25)
 
-    sized = OpenedModel(nn.Identity(), ModelKind.FACTORY, "m", in_channels=3, input_size=(5, 7))
+    sized = OpenedModel(nn.Identity(), ModelKind.FACTORY, "m",
+                        ModelInfo(in_channels=3, input_size=(5, 7)))
     gray = torch.rand(1, 10, 14)
     prepared = prepare_input(gray, sized)
     assert prepared.batch.shape == (1, 3, 5, 7)
@@ -329,7 +345,7 @@ def test_prepare_input_converts_resizes_and_normalizes():
 
 
 def test_prepare_input_refuses_channels_it_cannot_convert():
-    model = OpenedModel(nn.Identity(), ModelKind.FACTORY, "m", in_channels=4)
+    model = OpenedModel(nn.Identity(), ModelKind.FACTORY, "m", ModelInfo(in_channels=4))
     with pytest.raises(ModelError, match="expects 4-channel images; this image has 3 channels"):
         prepare_input(torch.rand(3, 4, 4), model)
 
@@ -362,7 +378,12 @@ def test_convlens_checkpoint_opens_with_its_metadata(tmp_path):
         assert opened.mean == [0.3] and opened.std == [0.4]
     photo = torch.rand(3, 30, 20)
     batch = prepare_input(photo, opened).batch
-    torch.testing.assert_close(batch, preprocess(photo, info), rtol=0, atol=0)
+    luma = (0.299 * photo[0] + 0.587 * photo[1] + 0.114 * photo[2])[None, None]
+    seen = torch.nn.functional.interpolate(luma, size=(8, 8), mode="bilinear", antialias=True,
+                                           align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(batch, (seen - 0.3) / 0.4)
+    loaded = load_checkpoint(path)
+    assert loaded.kind is ModelKind.CONVLENS and loaded.info == info == opened.info
     with torch.no_grad():
         torch.testing.assert_close(opened.module(batch), model(batch), rtol=0, atol=0)
 
@@ -406,8 +427,10 @@ def test_open_model_reads_the_input_size_like_every_command():
 def test_hostile_files_are_refused_without_running_anything(tmp_path, kind):
     marker = tmp_path / "marker"
     path = build_hostile(kind, tmp_path, marker)
-    with pytest.raises(ModelError, match=r"--trust-code") as refused:
+    with pytest.raises(ModelError, match=r"trust_code=True") as refused:
         open_model(path)
+    for_cli(refused, r"--trust-code")
+    assert "convlens serve --trust-code" in refused.value.worded("page")
     assert "\n" not in str(refused.value)
     assert not marker.exists(), "loading ran the file's code"
 
@@ -442,8 +465,10 @@ def test_truncated_export_is_one_line_and_logs_nothing(tmp_path, caplog):
 
 
 def test_factories_need_trust_and_must_be_python_code(nets):
-    with pytest.raises(ModelError, match=r"names Python code to import.*--trust-code"):
+    with pytest.raises(ModelError, match=r"names Python code to import.*trust_code=True"
+                       ) as refused:
         open_model("usernets:build")
+    for_cli(refused, r"names Python code to import.*--trust-code")
     for spec, words in (("os:abort", "not a model factory"), ("sys:exit", "not a model factory"),
                         ("collections:OrderedDict", "not a torch nn.Module class")):
         with pytest.raises(ModelError, match=words):

@@ -16,16 +16,18 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from convlens.errors import ConfigError, ModelError
+from convlens.images import match_channels
 from convlens.models import (
     ModelInfo,
+    ModelKind,
+    OpenedModel,
     create_model,
     eval_mode,
     list_models,
     load_checkpoint,
-    match_channels,
+    open_model,
     predict,
     prepare_input,
-    preprocess,
     register_model,
     save_checkpoint,
     strip_wrapper_prefixes,
@@ -153,7 +155,9 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     path = save_checkpoint(model, info, tmp_path / "run" / "model.safetensors")
     assert path.name == "model.safetensors" and (path.parent / "model.json").is_file()
     for where in (path, path.parent, path.parent / "model.json"):
-        loaded, loaded_info = load_checkpoint(where)
+        opened = load_checkpoint(where)
+        loaded, loaded_info = opened.module, opened.info
+        assert opened.kind is ModelKind.CONVLENS and opened.source == str(path)
         assert not loaded.training
         x = torch.rand(3, 3, 16, 16)
         assert torch.equal(model(x), loaded(x))
@@ -175,7 +179,7 @@ def test_save_strips_ddp_and_compile_prefixes(tmp_path):
             self.module = inner
 
     save_checkpoint(Wrapper(), _info(), tmp_path)
-    loaded, _ = load_checkpoint(tmp_path)
+    loaded = load_checkpoint(tmp_path).module
     assert set(loaded.state_dict()) == set(inner.state_dict())
 
 
@@ -209,13 +213,13 @@ def test_model_info_checks_its_statistics():
 
 
 def test_preprocess_resizes_and_normalizes_like_numpy():
-    info = _info(channels=3, size=(4, 6))
+    opened = OpenedModel(nn.Identity(), ModelKind.CONVLENS, "m", _info(channels=3, size=(4, 6)))
     image = torch.rand(3, 4, 6)
     expected = (image.numpy() - 0.25) / 0.5
-    out = preprocess(image, info)
+    out = prepare_input(image, opened).batch
     assert out.shape == (1, 3, 4, 6)
     np.testing.assert_allclose(out[0].numpy(), expected, rtol=1e-6)
-    assert preprocess(torch.rand(3, 20, 30), info).shape == (1, 3, 4, 6)
+    assert prepare_input(torch.rand(3, 20, 30), opened).batch.shape == (1, 3, 4, 6)
 
 
 def test_channel_conversion_is_automatic_where_unambiguous():
@@ -305,7 +309,8 @@ def test_whole_floats_and_numeric_class_names_are_accepted(tmp_path):
     data.update(in_channels=1.0, input_size=[8.0, 8], class_names=[0, 1, "two"], metrics=None,
                 arch_kwargs=None)
     (tmp_path / "model.json").write_text(json.dumps(data))
-    loaded, info = load_checkpoint(tmp_path)
+    opened = load_checkpoint(tmp_path)
+    loaded, info = opened.module, opened.info
     assert info.in_channels == 1 and info.input_size == (8, 8)
     assert info.class_names == ["0", "1", "two"] and info.arch_kwargs == {}
     x = torch.rand(2, 1, 8, 8)
@@ -390,7 +395,6 @@ def test_eval_mode_restores_the_mode_also_after_an_error():
 
 
 def _opened_checkpoint(tmp_path, channels=3, size=(6, 4)):
-    from convlens.modelfiles import open_model
 
     info = ModelInfo("tinyvgg", channels, size, ["a", "b", "c"], [0.2] * channels,
                      [0.5] * channels, {"width": 4})
@@ -432,16 +436,15 @@ def test_predict_ranks_the_softmax_of_the_model_output(tmp_path):
 
 
 def test_predict_runs_images_of_several_sizes_through_a_model_of_any_size():
-    from convlens.modelfiles import ModelKind, OpenedModel
-
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    opened = OpenedModel(model, ModelKind.FACTORY, "pooled", 1, None)
+    opened = OpenedModel(model, ModelKind.FACTORY, "pooled", ModelInfo(in_channels=1))
     images = [torch.rand(1, 9, 9), torch.rand(1, 5, 7)]
     ranked = predict(opened, images, top_k=1)
     with torch.no_grad():
         expected = [int(model(image[None]).argmax()) for image in images]
     assert [top[0].index for top in ranked] == expected
     assert ranked[0][0].label == f"class {expected[0]}"
-    maps = OpenedModel(nn.Conv2d(1, 2, 3).eval(), ModelKind.FACTORY, "maps", 1, None)
+    maps = OpenedModel(nn.Conv2d(1, 2, 3).eval(), ModelKind.FACTORY, "maps",
+                       ModelInfo(in_channels=1))
     with pytest.raises(ModelError, match="not output one row of class scores"):
         predict(maps, images)

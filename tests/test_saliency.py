@@ -10,8 +10,7 @@ import torch.nn as nn
 from captum.attr import LayerGradCam
 
 from convlens.errors import ConvlensError, ModelError
-from convlens.modelfiles import ModelKind, OpenedModel, prepare_input
-from convlens.models import create_model
+from convlens.models import ModelInfo, ModelKind, OpenedModel, create_model, prepare_input
 from convlens.plot.models import plot_predictions, plot_saliency
 from convlens.saliency import (
     SaliencyMethod,
@@ -59,8 +58,13 @@ def _colour_scene() -> torch.Tensor:
     return image
 
 
+def _sized(side: int) -> ModelInfo:
+    return ModelInfo(in_channels=3, input_size=(side, side))
+
+
 def _opened(model: nn.Module, names=None) -> OpenedModel:
-    return OpenedModel(model.eval(), ModelKind.FACTORY, "test", 3, (32, 32), class_names=names)
+    return OpenedModel(model.eval(), ModelKind.FACTORY, "test",
+                       ModelInfo(in_channels=3, input_size=(32, 32), class_names=names))
 
 
 def _peak(heat: torch.Tensor) -> tuple[int, int]:
@@ -104,7 +108,7 @@ def test_integrated_gradients_of_a_linear_region_model_is_input_times_weight():
     with torch.no_grad():
         model[1].weight[0] = mask.flatten()
         model[1].weight[1] = 1 - mask.flatten()
-    opened = OpenedModel(model.eval(), ModelKind.FACTORY, "linear", 3, (16, 16))
+    opened = OpenedModel(model.eval(), ModelKind.FACTORY, "linear", _sized(16))
     image = torch.rand(3, 16, 16)
     result = explain_class(opened, image, ["integrated-gradients"], target=0)
     attribution = result.maps[0].raw
@@ -118,7 +122,7 @@ def test_guided_backprop_keeps_the_model_as_it_was():
     model = ColourDetector()
     model.relu.inplace = True
     model.train()
-    opened = OpenedModel(model, ModelKind.FACTORY, "test", 3, (32, 32))
+    opened = OpenedModel(model, ModelKind.FACTORY, "test", _sized(32))
     result = guided_backprop(opened, prepare_input(_colour_scene(), opened).batch, 0)
     assert result.heatmap.shape == (32, 32)
     row, col = _peak(result.heatmap)
@@ -175,13 +179,13 @@ def test_parse_methods():
 def test_gradcam_before_an_inplace_relu_matches_captum_and_torchscript():
     torch.manual_seed(2)
     model = create_model("tinyvgg", 3, 4, (16, 16)).eval()  # conv -> ReLU(inplace=True)
-    opened = OpenedModel(model, ModelKind.CONVLENS, "tinyvgg", 3, (16, 16))
+    opened = OpenedModel(model, ModelKind.CONVLENS, "tinyvgg", _sized(16))
     batch = prepare_input(torch.rand(3, 16, 16), opened).batch
     ours = gradcam(opened, batch, 1, "features.conv3")
     oracle = LayerGradCam(model, model.features.conv3).attribute(batch, target=1,
                                                                  relu_attributions=True)
     torch.testing.assert_close(ours.raw, oracle[0, 0].detach(), atol=1e-6, rtol=1e-5)
-    scripted = OpenedModel(torch.jit.script(model), ModelKind.TORCHSCRIPT, "ts", 3, (16, 16))
+    scripted = OpenedModel(torch.jit.script(model), ModelKind.TORCHSCRIPT, "ts", _sized(16))
     torch.testing.assert_close(gradcam(scripted, batch, 1, "features.conv3").raw, ours.raw,
                                atol=1e-6, rtol=1e-5)
 

@@ -27,9 +27,9 @@ _EXPORTS = {
     "sizes": ("output_size", "size_chain"),
     "plot": ("plot_image", "plot_kernels", "plot_maps", "plot_overview"),
     "runs": ("load_stages", "run_image"),
-    "models": ("ModelInfo", "create_model", "list_models", "load_checkpoint", "save_checkpoint"),
+    "models": ("ModelInfo", "OpenedModel", "create_model", "list_models", "load_checkpoint",
+               "open_model", "save_checkpoint"),
     "train": ("TrainConfig", "evaluate", "predict"),
-    "modelfiles": ("open_model", "OpenedModel"),
     "inspect": ("LayerCapture", "feature_maps", "layer_table", "nearest_kernels"),
     "saliency": ("explain_class",),
 }

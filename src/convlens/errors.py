@@ -6,9 +6,67 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Surface = Literal["python", "cli", "page"]
+"""Where a message is read: the library (notebooks, scripts), the command line or the page."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting an error message tells the user to change, in the words of each surface:
+    ``python`` as the message names it (the library's argument, ``trust_code=True``), ``cli``
+    the command line's (its flag, ``--trust-code``) and ``page`` what a page user does (the
+    CLI's words where not given)."""
+
+    python: str
+    cli: str
+    page: str | None = None
+
+    def spelled(self, surface: Surface) -> str:
+        if surface == "cli":
+            return self.cli
+        if surface == "page":
+            return self.page if self.page is not None else self.cli
+        return self.python
+
 
 class ConvlensError(Exception):
-    """Base class: a problem with the user's input, not a bug in convlens."""
+    """Base class: a problem with the user's input, not a bug in convlens.
+
+    The message names a setting the user can change as the library spells it; ``options``
+    say how the other surfaces spell it, and :meth:`worded` gives the message for one of them:
+
+    >>> TRUST = Option("trust_code=True", "--trust-code")
+    >>> error = ModelError("a pickle runs code; opt in with trust_code=True", options=[TRUST])
+    >>> str(error)
+    'a pickle runs code; opt in with trust_code=True'
+    >>> error.worded("cli")
+    'a pickle runs code; opt in with --trust-code'
+    """
+
+    def __init__(self, *args: object, options: Sequence[Option] = ()) -> None:
+        super().__init__(*args)
+        self.options = tuple(options)
+
+    def worded(self, surface: Surface = "python") -> str:
+        """The message for ``surface``: each option's first mention (a whole word) in that
+        surface's words."""
+        text = str(self)
+        for option in self.options:
+            text = _whole_word(option.python).sub(
+                lambda _match, option=option: option.spelled(surface), text, count=1)
+        return text
+
+
+def _whole_word(words: str) -> re.Pattern[str]:
+    """``words`` where it is not part of a longer name (``std`` is not found in ``stdout``)."""
+    before = r"(?<![\w-])" if re.match(r"\w", words) else ""
+    after = r"(?![\w])" if re.search(r"\w$", words) else ""
+    return re.compile(before + re.escape(words) + after)
 
 
 class ImageError(ConvlensError):

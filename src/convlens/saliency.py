@@ -34,13 +34,12 @@ from .inspect import (
     Prediction,
     check_layer_names,
     conv_layers,
-    eval_mode,
     layer_types,
     run_model,
     top_predictions,
 )
 from .limits import MAX_IG_STEPS, check_at_most
-from .modelfiles import OpenedModel, PreparedInput, prepare_input
+from .models import OpenedModel, PreparedInput, eval_mode, prepare_input
 
 IG_STEPS = 32
 """Integrated-gradients path steps; more steps, smaller convergence delta, more time."""

@@ -20,7 +20,7 @@ from ._app import MODEL_COMMANDS, app, console, error_console, fits
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..inspect import FeatureMaps, LayerTable
-    from ..modelfiles import OpenedModel
+    from ..models import OpenedModel
     from ..results.inspection import KernelMatches, TopImages
 
 MODEL = "Model"
@@ -68,7 +68,7 @@ def open_model_for_cli(model: str, weights: Path | None, arch: str | None,
                        trust_code: bool, device: str, quiet: bool = False) -> OpenedModel:
     """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``
     and ``serve``) and say what was opened, with any notes."""
-    from ..modelfiles import open_model
+    from ..models import open_model
 
     opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
                         mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),

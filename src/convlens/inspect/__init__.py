@@ -23,7 +23,7 @@ One module per idea:
 
 from ..models.predictions import Prediction, top_predictions
 from .filters import KernelMatch, conv_weights, nearest_kernels
-from .hooks import LayerCapture, ScriptTap, eval_mode
+from .hooks import LayerCapture, ScriptTap
 from .maps import (
     STORED_MAX_SIDE,
     Activations,
@@ -56,7 +56,6 @@ __all__ = [
     "conv_weights",
     "default_layer",
     "diagnose",
-    "eval_mode",
     "feature_maps",
     "layer_table",
     "layer_types",

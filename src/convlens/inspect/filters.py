@@ -10,7 +10,7 @@ import torch
 
 from ..errors import ModelError
 from ..kernels import get_kernel, list_kernels
-from ..modelfiles import OpenedModel
+from ..models import OpenedModel
 from .names import check_layer_names, conv_layers, layer_types
 
 

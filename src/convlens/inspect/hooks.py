@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..errors import ModelError
-from ..modelfiles import OpenedModel
+from ..models import OpenedModel, eval_mode
 
 SCRIPT_TAP_GROUP = 8
 """TorchScript layers read per forward pass; a compiled graph hands back all it reads at once,
@@ -29,18 +29,6 @@ Sink = Callable[[str, "tuple | None", Any], Any]
 
 class _StopForward(Exception):
     """Raised by a hook to end a forward pass early, once the layers needed have run."""
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """``module`` in eval mode for the block; its train/eval mode restored after, also after an
-    error (running a model must not change its batch-norm statistics or its mode)."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 class LayerCapture:
@@ -180,9 +168,10 @@ class ScriptTap:
     Layers that run inside control flow (an ``if`` in ``forward``) cannot be read.
     """
 
-    def __init__(self, module: torch.jit.ScriptModule, names: Sequence[str]) -> None:
+    def __init__(self, module: nn.Module, names: Sequence[str]) -> None:
         self.module = module
-        graph = module.forward.graph.copy()
+        forward: Any = module.forward  # a ScriptMethod: its graph is what runs
+        graph = forward.graph.copy()
         torch._C._jit_pass_inline(graph)
         self.graph = graph
         self.nodes = list(graph.nodes())

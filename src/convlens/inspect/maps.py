@@ -21,7 +21,7 @@ import torch
 from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError, ModelError
 from ..images import load_image
-from ..modelfiles import OpenedModel, PreparedInput, prepare_input
+from ..models import OpenedModel, PreparedInput, prepare_input
 from ..plot import downsample_for_display
 from .hooks import LayerCapture
 from .names import check_layer_names, layer_types

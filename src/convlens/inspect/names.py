@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelError
-from ..modelfiles import OpenedModel
+from ..models import OpenedModel
 
 CONV_TYPES = ("Conv2d", "LazyConv2d")
 MAX_NAMES_LISTED = 60

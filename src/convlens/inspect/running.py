@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..errors import ConvlensError, ModelError
-from ..modelfiles import OpenedModel
+from ..models import OpenedModel
 from .hooks import LayerCapture
 from .table import error_text, layer_table
 

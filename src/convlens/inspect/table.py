@@ -13,10 +13,10 @@ import torch
 import torch.nn as nn
 
 from ..errors import ModelError
-from ..modelfiles import OpenedModel
+from ..models import OpenedModel, eval_mode
 from ..wording import plural
 from .fields import DENSE_TYPES, FieldTracker, script_fields, sees_everything
-from .hooks import LayerCapture, ScriptTap, eval_mode, output_shape
+from .hooks import LayerCapture, ScriptTap, output_shape
 from .names import layer_types
 
 SIZE_SEARCH_LIMIT = 1024

@@ -1,4 +1,15 @@
-"""CNN classifiers: the registry (``tinyvgg``, ``lenet``, ``resnet9``) and checkpoints.
+"""CNN classifiers: the registry (``tinyvgg``, ``lenet``, ``resnet9``), checkpoints, and any
+other model opened as one handle.
+
+* :mod:`.info` - :class:`ModelInfo`, what is known about a model (its input, its classes);
+* :mod:`.handle` - :class:`OpenedModel` (a module with its :class:`ModelInfo`),
+  :func:`prepare_input`, :func:`eval_mode`, :func:`strip_wrapper_prefixes`;
+* :mod:`.checkpoint` - :func:`save_checkpoint`, :func:`load_checkpoint` (-> :class:`OpenedModel`);
+* :mod:`.opening` - :func:`open_model`: checkpoints, TorchScript, ``.pt2``, factories, registry
+  names, torchvision, pickles, with the trust rules; :mod:`.audit` checks a ``.pt2`` before it
+  loads and :mod:`.weights` reads plain state dicts;
+* :mod:`.predictions` - :func:`predict` and :func:`top_predictions`;
+* :mod:`.registry` and :mod:`.zoo` - the architectures.
 
 >>> from convlens.models import create_model, list_models
 >>> list_models()
@@ -9,19 +20,27 @@
 """
 
 from . import zoo as _zoo  # noqa: F401  (registers the architectures)
+from .audit import audit_export_archive
 from .checkpoint import (
     INFO_FILE,
     WEIGHTS_FILE,
-    ModelInfo,
     load_checkpoint,
-    match_channels,
-    preprocess,
     read_info,
-    resize_exact,
     save_checkpoint,
     unwrap_model,
 )
-from .handle import PreparedInput, eval_mode, prepare_input, strip_wrapper_prefixes
+from .handle import (
+    ModelKind,
+    OpenedModel,
+    PreparedInput,
+    eval_mode,
+    prepare_input,
+    preprocess,
+    strip_wrapper_prefixes,
+    with_input_size,
+)
+from .info import ModelInfo
+from .opening import TRUST_HINT, open_model
 from .predictions import Prediction, predict, top_predictions
 from .registry import (
     ModelEntry,
@@ -31,29 +50,35 @@ from .registry import (
     list_models,
     register_model,
 )
+from .weights import load_state_dict
 
 __all__ = [
     "INFO_FILE",
+    "TRUST_HINT",
     "WEIGHTS_FILE",
     "ModelEntry",
     "ModelInfo",
+    "ModelKind",
+    "OpenedModel",
     "Prediction",
     "PreparedInput",
+    "audit_export_archive",
     "check_settings",
     "create_model",
     "eval_mode",
     "get_model_entry",
     "list_models",
     "load_checkpoint",
-    "match_channels",
+    "load_state_dict",
+    "open_model",
     "predict",
     "prepare_input",
     "preprocess",
     "read_info",
     "register_model",
-    "resize_exact",
     "save_checkpoint",
     "strip_wrapper_prefixes",
     "top_predictions",
     "unwrap_model",
+    "with_input_size",
 ]

@@ -1,5 +1,7 @@
-"""What every way of running a model shares: one input preparation, one eval-mode guard and one
-rule for the key prefixes that DDP and ``torch.compile`` add to weights.
+"""One handle on any model: :class:`OpenedModel`, the module with its
+:class:`~convlens.models.info.ModelInfo`, and what every way of running it shares: one input
+preparation (:func:`prepare_input`), one eval-mode guard (:func:`eval_mode`) and one rule for the
+key prefixes that DDP and ``torch.compile`` add to weights (:func:`strip_wrapper_prefixes`).
 
 >>> strip_wrapper_prefixes({"module._orig_mod.conv.weight": 1, "module._orig_mod.fc.bias": 2})
 {'conv.weight': 1, 'fc.bias': 2}
@@ -10,18 +12,115 @@ rule for the key prefixes that DDP and ``torch.compile`` add to weights.
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import torch
 import torch.nn as nn
 
 from ..errors import ModelError
 from ..images import match_channels, resize_exact
+from ..wording import plural
+from .info import ModelInfo
 
-if TYPE_CHECKING:  # the opened-model type imports this module
-    from ..modelfiles import OpenedModel
+
+class ModelKind(str, enum.Enum):
+    """What a model spec turned out to be."""
+
+    CONVLENS = "convlens checkpoint"
+    TORCHSCRIPT = "TorchScript"
+    EXPORT = "torch.export program"
+    FACTORY = "factory"
+    REGISTRY = "registry architecture"
+    TORCHVISION = "torchvision"
+    PICKLE = "pickled module"
+
+
+@dataclass
+class OpenedModel:
+    """A model ready to run, in eval mode, with what is known about it.
+
+    ``info`` says what input it takes and what its outputs are; where the file does not say
+    (``None``), images keep their own size and channels are not converted. ``source`` names
+    where it came from, for messages. ``fixed_input`` is true for an exported program, traced
+    at one input shape. ``layer_types`` maps layer names to class names where the modules
+    themselves do not tell (exported programs). ``notes`` are things the user should know
+    (random weights).
+
+    >>> opened = OpenedModel(nn.Conv2d(1, 2, 3), ModelKind.FACTORY, "net", ModelInfo(in_channels=1))
+    >>> opened.describe()
+    'net (factory; input 1 channel, any size)'
+    """
+
+    module: nn.Module
+    kind: ModelKind
+    source: str
+    info: ModelInfo = field(default_factory=ModelInfo)
+    fixed_input: bool = False
+    layer_types: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_channels(self) -> int | None:
+        """Image channels the model takes (``None``: unknown)."""
+        return self.info.in_channels
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` pixels images are resized to (``None``: they keep their own size)."""
+        return self.info.input_size
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The names of the model's outputs (``None``: named by number, ``"class 3"``)."""
+        return self.info.class_names
+
+    @class_names.setter
+    def class_names(self, names: list[str] | None) -> None:
+        self.info = replace(self.info, class_names=names)
+
+    @property
+    def mean(self) -> list[float] | None:
+        return self.info.mean
+
+    @property
+    def std(self) -> list[float] | None:
+        return self.info.std
+
+    @property
+    def scripted(self) -> bool:
+        """True for TorchScript, whose submodules take no Python hooks."""
+        return isinstance(self.module, torch.jit.ScriptModule)
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.module.parameters():
+            return tensor.device
+        for tensor in self.module.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    def class_name(self, index: int) -> str:
+        """The name of output ``index`` (``"class 3"`` where the model has no class names)."""
+        names = self.info.class_names
+        if names is not None and 0 <= index < len(names):
+            return names[index]
+        return f"class {index}"
+
+    def describe(self) -> str:
+        """One line: source, kind, input it expects."""
+        channels = ("? channels" if self.in_channels is None
+                    else plural(self.in_channels, "channel"))
+        size = "any size" if self.input_size is None else "x".join(map(str, self.input_size))
+        return f"{self.source} ({self.kind.value}; input {channels}, {size})"
+
+
+def with_input_size(opened: OpenedModel, size: tuple[int, int] | None) -> OpenedModel:
+    """A copy of ``opened`` that resizes images to ``size`` (``None``: keep their own size)."""
+    return replace(opened, info=replace(opened.info, input_size=size))
+
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 """Prefixes DDP (``module.``) and ``torch.compile`` (``_orig_mod.``) add to every weight name."""
@@ -100,10 +199,21 @@ def prepare_input(image: torch.Tensor, opened: OpenedModel) -> PreparedInput:
     return PreparedInput(batch.to(opened.device), display)
 
 
+def preprocess(image: torch.Tensor, info: ModelInfo) -> torch.Tensor:
+    """``prepare_input(image, ...).batch`` for a model known only by its ``info``: kept while
+    ``convlens.train`` moves to :func:`~convlens.models.predictions.predict`; use
+    :func:`prepare_input` with an :class:`OpenedModel`."""
+    return prepare_input(image, OpenedModel(nn.Identity(), ModelKind.CONVLENS, "", info)).batch
+
+
 __all__ = [
     "WRAPPER_PREFIXES",
+    "ModelKind",
+    "OpenedModel",
     "PreparedInput",
     "eval_mode",
     "prepare_input",
+    "preprocess",
     "strip_wrapper_prefixes",
+    "with_input_size",
 ]

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..errors import ConfigError, ModelError
-from .handle import eval_mode, prepare_input
-
-if TYPE_CHECKING:  # the opened-model type imports this package
-    from ..modelfiles import OpenedModel
+from .handle import OpenedModel, eval_mode, prepare_input
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from ..plot.models import (
 from ..wording import percent
 
 if TYPE_CHECKING:
-    from ..modelfiles import OpenedModel
+    from ..models import OpenedModel
 
 MAPS_FILE = "feature-maps.npz"
 """The feature maps: float32 ``(C, H, W)`` per layer name (the npz contract)."""

@@ -31,7 +31,7 @@ from ..saliency import (
 )
 
 if TYPE_CHECKING:
-    from ..modelfiles import OpenedModel
+    from ..models import OpenedModel
 
 SALIENCY_FILE = "saliency.json"
 ARRAYS_FILE = "saliency.npz"

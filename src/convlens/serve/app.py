@@ -39,7 +39,7 @@ from .. import __version__
 from ..devices import resolve_device
 from ..errors import ConvlensError
 from ..layers import LayerConfig, run_layer
-from ..modelfiles import OpenedModel
+from ..models import OpenedModel
 from .guard import TOKEN_META, BodyLimit, RequestGuard, new_token
 from .limits import MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES
 from .model_panel import ModelPanel
@@ -65,7 +65,7 @@ def create_app(
 ) -> FastAPI:
     """The explorer's FastAPI app: the page at ``/`` and the JSON/binary API under ``/api``.
 
-    ``model`` is shown in the model panel: a model :func:`convlens.modelfiles.open_model`
+    ``model`` is shown in the model panel: a model :func:`convlens.models.open_model`
     opened already, or a file it opens.
     ``device`` runs the stages (``cpu`` keeps the page's latency steady; ``auto`` takes a GPU).
     ``allowed_hosts`` limits the ``Host`` header (e.g. ``["127.0.0.1", "localhost"]`` for a
@@ -109,7 +109,7 @@ def create_app(
 
     @app.exception_handler(ConvlensError)
     async def _user_error(_request: Request, exc: ConvlensError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": exc.worded("page")}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,6 @@
 """The model panel: one open model, its predictions, feature maps, learned filters, Grad-CAM.
 
-The model is opened with :func:`convlens.modelfiles.open_model` and looked into with
+The model is opened with :func:`convlens.models.open_model` and looked into with
 :func:`convlens.results.inspection.inspect_image` and :func:`convlens.saliency.explain_output`
 (Grad-CAM of the same forward pass); this module only picks what the page shows of those
 results and packs it (:func:`render_run`, :func:`.wire.pack`). Checkpoints are opened from
@@ -20,8 +20,7 @@ import torch
 
 from ..errors import ConvlensError, ModelError
 from ..inspect import conv_layers, default_layer, layer_types
-from ..modelfiles import OpenedModel, open_model
-from ..models import INFO_FILE, WEIGHTS_FILE
+from ..models import INFO_FILE, WEIGHTS_FILE, OpenedModel, open_model
 from ..plot.models import FilterScale, rgb_tiles
 from ..results.inspection import Inspection, inspect_image
 from ..saliency import ClassSaliency, SaliencyMethod, explain_output
