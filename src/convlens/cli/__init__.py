@@ -1,6 +1,8 @@
 """The ``convlens`` command line: thin commands over the library.
 
-Each command module registers itself on the shared typer app. :func:`main` turns every
+Each command module registers itself on the shared typer app. :func:`main` imports only the
+module of the command asked for (all of them for ``--help`` or an unknown name, none for
+``--version``), so a command pays for no other command's imports. It turns every
 :class:`~convlens.errors.ConvlensError` and usage error into one line on stderr and a non-zero
 exit code, never a traceback.
 """
@@ -8,6 +10,7 @@ exit code, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 
 import click
@@ -15,21 +18,37 @@ import typer
 
 from ..errors import ConvlensError
 from ..limits import BUDGET_ENV, BudgetError
-from . import explain as _explain  # noqa: F401  (registers explain, size, animate)
-from . import inspect as _inspect  # noqa: F401  (registers layers, inspect, saliency)
-from . import run as _run  # noqa: F401  (registers commands)
-from . import serve as _serve  # noqa: F401  (registers serve)
-from . import train as _train  # noqa: F401  (registers train, evaluate, predict)
 from ._app import COMMAND_ORDER, app, error_console
+
+COMMAND_MODULES = {
+    "run": "run", "kernels": "run",
+    "explain": "explain", "size": "explain", "animate": "explain",
+    "serve": "serve",
+    "train": "train", "evaluate": "train", "predict": "train",
+    "layers": "inspect", "inspect": "inspect", "saliency": "inspect",
+}
+"""The module under ``convlens.cli`` that registers each command."""
+
+
+def load_commands(args: list[str]) -> None:
+    """Register the commands ``args`` may run: the one named (every one for ``--help``, no
+    command or a name not known here), none for a bare ``--version``."""
+    name = _command(args)
+    if name in COMMAND_MODULES:
+        modules = {COMMAND_MODULES[name]}
+    elif name == "COMMAND" and "--version" in args:
+        modules = set()
+    else:
+        modules = set(COMMAND_MODULES.values())
+    for module in sorted(modules):
+        importlib.import_module(f".{module}", __name__)
+    app.registered_commands.sort(key=_listed_at)
 
 
 def _listed_at(info) -> int:
     """A command's place in ``--help``: COMMAND_ORDER's, one not listed there last."""
     name = info.name or info.callback.__name__
     return COMMAND_ORDER.index(name) if name in COMMAND_ORDER else len(COMMAND_ORDER)
-
-
-app.registered_commands.sort(key=_listed_at)
 
 EXIT_USER_ERROR = 2
 # typer >= 0.26 vendors its own click; older releases raise click's own exceptions.
@@ -41,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     _tolerant_streams()
+    load_commands(args)
     try:
         result = app(args=args, prog_name="convlens", standalone_mode=False,
                      obj={"argv": args})
