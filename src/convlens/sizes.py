@@ -617,8 +617,9 @@ def parse_size(value: str | int | Sequence[int], what: str = "input size") -> tu
     return int(sides[0]), int(sides[1])
 
 
-def parse_at(text: str, flag: str = "--at") -> tuple[int, int]:
-    """``"120,45"`` -> ``(120, 45)``; anything else (a 5000-digit number too) a clear error.
+def parse_at(text: str, what: str = "a position") -> tuple[int, int]:
+    """``"120,45"`` -> ``(120, 45)``; anything else (a 5000-digit number too) a clear error
+    naming ``what`` (the CLI passes its flag, ``"--at"``).
 
     >>> parse_at("120, 45")
     (120, 45)
@@ -626,7 +627,7 @@ def parse_at(text: str, flag: str = "--at") -> tuple[int, int]:
     match = re.fullmatch(r"\s*(-?\d{1,18})\s*[, ]\s*(-?\d{1,18})\s*", str(text))
     if not match:
         shown = str(text) if len(str(text)) <= 40 else f"{str(text)[:37]}..."
-        raise ConfigError(f"{flag} must be ROW,COL (two whole numbers); got {shown!r}")
+        raise ConfigError(f"{what} must be ROW,COL (two whole numbers); got {shown!r}")
     return int(match.group(1)), int(match.group(2))
 
 
