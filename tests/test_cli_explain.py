@@ -352,6 +352,34 @@ def test_run_winners_explain_and_report(cli, tmp_path):
     assert "pooling winners" in report
 
 
+def test_run_works_its_explained_pixel_out_once(tmp_path, monkeypatch):
+    """run --explain works each kernel's pixel out once: the check before writing, explain.json
+    and the report's worked example all use those explanations."""
+    import convlens.report
+    import convlens.runs
+    from convlens.config import LayerConfig
+    from convlens.explain import explain_pixel, explain_pooled
+    from convlens.kernels import parse_kernels
+
+    calls = []
+
+    def counted(function):
+        def wrapper(*args, **kwargs):
+            calls.append(function.__name__)
+            return function(*args, **kwargs)
+        return wrapper
+
+    for module in (convlens.runs, convlens.report):
+        monkeypatch.setattr(module, "explain_pixel", counted(explain_pixel))
+        monkeypatch.setattr(module, "explain_pooled", counted(explain_pooled))
+    image = _photo(tmp_path / "noise.png", size=(20, 24))
+    convlens.runs.run_image(image, parse_kernels(["sobel-h", "laplacian"]), LayerConfig(),
+                            tmp_path / "out", explain_at=(4, 6))
+    assert sorted(calls) == ["explain_pixel"] * 2 + ["explain_pooled"] * 2  # one per kernel
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "conv[0, 4, 6] in stages.npz" in report
+
+
 def test_run_checks_teaching_options_before_writing(cli, tmp_path):
     image = _photo(tmp_path / "noise.png")
     bad_pixel = cli("run", image, "--explain", "99,0", "--out", "a")

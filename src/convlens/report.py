@@ -12,6 +12,7 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from matplotlib.figure import Figure
@@ -27,6 +28,8 @@ from .numbers import format_raw
 from .plot import plot_image, plot_kernels, plot_maps
 from .plot.png import figure_png
 from .sizes import config_chain
+
+E = TypeVar("E", PixelExplanation, PooledExplanation)
 
 REPORT_FILE = "report.html"
 
@@ -75,13 +78,16 @@ def render_report(
     figures: Mapping[str, Path | bytes] | None = None,
     pixel: tuple[int, int] | None = None,
     descriptions: Sequence[str] | None = None,
+    explained: Sequence[PixelExplanation | PooledExplanation] = (),
 ) -> str:
     """The report as one HTML string.
 
     ``figures`` maps ``filters``, ``conv``, ``activated``, ``pooled`` (and optionally
     ``winners``) to PNG files or bytes already drawn; missing ones are drawn here. ``pixel`` is
     the conv pixel worked out by hand (default: the strongest response of the first kernel away
-    from the border). ``descriptions`` says what each kernel finds.
+    from the border). ``descriptions`` says what each kernel finds. ``explained`` are
+    explanations the run already worked out (``run --explain``): the first kernel's of
+    ``pixel`` and of the pooled cell it feeds are reused, not worked out again.
     """
     figures = dict(figures or {})
     config = stages.config
@@ -90,8 +96,8 @@ def render_report(
     _, conv_h, conv_w = stages.conv.shape
     kernel_h, kernel_w = stages.kernels.shape[2:]
     row, col = pixel if pixel is not None else _interesting_pixel(stages)
-    explanation = explain_pixel(stages.input, stages.kernels, config, 0, row, col,
-                                kernel_name=names[0])
+    explanation = _reused(explained, PixelExplanation, (row, col)) or explain_pixel(
+        stages.input, stages.kernels, config, 0, row, col, kernel_name=names[0])
     chain = config_chain(config, (height, width), (kernel_h, kernel_w))
     images = {name: _png(figures.get(name), lambda n=name: _draw(stages, n))
               for name in ("filters", "conv", "activated", "pooled")}
@@ -110,8 +116,8 @@ def render_report(
     ]
     if config.pool is not None:
         cell = explanation.pooled_cell or _strongest_pooled(stages)
-        pooled = explain_pooled(stages.input, stages.kernels, config, 0, *cell,
-                                kernel_name=names[0])
+        pooled = _reused(explained, PooledExplanation, cell) or explain_pooled(
+            stages.input, stages.kernels, config, 0, *cell, kernel_name=names[0])
         pooled_png = _png(None, lambda: plot_pooled_explanation(pooled))
         winners_png = _png(figures.get("winners"), None)
         sections.append(_pooling_section(stages, chain, pooled, images["pooled"], pooled_png,
@@ -158,17 +164,18 @@ def write_report(
     pixel: tuple[int, int] | None = None,
     descriptions: Sequence[str] | None = None,
     figures: Mapping[str, Path | bytes] | None = None,
+    explained: Sequence[PixelExplanation | PooledExplanation] = (),
 ) -> Path:
     """Write ``report.html`` into ``out_dir``. ``figures`` are the pictures already drawn (as
     :func:`render_report` takes them); without it, the PNG figures already in ``out_dir`` are
-    reused."""
+    reused. ``explained`` as :func:`render_report` takes them."""
     out_dir = Path(out_dir)
     if figures is None:
         figures = {name: out_dir / f"{name}.png" for name in
                    ("filters", "conv", "activated", "pooled", "winners")
                    if (out_dir / f"{name}.png").is_file()}
     text = render_report(stages, source=source, command=command, figures=figures, pixel=pixel,
-                         descriptions=descriptions)
+                         descriptions=descriptions, explained=explained)
     path = out_dir / REPORT_FILE
     path.write_text(text, encoding="utf-8")
     return path
@@ -313,6 +320,13 @@ def _pooling_section(stages: Stages, chain, pooled: PooledExplanation, pooled_pn
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _reused(explained: Sequence[PixelExplanation | PooledExplanation], kind: type[E],
+            at: tuple[int, int]) -> E | None:
+    """The first kernel's explanation of this kind at ``at`` among ``explained``, or None."""
+    return next((item for item in explained if isinstance(item, kind) and item.kernel == 0
+                 and (item.row, item.col) == tuple(at)), None)
 
 
 def _worked(parts: Sequence[Part], keys: Sequence[str]) -> str:

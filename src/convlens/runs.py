@@ -280,7 +280,8 @@ def run_image(
             written.append(write_report(
                 stages, folder, source=printable(Path(source).name),
                 command=None if command is None else printable(command), pixel=explain_at,
-                descriptions=[kernel.description for kernel in kernels], figures=pictures))
+                descriptions=[kernel.description for kernel in kernels], figures=pictures,
+                explained=explanations))
         written = [*files.paths(), saved.result(), *written]
         settings = run_settings(source, kernels, config, stages, color, max_side, target,
                                 command)
