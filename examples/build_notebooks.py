@@ -162,7 +162,7 @@ the grey numbers are thrown away."""),
     ("code", """\
 from convlens.plot.explain import plot_winners
 
-plot_winners(stages.activated, config, names)"""),
+plot_winners(stages)"""),
     ("md", """\
 ## 7. One output number, by hand
 
