@@ -455,7 +455,7 @@ def test_a_shrunk_photo_shows_both_sizes_and_each_pixel_its_command(browser, ser
     page.context.close()
 
 
-def test_a_magnifier_shows_the_patch_and_maps_can_fill_the_width(browser, server):
+def test_a_magnifier_a_sliding_kernel_and_maps_that_fill_the_width(browser, server):
     page = open_page(browser, server)
     hover_fraction(page, row_selector(0, "conv"), 0.5, 0.5)
     explained_at(page, "conv")
@@ -468,6 +468,20 @@ def test_a_magnifier_shows_the_patch_and_maps_can_fill_the_width(browser, server
     assert magnifier.locator("td").all_inner_texts() == patch and len(patch) == 9
     shown = page.get_by_test_id("conv-value").inner_text()
     assert magnifier.inner_text().endswith(f"conv = {shown}")
+
+    # a click slides the kernel to the pixel: down the first column, then along its row
+    target = page.locator(row_selector(1, "conv"))
+    box = target.bounding_box()
+    page.mouse.click(box["x"] + 0.45 * box["width"], box["y"] + 0.3 * box["height"])
+    page.wait_for_function("window.convlens.slides >= 1", timeout=10000)
+    k, row, col = explained_at(page, "conv")
+    assert k == 1
+    path = page.evaluate("window.convlens.slidePath")
+    assert path[0] == [0, 0] and path[-1] == [row, col] and len(path) > 10
+    steps = [r + c for r, c in path]
+    assert steps == sorted(steps) and all(c == 0 for r, c in path if r < row)
+    assert page.evaluate("document.body.dataset.sliding") is None
+    magnifier.wait_for(state="visible")
 
     # maps at their true size against the input: the 2x2-pooled map is half as wide
     conv_width = page.locator(row_selector(0, "conv")).bounding_box()["width"]

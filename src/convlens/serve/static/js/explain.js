@@ -10,6 +10,7 @@ import {bodyKey} from "./body.js";
 import {$, el, isPhone, showMessage} from "./dom.js";
 import {hideMagnifier, showMagnifier} from "./magnifier.js";
 import {cssColour} from "./numbers.js";
+import {maybeSlide} from "./slide.js";
 import {exposed, view} from "./state.js";
 
 const flight = {busy: false, pending: null};
@@ -175,8 +176,10 @@ function render(p, data, drawn) {
   body.dataset.kind = data.kind;
   body.dataset.at = `${p.k},${p.stage},${data.at[0]},${data.at[1]}`;
   body.dataset.image = drawn.image;
-  showField(data.receptive_field);
-  showMagnifier(p, data);
+  if (!maybeSlide(p, data)) {
+    showField(data.receptive_field);
+    showMagnifier(p, data);
+  }
   for (const part of data.parts) {
     body.append(partNode(part));
     if (part.kind === "sentence" && part.key === "where") body.append(commandBlock(data.command));

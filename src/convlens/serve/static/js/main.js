@@ -6,6 +6,7 @@
 //   body.js (state -> request)    stages.js (maps, sizes)              kernels.js (the editor)
 //   probe.js, boxes.js (pixels)   explain.js (the explanation panel)   image.js (the input)
 //   settings.js (layer, downloads)  magnifier.js (the probed patch)     model.js (the model panel)
+//   slide.js (a click slides the kernel to the pixel)
 import {$, clearMessage, isPhone, showMessage} from "./dom.js";
 import {restoreExplain, requestExplain} from "./explain.js";
 import {loadInput, setupImageInputs} from "./image.js";

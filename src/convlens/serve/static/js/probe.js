@@ -2,11 +2,12 @@
 // is drawn and the explanation panel follows.
 import {hideBoxes, placeBox} from "./boxes.js";
 import {placeExplainNear, requestExplain, resetExplain} from "./explain.js";
+import {slideOnExplain, sliding, stopSlide} from "./slide.js";
 import {view} from "./state.js";
 
 export function pointAt(event, k, stage, tapped = false) {
   const parts = view.rows[k]?.stages[stage];
-  if (!parts || !parts.stats) return;
+  if (!parts || !parts.stats || (sliding() && !tapped)) return;
   const rect = parts.canvas.getBoundingClientRect();
   const [dh, dw] = parts.display;
   const factor = parts.stats.factor;
@@ -17,7 +18,14 @@ export function pointAt(event, k, stage, tapped = false) {
   const row = Math.min(h - 1, Math.floor(y * dh * factor));
   const col = Math.min(w - 1, Math.floor(x * dw * factor));
   const probe = view.probe;
-  if (probe && probe.k === k && probe.stage === stage && probe.row === row && probe.col === col) return;
+  const same = probe && probe.k === k && probe.stage === stage && probe.row === row && probe.col === col;
+  if (tapped && event.pointerType === "mouse") {      // a click: the kernel slides to the pixel
+    stopSlide();
+    slideOnExplain({k, stage, row, col});
+    setProbe(same ? probe : {k, stage, row, col}, true);
+    return;
+  }
+  if (same) return;
   setProbe({k, stage, row, col});
   if (tapped && event.pointerType === "touch") placeExplainNear(view.rows[k].el);
 }
@@ -47,7 +55,10 @@ export function focusProbe(k, stage) {
   }
 }
 
-export function setProbe(next) {
+// Probe pixel `next`; a slide under way (or waiting for its explanation) stops, unless this is
+// the click that asked for it.
+export function setProbe(next, clicked = false) {
+  if (!clicked) stopSlide();
   view.probe = next;
   placeProbe(next);
   requestExplain(next);
@@ -75,6 +86,7 @@ export function placeProbe(p) {
 
 // No pixel is probed: the outlines go and the panel clears.
 export function clearProbe() {
+  stopSlide();
   view.probe = null;
   hideBoxes();
   resetExplain();
