@@ -24,6 +24,7 @@ the body size (:data:`.limits.MAX_JSON_BYTES` for JSON, the upload limits for up
 from __future__ import annotations
 
 import contextlib
+import mimetypes
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,9 +37,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .. import __version__
+from ..config import LayerConfig
 from ..devices import resolve_device
 from ..errors import ConvlensError
-from ..layers import LayerConfig, run_layer
+from ..layers import run_layer
 from ..models import OpenedModel
 from .guard import TOKEN_META, BodyLimit, RequestGuard, new_token
 from .limits import MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES
@@ -137,6 +139,9 @@ def create_app(
     async def index() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
+    # the page's script is ES modules, which browsers run only when served as JavaScript;
+    # some systems' MIME tables (the Windows registry) say text/plain for .js
+    mimetypes.add_type("text/javascript", ".js")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/favicon.ico", include_in_schema=False)
