@@ -360,8 +360,9 @@ SHOWN_AS = {
     "RunResult": {"image/png"},
     "TrainResult": {"text/html"},
 }
-"""What Jupyter shows of each result class (through its ``_repr_png_``/``_repr_html_``, which
-call the functions above), besides plain text."""
+"""What Jupyter shows of each result class once convlens is imported (through its
+``_repr_png_``/``_repr_html_``, or the formatter :func:`enable_notebook_display` registers for
+a foundation module's result), besides plain text."""
 
 
 def _results(chelsea, opened, trained, tmp_path) -> dict:
@@ -389,7 +390,9 @@ def _results(chelsea, opened, trained, tmp_path) -> dict:
 
 
 def test_results_display_themselves_in_jupyter(chelsea, opened, trained, tmp_path):
-    formatter = DisplayFormatter()
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    enable_notebook_display(shell)  # what `import convlens` does in a notebook
+    formatter = shell.display_formatter
     results = _results(chelsea, opened, trained, tmp_path)
     assert set(results) == set(SHOWN_AS)
     failures = []
