@@ -92,6 +92,8 @@ def test_page_and_assets_are_served_locally(client):
     assert "convlens explorer" in page.text
     for asset in ("/static/js/main.js", "/static/style.css", "/static/favicon.svg"):
         assert client.get(asset).status_code == 200, asset
+    # ES modules run only when served as JavaScript
+    assert client.get("/static/js/main.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/docs").status_code == 404          # FastAPI's docs pull in a CDN
     # no file of the page refers to anything outside this server
     for path in (path for path in STATIC_DIR.rglob("*") if path.is_file()):

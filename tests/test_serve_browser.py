@@ -469,6 +469,15 @@ def test_a_magnifier_a_sliding_kernel_and_maps_that_fill_the_width(browser, serv
     shown = page.get_by_test_id("conv-value").inner_text()
     assert magnifier.inner_text().endswith(f"conv = {shown}")
 
+    # a pooled cell: its 2x2 window with the winner marked
+    hover_fraction(page, row_selector(0, "pooled"), 0.5, 0.5)
+    explained_at(page, "pooled")
+    pooled = page.locator(".krow:nth-child(1) .stage[data-stage=pooled] [data-testid=magnifier]")
+    pooled.wait_for(state="visible")
+    assert pooled.locator("td").count() == 4 and pooled.locator("td.win").count() == 1
+    value = page.get_by_test_id("pooled-value").inner_text()
+    assert pooled.inner_text().endswith(f"max = {value}")
+
     # a click slides the kernel to the pixel: down the first column, then along its row
     target = page.locator(row_selector(1, "conv"))
     box = target.bounding_box()

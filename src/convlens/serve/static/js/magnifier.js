@@ -29,6 +29,13 @@ function cell(values, texts, padded) {
   return td;
 }
 
+// The JSON's parts (convlens.explain_parts) the magnifier draws from.
+const tablesOf = (data, gridsKey, tableKey) => data.parts
+  .filter((part) => part.kind === "grids" && part.key === gridsKey)
+  .map((part) => part.tables.find((table) => table.key === tableKey));
+const numberOf = (data, key) => data.parts.flatMap((part) => part.spans || [])
+  .find((span) => span.key === key && span.style === "strong")?.text;
+
 // Show the magnifier for probe `p` beside its pixel on the map, from the panel's JSON.
 export function showMagnifier(p, data) {
   const parts = view.rows[p.k]?.stages[p.stage];
@@ -36,29 +43,29 @@ export function showMagnifier(p, data) {
   const table = el("table");
   let caption;
   if (data.kind === "pooled") {
-    const values = data.values;
-    if (values.length > MAX_SIDE || values[0].length > MAX_SIDE) { hideMagnifier(); return; }
-    const limit = Math.max(...values.flat().map(Math.abs), 1e-12);
-    const winner = data.winner ?
-      [data.window.rows.indexOf(data.winner.row), data.window.cols.indexOf(data.winner.col)] : null;
-    values.forEach((line, r) => table.append(el("tr", {}, line.map((v, c) => {
-      const td = cell([255 * Math.abs(v) / limit], [data.text.values[r][c]], false);
-      if (winner && winner[0] === r && winner[1] === c) td.classList.add("win");
+    const [values] = tablesOf(data, "window", "values");
+    if (!values || values.cells.length > MAX_SIDE || values.cells[0].length > MAX_SIDE) {
+      hideMagnifier();
+      return;
+    }
+    const limit = Math.max(...values.values.flat().map(Math.abs), 1e-12);
+    values.cells.forEach((line, r) => table.append(el("tr", {}, line.map((text, c) => {
+      const td = cell([255 * Math.abs(values.values[r][c]) / limit], [text], false);
+      if (values.marks?.[r]?.[c] === "winner") td.classList.add("win");
       return td;
     }))));
-    caption = `${data.pool_type} = ${data.text.value}`;
+    caption = `${data.pool_type} = ${numberOf(data, "pooled")}`;
   } else {
-    const [channels, kh, kw] = [data.patch_raw.length, data.patch_raw[0].length, data.patch_raw[0][0].length];
-    if (kh > MAX_SIDE || kw > MAX_SIDE) { hideMagnifier(); return; }
+    const patches = tablesOf(data, "products", "patch");      // one per colour channel
+    const [kh, kw] = [patches[0]?.cells.length ?? 0, patches[0]?.cells[0].length ?? 0];
+    if (!kh || kh > MAX_SIDE || kw > MAX_SIDE) { hideMagnifier(); return; }
     for (let r = 0; r < kh; r++) {
-      table.append(el("tr", {}, Array.from({length: kw}, (_, c) => {
-        const values = Array.from({length: channels}, (__, ch) => data.patch_raw[ch][r][c]);
-        const texts = Array.from({length: channels}, (__, ch) => data.text.patch_raw[ch][r][c]);
-        return cell(values, texts, data.padded[r][c]);
-      })));
+      table.append(el("tr", {}, Array.from({length: kw}, (_, c) => cell(
+        patches.map((patch) => patch.values[r][c]), patches.map((patch) => patch.cells[r][c]),
+        patches[0].marks?.[r]?.[c] === "padding"))));
     }
-    const value = p.stage === "activated" ? `${data.activation} = ${data.text.activated}` :
-      `conv = ${data.text.conv}`;
+    const value = p.stage === "activated" ? `${data.activation} = ${numberOf(data, "activated")}` :
+      `conv = ${numberOf(data, "conv")}`;
     caption = `input ${wxh([kw, kh])} → ${value}`;
   }
   box.replaceChildren(table, el("div", {class: "magnifier-caption", text: caption}));
