@@ -211,6 +211,21 @@ def test_printed_explanations_match_the_golden_files(cli, tmp_path, golden, name
     golden(name, result.out)
 
 
+@pytest.mark.parametrize(("name", "width", "args"), [
+    ("size-chain.txt", 160, ["--input", "224", "--layers",
+                             "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"]),
+    ("size-chain-narrow.txt", 80, ["--input", "300x451", "--layers", "conv3x5 s2, pool2 s2 p1 "
+                                   "ceil, conv4 same"]),
+])
+def test_printed_size_tables_match_the_golden_files(cli, golden, monkeypatch, name, width, args):
+    from convlens.cli._app import console
+
+    monkeypatch.setattr(console, "width", width)
+    result = cli("size", *args)
+    assert result.code == 0, result.err
+    golden(name, result.out)
+
+
 def test_the_text_and_the_json_say_the_same_words(cli, tmp_path):
     """The printed explanation styles the parts its JSON carries: every sentence, note and
     written sum of the JSON is in the text (rich wraps lines, so spaces are compared loosely)."""

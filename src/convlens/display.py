@@ -45,7 +45,7 @@ from .numbers import format_number
 
 if TYPE_CHECKING:
     from .explain import PixelExplanation, PooledExplanation
-    from .explain_parts import Part, Span
+    from .explain_parts import Part, Span, TextTable
     from .explain_parts import Table as TablePart
     from .layers import Stages
     from .sizes import SizeChain
@@ -70,7 +70,8 @@ def figure_png(figure: Figure, dpi: int = SCREEN_DPI) -> bytes:
 
 
 def enable_notebook_display(shell: Any = None) -> bool:
-    """Teach IPython to draw ``matplotlib.figure.Figure`` objects inline as PNG.
+    """Teach IPython to draw ``matplotlib.figure.Figure`` objects inline as PNG, and a
+    :class:`~convlens.sizes.SizeChain` as its HTML table (:func:`size_chain_html`).
 
     Library functions return plain figures built without pyplot; IPython only registers its
     figure formatter once pyplot's inline backend is loaded, so without this a returned figure
@@ -88,6 +89,9 @@ def enable_notebook_display(shell: Any = None) -> bool:
         formatter.lookup_by_type(Figure)
     except KeyError:
         formatter.for_type(Figure, figure_png)
+    # results of the foundation modules, which cannot import this renderer themselves
+    shell.display_formatter.formatters["text/html"].for_type_by_name(
+        "convlens.sizes", "SizeChain", size_chain_html)
     return True
 
 
@@ -223,7 +227,7 @@ def parts_html(parts: Sequence[Part]) -> str:
     sentences as paragraphs (numbers bold, with ``data-key`` / ``data-value``), grids as
     heatmap tables side by side with their operators (padding dashed, the winner outlined;
     detail tables and repeated units left out), the written sum on one line, notes small."""
-    from .explain_parts import Grids, Heading, Note, Sentence, WrittenSum
+    from .explain_parts import Grids, Heading, Note, Sentence, TextTable, WrittenSum
 
     blocks = []
     for part in parts:
@@ -235,6 +239,8 @@ def parts_html(parts: Sequence[Part]) -> str:
             blocks.append(_paragraph(esc(part.text), _NOTE))
         elif isinstance(part, WrittenSum):
             blocks.append(_paragraph(esc(f"{part.label} = " + " = ".join(part.lines))))
+        elif isinstance(part, TextTable):
+            blocks.append(_text_table_html(part))
         elif isinstance(part, Grids):
             cells: list[str] = []
             units: set[str] = set()
@@ -247,6 +253,27 @@ def parts_html(parts: Sequence[Part]) -> str:
     return "".join(blocks)
 
 
+def _text_table_html(table: TextTable) -> str:
+    """A table of words: every column (the compact ones too), numbers right-aligned, cells
+    marked ``warning`` in amber."""
+    shown = table.shown(compact=True)
+    parts = [f'<table style="border-collapse: collapse; {_FONT}">',
+             f'<caption style="text-align: left; font-weight: bold">{esc(table.title)}'
+             "</caption>",
+             "<tr>" + "".join(f'<th style="{_HEAD}">{esc(table.columns[i].name)}</th>'
+                              for i in shown) + "</tr>"]
+    for r, row in enumerate(table.rows):
+        cells = []
+        for i in shown:
+            style = _CELL if table.columns[i].align == "right" else _TEXT_CELL
+            if table.marks is not None and table.marks[r][i] == "warning":
+                style += "; background: #fff3cd"
+            cells.append(f'<td style="{style}">{esc(row[i])}</td>')
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
 def _span_html(span: Span) -> str:
     text = esc(span.text)
     attributes = ""
@@ -254,6 +281,8 @@ def _span_html(span: Span) -> str:
         attributes = f' data-key="{esc(span.key)}" data-value="{esc(span.value)}"'
     if span.style == "strong":
         return f"<b{attributes}>{text}</b>"
+    if span.style == "warning":
+        return f'<b style="color: #a15c00"{attributes}>{text}</b>'
     if span.style == "dim":
         return f'<span style="color: #666"{attributes}>{text}</span>'
     return f"<span{attributes}>{text}</span>" if attributes else text
@@ -292,21 +321,11 @@ def pooled_explanation_html(explanation: PooledExplanation) -> str:
 
 def size_chain_html(chain: SizeChain) -> str:
     """The size formula ``(I - F + 2P)/S + 1`` with the numbers put in, one row per layer and
-    axis, the receptive field of one output pixel, and a warning where a division is not exact.
-    """
-    rows = []
-    for step in chain.steps:
-        for axis, item in step.axes():
-            rows.append((step.index, step.layer.describe(), axis, item.formula(), item.size_out,
-                         item.field, item.rounding_note()))
-    height, width = chain.input_size
-    out_h, out_w = chain.output_size
-    field_h, field_w = chain.receptive_field
-    caption = (f"{height}x{width} input -> {out_h}x{out_w} output; one output pixel sees "
-               f"{field_h}x{field_w} input pixels")
-    table = html_table(rows, ("#", "layer", "axis", "(I - F + 2P)/S + 1", "out",
-                              "receptive field", "note"), caption)
-    return f'<div class="convlens-sizes">{table}</div>'
+    axis, the receptive field of one output pixel, and a warning where a division is not exact
+    (:func:`convlens.explain_parts.chain_parts`)."""
+    from .explain_parts import chain_parts
+
+    return f'<div class="convlens-sizes">{parts_html(chain_parts(chain))}</div>'
 
 
 def stages_html(stages: Stages) -> str:
@@ -372,7 +391,8 @@ def feature_maps_png(maps: Any, top: int | None = 16) -> bytes:
 
 
 def inspection_html(inspection: Any, top: int | None = 16) -> str:
-    """An inspected model (:class:`convlens.inspect.Inspection`): per hooked layer its most
+    """An inspected model (:class:`convlens.inspect.Activations`, or the ``inspect`` command's
+    :class:`convlens.results.inspection.Inspection`): per hooked layer its most
     active feature maps, in the order the layers ran."""
     parts = ['<div class="convlens-inspection">']
     for name, maps in inspection.layers.items():
@@ -384,7 +404,7 @@ def inspection_html(inspection: Any, top: int | None = 16) -> str:
 
 
 def saliency_png(result: Any) -> bytes:
-    """A saliency result (:class:`convlens.saliency.SaliencyResult`): the input, each method's
+    """A saliency result (:class:`convlens.saliency.ClassSaliency`): the input, each method's
     heatmap and the heatmap over the input, as drawn by
     :func:`convlens.plot.models.plot_saliency`."""
     from .plot.models import plot_saliency

@@ -44,6 +44,7 @@ from .numbers import format_number, format_raw
 if TYPE_CHECKING:
     from .config import LayerConfig
     from .explain import PixelExplanation, PooledExplanation
+    from .sizes import SizeChain
 
 CHANNEL_LABELS = ("R", "G", "B")
 MAX_WRITTEN_VALUES = 16
@@ -207,7 +208,44 @@ class WrittenSum:
                 "lines": list(self.lines), "total": self.total}
 
 
-Part = Heading | Sentence | Note | Grids | WrittenSum
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`TextTable`: its ``name``, ``align`` (``left``/``right``) and
+    ``compact`` True for a column only the compact renderers show (HTML, the page), where the
+    long ones (text) say the same in sentences after the table; ``group`` True for a column
+    whose value belongs to a group of rows (a layer), which a renderer may write once."""
+
+    name: str
+    align: str = "left"
+    compact: bool = False
+    group: bool = False
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A table of words and numbers: ``columns``, then ``rows`` of cell texts; ``marks`` a style
+    per cell (``warning`` or empty). Every row holds all its cells (a renderer may blank a value
+    that repeats the row above)."""
+
+    key: str
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[str, ...], ...]
+    marks: tuple[tuple[str, ...], ...] | None = None
+    kind = "text_table"
+
+    def shown(self, compact: bool) -> list[int]:
+        """Indices of the columns a compact (or long) renderer shows."""
+        return [i for i, column in enumerate(self.columns) if compact or not column.compact]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "key": self.key, "title": self.title,
+                "columns": [asdict(column) for column in self.columns],
+                "rows": [list(row) for row in self.rows],
+                "marks": None if self.marks is None else [list(row) for row in self.marks]}
+
+
+Part = Heading | Sentence | Note | Grids | WrittenSum | TextTable
 
 
 def parts_to_dicts(parts: Iterable[Part]) -> list[dict]:
@@ -232,6 +270,11 @@ def plain_text(parts: Iterable[Part], detail: bool = True) -> str:
         elif isinstance(part, WrittenSum):
             lines.append(f"{part.label} ({part.unit}):" if part.unit else f"{part.label}:")
             lines += [("  " if i == 0 else "  = ") + line for i, line in enumerate(part.lines)]
+        elif isinstance(part, TextTable):
+            lines.append(part.title)
+            shown = part.shown(compact=False)
+            lines.append(" | ".join(part.columns[i].name for i in shown))
+            lines += [" | ".join(row[i] for i in shown) for row in part.rows]
         elif isinstance(part, Grids):
             for operator, table in part.shown(detail):
                 if operator:
@@ -455,6 +498,61 @@ def pooled_parts(e: PooledExplanation) -> tuple[Part, ...]:
             Sentence((Span(where),), "where"), grids, result)
 
 
+# --------------------------------------------------------------------------- a size chain
+
+FORMULA_HEADING = "(I - F + 2P)/S + 1"
+CHAIN_LEGEND = ("field: input pixels one output pixel depends on; jump: input pixels between "
+                "neighbouring outputs; same P: padding that keeps the size at stride 1")
+
+
+def chain_parts(chain: SizeChain) -> tuple[Part, ...]:
+    """The words of a size chain (:func:`convlens.sizes.size_chain`): one table row per layer
+    and axis (the formula with the numbers put in, the output size, receptive field, jump and
+    'same' padding, the rounding note), a warning per inexact division, and what one output
+    pixel sees.
+
+    >>> from convlens.sizes import size_chain
+    >>> parts = chain_parts(size_chain(5, "conv3"))
+    >>> find(parts, "field").text.split(". ")[0], parts[0].rows[0][3]
+    ('output 3x3', '(5 - 3 + 2×0)/1 + 1 = 3')
+    """
+    height, width = chain.input_size
+    out_h, out_w = chain.output_size
+    field_h, field_w = chain.receptive_field
+    columns = (Column("#", "right", group=True), Column("layer", group=True), Column("axis"),
+               Column(FORMULA_HEADING), Column("out", "right"), Column("field", "right"),
+               Column("note", compact=True), Column("jump", "right"),
+               Column("same P", group=True))
+    rows, marks = [], []
+    for step in chain.steps:
+        layer = step.layer
+        name = layer.describe()
+        if layer.dilation > 1:
+            name += "\n" + ", ".join(
+                f"(F = {layer.dilation}×({k}-1)+1 = {span})" for k, span in
+                sorted({(step.rows.kernel, step.rows.span), (step.cols.kernel, step.cols.span)}))
+        for axis, item in step.axes():
+            rows.append((str(step.index), name, axis, item.formula(), str(item.size_out),
+                         str(item.field), item.rounding_note(), str(item.jump),
+                         step.same_padding()))
+            marks.append(("",) * 3 + ("" if item.exact else "warning",) + ("",) * 5)
+    title = (f"{height}x{width} input -> {out_h}x{out_w} output; one output pixel sees "
+             f"{field_h}x{field_w} input pixels")
+    parts: list[Part] = [TextTable("chain", title, columns, tuple(rows), tuple(marks)),
+                         Note(CHAIN_LEGEND, "legend")]
+    parts += [Sentence((Span("warning:", "warning"), Span(f" {warning}")), "warning")
+              for warning in chain.warnings()]
+    if chain.steps:
+        box = chain.field_of(0, 0)
+        padding = ", partly padding" if min(box["top"], box["left"]) < 0 else ""
+        parts.append(Sentence((Span(
+            f"output {out_h}x{out_w}. Each output pixel depends on a {field_h}x{field_w} region "
+            f"of the input; neighbouring outputs are {chain.steps[-1].rows.jump} px apart in "
+            f"the input (pixel (0, 0) sees input rows {_span_range(box['top'], box['bottom'])}, "
+            f"cols {_span_range(box['left'], box['right'])}{padding})."),), "field"))
+    return tuple(parts)
+
+
 def layer_words(config: LayerConfig) -> str:
     """``conv (stride 1, padding 0 zeros, dilation 1), relu, max pool 2 stride 2``: a layer's
     settings in a few words."""
@@ -467,6 +565,7 @@ def layer_words(config: LayerConfig) -> str:
 
 __all__ = [
     "CROSS_CORRELATION_NOTE",
+    "Column",
     "Grids",
     "Heading",
     "Note",
@@ -474,7 +573,9 @@ __all__ = [
     "Sentence",
     "Span",
     "Table",
+    "TextTable",
     "WrittenSum",
+    "chain_parts",
     "find",
     "layer_words",
     "parts_to_dicts",

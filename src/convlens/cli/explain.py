@@ -29,12 +29,12 @@ if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..explain import PixelExplanation, PooledExplanation
     from ..explain_parts import Part
     from ..explain_parts import Table as TablePart
-    from ..sizes import AxisStep, SizeChain
+    from ..explain_parts import TextTable as TextPart
+    from ..sizes import SizeChain
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 PAD_STYLE = "italic magenta"
 WIN_STYLE = "bold green"
-FORMULA_HEADING = "(I - F + 2P)/S + 1"
 
 At = Annotated[str | None, typer.Option(
     "--at", help="ROW,COL of the conv output pixel to explain (0-based, as in stages.npz). "
@@ -131,7 +131,7 @@ def explain(
                           f"{weights.shape[2]}x{weights.shape[3]}; give a patch of the "
                           "kernel's size")
     steps = check_fits(config, data.shape[1], data.shape[2], tuple(weights.shape[2:]))
-    pixel = parse_at(at) if at is not None else None
+    pixel = parse_at(at, "--at") if at is not None else None
     cell = parse_at(pooled_at, "--pooled-at") if pooled_at is not None else None
     if pixel is None and cell is None:
         pixel = (steps[0].outputs[0] // 2, steps[0].outputs[1] // 2)
@@ -166,7 +166,8 @@ def explain(
                                                       markup=False)
 
 
-STYLES = {"strong": "bold", "dim": "dim", "padding": PAD_STYLE, "winner": WIN_STYLE}
+STYLES = {"strong": "bold", "dim": "dim", "padding": PAD_STYLE, "winner": WIN_STYLE,
+          "warning": "yellow"}
 """Rich styles of the parts' span and cell styles (:mod:`convlens.explain_parts`)."""
 
 
@@ -323,64 +324,48 @@ def size(
 
 
 def print_chain(chain: SizeChain) -> None:
-    """The size table, the warnings and the receptive field, in words. In a terminal too
-    narrow for the table the formulas follow it, one line each."""
-    table = _chain_table(chain, with_formulas=True)
-    if fits(table):
-        console.print(table)
-    else:
-        console.print(_chain_table(chain, with_formulas=False))
+    """The size table, the warnings and the receptive field, in words
+    (:func:`convlens.explain_parts.chain_parts`). In a terminal too narrow for the table the
+    formulas follow it, one line each."""
+    from ..explain_parts import FORMULA_HEADING, TextTable, chain_parts
+
+    parts = chain_parts(chain)
+    for part in parts:
+        if not isinstance(part, TextTable):
+            print_parts([part])
+            continue
+        table = _rich_text_table(part)
+        if fits(table):
+            console.print(table)
+            continue
+        formula = [column.name for column in part.columns].index(FORMULA_HEADING)
+        console.print(_rich_text_table(part, leave_out=formula))
         console.print(FORMULA_HEADING)
-        for step in chain.steps:
-            for axis, item in step.axes():
-                console.print(Text(f"  {step.index:>2} {axis:<4} ").append(_formula(item)))
-    console.print("[dim]field: input pixels one output pixel depends on; jump: input pixels "
-                  "between neighbouring outputs; same P: padding that keeps the size at stride "
-                  "1[/]")
-    for warning in chain.warnings():
-        console.print(f"[yellow]warning:[/] {warning}")
-    out_h, out_w = chain.output_size
-    field_h, field_w = chain.receptive_field
-    box = chain.field_of(0, 0)
-    console.print(
-        f"output {out_h}x{out_w}. Each output pixel depends on a {field_h}x{field_w} region of "
-        f"the input; neighbouring outputs are {chain.steps[-1].rows.jump} px apart in the input "
-        f"(pixel (0, 0) sees input rows {box['top']}..{box['bottom']}, cols {box['left']}.."
-        f"{box['right']}{', partly padding' if min(box['top'], box['left']) < 0 else ''}).")
+        for row, marks in zip(part.rows, part.marks or [None] * len(part.rows)):
+            style = STYLES.get(marks[formula], "") if marks else ""
+            console.print(Text(f"  {row[0]:>2} {row[2]:<4} ").append(row[formula], style))
 
 
-
-def _chain_table(chain: SizeChain, with_formulas: bool) -> Table:
-    """One row per layer and axis: the layer, (its formula,) output size, field, jump, same P."""
-    height, width = chain.input_size
-    table = Table(title=f"input {height}x{width}", title_justify="left", show_edge=False)
-    columns = [("#", "right"), ("layer", "left"), ("axis", "left")]
-    columns += [(FORMULA_HEADING, "left")] if with_formulas else []
-    columns += [("out", "right"), ("field", "right"), ("jump", "right"), ("same P", "left")]
-    for column, justify in columns:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for step in chain.steps:
-        layer = step.layer
-        name = layer.describe()
-        if layer.dilation > 1:
-            name += "\n" + ", ".join(
-                f"(F = {layer.dilation}×({k}-1)+1 = {effective})" for k, effective in
-                sorted({(step.rows.kernel, step.rows.span), (step.cols.kernel, step.cols.span)}))
-        for number, (axis, item) in enumerate(step.axes()):
-            cells = [str(step.index) if number == 0 else "", name if number == 0 else "", axis]
-            cells += [_formula(item)] if with_formulas else []
-            cells += [str(item.size_out), str(item.field), str(item.jump),
-                      step.same_padding() if number == 0 else ""]
-            table.add_row(*cells)
+def _rich_text_table(part: TextPart, leave_out: int | None = None) -> Table:
+    """A rich table of a table-of-words part: its long columns (the notes are said after it),
+    a group's value written once, cells marked ``warning`` in yellow."""
+    shown = [i for i in part.shown(compact=False) if i != leave_out]
+    table = Table(title=part.title, title_justify="left", show_edge=False)
+    for i in shown:
+        table.add_column(part.columns[i].name,
+                         justify="right" if part.columns[i].align == "right" else "left")
+    previous: tuple[str, ...] | None = None
+    for r, row in enumerate(part.rows):
+        same = previous is not None and all(
+            row[i] == previous[i] for i, column in enumerate(part.columns) if column.group)
+        cells = []
+        for i in shown:
+            text = "" if same and part.columns[i].group else row[i]
+            mark = part.marks[r][i] if part.marks is not None else ""
+            cells.append(Text(text, STYLES.get(mark, "")))
+        table.add_row(*cells)
+        previous = row
     return table
-
-
-def _formula(item: AxisStep) -> Text:
-    """One axis's size formula, yellow where the division is not exact."""
-    formula = Text(item.formula())
-    if not item.exact:
-        formula.stylize("yellow")
-    return formula
 
 
 # --------------------------------------------------------------------------- animate
