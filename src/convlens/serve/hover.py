@@ -1,8 +1,11 @@
-"""The hover panel: one conv, activated or pooled pixel worked out, with its numbers as text.
+"""The hover panel: one conv, activated or pooled pixel worked out, and the command that
+prints it.
 
-The arithmetic is :func:`convlens.explain.explain_pixel` / :func:`~convlens.explain.explain_pooled`
-(the numbers ``convlens explain`` prints); this module only adds the text of each number so the
-page shows exactly what the library formats (raw 0-255 values, kernel weights, six digits).
+The arithmetic and the words are :func:`convlens.explain.explain_pixel` /
+:func:`~convlens.explain.explain_pooled` (the numbers ``convlens explain`` prints; the page
+styles the ``parts`` of their JSON). This module adds ``command`` (:mod:`.reproduce`) and
+``text``, each number as the library formats it (raw 0-255 values, kernel weights, six digits),
+for API clients that want the numbers as text without reading the parts.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 from ..config import LayerConfig
 from ..errors import ConfigError
 from ..explain import explain_pixel, explain_pooled
+from ..explain_parts import six as _six
 from ..kernels import Kernel, kernel_bank
 from ..kernels import unique_names as unique_kernel_names
 from ..numbers import format_number, format_raw
@@ -86,7 +90,3 @@ def _texts(values: np.ndarray, formatter: Callable[[float], str]) -> list:
 
 def _weight(value: float) -> str:
     return format_number(value, 4)
-
-
-def _six(value: float) -> str:
-    return f"{value:.6g}"
