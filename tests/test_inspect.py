@@ -172,7 +172,9 @@ def test_input_that_does_not_fit_says_what_the_model_expects(tiny):
     assert "does not fit a 3x40x40 input" in message
     assert "'flatten' (Flatten) gives 1000 features, but 'classifier' (Linear) expects 640" \
         in message
-    assert "--input-size 32x32" in message
+    # the library names its own argument; the command line's flag is the CLI's wording
+    assert message.endswith("it expects 32x32 images: pass input_size=(32, 32)")
+    assert caught.value.worded("cli").endswith("pass --input-size 32x32")
 
 
 def test_hooks_are_removed_and_mode_restored_after_a_failure(tiny):
@@ -373,8 +375,9 @@ def test_torchscript_layer_table_matches_the_module_one(tiny):
 
 
 def test_layer_table_needs_an_input_size(tiny):
-    with pytest.raises(ModelError, match="--input-size"):
+    with pytest.raises(ModelError, match=r"input_size=\(H, W\)") as caught:
         layer_table(with_input_size(tiny, None))
+    assert caught.value.worded("cli").endswith("pass --input-size HxW")
 
 
 # --------------------------------------------------------------------------- filters
@@ -510,8 +513,10 @@ def test_mean_and_channel_filter_views_hold_the_weights():
     assert "first 4 of 6 input channels" in figure._suptitle.get_text()
     with pytest.raises(ConvlensError, match="rgb view needs 3 input channels"):
         plot_filters(weights, "conv2", view="rgb")
-    with pytest.raises(ConvlensError, match="--scale must be one of shared, per-filter"):
+    with pytest.raises(ConvlensError, match="scale must be one of shared, per-filter") as caught:
         plot_filters(weights, "conv2", scale="global")
+    assert "--scale must be one of shared, per-filter" in caught.value.worded("cli")
+    assert "--" not in str(caught.value)  # notebooks and the page see no command-line flag
 
 
 def test_deeper_filters_show_their_strongest_input_channels_on_one_honest_scale():

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, Option
 from .inspect import (
     LayerCapture,
     Prediction,
@@ -41,6 +41,8 @@ from .inspect import (
 from .limits import MAX_IG_STEPS, check_at_most
 from .models import OpenedModel, PreparedInput, eval_mode, prepare_input
 
+CAM_LAYER = Option("layer=NAME", "--layer NAME", "Grad-CAM's \"at layer\"")
+"""How each surface names the layer Grad-CAM reads."""
 IG_STEPS = 32
 """Integrated-gradients path steps; more steps, smaller convergence delta, more time."""
 IG_BATCH = 8
@@ -53,7 +55,8 @@ class SaliencyMethod(str, enum.Enum):
     GUIDED_BACKPROP = "guided-backprop"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
+        """The method's name in words (``Grad-CAM``), for tables and figure titles."""
         return {"gradcam": "Grad-CAM", "integrated-gradients": "integrated gradients",
                 "guided-backprop": "guided backprop"}[self.value]
 
@@ -150,8 +153,8 @@ def default_gradcam_layer(opened: OpenedModel) -> str:
     """The last conv layer: the finest maps that already see whole objects."""
     convs = conv_layers(opened)
     if not convs:
-        raise ModelError("Grad-CAM needs a conv layer and this model has none; name a layer "
-                         "with --layer")
+        raise ModelError(f"Grad-CAM needs a conv layer and this model has none; name a layer "
+                         f"with {CAM_LAYER.python}", options=[CAM_LAYER])
     return convs[-1]
 
 

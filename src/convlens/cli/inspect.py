@@ -404,7 +404,7 @@ def saliency_command(
     for column in ("method", "layer", "shape", "max", "note"):
         grid.add_column(column)
     for item in result.maps:
-        grid.add_row(item.method.title, item.layer or "-",
+        grid.add_row(item.method.label, item.layer or "-",
                      "x".join(map(str, item.heatmap.shape)), f"{float(item.heatmap.max()):.4g}",
                      item.note)
     console.print(grid)

@@ -196,7 +196,8 @@ def _op_spec(kind: str, args: list, module) -> LayerSpec | None:
             stride, padding, dilation = _single(args[3]), _padding(args[4]), _single(args[5])
             if stride is None or dilation is None or padding is None:
                 return None
-            return LayerSpec("conv", tuple(weight.shape[2:]), stride if stride != 1 else None,
+            return LayerSpec("conv", (weight.shape[2], weight.shape[3]),
+                             stride if stride != 1 else None,
                              padding, dilation)
         kernel = tuple(args[1]) if args[1] is not None else None
         if kernel is None or len(kernel) != 2:

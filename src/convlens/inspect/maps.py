@@ -22,6 +22,7 @@ from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError, ModelError
 from ..images import load_image
 from ..models import OpenedModel, PreparedInput, prepare_input
+from ..models.opening import INPUT_SIZE
 from ..plot import downsample_for_display
 from .hooks import LayerCapture
 from .names import check_layer_names, layer_types
@@ -144,7 +145,8 @@ def _keep(name: str, kind: str, maps: torch.Tensor, max_side: int | None) -> Fea
     factor = 1
     if max_side is not None:
         data, factor = _shrink(data, max_side)
-    return FeatureMaps(name, kind, tuple(maps.shape), data.contiguous(), factor, stats)
+    channels, height, width = maps.shape
+    return FeatureMaps(name, kind, (channels, height, width), data.contiguous(), factor, stats)
 
 
 def _shrink(data: torch.Tensor, max_side: int) -> tuple[torch.Tensor, int]:
@@ -207,7 +209,8 @@ def top_images(
             shapes = {tuple(p.batch.shape) for p in prepared}
             if len(shapes) > 1 and opened.input_size is None:
                 raise ModelError("the data set images differ in size and the model does not say "
-                                 "its input size; pass --input-size HxW")
+                                 f"its input size; pass {INPUT_SIZE.python}",
+                                 options=[INPUT_SIZE])
             state.clear()
             run_model(opened, capture, torch.cat([p.batch for p in prepared]))
             maps = state.get("output")
@@ -224,7 +227,7 @@ def top_images(
                     continue
                 entry = TopImage(str(path), score, _thumbnail(item.display),
                                  _thumbnail(maps[offset, channel][None].cpu())[0],
-                                 tuple(maps.shape[-2:]))
+                                 (maps.shape[-2], maps.shape[-1]))
                 if len(best) < count:
                     heapq.heappush(best, (score, -order, entry))
                 else:

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-from ..errors import ModelError
+from ..errors import ModelError, Option
 from ..models import OpenedModel
 
 CONV_TYPES = ("Conv2d", "LazyConv2d")
+LAYERS = Option("layers=[NAME]", "--layer NAME", "\"Layer to look into\"")
+"""How each surface names the layers to look at."""
 MAX_NAMES_LISTED = 60
 """Layer names an unknown-layer error lists before it says how many there are in all."""
 
@@ -50,7 +52,8 @@ def check_layer_names(opened: OpenedModel, names: Sequence[str]) -> list[str]:
             raise ModelError(f"no layer named {name!r} in this model{hint}; the layers are: "
                              f"{shown or '(none)'} (see `convlens layers`)")
     if not names:
-        raise ModelError("no layer given; name one with --layer (see `convlens layers`)")
+        raise ModelError(f"no layer given; name one with {LAYERS.python} (see `convlens layers`)",
+                         options=[LAYERS])
     return list(names)
 
 
@@ -58,6 +61,6 @@ def default_layer(opened: OpenedModel) -> str:
     """The first conv layer: the one whose filters look most like the tutorial's kernels."""
     convs = conv_layers(opened)
     if not convs:
-        raise ModelError("this model has no Conv2d layer; name a layer with --layer "
-                         "(see `convlens layers`)")
+        raise ModelError(f"this model has no Conv2d layer; name a layer with {LAYERS.python} "
+                         "(see `convlens layers`)", options=[LAYERS])
     return convs[0]

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ..errors import ModelError
 from ..models import OpenedModel, eval_mode
+from ..models.opening import INPUT_SIZE
 from ..wording import plural
 from .fields import DENSE_TYPES, FieldTracker, script_fields, sees_everything
 from .hooks import LayerCapture, ScriptTap, output_shape
@@ -103,7 +104,7 @@ def layer_table(
     size = tuple(input_size) if input_size is not None else opened.input_size
     if size is None:
         raise ModelError(f"{opened.source} does not say what input size it takes; pass "
-                         "--input-size HxW")
+                         f"{INPUT_SIZE.python}", options=[INPUT_SIZE])
     channels = in_channels or opened.in_channels
     notes = []
     if channels is None:
@@ -134,7 +135,7 @@ def _hooked_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
     modules = dict(opened.module.named_modules())
     types = layer_types(opened)
     finished: dict[str, tuple[int, ...] | None] = {}
-    fields = FieldTracker(tuple(batch.shape[-2:]), batch)
+    fields = FieldTracker((batch.shape[-2], batch.shape[-1]), batch)
 
     def sink(name: str, inputs, output) -> None:
         if "#" in name:
@@ -167,7 +168,8 @@ def _hooked_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
     if source is None and finished:
         source = list(finished)[-1]
     table.failure = _mismatch(failing, types[failing], modules[failing], got,
-                              source and (source, types[source], finished[source]), failure_exc)
+                              (source, types[source], finished[source]) if source else None,
+                              failure_exc)
     if types[failing] in DENSE_TYPES:
 
         def features(blank: torch.Tensor) -> int | None:
@@ -223,7 +225,8 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
             failing = order[low]
             source = order[low - 1] if low else None
             failure = _mismatch(failing, types.get(failing, "?"), modules[failing], None,
-                                source and (source, types.get(source, "?"), shapes.get(source)),
+                                (source, types.get(source, "?"), shapes.get(source))
+                                if source else None,
                                 exc)
             if source and types.get(failing) in DENSE_TYPES:
 
@@ -242,13 +245,13 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
             failure = f"the model failed outside its layers: {error_text(exc)}"
     ranks = {name: index for index, name in enumerate(types)}
     shown = sorted([*shapes, *([failing] if failing else [])], key=lambda n: ranks.get(n, 0))
-    fields, geometry = script_fields(tap.graph, modules, tuple(batch.shape[-2:]))
+    fields, geometry = script_fields(tap.graph, modules, (batch.shape[-2], batch.shape[-1]))
     rows = []
     for name in shown:
         kind = types.get(name, "?")
         field_ = fields.get(name)
         if sees_everything(kind, shapes.get(name)):
-            field_, geometry[name] = tuple(batch.shape[-2:]), "whole input"
+            field_, geometry[name] = (batch.shape[-2], batch.shape[-1]), "whole input"
         rows.append(_row(name, kind, modules[name], shapes.get(name), field_,
                          geometry.get(name, ""), failed=name == failing))
     return LayerTable(tuple(batch.shape), rows, *_param_counts(module), output_shape(output),

@@ -12,15 +12,17 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from ..errors import ConfigError, ImageError, ModelError
+from ..errors import ConfigError, ImageError, ModelError, Option
+from ..numbers import format_number
 from ..wording import percent
-from .stages import SIGNED_CMAP, _as_numpy, format_number, plot_maps
+from .stages import SIGNED_CMAP, _as_numpy, plot_maps
 
 HEAT_CMAP = "inferno"
 OVERLAY_ALPHA = 0.55
@@ -48,11 +50,11 @@ class FilterView(str, enum.Enum):
 
 
 def parse_scale(value: str | FilterScale) -> FilterScale:
-    return _choice(FilterScale, value, "--scale")
+    return _choice(FilterScale, value, Option("scale", "--scale"))
 
 
 def parse_view(value: str | FilterView) -> FilterView:
-    return _choice(FilterView, value, "--filter-view")
+    return _choice(FilterView, value, Option("view", "--filter-view"))
 
 
 def rgb_tiles(weights: np.ndarray, scale: FilterScale | str = FilterScale.SHARED) -> np.ndarray:
@@ -229,7 +231,8 @@ def plot_learned_vs_classical(
     per_row = 4 if len(pairs) > 4 else len(pairs)
     rows = math.ceil(len(pairs) / per_row)
     figure = Figure(figsize=(2.7 * per_row, 1.75 * rows + 1.0), layout="constrained")
-    cells = np.atleast_2d(figure.subfigures(rows, per_row, wspace=0.04, hspace=0.04))
+    made: Any = figure.subfigures(rows, per_row, wspace=0.04, hspace=0.04)  # one, or an array
+    cells = np.atleast_2d(np.asarray(made, dtype=object))
     tiles = rgb_tiles(data, FilterScale.PER_FILTER) if channels == 3 else data.mean(axis=1)
     for slot in range(rows * per_row):
         cell = cells[slot // per_row][slot % per_row]
@@ -293,7 +296,7 @@ def plot_feature_maps(feature_maps, top: int | None = 16, subtitle: str = "") ->
 def plot_saliency(result, subtitle: str = "") -> Figure:
     """The model's input, then per saliency method its heatmap and the heatmap over the image.
 
-    ``result`` is a :class:`convlens.saliency.SaliencyResult`; each heatmap is drawn from 0 to
+    ``result`` is a :class:`convlens.saliency.ClassSaliency`; each heatmap is drawn from 0 to
     its maximum, titled with the method, layer, shape and range.
     """
     image = _display(result.prepared.display)
@@ -316,13 +319,13 @@ def plot_saliency(result, subtitle: str = "") -> Figure:
         res = ""
         if item.layer and item.raw.ndim == 2:
             res = f" (from {item.raw.shape[0]}x{item.raw.shape[1]})"
-        axes[row][1].set_title(f"{item.method.title}{where}\n{height}x{width}{res}, range "
+        axes[row][1].set_title(f"{item.method.label}{where}\n{height}x{width}{res}, range "
                                f"[{format_number(float(heat.min()))}, {format_number(top)}]",
                                fontsize=9)
         _show_image(axes[row][2], image, dim=True)
         axes[row][2].imshow(heat, cmap=HEAT_CMAP, vmin=0, vmax=top, alpha=OVERLAY_ALPHA,
                             interpolation="antialiased")
-        overlay = f"{item.method.title} over the input"
+        overlay = f"{item.method.label} over the input"
         axes[row][2].set_title(overlay + (f"\n{item.note}" if item.note else ""), fontsize=8)
     probability = "" if result.probability is None else f" (p = {result.probability:.3f})"
     title = f"Why class '{result.label}'{probability}?"
@@ -419,12 +422,13 @@ def _short(source: str, limit: int = 22) -> str:
     return name if len(name) <= limit else name[: limit - 3] + "..."
 
 
-def _choice(kind: type[enum.Enum], value, flag: str):
+def _choice(kind: type[enum.Enum], value, setting: Option):
     try:
         return kind(getattr(value, "value", value))
     except ValueError:
         names = ", ".join(member.value for member in kind)  # type: ignore[attr-defined]
-        raise ConfigError(f"{flag} must be one of {names}; got {value!r}") from None
+        raise ConfigError(f"{setting.python} must be one of {names}; got {value!r}",
+                          options=[setting]) from None
 
 
 __all__ = [

@@ -206,7 +206,7 @@ class Inspection:
             for layer, maps in self.layers.items():
                 written.append(save_figure(plot_feature_maps(maps, top, self.headline),
                                            stage / f"maps-{file_part(layer)}.png"))
-            arrays = {layer: maps.maps.numpy().astype(np.float32, copy=False)
+            arrays: dict[str, Any] = {layer: maps.maps.numpy().astype(np.float32, copy=False)
                       for layer, maps in self.layers.items()}
             written.append(write_file(stage / MAPS_FILE, lambda path: np.savez(path, **arrays)))
             for layer, weights in self.filters.items():

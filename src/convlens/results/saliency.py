@@ -76,7 +76,7 @@ class SaliencyResult:
         result = self.saliency
         name = printable(Path(self.source).name)
         subtitle = printable(f"{name} through {Path(self.model['source']).name}")
-        arrays = {"input": result.prepared.display.numpy().astype(np.float32)}
+        arrays: dict[str, Any] = {"input": result.prepared.display.numpy().astype(np.float32)}
         arrays.update({item.method.key: item.heatmap.numpy().astype(np.float32)
                        for item in result.maps})
         with staged_dir(folder, force) as stage:

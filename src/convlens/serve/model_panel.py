@@ -45,7 +45,7 @@ class ModelPanel:
         self.device = device
         self.trust_code = trust_code
         self.root = (root or Path.cwd()).resolve()
-        self.opened = None
+        self.opened: OpenedModel | None = None
         self.source = ""
         self._lock = threading.Lock()
         self._runs = LRU(8)
