@@ -23,7 +23,15 @@ from ..config import PoolType
 from ..defaults import SCREEN_DPI
 from ..errors import ConfigError
 from ..explain import RAW_SCALE, PixelExplanation, PooledExplanation, pool_winners
-from ..explain_parts import Grids, Heading, Sentence, Table, WrittenSum, find
+from ..explain_parts import (
+    CROSS_CORRELATION_NOTE,
+    Grids,
+    Heading,
+    Sentence,
+    Table,
+    WrittenSum,
+    find,
+)
 from ..layers import Stages
 from ..numbers import format_number, format_raw
 from .stages import SIGNED_CMAP, UNSIGNED_CMAP
@@ -498,8 +506,8 @@ class SlideFigure:
                 label.set_text("")
             self.sum_text.set_text(textwrap.fill(
                 f"done: each of the {len(s.steps)} output cells is the sum of the kernel's "
-                "weights times the input cells under them. PyTorch's Conv2d does exactly this "
-                "(cross-correlation: the kernel is not turned round).", self.text_width))
+                f"weights times the input cells under them. {CROSS_CORRELATION_NOTE}",
+                self.text_width))
             self.title.set_text(f"{s.heading()}  -  finished")
         else:
             item = s.steps[step]
