@@ -49,9 +49,9 @@ function showModel() {
 export async function runModel() {
   if (!view.modelInfo || !view.inputHeader) return;
   const seq = ++flight.seq;
+  // how many channels and how large: the server's defaults (serve/schemas.py ModelRunIn)
   const body = {image: state.image, max_side: state.maxSide, layer: $("#model-layer").value || null,
-    cam_layer: $("#cam-layer").value || null, target: $("#cam-target").value || null,
-    top: 16, display: 96};
+    cam_layer: $("#cam-layer").value || null, target: $("#cam-target").value || null};
   let response;
   try {
     response = await postJSON("/api/model/run", body);
