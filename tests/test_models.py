@@ -21,16 +21,19 @@ from convlens.models import (
     ModelInfo,
     ModelKind,
     OpenedModel,
+    choose_output,
     create_model,
     eval_mode,
     list_models,
     load_checkpoint,
     open_model,
     predict,
+    preferred_side,
     prepare_input,
     register_model,
     save_checkpoint,
     strip_wrapper_prefixes,
+    top_predictions,
 )
 from convlens.models.registry import _REGISTRY
 
@@ -448,3 +451,103 @@ def test_predict_runs_images_of_several_sizes_through_a_model_of_any_size():
                        ModelInfo(in_channels=1))
     with pytest.raises(ModelError, match="not output one row of class scores"):
         predict(maps, images)
+
+
+# --------------------------------------------------------------------------- several outputs
+
+
+class ONetLike(nn.Module):
+    """MTCNN's ONet (facenet-pytorch): made for 48x48 faces; returns box offsets (N, 4),
+    landmarks (N, 10) and the face probability (N, 2), softmaxed inside."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.PReLU(8), nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.Conv2d(8, 8, 3), nn.PReLU(8), nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.Conv2d(8, 8, 3), nn.PReLU(8), nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(8, 16, 2), nn.PReLU(16), nn.Flatten(), nn.Linear(16 * 3 * 3, 32))
+        self.box, self.landmarks, self.face = nn.Linear(32, 4), nn.Linear(32, 10), nn.Linear(32, 2)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.box(h), self.landmarks(h), torch.softmax(self.face(h), dim=1)
+
+
+ONET_LAYERS = "conv3, pool3 s2 ceil, conv3, pool3 s2 ceil, conv3, pool2 s2 ceil, conv2"
+
+
+def _onet(**kwargs) -> OpenedModel:
+    torch.manual_seed(0)
+    return OpenedModel(ONetLike().eval(), ModelKind.FACTORY, "onet",
+                       ModelInfo(in_channels=3, input_size=(48, 48)), **kwargs)
+
+
+def test_of_several_outputs_the_probabilities_are_read_as_they_are_and_said_so():
+    opened = _onet()
+    image = torch.rand(3, 48, 48)
+    with torch.no_grad():
+        box, landmarks, face = opened.module(image[None])
+    chosen = choose_output((box, landmarks, face))
+    assert chosen.part.index == 2 and chosen.tensor is face
+    assert [part.shape for part in chosen.parts] == [(1, 4), (1, 10), (1, 2)]
+    note = chosen.note()
+    assert "3 outputs" in note and "(1, 4)" in note and "(1, 10)" in note
+    assert "used #2 (1, 2)" in note and "probabilities" in note
+    top = predict(opened, [image], top_k=5)[0]
+    assert len(top) == 2  # two classes (face / no face), not four box offsets
+    assert top[0].probability == pytest.approx(float(face.max()), rel=1e-6)  # no second softmax
+    assert top_predictions((box, landmarks, face), opened, 2) == top
+
+
+def test_the_user_picks_an_output_by_place_or_name():
+    boxes = _onet(output=0)
+    image = torch.rand(3, 48, 48)
+    with torch.no_grad():
+        box = boxes.module(image[None])[0]
+    top = predict(boxes, [image], top_k=4)[0]
+    assert [p.index for p in top] == box[0].argsort(descending=True).tolist()
+    expected = torch.softmax(box[0], 0).sort(descending=True).values
+    np.testing.assert_allclose([p.probability for p in top], expected.numpy(), rtol=1e-5)
+    named = {"logits": torch.tensor([[1.0, 3.0]]), "aux": torch.tensor([[5.0, 0.0, 0.0]])}
+    assert choose_output(named, "aux").part.name == "aux"
+    assert choose_output(named, "0").part.name == "logits"  # a place given as text
+    assert choose_output(named).reason == "the first shaped (N, classes)"
+    with pytest.raises(ModelError, match=r"no output 'box'; it returns #0 'logits' \(1, 2\)"):
+        choose_output(named, "box")
+
+
+def test_a_bad_output_choice_names_the_setting_of_each_surface():
+    with pytest.raises(ModelError, match="output=N counts from 0") as refused:
+        open_model("tinyvgg", output=-1)
+    assert refused.value.worded("cli").startswith("--output N counts from 0")
+    assert open_model("tinyvgg", output="1").output == 1
+    single = choose_output(torch.zeros(1, 3))
+    assert single.note() is None and single.reason == "the model's only output"
+    assert choose_output("text").tensor is None
+
+
+# --------------------------------------------------------------------------- input-size hint
+
+
+def test_the_size_hint_is_the_declared_one_or_a_common_one_not_the_smallest():
+    model = ONetLike().eval()
+    fitting = []
+    for side in range(30, 64):
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, 3, side, side))
+        except RuntimeError:
+            continue
+        fitting.append(side)
+    assert fitting == list(range(42, 50))  # ONet takes 42..49; made for 48
+    assert preferred_side(fitting) == (48, "a common input size")
+    assert preferred_side(fitting, layers=ONET_LAYERS) == (48, "a common input size")
+    assert preferred_side(fitting, declared=(44, 44)) == (44, "the size the model declares")
+    assert preferred_side(fitting, declared=(60, 60))[0] == 48  # declared but does not fit
+    # a floor-mode pool: only even sides leave no pixel out; no common size among them
+    assert preferred_side([9, 10, 11], layers="conv3, pool2") == (
+        10, "the smallest size that leaves no pixel uncovered")
+    assert preferred_side([9, 11], layers="conv3, pool2") == (9, "the smallest size that fits")
+    with pytest.raises(ModelError):
+        preferred_side([])

@@ -8,7 +8,9 @@ other model opened as one handle.
 * :mod:`.opening` - :func:`open_model`: checkpoints, TorchScript, ``.pt2``, factories, registry
   names, torchvision, pickles, with the trust rules; :mod:`.audit` checks a ``.pt2`` before it
   loads and :mod:`.weights` reads plain state dicts;
-* :mod:`.predictions` - :func:`predict` and :func:`top_predictions`;
+* :mod:`.predictions` - :func:`predict` and :func:`top_predictions`; :mod:`.heads` picks the
+  output that holds the class scores of a model that returns several (:func:`choose_output`);
+* :mod:`.fitting` - :func:`preferred_side`, the input size to suggest of those a model takes;
 * :mod:`.registry` and :mod:`.zoo` - the architectures.
 
 >>> from convlens.models import create_model, list_models
@@ -29,6 +31,7 @@ from .checkpoint import (
     save_checkpoint,
     unwrap_model,
 )
+from .fitting import preferred_side
 from .handle import (
     ModelKind,
     OpenedModel,
@@ -39,6 +42,7 @@ from .handle import (
     strip_wrapper_prefixes,
     with_input_size,
 )
+from .heads import ChosenOutput, OutputPart, choose_output
 from .info import ModelInfo
 from .opening import TRUST_HINT, open_model
 from .predictions import Prediction, predict, top_predictions
@@ -56,14 +60,17 @@ __all__ = [
     "INFO_FILE",
     "TRUST_HINT",
     "WEIGHTS_FILE",
+    "ChosenOutput",
     "ModelEntry",
     "ModelInfo",
     "ModelKind",
     "OpenedModel",
+    "OutputPart",
     "Prediction",
     "PreparedInput",
     "audit_export_archive",
     "check_settings",
+    "choose_output",
     "create_model",
     "eval_mode",
     "get_model_entry",
@@ -72,6 +79,7 @@ __all__ = [
     "load_state_dict",
     "open_model",
     "predict",
+    "preferred_side",
     "prepare_input",
     "preprocess",
     "read_info",

@@ -23,6 +23,7 @@ import torch.nn as nn
 from ..errors import ModelError
 from ..images import match_channels, resize_exact
 from ..wording import plural
+from .heads import OutputChoice
 from .info import ModelInfo
 
 
@@ -47,7 +48,9 @@ class OpenedModel:
     where it came from, for messages. ``fixed_input`` is true for an exported program, traced
     at one input shape. ``layer_types`` maps layer names to class names where the modules
     themselves do not tell (exported programs). ``notes`` are things the user should know
-    (random weights).
+    (random weights). ``output`` picks which output holds the class scores of a model that
+    returns several (its place or name; ``None``: :func:`~convlens.models.heads.choose_output`
+    picks and says why).
 
     >>> opened = OpenedModel(nn.Conv2d(1, 2, 3), ModelKind.FACTORY, "net", ModelInfo(in_channels=1))
     >>> opened.describe()
@@ -61,6 +64,7 @@ class OpenedModel:
     fixed_input: bool = False
     layer_types: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    output: OutputChoice = None
 
     @property
     def in_channels(self) -> int | None:

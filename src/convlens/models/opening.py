@@ -55,6 +55,7 @@ from ._text import few, first_line
 from .audit import audit_export_archive
 from .checkpoint import INFO_FILE, WEIGHTS_FILE, load_checkpoint
 from .handle import ModelKind, OpenedModel
+from .heads import OutputChoice, check_output_choice
 from .info import ModelInfo
 from .registry import create_model, list_models
 from .weights import PickleRefused, load_into, load_state_dict, state_problems, torch_load_plain
@@ -93,6 +94,7 @@ def open_model(
     trust_code: bool = False,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
+    output: OutputChoice = None,
 ) -> OpenedModel:
     """Open ``spec`` (a file, folder, ``package.module:factory``, ``torchvision:NAME`` or
     registry name) as an :class:`OpenedModel` in eval mode on ``device``.
@@ -102,9 +104,12 @@ def open_model(
     or writes files on load (pickles, TorchScript, ``.pt2`` with pickled parts, factories);
     ``trust_pickle`` is its old name. ``input_size`` (pixels: ``32``,
     ``"224x224"`` or ``(H, W)``, read by :func:`convlens.sizes.parse_size`) overrides what the
-    file says; ``mean``/``std`` add normalization for models that do not carry it.
+    file says; ``mean``/``std`` add normalization for models that do not carry it. ``output``
+    names the output that holds the class scores of a model that returns several (its place
+    or name; see :func:`convlens.models.heads.choose_output`).
     """
     target = resolve_device(device)
+    choice = check_output_choice(output)
     size = None if input_size is None else parse_size(input_size)
     opened = _open(str(spec), weights, arch, size, trust_code or trust_pickle, target)
     if (mean is None) != (std is None):
@@ -116,6 +121,7 @@ def open_model(
         opened.info = replace(opened.info, input_size=size or opened.input_size,
                               mean=mean if mean is not None else opened.mean,
                               std=std if std is not None else opened.std)
+    opened.output = choice
     opened.module.eval()
     return opened
 

@@ -203,7 +203,7 @@ def _flat_size(
     except RuntimeError:
         raise ConfigError(
             f"model {name!r} cannot take {input_size[0]}x{input_size[1]} images: they shrink "
-            "to nothing in its layers; resize them larger (--size) or pick another model"
+            "to nothing in its layers; use larger images or pick another model"
         ) from None
     if out.numel() == 0:
         raise ConfigError(f"model {name!r} cannot take {input_size[0]}x{input_size[1]} images")
