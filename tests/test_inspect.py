@@ -32,7 +32,7 @@ from convlens.inspect import (
 )
 from convlens.kernels import get_kernel
 from convlens.models import ModelInfo, ModelKind, OpenedModel, create_model, with_input_size
-from convlens.plot import format_number
+from convlens.numbers import format_number
 from convlens.plot.models import (
     plot_feature_maps,
     plot_filters,

@@ -7,7 +7,6 @@ explanation, training and model figures.
 from .stages import (
     DISPLAY_MAX_SIDE,
     downsample_for_display,
-    format_number,
     plot_image,
     plot_kernels,
     plot_maps,
@@ -17,7 +16,6 @@ from .stages import (
 __all__ = [
     "DISPLAY_MAX_SIDE",
     "downsample_for_display",
-    "format_number",
     "plot_image",
     "plot_kernels",
     "plot_maps",
