@@ -55,8 +55,9 @@ def test_broken_idx_files_are_clear_errors(tmp_path):
     write_idx(path, arrays["train"][0][:5], gz=False)  # 5 images, 30 labels
     with pytest.raises(DataError, match="labels for 5 images"):
         load_data(f"mnist:{tmp_path}")
-    with pytest.raises(DataError, match="add --download"):
+    with pytest.raises(DataError, match="add download=True") as refused:
         load_data(f"mnist:{tmp_path / 'nowhere'}")
+    assert "add --download" in refused.value.worded("cli")  # the CLI's words for it
 
 
 def test_idx_files_of_the_wrong_kind(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from ..errors import DataError
 from .augment import Augment
 from .sets import ImageSet
-from .specs import DataKind
+from .specs import DOWNLOAD, DataKind
 from .splits import DataSplits
 
 CIFAR_FOLDERS = {DataKind.CIFAR10: "cifar-10-batches-py", DataKind.CIFAR100: "cifar-100-python"}
@@ -102,7 +102,7 @@ def load_cifar(kind: DataKind, path: Path, val_only: bool = False) -> DataSplits
     folder = path / CIFAR_FOLDERS[kind] if (path / CIFAR_FOLDERS[kind]).is_dir() else path
     if not folder.is_dir():
         raise DataError(f"no such folder: {path} (expected {CIFAR_FOLDERS[kind]}/; add "
-                        "--download to fetch it)")
+                        "download=True to fetch it)", options=[DOWNLOAD])
     if kind is DataKind.CIFAR10:
         train_files = sorted(p for p in folder.glob("data_batch_*") if p.is_file())
         test_file, meta_file, meta_key, label_key = ("test_batch", "batches.meta",
@@ -114,8 +114,8 @@ def load_cifar(kind: DataKind, path: Path, val_only: bool = False) -> DataSplits
     if not (folder / test_file).is_file() or (not train_files and not val_only):
         wanted = (test_file if val_only else
                   f"{'data_batch_1..5' if kind is DataKind.CIFAR10 else 'train'} and {test_file}")
-        raise DataError(f"{folder} lacks the {kind.value} batches ({wanted}); add --download "
-                        "to fetch them")
+        raise DataError(f"{folder} lacks the {kind.value} batches ({wanted}); add "
+                        "download=True to fetch them", options=[DOWNLOAD])
     val = read_cifar_set(folder / test_file, label_key)
     if val_only:
         train = val.subset(torch.arange(0))

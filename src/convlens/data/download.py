@@ -16,7 +16,7 @@ from urllib.request import urlopen
 
 from ..errors import DataError
 from .cifar import CIFAR_FOLDERS
-from .specs import DataKind
+from .specs import DOWNLOAD, DataKind
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def download_dataset(kind: DataKind | str, folder: Path, timeout: float = 30.0,
         else:
             raise DataError(f"could not download {kind.value} ({'; '.join(errors)}); are you "
                             f"offline? Fetch {name} yourself into {folder} and run again "
-                            "without --download")
+                            "without download=True", options=[DOWNLOAD])
         if source.archive:
             _extract(target, folder)
     return folder

@@ -17,7 +17,7 @@ from ..errors import ConfigError, ConvlensError, DataError
 from ..images import IMAGE_SUFFIXES, load_image, resize_exact
 from .augment import Augment
 from .sets import ImageSet, check_set_budget, store_as
-from .specs import DataKind
+from .specs import DATA_SPEC, STRICT, DataKind
 from .splits import DataSplits, stratified_split
 
 FOLDER_MAX_SIDE = 64
@@ -45,7 +45,8 @@ def scan_folder(root: Path) -> FolderScan:
         raise DataError(f"no such data folder: {root} (give a folder with one sub-folder per "
                         "class, or digits, mnist:PATH, cifar10:PATH)")
     if not root.is_dir():
-        raise DataError(f"{root} is a file; --data needs a folder with one sub-folder per class")
+        raise DataError(f"{root} is a file; the data spec needs a folder with one sub-folder per "
+                        "class", options=[DATA_SPEC])
     subfolders = {p.name.lower(): p for p in _subfolders(root)}
     train_dir = next((subfolders[n] for n in TRAIN_NAMES if n in subfolders), None)
     val_dir = next((subfolders[n] for n in VAL_NAMES if n in subfolders), None)
@@ -107,7 +108,7 @@ def load_folder(root: Path, size: tuple[int, int] | None, channels: int | None,
     if bad and strict:
         path, reason = bad[0]
         raise DataError(f"unreadable image {path}: {reason} ({len(bad)} unreadable in all; "
-                        "without --strict they are skipped)")
+                        "without strict=True they are skipped)", options=[STRICT])
     if size is None:
         sizes = {(h, w) for h, w, _ in headers.values()}
         only = next(iter(sizes)) if len(sizes) == 1 else None

@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..limits import MAX_IDX_BYTES
 from .augment import Augment
 from .sets import ImageSet
-from .specs import DataKind
+from .specs import DOWNLOAD, DataKind
 from .splits import DataSplits, stratified_split
 
 MNIST_CLASSES = [str(digit) for digit in range(10)]
@@ -83,7 +83,7 @@ def load_mnist(kind: DataKind, folder: Path, val_fraction: float, split_seed: in
     set empty."""
     if not folder.is_dir():
         raise DataError(f"no such folder: {folder} (expected the {kind.value} IDX files there; "
-                        "add --download to fetch them)")
+                        "add download=True to fetch them)", options=[DOWNLOAD])
     names = FASHION_CLASSES if kind is DataKind.FASHION_MNIST else MNIST_CLASSES
     augment = Augment(crop_pad=2, flip=kind is DataKind.FASHION_MNIST)
     source = f"{kind.value} {folder}"
@@ -97,7 +97,8 @@ def load_mnist(kind: DataKind, folder: Path, val_fraction: float, split_seed: in
         wanted = ("t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or the train "
                   "files, to split)" if val_only else
                   "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]")
-        raise DataError(f"{folder} lacks {wanted} (add --download to fetch them)")
+        raise DataError(f"{folder} lacks {wanted} (add download=True to fetch them)",
+                        options=[DOWNLOAD])
     train = _idx_set(*pair)
     if test is not None:
         val = _idx_set(*test)

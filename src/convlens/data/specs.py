@@ -7,10 +7,16 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, Option
 
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SPLIT_SEED = 0
+
+# The settings data errors tell the user to change, as the library and the CLI spell them.
+DOWNLOAD = Option("download=True", "--download")
+STRICT = Option("strict=True", "--strict")
+DATA_SPEC = Option("the data spec", "--data")
+DIGITS_ALONE = Option('"digits" alone', "--data digits")
 
 
 class DataKind(str, enum.Enum):
@@ -33,7 +39,7 @@ def parse_data_spec(spec: str | Path) -> tuple[DataKind, Path | None]:
     if sep and head.lower() in {kind.value for kind in DataKind} and not _is_drive(head):
         kind = DataKind(head.lower())
         if kind is DataKind.DIGITS:
-            raise DataError("digits takes no path: use --data digits")
+            raise DataError('digits takes no path: use "digits" alone', options=[DIGITS_ALONE])
         if not rest:
             raise DataError(f"{head}: needs a path after the colon, e.g. {head}:data/{head}")
         return kind, Path(rest).expanduser()
