@@ -33,7 +33,9 @@ import torch
 
 from convlens.data import Augment, ImageSet
 from convlens.models import create_model
-from convlens.train import TrainConfig, _Runner, train
+from convlens.results.training import train
+from convlens.train import TrainConfig
+from convlens.train.runner import Runner
 
 TARGET = 0.98
 PROMISE_S = 60.0  # the default digits run reaches TARGET within a minute
@@ -84,9 +86,9 @@ def resnet9_rate(data: ImageSet, device: torch.device, batch: int, steps: int, w
     pipeline of ``convlens train``."""
     torch.manual_seed(0)
     model = create_model("resnet9", 3, 10, (32, 32), width=64)
-    runner = _Runner(model, device, [0.5] * 3, [0.25] * 3, amp=amp, channels_last=channels_last,
-                     augment=Augment(crop_pad=4, flip=True, pad_mode="reflect"),
-                     label_smoothing=0.2)
+    runner = Runner(model, device, [0.5] * 3, [0.25] * 3, amp=amp, channels_last=channels_last,
+                    augment=Augment(crop_pad=4, flip=True, pad_mode="reflect"),
+                    label_smoothing=0.2)
     placed = data.to(device) if device.type == "cuda" else data
     optimizer = torch.optim.SGD(runner.model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)

@@ -262,7 +262,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from convlens.train import TrainConfig, train
+from convlens.results.training import train
+from convlens.train import TrainConfig
 
 run_dir = Path(tempfile.mkdtemp(prefix="convlens-tutorial-")) / "digits"
 log = Console(width=100, force_jupyter=False)      # the training log as plain text

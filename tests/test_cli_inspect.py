@@ -16,8 +16,14 @@ from safetensors.torch import save_file
 
 from convlens.cli._app import console
 from convlens.images import load_image, sample_path
-from convlens.models import ModelInfo, create_model, preprocess, save_checkpoint
-from convlens.train import predict
+from convlens.models import (
+    ModelInfo,
+    create_model,
+    load_checkpoint,
+    predict,
+    preprocess,
+    save_checkpoint,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -265,7 +271,9 @@ def test_convlens_checkpoint_layers_inspect_and_saliency(cli, checkpoint, tmp_pa
     assert result.code == 0, result.err
     out = tmp_path / "convlens-out" / "inspect-chelsea"
     summary = json.loads((out / "inspect.json").read_text())
-    expected = predict(model, info, [load_image(sample_path(), mode="rgb")], top_k=3)[0]
+    expected = [(p.label, p.probability) for p in predict(
+        load_checkpoint(tmp_path / "runs" / "pets"), [load_image(sample_path(), mode="rgb")],
+        top_k=3)[0]]
     got = [(p["label"], p["probability"]) for p in summary["predictions"]]
     assert [label for label, _ in got] == [label for label, _ in expected]
     np.testing.assert_allclose([p for _, p in got], [p for _, p in expected], rtol=1e-5)

@@ -19,8 +19,10 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from convlens.data import load_data
 from convlens.errors import ConfigError, ModelError
-from convlens.models import load_checkpoint, preprocess
-from convlens.train import EvalResult, TrainConfig, _triangle, evaluate, predict, train
+from convlens.models import load_checkpoint, predict, prepare_input
+from convlens.results.training import train
+from convlens.train import EvalResult, TrainConfig, evaluate
+from convlens.train.runner import triangle as _triangle
 
 QUICK = {"baseline": False, "filters_gif": False}
 
@@ -96,7 +98,8 @@ def test_run_folder_holds_every_output(short_run):
 
 def test_evaluate_matches_scikit_learn(short_run):
     result, _ = short_run
-    model, info = load_checkpoint(result.out_dir)
+    opened = load_checkpoint(result.out_dir)
+    model, info = opened.module, opened.info
     val = load_data("digits").val
     evaluation = evaluate(model, info, val)
     with torch.no_grad():
@@ -121,26 +124,27 @@ def test_eval_result_handles_empty_classes():
 
 def test_predict_round_trip_gives_identical_predictions(short_run):
     result, _ = short_run
-    model, info = load_checkpoint(result.out_dir / "model.safetensors")
+    opened = load_checkpoint(result.out_dir / "model.safetensors")
+    model = opened.module
     images = list(load_data("digits").val.images[:6])
-    ranked = predict(model, info, images, top_k=3)
-    again = predict(*load_checkpoint(result.out_dir), images, top_k=3)
+    ranked = predict(opened, images, top_k=3)
+    again = predict(load_checkpoint(result.out_dir), images, top_k=3)
     assert ranked == again
     for image, top in zip(images, ranked):
         assert len(top) == 3
-        probs = [p for _, p in top]
+        probs = [p.probability for p in top]
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
         with torch.no_grad():
-            expected = torch.softmax(model(preprocess(image, info)), 1)[0]
-        assert top[0][0] == str(int(expected.argmax()))
-        assert top[0][1] == pytest.approx(float(expected.max()), rel=1e-5)
-    assert len(predict(model, info, images[:1], top_k=50)[0]) == 10
+            expected = torch.softmax(model(prepare_input(image, opened).batch), 1)[0]
+        assert top[0].label == str(int(expected.argmax()))
+        assert top[0].probability == pytest.approx(float(expected.max()), rel=1e-5)
+    assert len(predict(opened, images[:1], top_k=50)[0]) == 10
     rgb_big = torch.rand(3, 40, 30)  # any size, RGB into a gray model
-    assert len(predict(model, info, [rgb_big], top_k=2)[0]) == 2
+    assert len(predict(opened, [rgb_big], top_k=2)[0]) == 2
     with pytest.raises(ModelError, match="1-channel images; this image has 2"):
-        predict(model, info, [torch.rand(2, 8, 8)])
-    with pytest.raises(ConfigError, match="top_k"):
-        predict(model, info, images, top_k=0)
+        predict(opened, [torch.rand(2, 8, 8)])
+    with pytest.raises(ConfigError, match="top-k"):
+        predict(opened, images, top_k=0)
 
 
 def test_same_seed_repeats_exactly_and_another_seed_differs(tmp_path):
@@ -232,6 +236,6 @@ def test_two_process_torchrun_writes_one_checkpoint(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     assert metrics["history"][0]["images"] >= 1438  # both shards counted
-    _, info = load_checkpoint(out)
+    info = load_checkpoint(out).info
     assert info.metrics["val_accuracy"] == pytest.approx(metrics["val_accuracy"])
     assert metrics["val_accuracy"] > 0.3  # one epoch learns something

@@ -28,8 +28,8 @@ _EXPORTS = {
     "plot": ("plot_image", "plot_kernels", "plot_maps", "plot_overview"),
     "runs": ("load_stages", "run_image"),
     "models": ("ModelInfo", "OpenedModel", "create_model", "list_models", "load_checkpoint",
-               "open_model", "save_checkpoint"),
-    "train": ("TrainConfig", "evaluate", "predict"),
+               "open_model", "predict", "save_checkpoint"),
+    "train": ("TrainConfig", "evaluate"),
     "inspect": ("LayerCapture", "feature_maps", "layer_table", "nearest_kernels"),
     "saliency": ("explain_class",),
 }

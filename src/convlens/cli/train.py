@@ -6,7 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,9 @@ from ..errors import ConfigError, DataError
 from ..wording import percent
 from . import _options as opt
 from ._app import TRAINING_COMMANDS, app, console, error_console
+
+if TYPE_CHECKING:
+    from ..results.prediction import Predictions
 
 MODEL_NAMES = ("lenet", "resnet9", "tinyvgg")
 """The registry's architectures, spelled out so `--help` needs no torch (a test keeps them
@@ -139,7 +142,8 @@ def train_command(
     * `torchrun --nproc-per-node 4 -m convlens train --data cifar10:data/cifar10`
     * `convlens train --out runs/pets --resume` (after an interruption)
     """
-    from ..train import TrainConfig, train
+    from ..results.training import train
+    from ..train import TrainConfig
 
     config = TrainConfig(
         data=data, model=model, arch_kwargs=parse_model_args(model_arg) if model_arg else None,
@@ -182,42 +186,28 @@ def evaluate_command(
     * `convlens evaluate runs/pets/model.safetensors --data path/to/test-folder`
     * `convlens evaluate runs/mnist/model.safetensors --data mnist:data/mnist --json`
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1; got {batch_size}")
-    from ..data import load_eval_set
-    from ..devices import resolve_device
-    from ..models import load_checkpoint
-    from ..outputs import check_out_dir, printable, save_figure, staged_dir, write_text
-    from ..plot.training import plot_confusion
-    from ..train import CONFUSION_FILE, evaluate
+    from ..outputs import printable
+    from ..results.evaluation import evaluate_checkpoint
 
-    model, info = load_checkpoint(model_path, device=resolve_device(device))
-    spec = data if data is not None else info.metrics.get("data")
-    if not spec:
-        raise DataError("this checkpoint does not say what it was trained on; pass --data")
-    folder = out if out is not None else _eval_folder(model_path, spec)
-    check_out_dir(folder, force)  # before the slow part
-    seed = split_seed if data is not None else int(info.metrics.get("split_seed", split_seed))
-    images, skipped = load_eval_set(spec, info.class_names, info.in_channels, info.input_size,
-                                    split_seed=seed, strict=strict)
-    if skipped:
-        error_console.print(printable(f"warning: skipped {len(skipped)} unreadable image "
-                                      f"file(s), e.g. {skipped[0][0]}: {skipped[0][1]}"),
-                            markup=False)
-    result = evaluate(model, info, images, batch_size=batch_size)
-    label = printable(_data_label(spec))
-    report = {"model": str(model_path), "data": spec, **result.to_dict()}
-    with staged_dir(folder, force) as stage:
-        save_figure(plot_confusion(result.confusion,
-                                   [printable(name) for name in result.class_names],
-                                   title=f"{info.architecture} on {label}"),
-                    stage / CONFUSION_FILE)
-        write_text(stage / "evaluation.json", json.dumps(report, indent=2) + "\n")
+    try:
+        evaluation = evaluate_checkpoint(model_path, data, split_seed=split_seed, strict=strict,
+                                         batch_size=batch_size, device=device, out=out,
+                                         force=force)
+    except DataError as exc:
+        if data is None and "what it was trained on" in str(exc):
+            raise DataError(f"{exc} (--data)") from None
+        raise
+    if evaluation.skipped:
+        path, reason = evaluation.skipped[0]
+        error_console.print(printable(f"warning: skipped {len(evaluation.skipped)} unreadable "
+                                      f"image file(s), e.g. {path}: {reason}"), markup=False)
+    files = evaluation.write(force=force)
     if as_json:
-        console.print_json(json.dumps(report))
+        console.print_json(json.dumps(evaluation.to_dict()))
         return
-    console.print(f"[bold]{info.architecture} on {escape(label)}: accuracy "
-                  f"{100 * result.accuracy:.2f}% of {result.total} images[/bold]",
+    result = evaluation.result
+    console.print(f"[bold]{escape(evaluation.architecture)} on {escape(evaluation.label)}: "
+                  f"accuracy {100 * result.accuracy:.2f}% of {result.total} images[/bold]",
                   highlight=False)
     table = Table(show_edge=False)
     for column in ("class", "precision", "recall", "images"):
@@ -229,8 +219,8 @@ def evaluate_command(
         table.add_row(escape(printable(name)), f"{100 * precision:.1f}%", f"{100 * recall:.1f}%",
                       str(int(support)))
     console.print(table)
-    console.print(f"loss {result.loss:.4f}; wrote {CONFUSION_FILE} and evaluation.json to "
-                  f"{escape(printable(folder))}/", markup=True, highlight=False)
+    console.print(f"loss {result.loss:.4f}; wrote {' and '.join(p.name for p in files)} to "
+                  f"{escape(printable(files[0].parent))}/", markup=True, highlight=False)
 
 
 @app.command("predict", rich_help_panel=TRAINING_COMMANDS)
@@ -259,53 +249,37 @@ def predict_command(
     Of several images, one that cannot be read is reported and skipped; the others are
     classified and the exit code is 1.
     """
-    from ..devices import resolve_device
-    from ..errors import ConvlensError
-    from ..images import iter_image_files, load_image
-    from ..models import load_checkpoint
     from ..outputs import printable
-    from ..train import predict
+    from ..results.prediction import predict_files
 
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1; got {top_k}")
-    model, info = load_checkpoint(model_path, device=resolve_device(device))
-    found = list(iter_image_files(images))
-    mode = "rgb" if info.in_channels == 3 else "gray"
-    paths, tensors, failures = [], [], 0
-    for path in found:
-        try:
-            tensors.append(load_image(path, mode=mode))
-            paths.append(path)
-        except ConvlensError as exc:
-            if len(found) == 1:
-                raise
-            failures += 1
-            error_console.print(printable(f"skipped {path}: {exc}"), markup=False)
-    results = predict(model, info, tensors, top_k=top_k) if tensors else []
+    predictions = predict_files(model_path, images, top_k=top_k, device=device)
+    for path, reason in predictions.failures:
+        error_console.print(printable(f"skipped {path}: {reason}"), markup=False)
     if as_json:
-        console.print_json(json.dumps([
-            {"image": printable(path), "top": [{"class": name, "probability": prob}
-                                               for name, prob in ranked]}
-            for path, ranked in zip(paths, results)]))
+        console.print_json(json.dumps(predictions.to_dict()))
     else:
-        _print_predictions(paths, results)
-    if failures:
-        error_console.print(f"error: {failures} of {len(found)} images failed", markup=False)
+        _print_predictions(predictions)
+    if predictions.failures:
+        error_console.print(f"error: {len(predictions.failures)} of {predictions.total} images "
+                            "failed", markup=False)
         raise typer.Exit(1)
 
 
-def _print_predictions(paths: list[Path], results: list) -> None:
+def _print_predictions(predictions: Predictions) -> None:
     from ..outputs import printable
 
-    for path, ranked in zip(paths, results):
-        console.print(f"[bold]{escape(printable(path))}[/bold]", highlight=False,
+    for image in predictions.images:
+        console.print(f"[bold]{escape(printable(image.path))}[/bold]", highlight=False,
                       soft_wrap=True)
         table = Table(show_edge=False)
         table.add_column("rank", justify="right")
         table.add_column("class")
         table.add_column("probability", justify="right")
-        for rank, (name, prob) in enumerate(ranked, start=1):
-            table.add_row(str(rank), escape(printable(name)), percent(prob, 2))
+        for rank, prediction in enumerate(image.top, start=1):
+            table.add_row(str(rank), escape(printable(prediction.label)),
+                          percent(prediction.probability, 2))
         console.print(table)
 
 
@@ -344,27 +318,3 @@ def _value(key: str, text: str) -> bool | int | float | str:
 
 def _short(text: str, keep: int = 40) -> str:
     return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
-
-
-def _data_label(spec: str) -> str:
-    from ..data import parse_data_spec
-
-    kind, path = parse_data_spec(spec)
-    if path is None:
-        return kind.value
-    name = path.resolve().name or str(path)
-    return name if kind.value == "folder" else f"{kind.value}-{name}"
-
-
-def _eval_folder(model_path: Path, spec: str) -> Path:
-    from ..models.checkpoint import WEIGHTS_FILE
-
-    folder = model_path if model_path.is_dir() else model_path.parent
-    if model_path.is_file() and model_path.name != WEIGHTS_FILE:
-        folder = model_path.parent
-    stem = "eval-" + re.sub(r"[^\w.-]+", "-", _data_label(spec)).strip("-")
-    candidate, number = folder / stem, 1
-    while candidate.exists():
-        number += 1
-        candidate = folder / f"{stem}-{number}"
-    return candidate

@@ -1,0 +1,469 @@
+"""One training run, top to bottom: settings -> data -> model -> epochs -> kept model.
+
+:func:`fit` takes a :class:`~convlens.train.config.TrainConfig` and fills a run folder with
+``model.safetensors`` + ``model.json`` (the kept, best-on-val model), ``metrics.json`` and
+``train-state.*`` (for ``resume``); its figures are drawn from the returned
+:class:`~convlens.train.files.TrainResult` by :mod:`convlens.results.training`. Under
+``torchrun`` it trains with DistributedDataParallel (:mod:`.distributed`): each process takes
+its share of every batch, metrics are summed across processes and only rank 0 writes.
+
+Randomness comes from ``seed`` alone: the weights' start, and per epoch one generator for the
+shuffle and the augmentation draws. On a CPU a run repeats exactly (same torch version and
+thread count), and a resumed run continues bit for bit.
+
+The loop prints nothing: it reports through :class:`~convlens.train.events.TrainEvents` and
+``on_epoch_end``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file
+
+from .. import __version__
+from ..data import (
+    DOWNLOADS,
+    Augment,
+    DataSplits,
+    ImageSet,
+    absolute_spec,
+    channel_stats,
+    download_dataset,
+    load_data,
+    parse_data_spec,
+)
+from ..errors import DataError
+from ..limits import check_at_most
+from ..models import ModelInfo, create_model, save_checkpoint
+from ..models.checkpoint import WEIGHTS_FILE
+from ..models.handle import eval_mode
+from ..outputs import check_out_dir, create_folder, printable, remove_made
+from .baseline import svc_baseline
+from .config import MOMENTUM, PRESETS, TrainConfig
+from .distributed import Dist, distributed
+from .events import BatchUpdate, EpochCallback, Tone, TrainEvents
+from .files import DEFAULT_RUNS_ROOT, TrainResult, kept_info, new_run_dir, write_metrics
+from .metrics import EvalResult
+from .runner import Runner, sum_dtype, triangle
+from .state import LoopState, read_saved, restore, save_state
+
+PROGRESS_EVERY_S = 0.2
+"""A batch's loss and accuracy are read for the progress display at most this often, in s."""
+VAL_BATCH = 256
+"""Images per validation step (at least; the training batch when that is larger)."""
+
+
+def fit(
+    config: TrainConfig | None = None,
+    events: TrainEvents | None = None,
+    on_epoch_end: EpochCallback | None = None,
+) -> TrainResult:
+    """Train a classifier as ``config`` says and write the run folder; see the module doc.
+
+    ``events`` hears the run's notes, batches and epochs (the main process only);
+    ``on_epoch_end(record)`` is called after every epoch, on every process, with that
+    epoch's record: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``,
+    ``val_accuracy`` (fractions), ``lr`` (at the epoch's last step), ``seconds`` (training
+    and validation), ``train_seconds``, ``images`` and ``images_per_second`` (all processes).
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the process group and trains with DDP.
+    """
+    config = config or TrainConfig()
+    config.validate()
+    with distributed(config.device) as dist:
+        shown = events if events is not None and dist.main else TrainEvents()
+        saved: dict | None = None
+        if config.resume:
+            config, saved = read_saved(Path(config.out), config)  # type: ignore[arg-type]
+        elif config.out is not None:
+            check_out_dir(config.out, config.force)  # before any slow loading
+        elif dist.main:
+            check_out_dir(DEFAULT_RUNS_ROOT, force=True)  # a new run folder can go there
+        folder = _RunFolder()
+        with _threads(config, dist):
+            try:
+                return _fit(config, saved, dist, shown, on_epoch_end, folder)
+            except BaseException as exc:
+                folder.failed(exc, shown)
+                raise
+
+
+def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvents,
+         on_epoch_end: EpochCallback | None, folder: _RunFolder) -> TrainResult:
+    started = time.perf_counter()
+    # -- data and settings ---------------------------------------------------------------------
+    splits = _load_data(config, dist, events)
+    config = config.resolved(splits.kind)
+    config.validate()
+    if dist.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick kernels
+    # -- the model and its folder -----------------------------------------------------------
+    torch.manual_seed(config.seed)
+    mean, std = channel_stats(splits.train)
+    info = ModelInfo(architecture=config.model, in_channels=splits.in_channels,
+                     input_size=splits.input_size, class_names=splits.class_names, mean=mean,
+                     std=std, arch_kwargs=dict(config.arch_kwargs or {}),
+                     metrics={"data": absolute_spec(config.data),
+                              "split_seed": config.split_seed})
+    model = create_model(config.model, splits.in_channels,  # type: ignore[arg-type]
+                         splits.num_classes, splits.input_size, **info.arch_kwargs)
+    first_conv = _first_conv(model)
+    out_dir = folder.make(config, splits, dist)  # once the model is known to fit the data
+    augment = _augment(config, splits)
+    events.note(splits.describe())
+    if splits.skipped:
+        path, reason = splits.skipped[0]
+        events.note(f"warning: skipped {len(splits.skipped)} unreadable image file(s), e.g. "
+                    f"{path}: {reason} (--strict makes this an error)", Tone.WARNING)
+    baseline = svc_baseline(splits, events) if config.baseline and dist.main else None
+    train_set, val_set = _place(splits, dist.device)
+    runner = Runner(model, dist.device, mean, std, amp=config.amp,
+                    channels_last=_channels_last(config, dist.device), augment=augment,
+                    label_smoothing=config.label_smoothing or 0.0)
+    model = runner.model
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr,  # type: ignore[arg-type]
+                                momentum=MOMENTUM, nesterov=True,
+                                weight_decay=config.weight_decay)  # type: ignore[arg-type]
+    # -- where the loop starts -----------------------------------------------------------------
+    state = LoopState(filters=[] if first_conv is None else [_filters(model, first_conv)])
+    if saved is not None:
+        state = restore(out_dir, saved, config.epochs, model, optimizer,  # type: ignore[arg-type]
+                        dist.device, keep_filters=first_conv is not None)
+        if saved.get("world_size", 1) != dist.world:
+            events.note(f"note: resuming with {dist.world} processes; the run started with "
+                        f"{saved.get('world_size', 1)}, so batches are cut differently from "
+                        "here")
+        events.note(f"resuming {out_dir} after epoch {state.epoch} of {config.epochs}, with "
+                    "its saved settings")
+    runner.net = dist.wrap(model, config.compile)
+    loop = _Loop(config, _steps_per_epoch(len(train_set), dist.world, config.batch_size),
+                 splits.num_classes, runner, optimizer, train_set, val_set, dist, events)
+    _describe(config, info, model, augment, loop.steps, dist, events)
+    # -- the epochs ------------------------------------------------------------------------
+    events.begin(config.epochs, state.epoch, loop.steps)  # type: ignore[arg-type]
+    try:
+        for epoch in range(state.epoch + 1, config.epochs + 1):  # type: ignore[operator]
+            record = loop.epoch(epoch)
+            improved = state.record(record)
+            if improved and dist.main:  # the kept model
+                save_checkpoint(model, kept_info(info, state), out_dir / WEIGHTS_FILE)
+            if first_conv is not None:
+                state.filters.append(_filters(model, first_conv))
+            state.stopped = bool(config.patience and epoch - state.best["epoch"]
+                                 >= config.patience)
+            if dist.main:
+                save_state(out_dir, config, state, model, optimizer, dist.world)
+            folder.epochs_done = epoch
+            events.epoch(dict(record), improved)
+            if on_epoch_end is not None:
+                on_epoch_end(dict(record))
+            if state.stopped:
+                events.note(f"stopping: no better val accuracy for {config.patience} epochs")
+                break
+    finally:
+        events.end()
+    # -- the kept model, measured and written --------------------------------------------------
+    dist.barrier()
+    model.load_state_dict(load_file(str(out_dir / WEIGHTS_FILE), device=str(dist.device)))
+    runner.net = model
+    with eval_mode(model), torch.no_grad():
+        confusion, loss_sum = runner.confusion(val_set, splits.num_classes, 512)
+    evaluation = EvalResult(splits.class_names, confusion.numpy(), loss_sum / len(val_set))
+    metrics = _metrics(config, dist, splits, info, state, evaluation, baseline, started)
+    info = kept_info(info, state)
+    info.metrics.update(val_loss=evaluation.loss, seconds=state.seconds,
+                        images_per_second=metrics["images_per_second"])
+    files: list[Path] = []
+    if dist.main:
+        files += [save_checkpoint(model, info, out_dir / WEIGHTS_FILE), out_dir / "model.json",
+                  write_metrics(out_dir, metrics)]
+    dist.barrier()
+    return TrainResult(out_dir, info, metrics, state.history, files, config, evaluation,
+                       state.filters, first_conv, dist.main)
+
+
+@dataclass
+class _Loop:
+    """What every epoch uses: the settings, ``steps`` per epoch, the model's runner and
+    optimizer, the data and the process's place in the run."""
+
+    config: TrainConfig
+    steps: int
+    num_classes: int
+    runner: Runner
+    optimizer: torch.optim.Optimizer
+    train_set: ImageSet
+    val_set: ImageSet
+    dist: Dist
+    events: TrainEvents
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.steps  # type: ignore[operator]
+
+    def lr(self, step: int) -> float:
+        """The learning rate of the run's ``step`` (0-based, over all epochs)."""
+        return triangle(step, self.total_steps, self.config.warmup,  # type: ignore[arg-type]
+                        self.config.lr)  # type: ignore[arg-type]
+
+    def epoch(self, epoch: int) -> dict:
+        """Train one pass over this process's share of the training set, then measure the
+        val set; returns the epoch's record (see :func:`fit`)."""
+        config, dist = self.config, self.dist
+        # One generator per epoch (and process): shuffles and augmentation repeat exactly,
+        # and a resumed run draws what the uninterrupted one would have.
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 7919
+                                                  + dist.rank)
+        torch.manual_seed(config.seed * 1_000_003 + epoch)
+        order = dist.shard(len(self.train_set), epoch, config.seed, generator)
+        batch = config.batch_size  # type: ignore[assignment]
+        self.runner.net.train()
+        # summed on the device: reading a number makes the host wait for the GPU
+        totals = torch.zeros(2, dtype=sum_dtype(dist.device), device=dist.device)
+        images_seen, read_at = 0, -math.inf
+        started = time.perf_counter()
+        for step in range(self.steps):
+            index = order[step * batch:(step + 1) * batch]  # type: ignore[operator]
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr((epoch - 1) * self.steps + step)
+            loss_sum, correct = self.runner.train_step(self.train_set, index, self.optimizer,
+                                                       generator)
+            totals += torch.stack([loss_sum, correct]).to(totals.dtype)
+            images_seen += len(index)
+            if self.events.batches:
+                now = time.perf_counter()
+                update = BatchUpdate(epoch, step + 1, self.steps,
+                                     images_seen * dist.world / max(now - started, 1e-9))
+                if now - read_at >= PROGRESS_EVERY_S or step == self.steps - 1:
+                    read_at = now
+                    update = BatchUpdate(epoch, step + 1, self.steps, update.images_per_second,
+                                         float(loss_sum) / len(index),
+                                         float(correct) / len(index))
+                self.events.batch(update)
+        if dist.device.type == "cuda":
+            torch.cuda.synchronize(dist.device)
+        train_seconds = time.perf_counter() - started
+        sums = dist.all_sum(torch.cat([totals.cpu().double(),
+                                       torch.tensor([images_seen], dtype=torch.float64)]))
+        val_loss, val_accuracy = self._validate(max(VAL_BATCH, batch))  # type: ignore[type-var]
+        images = float(sums[2])
+        return {
+            "epoch": epoch,
+            "train_loss": float(sums[0] / images),
+            "train_accuracy": float(sums[1] / images),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "lr": self.lr(epoch * self.steps - 1),
+            "seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
+            "images": int(images),
+            "images_per_second": images / max(train_seconds, 1e-9),
+        }
+
+    def _validate(self, batch: int) -> tuple[float, float]:
+        """Mean loss and accuracy on the val set, each process measuring every
+        ``world``-th image and the counts summed."""
+        dist, count, classes = self.dist, len(self.val_set), self.num_classes
+        self.runner.net.eval()
+        share = torch.arange(dist.rank, count, dist.world).to(self.val_set.labels.device)
+        confusion, loss = self.runner.confusion(self.val_set.subset(share), classes, batch)
+        reduced = dist.all_sum(torch.cat([confusion.double().flatten(),
+                                          torch.tensor([loss], dtype=torch.float64)]))
+        correct = torch.trace(reduced[:-1].view(classes, classes))
+        return float(reduced[-1] / max(1, count)), float(correct / max(1, count))
+
+
+@dataclass
+class _RunFolder:
+    """The run folder's bookkeeping: the folders this run made (taken back when it fails
+    before finishing an epoch) and the epochs finished."""
+
+    out_dir: Path | None = None
+    made: list[Path] = field(default_factory=list)
+    epochs_done: int = 0
+
+    def make(self, config: TrainConfig, splits: DataSplits, dist: Dist) -> Path:
+        """Create the run folder (rank 0; every process gets its name): ``config.out``, or a
+        new ``runs/<data>-<model>[-N]``."""
+
+        def make() -> str:
+            if config.out is not None:
+                if not config.resume:
+                    check_out_dir(config.out, config.force)
+                self.made = create_folder(config.out)
+                return str(config.out)
+            chosen = new_run_dir(DEFAULT_RUNS_ROOT, f"{splits.kind.value}-{config.model}")
+            self.made = create_folder(chosen)
+            return str(chosen)
+
+        self.out_dir = Path(dist.agree(make))  # type: ignore[arg-type]
+        return self.out_dir
+
+    def failed(self, exc: BaseException, events: TrainEvents) -> None:
+        """Say how to continue an interrupted run; leave no empty folder behind."""
+        if isinstance(exc, KeyboardInterrupt) and self.out_dir is not None and self.epochs_done:
+            events.note(f"interrupted after epoch {self.epochs_done}; continue with: convlens "
+                        f"train --out {printable(self.out_dir)} --resume", Tone.WARNING)
+        if not self.epochs_done:  # nothing to resume
+            remove_made(self.made)
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up steps
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _threads(config: TrainConfig, dist: Dist) -> Iterator[None]:
+    """The CPU thread count for this run (CPU devices only), restored after."""
+    before = torch.get_num_threads()
+    wanted = config.threads
+    if wanted is None:
+        kind, _ = parse_data_spec(config.data)
+        wanted = PRESETS[kind].threads
+    if wanted is None and dist.active and dist.device.type == "cpu":
+        wanted = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE",
+                                                                    dist.world)))
+    if wanted is not None and dist.device.type == "cpu":
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _load_data(config: TrainConfig, dist: Dist, events: TrainEvents) -> DataSplits:
+    """The train/val splits; with ``download``, rank 0 fetches first and the others wait for
+    it (or for its error)."""
+    if config.download:
+        kind, path = parse_data_spec(config.data)
+        if kind in DOWNLOADS:
+            dist.agree(lambda: str(download_dataset(kind, path, progress=events.note)))
+    return load_data(config.data, size=config.size, mode=config.mode,
+                     val_fraction=config.val_fraction, split_seed=config.split_seed,
+                     strict=config.strict, workers=config.workers)
+
+
+def _augment(config: TrainConfig, splits: DataSplits) -> Augment:
+    """The data's augmentation with the run's overrides (none without ``augment``)."""
+    if not config.augment:
+        return Augment()
+    base = splits.augment
+    if config.crop_pad is not None:  # a crop padded past the image shows mostly padding
+        check_at_most(config.crop_pad, min(splits.train.size), "crop padding (px)",
+                      f"the {'x'.join(map(str, splits.train.size))} images allow at most "
+                      "their shorter side")
+    return Augment(crop_pad=base.crop_pad if config.crop_pad is None else config.crop_pad,
+                   flip=base.flip if config.flip is None else config.flip,
+                   pad_mode=base.pad_mode)
+
+
+def _place(splits: DataSplits, device: torch.device) -> tuple[ImageSet, ImageSet]:
+    """Put the data where batches are cut from: on the GPU if it fits in a quarter of its
+    free memory (no copies per step), else in pinned host memory for fast transfers."""
+    train_set, val_set = splits.train, splits.val
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        size = sum(t.images.numel() * t.images.element_size() for t in (train_set, val_set))
+        if size < free // 4:
+            return train_set.to(device), val_set.to(device)
+        return (ImageSet(train_set.images.pin_memory(), train_set.labels),
+                ImageSet(val_set.images.pin_memory(), val_set.labels))
+    if device.type == "mps":
+        return train_set.to(device), val_set.to(device)
+    return train_set, val_set
+
+
+def _channels_last(config: TrainConfig, device: torch.device) -> bool:
+    """NHWC as asked, by default on CUDA (where tensor cores want it)."""
+    if config.channels_last is None:
+        return device.type == "cuda"
+    return bool(config.channels_last)
+
+
+def _steps_per_epoch(count: int, world: int, batch: int | None) -> int:
+    """Steps that cover one process's share of ``count`` images; a last batch of a single
+    image is dropped (batch norm cannot train on one)."""
+    per_rank = math.ceil(count / world)
+    batch = batch or 1
+    steps = per_rank // batch + (1 if per_rank % batch >= 2 else 0)
+    if steps == 0:
+        raise DataError(f"{count} training images is too few for one batch")
+    return steps
+
+
+def _describe(config: TrainConfig, info: ModelInfo, model: nn.Module, augment: Augment,
+              steps: int, dist: Dist, events: TrainEvents) -> None:
+    params = sum(p.numel() for p in model.parameters())
+    kwargs = ", ".join(f"{k}={v}" for k, v in info.arch_kwargs.items())
+    place = f"{dist.device}" + (f" x {dist.world} processes (DDP)" if dist.active else "")
+    events.note(f"model {config.model}({kwargs}): {params:,} parameters, input "
+                f"{info.in_channels}x{info.input_size[0]}x{info.input_size[1]}; device {place}"
+                f"; threads {torch.get_num_threads()}")
+    events.note(f"{config.epochs} epochs x {steps} steps, batch {config.batch_size}"
+                f"{' per process' if dist.active else ''}, SGD nesterov lr {config.lr} "
+                f"wd {config.weight_decay}, label smoothing {config.label_smoothing}, "
+                f"augment: {augment.describe()}, seed {config.seed}")
+    if config.amp and dist.device.type != "cuda":
+        events.note(f"--amp ignored on {dist.device.type} (autocast pays off on CUDA GPUs)",
+                    Tone.WARNING)
+
+
+def _metrics(config: TrainConfig, dist: Dist, splits: DataSplits, info: ModelInfo,
+             state: LoopState, evaluation: EvalResult, baseline: dict | None,
+             started: float) -> dict:
+    """The content of ``metrics.json``."""
+    history = state.history
+    train_seconds = sum(row["train_seconds"] for row in history)
+    train_images = sum(row["images"] for row in history)
+    summary = evaluation.to_dict()
+    return {
+        "val_accuracy": evaluation.accuracy,
+        "best_epoch": state.best["epoch"],
+        "epochs": len(history),
+        "epochs_planned": config.epochs,
+        "final_val_accuracy": history[-1]["val_accuracy"],
+        "val_loss": evaluation.loss,
+        "seconds": state.seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "images_per_second": train_images / max(train_seconds, 1e-9),
+        "train_seconds": train_seconds,
+        "data": config.data,
+        "data_description": splits.describe(),
+        "val_from": splits.val_from,
+        "model": config.model,
+        "arch_kwargs": info.arch_kwargs,
+        "device": str(dist.device),
+        "world_size": dist.world,
+        "threads": torch.get_num_threads(),
+        "seed": config.seed,
+        "baseline": baseline,
+        "per_class": summary["per_class"],
+        "confusion": summary["confusion"],
+        "history": history,
+        "config": config.to_json(),
+        "convlens_version": __version__,
+    }
+
+
+def _first_conv(model: nn.Module) -> str | None:
+    """Name of the first ``nn.Conv2d`` (the layer whose filters are saved each epoch)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name
+    return None
+
+
+def _filters(model: nn.Module, name: str) -> np.ndarray:
+    """A copy of layer ``name``'s weights ``(K, C, kh, kw)`` as float32 NumPy."""
+    return model.get_submodule(name).weight.detach().to("cpu", torch.float32).numpy().copy()
+
+
+__all__ = ["PROGRESS_EVERY_S", "fit"]
