@@ -210,10 +210,11 @@ def _rich_table(table: TablePart) -> Table:
                  pad_edge=False, title_style="bold", header_style="dim", caption_style="dim",
                  min_width=len(title), show_header=table.col_labels is not None)
     grid.add_column("", style="dim", justify="right")
-    for label in table.col_labels or range(len(table.cells[0])):
-        grid.add_column(str(label), justify="right")
-    rows = table.row_labels if table.row_labels is not None else [""] * len(table.cells)
-    for label, cells, row_marks in zip(rows, table.cells, marks):
+    for col in table.col_labels or range(len(table.cells[0])):
+        grid.add_column(str(col), justify="right")
+    labels: Sequence[object] = (table.row_labels if table.row_labels is not None
+                                else [""] * len(table.cells))
+    for label, cells, row_marks in zip(labels, table.cells, marks):
         grid.add_row(str(label), *(
             Text(text + ("*" if mark == "winner" else ""), style=STYLES.get(mark, ""))
             for text, mark in zip(cells, row_marks)))
@@ -296,7 +297,7 @@ def size(
     * `convlens size --input 224 --layers "conv3 p1, pool2, conv3 s2 p1 d2, pool3 s2 ceil"`
     """
     from ..config import parse_pool
-    from ..sizes import LAYER_SYNTAX, LayerSpec, size_chain
+    from ..sizes import LAYER_SYNTAX, LayerSpec, parse_size, size_chain
 
     if layers is not None and kernel is not None:
         raise ConfigError("give either --layers or a single layer (--kernel ...), not both")
@@ -311,12 +312,12 @@ def size(
                            padding, dilation)]
         pool_size = parse_pool(pool)
         if pool_size is not None:
-            specs.append(LayerSpec("pool", pool_size, pool_stride, ceil_mode=ceil))
+            specs.append(LayerSpec("pool", (pool_size, pool_size), pool_stride, ceil_mode=ceil))
         elif ceil or pool_stride is not None:
             raise ConfigError("--ceil and --pool-stride need --pool N")
-        chain = size_chain(input_size, specs)
+        chain = size_chain(parse_size(input_size), specs)
     else:
-        chain = size_chain(input_size, layers)
+        chain = size_chain(parse_size(input_size), layers)
     if as_json:
         console.file.write(json.dumps(chain.to_dict(), indent=1) + "\n")
         return

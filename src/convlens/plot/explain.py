@@ -27,6 +27,7 @@ from ..explain_parts import (
     CROSS_CORRELATION_NOTE,
     Grids,
     Heading,
+    Part,
     Sentence,
     Table,
     WrittenSum,
@@ -165,19 +166,16 @@ def plot_explanation(
     return figure
 
 
-def _block(parts, grids_key: str, sum_key: str) -> tuple[list[Grids], list[str]]:
+def _block(parts: Sequence[Part], grids_key: str, sum_key: str
+           ) -> tuple[list[Grids], list[str]]:
     """The grids of one block (one per channel) and the text beside them: the heading, the
     sum's total, then the block's sentences."""
     grids = [part for part in parts if isinstance(part, Grids) and part.key == grids_key]
     written = find(parts, sum_key)
-    lines = []
-    if grids_key == "products":
-        lines.append(parts[0].text)
-        keys = PIXEL_TEXT_KEYS
-    else:
-        lines.append(next(part.text for part in parts
-                          if isinstance(part, Heading) and part.level == 2))
-        keys = ("convolution",)
+    level = 1 if grids_key == "products" else 2
+    lines = [next(part.text for part in parts
+                  if isinstance(part, Heading) and part.level == level)]
+    keys: tuple[str, ...] = PIXEL_TEXT_KEYS if grids_key == "products" else ("convolution",)
     if isinstance(written, WrittenSum):
         lines.append(f"{written.label} = {written.lines[-1]} ({written.unit})")
     lines += [part.text for part in parts
@@ -252,7 +250,8 @@ def plot_pooled_explanation(
     _draw_table(act_ax, values_table, True, cell_points, "→ ")
     result = next(part for part in parts if isinstance(part, Sentence)
                   and part.key in ("max", "mean"))
-    _text_panel(text_ax, [parts[0].text, "", result.text], 10)
+    heading = next(part.text for part in parts if isinstance(part, Heading))
+    _text_panel(text_ax, [heading, "", result.text], 10)
     where = find(parts, "where")
     figure.suptitle(_wrap(getattr(where, "text", ""), int((2 * side + 3.8) * 9)), fontsize=11)
     return figure
