@@ -510,3 +510,27 @@ def test_a_magnifier_a_sliding_kernel_and_maps_that_fill_the_width(browser, serv
     assert page.locator("#larger").get_attribute("aria-pressed") == "true"
     assert not page.errors
     page.context.close()
+
+
+def test_one_colour_scale_per_stage_lets_kernels_be_compared(browser, server):
+    page = open_page(browser, server)
+    maps = [row_selector(k, "conv") for k in range(3)]      # sobel-h, laplacian, sobel-v
+    assert page.locator("#scale").input_value() == "stage"        # as overview.png draws them
+    shared = [canvas_pixels(page, selector).reshape(-1, 4)[:, :3].astype(float)
+              for selector in maps]
+    caption = page.locator(".krow:nth-child(2) .stage[data-stage=conv] .caption")
+    before = caption.inner_text()
+    page.select_option("#scale", "map")
+    page.wait_for_function("(text) => document.querySelector('.krow:nth-child(2) "
+                           ".stage[data-stage=conv] .caption').innerText !== text", arg=before)
+    own = [canvas_pixels(page, selector).reshape(-1, 4)[:, :3].astype(float)
+           for selector in maps]
+    # the strongest kernel sets the stage's scale: its map is drawn the same either way ...
+    assert any(np.array_equal(a, b) for a, b in zip(shared, own))
+    # ... and the weak laplacian looks weak beside it only on the shared scale
+    white = np.array([247.0, 247.0, 247.0])                       # the diverging map's 0
+    assert (np.abs(shared[1] - white).mean() < 0.8 * np.abs(own[1] - white).mean())
+    # a scale cut at a percentile says so under the map
+    assert "colours cut at ±" in caption.inner_text()
+    assert not page.errors
+    page.context.close()

@@ -15,7 +15,7 @@ import {refreshModels, setupModel} from "./model.js";
 import {lutOf} from "./numbers.js";
 import {clearProbe} from "./probe.js";
 import {defaultLayer, setupDownloads, setupSettings, showLayer} from "./settings.js";
-import {scheduleStages} from "./stages.js";
+import {paintMaps, scheduleStages} from "./stages.js";
 import {state, view} from "./state.js";
 
 function resetAll() {
@@ -50,6 +50,7 @@ async function start() {
     rebuild();
   });
   $("#reset").addEventListener("click", resetAll);
+  $("#scale").addEventListener("change", paintMaps);
   $("#larger").addEventListener("click", (event) => {
     const large = $("#rows").classList.toggle("large");
     event.target.setAttribute("aria-pressed", String(large));

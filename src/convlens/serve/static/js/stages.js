@@ -114,23 +114,87 @@ function drawStages(head, arrays, body) {
       }
       parts.figure.classList.remove("off");
       if (map.sent) {
-        drawMap(parts.canvas, arrays[`${stage}${k}`], view.luts[stats.cmap]);
-        parts.display = arrays[`${stage}${k}`].shape;
+        parts.array = arrays[`${stage}${k}`];
+        parts.display = parts.array.shape;
+        parts.painted = null;
       }
       parts.stats = stats;
-      const [h, w] = stats.shape;
+      parts.name = map.name;
       // true size against the input: a pooled or stride-2 map is drawn a quarter as large
-      parts.wrap.style.width = `${Math.min(100, (100 * w) / head.image.shape[2])}%`;
-      parts.caption.innerHTML = `<b>${stage}</b> ${wxh([w, h])} · [${short(stats.min)}, ${short(stats.max)}]` +
-        (stats.factor > 1 ? ` <span title="drawn at 1/${stats.factor} size">(1/${stats.factor})</span>` : "");
-      parts.wrap.setAttribute("aria-label",
-        `${stage} map of ${map.name}, ${w} wide and ${h} high, values ${short(stats.min)} to ${short(stats.max)}. ` +
-        "Arrow keys move the probe; the explanation follows.");
+      parts.wrap.style.width = `${Math.min(100, (100 * stats.shape[1]) / head.image.shape[2])}%`;
     }
     row.drawn = map.key;
   });
+  paintMaps();
   renderSizes(head);
   reprobe();
+}
+
+// ---- colours: one scale per stage (kernels compared, as overview.png draws them) or each
+// map its own. The server sends each map on its own scale (serve/wire.py); a shared scale
+// only re-maps its 256 colours.
+
+const sharedScale = () => $("#scale").value === "stage";
+
+// The colour scale of each (stage, colour map): the widest of its maps' scales.
+function stageScales() {
+  const scales = {};
+  for (const row of view.rows) {
+    for (const stage of STAGES) {
+      const stats = row.stages[stage]?.stats;
+      if (!stats || !row.stages[stage].array) continue;
+      const key = `${stage}:${stats.cmap}`;
+      const scale = scales[key] || {vmin: 0, vmax: 0};
+      scales[key] = {vmin: Math.min(scale.vmin, stats.vmin), vmax: Math.max(scale.vmax, stats.vmax)};
+    }
+  }
+  return scales;
+}
+
+// The colour table that draws a map sent on its own scale `stats` on the scale `scale`.
+function remapped(lut, stats, scale) {
+  if (scale.vmin === stats.vmin && scale.vmax === stats.vmax) return lut;
+  const out = new Uint32Array(256);
+  const span = (scale.vmax - scale.vmin) || 1;
+  for (let i = 0; i < 256; i++) {
+    const value = stats.signed ? ((i - 127.5) / 127.5) * stats.vmax :
+      stats.vmin + (i / 255) * (stats.vmax - stats.vmin);
+    const index = stats.signed ? 127.5 + (value / (scale.vmax || 1)) * 127.5 :
+      ((value - scale.vmin) / span) * 255;
+    out[i] = lut[Math.max(0, Math.min(255, Math.round(index)))];
+  }
+  return out;
+}
+
+// Draw every map on its scale and write its caption: size, true range, and whether the
+// colours are cut (values past the scale get the end colours).
+export function paintMaps() {
+  const shared = sharedScale();
+  const scales = stageScales();
+  for (const row of view.rows) {
+    for (const stage of STAGES) {
+      const parts = row.stages[stage];
+      const stats = parts?.stats;
+      if (!stats || !parts.array) continue;
+      const scale = shared ? scales[`${stage}:${stats.cmap}`] : stats;
+      const key = `${scale.vmin},${scale.vmax}`;
+      if (parts.painted !== key) {
+        drawMap(parts.canvas, parts.array, remapped(view.luts[stats.cmap], stats, scale));
+        parts.painted = key;
+      }
+      const [h, w] = stats.shape;
+      const cut = stats.min < scale.vmin || stats.max > scale.vmax;
+      const top = stats.signed ? `±${short(scale.vmax)}` : `[${short(scale.vmin)}, ${short(scale.vmax)}]`;
+      parts.caption.replaceChildren(el("b", {text: stage}),
+        ` ${wxh([w, h])} · [${short(stats.min)}, ${short(stats.max)}]`,
+        stats.factor > 1 ? el("span", {title: `drawn at 1/${stats.factor} size`,
+          text: ` (shown at 1/${stats.factor})`}) : "",
+        cut ? el("span", {class: "cut", "data-testid": "cut", text: ` · colours cut at ${top}`}) : "");
+      parts.wrap.setAttribute("aria-label",
+        `${stage} map of ${parts.name}, ${w} wide and ${h} high, values ${short(stats.min)} to ${short(stats.max)}. ` +
+        "Arrow keys move the probe; the explanation follows.");
+    }
+  }
 }
 
 function renderSizes(head) {
