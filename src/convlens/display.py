@@ -92,6 +92,13 @@ def enable_notebook_display(shell: Any = None) -> bool:
     # results of the foundation modules, which cannot import this renderer themselves
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.sizes", "SizeChain", size_chain_html)
+    # and of the computation modules (inspect, saliency), below the renderers too
+    for kind, module, name, render in (
+            ("text/html", "convlens.inspect.table", "LayerTable", layer_table_html),
+            ("image/png", "convlens.inspect.maps", "FeatureMaps", feature_maps_png),
+            ("text/html", "convlens.inspect.maps", "Activations", inspection_html),
+            ("image/png", "convlens.saliency", "ClassSaliency", saliency_png)):
+        shell.display_formatter.formatters[kind].for_type_by_name(module, name, render)
     return True
 
 

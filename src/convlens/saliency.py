@@ -115,11 +115,6 @@ class ClassSaliency:
     predictions: list[Prediction] | None
     maps: list[SaliencyMap] = field(default_factory=list)
 
-    def _repr_png_(self) -> bytes:
-        from .display import saliency_png
-
-        return saliency_png(self)
-
 
 def resolve_target(opened: OpenedModel, spec: str | int | None, output: torch.Tensor) -> int:
     """The class index to explain: ``None`` -> the top prediction; an index; or a class name

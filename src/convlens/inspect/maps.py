@@ -84,11 +84,6 @@ class FeatureMaps:
     def value_range(self) -> tuple[float, float]:
         return float(self.stats.minimum.min()), float(self.stats.maximum.max())
 
-    def _repr_png_(self) -> bytes:
-        from ..display import feature_maps_png
-
-        return feature_maps_png(self)
-
 
 @dataclass
 class Activations:
@@ -99,11 +94,6 @@ class Activations:
     prepared: PreparedInput
     layers: dict[str, FeatureMaps]
     output: Any
-
-    def _repr_html_(self) -> str:
-        from ..display import inspection_html
-
-        return inspection_html(self)
 
 
 def feature_maps(

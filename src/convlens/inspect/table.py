@@ -73,11 +73,6 @@ class LayerTable:
                         "geometry": r.geometry, "failed": r.failed} for r in self.rows],
         }
 
-    def _repr_html_(self) -> str:
-        from ..display import layer_table_html
-
-        return layer_table_html(self)
-
 
 class LayerTableError(ModelError):
     """The model failed on the table's input; ``table`` holds the rows up to the failure."""

@@ -227,7 +227,9 @@ class Inspection:
         return [Path(folder) / path.name for path in written]
 
     def _repr_html_(self) -> str:
-        return self.activations._repr_html_()
+        from ..display import inspection_html
+
+        return inspection_html(self)
 
 
 def inspect_image(

@@ -95,7 +95,9 @@ class SaliencyResult:
         return [Path(folder) / path.name for path in written]
 
     def _repr_png_(self) -> bytes:
-        return self.saliency._repr_png_()
+        from ..display import saliency_png
+
+        return saliency_png(self.saliency)
 
 
 def saliency_image(
