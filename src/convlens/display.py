@@ -40,6 +40,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm, to_hex
 from matplotlib.figure import Figure
 
 from .defaults import SCREEN_DPI
+from .errors import ConfigError
 from .explain import RAW_SCALE
 from .numbers import format_number
 
@@ -77,7 +78,9 @@ def enable_notebook_display(shell: Any = None) -> bool:
     figure formatter once pyplot's inline backend is loaded, so without this a returned figure
     shows as ``<Figure size 640x480 with 4 Axes>``. ``shell`` defaults to the running IPython
     shell; outside IPython nothing happens and False is returned. A formatter already in place
-    (``%matplotlib inline``) is kept, so a figure is never drawn twice.
+    (``%matplotlib inline``) is kept, so a figure is never drawn twice. Results of the
+    modules below the renderers (explanations, size chains, ...) are drawn by the functions
+    here, registered by their class names.
     """
     if shell is None:
         ipython = sys.modules.get("IPython")
@@ -89,6 +92,11 @@ def enable_notebook_display(shell: Any = None) -> bool:
         formatter.lookup_by_type(Figure)
     except KeyError:
         formatter.for_type(Figure, figure_png)
+    # explanations: convlens.explain is below the renderers, so it cannot import them
+    for name, render in (("PixelExplanation", pixel_explanation_html),
+                         ("PooledExplanation", pooled_explanation_html)):
+        shell.display_formatter.formatters["text/html"].for_type_by_name(
+            "convlens.explain", name, render)
     # results of the foundation modules, which cannot import this renderer themselves
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.sizes", "SizeChain", size_chain_html)
@@ -168,7 +176,7 @@ def html_matrix(
     """
     grid = np.asarray(values, dtype=np.float64)
     if grid.ndim != 2:
-        raise ValueError(f"expected a 2-D grid of numbers; got shape {grid.shape}")
+        raise ConfigError(f"expected a 2-D grid of numbers; got shape {grid.shape}")
     signed = bool(grid.min(initial=0.0) < 0) if signed is None else signed
     top = float(np.abs(grid).max(initial=0.0)) or 1.0
     if limits is not None:

@@ -252,11 +252,6 @@ class PixelExplanation:
         data["parts"] = parts_to_dicts(self.parts())
         return data
 
-    def _repr_html_(self) -> str:
-        from .display import pixel_explanation_html
-
-        return pixel_explanation_html(self)
-
 
 def explain_pixel(
     image: torch.Tensor,
@@ -414,11 +409,6 @@ class PooledExplanation:
             "receptive_field": self.receptive_field,
             "parts": parts_to_dicts(self.parts()),
         }
-
-    def _repr_html_(self) -> str:
-        from .display import pooled_explanation_html
-
-        return pooled_explanation_html(self)
 
 
 def explain_pooled(
