@@ -8,6 +8,7 @@ import io
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from anyio import to_thread
@@ -22,7 +23,7 @@ from ..plot import plot_overview
 from ..runs import check_run_budget, save_stages, write_figures
 from .hover import explain_message
 from .schemas import ExplainIn, StagesIn, StateIn
-from .session import Session
+from .session import LatestWins, Session
 from .stages import full_stages, stage_message
 from .wire import pack
 
@@ -54,11 +55,11 @@ def stage_routes(session: Session) -> APIRouter:
         """``stages.npz``: the float32 arrays ``convlens run`` writes, full size."""
         def work() -> bytes:
             buffer = io.BytesIO()
-            save_stages(_bounded_stages(session, body, figures=False),  # type: ignore[arg-type]
-                        buffer)
+            stages = _bounded_stages(session, body, figures=False)
+            save_stages(stages, buffer)  # type: ignore[arg-type]  # np.savez takes a file
             return buffer.getvalue()
 
-        data = await gate.run("", 0, work)
+        data = await _download(gate, work)
         return _attachment(data, "stages.npz", "application/octet-stream")
 
     @router.post("/api/download/figures")
@@ -76,7 +77,7 @@ def stage_routes(session: Session) -> APIRouter:
                     archive.write(path, path.name)
             return buffer.getvalue()
 
-        data = await gate.run("", 0, work)
+        data = await _download(gate, work)
         return _attachment(data, "convlens-figures.zip", "application/zip")
 
     @router.post("/api/download/overview")
@@ -87,7 +88,7 @@ def stage_routes(session: Session) -> APIRouter:
             stages = _bounded_stages(session, body, figures=True, archive=False)
             return figure_png(plot_overview(stages), dpi=FIGURE_DPI)
 
-        data = await gate.run("", 0, work)
+        data = await _download(gate, work)
         return _attachment(data, "overview.png", "image/png")
 
     return router
@@ -102,6 +103,13 @@ def _bounded_stages(session: Session, body: StateIn, figures: bool, archive: boo
     check_run_budget(tuple(image.shape), tuple(kernel_bank(kernels, image.shape[0]).shape),
                      config, figures=figures, archive=archive)
     return full_stages(session, body)
+
+
+async def _download(gate: LatestWins, work: Callable[[], bytes]) -> bytes:
+    """``work()`` queued behind the gate; downloads send no client id, so none is dropped."""
+    data = await gate.run("", 0, work)
+    assert data is not None
+    return data
 
 
 def _attachment(data: bytes, filename: str, media_type: str) -> Response:

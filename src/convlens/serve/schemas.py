@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..config import LayerConfig
+from ..config import Activation, LayerConfig, PaddingMode, PoolType, parse_enum
 from ..errors import ConfigError
 from ..kernels import Kernel, parse_kernel
 from .limits import (
@@ -30,24 +30,27 @@ class LayerIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stride: int = Field(1, ge=1, le=MAX_LAYER_NUMBER)
+    stride: int = Field(default=1, ge=1, le=MAX_LAYER_NUMBER)
     padding: int | Literal["same", "valid"] = 0
     padding_mode: str = "zeros"
-    dilation: int = Field(1, ge=1, le=MAX_DILATION)
+    dilation: int = Field(default=1, ge=1, le=MAX_DILATION)
     activation: str = "relu"
-    pool: int | None = Field(2, ge=0, le=MAX_LAYER_NUMBER)
+    pool: int | None = Field(default=2, ge=0, le=MAX_LAYER_NUMBER)
     pool_type: str = "max"
-    pool_stride: int | None = Field(None, ge=1, le=MAX_LAYER_NUMBER)
+    pool_stride: int | None = Field(default=None, ge=1, le=MAX_LAYER_NUMBER)
 
     def config(self) -> LayerConfig:
         """The settings as a :class:`~convlens.config.LayerConfig` (pool 0 means no pooling)."""
         if isinstance(self.padding, int) and not 0 <= self.padding <= MAX_LAYER_NUMBER:
             raise ConfigError(f"padding must be 0..{MAX_LAYER_NUMBER} cells, 'same' or "
                               f"'valid'; got {self.padding}")
-        return LayerConfig(stride=self.stride, padding=self.padding,
-                           padding_mode=self.padding_mode, dilation=self.dilation,
-                           activation=self.activation, pool=self.pool or None,
-                           pool_type=self.pool_type, pool_stride=self.pool_stride)
+        return LayerConfig(
+            stride=self.stride, padding=self.padding,
+            padding_mode=parse_enum(PaddingMode, self.padding_mode, "padding mode"),
+            dilation=self.dilation,
+            activation=parse_enum(Activation, self.activation, "activation"),
+            pool=self.pool or None, pool_type=parse_enum(PoolType, self.pool_type, "pool type"),
+            pool_stride=self.pool_stride)
 
 
 class KernelIn(BaseModel):

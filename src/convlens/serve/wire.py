@@ -70,6 +70,7 @@ def quantize_map(data: torch.Tensor, display_side: int, signed: bool | None = No
     shown, factor = downsample_for_display(full[None], display_side)
     shown = shown[0]
     norm, _ = display_norm(shown, signed)
+    assert norm.vmin is not None and norm.vmax is not None  # display_norm sets both
     vmin, vmax = float(norm.vmin), float(norm.vmax)
     if signed:
         scaled = shown * (127.5 / vmax) + 127.5
