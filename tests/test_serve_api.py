@@ -324,6 +324,24 @@ def test_a_shrunk_upload_gives_both_sizes_and_a_command_with_max_side(client, cl
     assert "--max-side" not in unshrunk["command"]["text"]
 
 
+def test_the_command_quotes_what_a_shell_would_split_and_names_files_not_flags(cli, tmp_path):
+    from convlens.config import LayerConfig
+    from convlens.kernels import parse_kernel
+    from convlens.serve.reproduce import explain_command, image_argument
+
+    name = image_argument("upload-1", "-my cat's photo.png", tmp_path / "x.png")
+    assert name == "./-my cat's photo.png"
+    command = explain_command(name, mode="rgb", max_side=256, kernel=parse_kernel("1/3 -2; 0 1"),
+                              config=LayerConfig(pool=None, padding="same"), at=(3, 4))
+    words = shlex.split(command)
+    assert words[:3] == ["convlens", "explain", "./-my cat's photo.png"]
+    assert words[3:] == ["--kernel", "1/3 -2; 0 1", "--at", "3,4", "--mode", "rgb",
+                         "--max-side", "256", "--padding", "same", "--pool", "none"]
+    Image.fromarray(np.full((300, 500, 3), 80, np.uint8)).save(tmp_path / "-my cat's photo.png")
+    printed = run_page_command(cli, command)
+    assert printed["at"] == [3, 4] and printed["image_shape"] == [3, 154, 256]
+
+
 def test_page_and_cli_share_one_default_max_side(client):
     from convlens.defaults import DEFAULT_MAX_SIDE
 
@@ -702,7 +720,7 @@ def model_client(tmp_path_factory):
 def test_model_panel_numbers_equal_a_manual_forward_pass(model_client):
     import copy
 
-    from convlens.models import preprocess
+    from convlens.models import ModelKind, OpenedModel, prepare_input
 
     client, model, info = model_client
     response = client.post("/api/model/run", json={"image": "sample-coffee", "layer":
@@ -710,7 +728,7 @@ def test_model_panel_numbers_equal_a_manual_forward_pass(model_client):
     assert response.status_code == 200, response.text
     header, arrays = unpack(response.content)
     image = load_image(sample_path("coffee"), "rgb")
-    x = preprocess(image, info)
+    x = prepare_input(image, OpenedModel(model, ModelKind.CONVLENS, "tiny", info)).batch
     reference = copy.deepcopy(model)
     for module in reference.modules():
         if isinstance(module, torch.nn.ReLU):

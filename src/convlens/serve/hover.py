@@ -76,7 +76,7 @@ def _command(session: Session, body: ExplainIn, kernel: Kernel, config: LayerCon
     text = explain_command(argument, mode=body.mode, max_side=body.max_side if shrunk else None,
                            kernel=kernel, config=config, at=(body.row, body.col),
                            pooled=body.stage == "pooled", flip=body.flip)
-    uploaded = argument is not None and argument == stored.name
+    uploaded = argument is not None and argument.endswith(stored.name)
     return {"text": text, "where": f"in the folder that holds {stored.name}" if uploaded
             else None}
 

@@ -50,7 +50,7 @@ def image_argument(image_id: str, name: str, path: Path) -> str | None:
     sample = image_id.removeprefix("sample-")
     if image_id.startswith("sample-") and sample in SAMPLES:
         return None if sample == DEFAULT_SAMPLE else str(path)
-    return name
+    return f"./{name}" if name.startswith("-") else name  # -x.png is a file, not a flag
 
 
 def explain_command(image: str | None, *, mode: str, max_side: int | None, kernel: Kernel,
