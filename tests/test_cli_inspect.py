@@ -18,10 +18,12 @@ from convlens.cli._app import console
 from convlens.images import load_image, sample_path
 from convlens.models import (
     ModelInfo,
+    ModelKind,
+    OpenedModel,
     create_model,
     load_checkpoint,
     predict,
-    preprocess,
+    prepare_input,
     save_checkpoint,
 )
 
@@ -278,7 +280,8 @@ def test_convlens_checkpoint_layers_inspect_and_saliency(cli, checkpoint, tmp_pa
     assert [label for label, _ in got] == [label for label, _ in expected]
     np.testing.assert_allclose([p for _, p in got], [p for _, p in expected], rtol=1e-5)
     # conv2 is followed by ReLU(inplace=True): the saved maps must still be conv2's own output
-    batch = preprocess(load_image(sample_path(), mode="rgb"), info)
+    batch = prepare_input(load_image(sample_path(), mode="rgb"),
+                          OpenedModel(model, ModelKind.CONVLENS, "pets", info)).batch
     with torch.no_grad():
         conv2 = model.features[:3](batch)[0].numpy()
     with np.load(out / "feature-maps.npz") as maps:

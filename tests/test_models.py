@@ -215,7 +215,7 @@ def test_model_info_checks_its_statistics():
     assert _info(classes=4).num_classes == 4
 
 
-def test_preprocess_resizes_and_normalizes_like_numpy():
+def test_prepare_input_of_a_checkpoint_resizes_and_normalizes_like_numpy():
     opened = OpenedModel(nn.Identity(), ModelKind.CONVLENS, "m", _info(channels=3, size=(4, 6)))
     image = torch.rand(3, 4, 6)
     expected = (image.numpy() - 0.25) / 0.5

@@ -38,7 +38,6 @@ from .handle import (
     PreparedInput,
     eval_mode,
     prepare_input,
-    preprocess,
     strip_wrapper_prefixes,
     with_input_size,
 )
@@ -81,7 +80,6 @@ __all__ = [
     "predict",
     "preferred_side",
     "prepare_input",
-    "preprocess",
     "read_info",
     "register_model",
     "save_checkpoint",

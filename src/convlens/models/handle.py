@@ -203,13 +203,6 @@ def prepare_input(image: torch.Tensor, opened: OpenedModel) -> PreparedInput:
     return PreparedInput(batch.to(opened.device), display)
 
 
-def preprocess(image: torch.Tensor, info: ModelInfo) -> torch.Tensor:
-    """``prepare_input(image, ...).batch`` for a model known only by its ``info``: kept while
-    ``convlens.train`` moves to :func:`~convlens.models.predictions.predict`; use
-    :func:`prepare_input` with an :class:`OpenedModel`."""
-    return prepare_input(image, OpenedModel(nn.Identity(), ModelKind.CONVLENS, "", info)).batch
-
-
 __all__ = [
     "WRAPPER_PREFIXES",
     "ModelKind",
@@ -217,7 +210,6 @@ __all__ = [
     "PreparedInput",
     "eval_mode",
     "prepare_input",
-    "preprocess",
     "strip_wrapper_prefixes",
     "with_input_size",
 ]
