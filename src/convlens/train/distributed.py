@@ -55,11 +55,12 @@ class Dist:
             try:
                 box[0] = make()
             except ConvlensError as exc:
-                box[1] = str(exc)
+                box[1] = (str(exc), exc.options)  # the options word it for the CLI
         dist.broadcast_object_list(box, src=0,
                                    device=self.device if self.device.type == "cuda" else None)
-        if box[1] is not None:
-            raise ConfigError(str(box[1]))
+        if isinstance(box[1], tuple):
+            message, options = box[1]
+            raise ConfigError(message, options=options)
         return box[0]
 
     def barrier(self) -> None:
