@@ -1,6 +1,7 @@
 """Explanations as parts: the words of every explanation, written once, styled anywhere.
 
-An explanation (one conv pixel, one pooled cell, ...) is told as a short tuple of parts:
+An explanation (one conv pixel, one pooled cell, a chain of sizes) is told as a short tuple of
+parts:
 
 * :class:`Heading` names what is explained (``sobel-h: conv pixel (0, 3)``);
 * :class:`Sentence` says one thing in words, made of :class:`Span` pieces so a renderer can
@@ -9,13 +10,15 @@ An explanation (one conv pixel, one pooled cell, ...) is told as a short tuple o
 * :class:`Grids` puts :class:`Table` grids of numbers side by side with the operators between
   them (patch ``×`` kernel ``=`` products);
 * :class:`WrittenSum` is a sum written out term by term, then row by row, then its total;
+* :class:`TextTable` is a table of words (the size chain's rows), its :class:`Column` s named;
 * :class:`Note` is a side remark (shown small or dim).
 
 :func:`pixel_parts` and :func:`pooled_parts` word the two explanations of
-:mod:`convlens.explain`; nothing else in convlens words them. The renderers only style the
-parts: rich text (``convlens explain``), HTML (:func:`convlens.display.parts_html`, notebooks,
-widgets and ``report.html``), figures (:mod:`convlens.plot.explain`) and the page, which reads
-the ``parts`` list of the JSON (:func:`parts_to_dicts`)::
+:mod:`convlens.explain`, :func:`chain_parts` a :class:`~convlens.sizes.SizeChain`; nothing
+else in convlens words them. The renderers only style the parts: rich text (``convlens
+explain``, ``convlens size``), HTML (:func:`convlens.display.parts_html`: notebooks, widgets
+and ``report.html``), figures (:mod:`convlens.plot.explain`) and the page, which reads the
+``parts`` list of an explanation's JSON (:func:`parts_to_dicts`)::
 
     {"kind": "heading", "text": ...}
     {"kind": "sentence", "key": ..., "text": ..., "spans": [{"text", "style", "key", "value"}]}
@@ -24,11 +27,14 @@ the ``parts`` list of the JSON (:func:`parts_to_dicts`)::
      "title", "unit", "channel", "caption", "cells", "values", "marks", "row_labels",
      "col_labels", "scale", "detail"}]}
     {"kind": "sum", "key": ..., "label": ..., "unit": ..., "lines": [...], "total": ...}
+    {"kind": "text_table", "key": ..., "title": ..., "columns": [{"name", "align",
+     "compact", "group"}], "rows": [[...]], "marks": [[...]] or null}
 
-Span and mark styles are ``strong``, ``dim``, ``padding``, ``winner`` or empty. A table's
-``scale`` says how to colour it: ``raw`` (0 to the raw scale, pixels), ``signed`` (around 0)
-or ``plain`` (0 to its largest value). ``detail`` tables (the normalized patch) are for the
-long renderers (text) and left out by the compact ones (HTML, figures, the page).
+Span and mark styles are ``strong``, ``dim``, ``padding``, ``winner``, ``warning`` or
+empty. A table's ``scale`` says how to colour it: ``raw`` (0 to the raw scale, pixels),
+``signed`` (around 0) or ``plain`` (0 to its largest value). ``detail`` tables (the
+normalized patch) are for the long renderers (text) and left out by the compact ones (HTML,
+figures, the page).
 """
 
 from __future__ import annotations
@@ -256,32 +262,6 @@ def parts_to_dicts(parts: Iterable[Part]) -> list[dict]:
 def find(parts: Iterable[Part], key: str) -> Part | None:
     """The first part whose ``key`` is ``key``, or None."""
     return next((part for part in parts if getattr(part, "key", None) == key), None)
-
-
-def plain_text(parts: Iterable[Part], detail: bool = True) -> str:
-    """The parts as plain lines (tables as aligned columns): what ``convlens explain`` prints
-    without colour, a figure's text panel, a doctest."""
-    lines: list[str] = []
-    for part in parts:
-        if isinstance(part, Heading):
-            lines.append(part.text if part.level == 1 else f"-- {part.text} --")
-        elif isinstance(part, (Sentence, Note)):
-            lines.append(part.text)
-        elif isinstance(part, WrittenSum):
-            lines.append(f"{part.label} ({part.unit}):" if part.unit else f"{part.label}:")
-            lines += [("  " if i == 0 else "  = ") + line for i, line in enumerate(part.lines)]
-        elif isinstance(part, TextTable):
-            lines.append(part.title)
-            shown = part.shown(compact=False)
-            lines.append(" | ".join(part.columns[i].name for i in shown))
-            lines += [" | ".join(row[i] for i in shown) for row in part.rows]
-        elif isinstance(part, Grids):
-            for operator, table in part.shown(detail):
-                if operator:
-                    lines.append(operator)
-                lines.append(table.caption(", {unit}"))
-                lines += [" ".join(f"{cell:>8}" for cell in row) for row in table.cells]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- numbers as text
@@ -580,7 +560,6 @@ __all__ = [
     "layer_words",
     "parts_to_dicts",
     "pixel_parts",
-    "plain_text",
     "pooled_parts",
     "six",
 ]
