@@ -57,8 +57,8 @@ class ConvlensError(Exception):
         surface's words."""
         text = str(self)
         for option in self.options:
-            text = _whole_word(option.python).sub(
-                lambda _match, option=option: option.spelled(surface), text, count=1)
+            spelled = option.spelled(surface).replace("\\", "\\\\")  # no group references
+            text = _whole_word(option.python).sub(spelled, text, count=1)
         return text
 
 

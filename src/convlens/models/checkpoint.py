@@ -100,9 +100,12 @@ def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> Ope
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{weights} is not a readable safetensors file ({exc})") from None
+    architecture, channels, classes, size = (info.architecture, info.in_channels,
+                                             info.num_classes, info.input_size)
+    if architecture is None or channels is None or classes is None or size is None:
+        raise ModelError(f"{weights}: {INFO_FILE} lacks {', '.join(info.missing())}")
     try:
-        model = create_model(info.architecture, info.in_channels, info.num_classes,
-                             info.input_size, **info.arch_kwargs)
+        model = create_model(architecture, channels, classes, size, **info.arch_kwargs)
     except ConvlensError as exc:
         raise ModelError(f"{weights}: cannot rebuild the model: {exc}") from None
     except (TypeError, ValueError, OverflowError, RuntimeError) as exc:  # a setting it cannot take

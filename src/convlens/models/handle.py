@@ -102,8 +102,8 @@ class OpenedModel:
     def device(self) -> torch.device:
         for tensor in self.module.parameters():
             return tensor.device
-        for tensor in self.module.buffers():
-            return tensor.device
+        for buffer in self.module.buffers():
+            return buffer.device
         return torch.device("cpu")
 
     def class_name(self, index: int) -> str:

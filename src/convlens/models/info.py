@@ -140,10 +140,11 @@ def _is_whole(value: object) -> bool:
 def _whole(value: object, source: str, name: str, low: int, high: int | None) -> int:
     """``value`` as an int in ``low..high`` (``high`` None: no upper bound), else an error naming
     the field."""
-    if not _is_whole(value) or value < low or (high is not None and value > high):
+    number = int(value) if isinstance(value, (int, float)) and _is_whole(value) else None
+    if number is None or number < low or (high is not None and number > high):
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise ModelError(f"{source}: {name!r} must be a whole number {bound}; got {_show(value)}")
-    return int(value)  # type: ignore[arg-type]
+    return number
 
 
 def _numbers(values: object, source: str, name: str, count: int, positive: bool = False

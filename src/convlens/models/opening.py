@@ -115,12 +115,12 @@ def open_model(
     if (mean is None) != (std is None):
         raise ModelError("give mean and std together (one value per input channel each)",
                          options=[MEAN, STD])
+    normalization = (opened.mean, opened.std)
     if mean is not None and std is not None:
-        mean, std = _norm_values(mean, std, opened.in_channels)
+        normalization = _norm_values(mean, std, opened.in_channels)
     if size is not None or mean is not None:
         opened.info = replace(opened.info, input_size=size or opened.input_size,
-                              mean=mean if mean is not None else opened.mean,
-                              std=std if std is not None else opened.std)
+                              mean=normalization[0], std=normalization[1])
     opened.output = choice
     opened.module.eval()
     return opened
