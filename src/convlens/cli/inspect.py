@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import JustifyMethod
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -133,8 +134,9 @@ def layers_command(
     _print_layers(table, depth, as_json)
 
 
-_LAYER_COLUMNS = (("layer", "left"), ("type", "left"), ("output shape", "left"),
-                  ("params", "right"), ("receptive field", "right"), ("kernel", "left"))
+_LAYER_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("layer", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"),
+    ("receptive field", "right"), ("kernel", "left"))
 _DROPPED_FIRST = ("kernel", "receptive field", "indentation")
 """What a narrow terminal loses, in this order, before any layer name is folded."""
 
@@ -178,7 +180,7 @@ def _layers_grid(table: LayerTable, rows: list[tuple], dropped: list[str]) -> Ta
     for index in kept:
         column, justify = _LAYER_COLUMNS[index]
         # other cells fold onto more lines before a layer name does (then it folds too)
-        grid.add_column(column, justify=justify, overflow="fold",  # type: ignore[arg-type]
+        grid.add_column(column, justify=justify, overflow="fold",
                         no_wrap=column == "layer")
     indent = "indentation" not in dropped
     for *cells, depth in rows:
@@ -330,12 +332,16 @@ def _stats_table(maps: FeatureMaps, top: int) -> Table:
 
 
 def _predictions_table(predictions) -> Table:
+    from ..outputs import printable
+
     grid = Table(title="predictions", show_edge=False)
-    for column, justify in (("rank", "right"), ("class", "left"), ("index", "right"),
-                            ("probability", "right")):
-        grid.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("rank", "right"), ("class", "left"), ("index", "right"), ("probability", "right"))
+    for column, justify in columns:
+        grid.add_column(column, justify=justify)
     for rank, item in enumerate(predictions, start=1):
-        grid.add_row(str(rank), item.label, str(item.index), percent(item.probability, 2))
+        grid.add_row(str(rank), escape(printable(item.label)), str(item.index),
+                     percent(item.probability, 2))
     return grid
 
 

@@ -426,7 +426,7 @@ def _choice(kind: type[enum.Enum], value, setting: Option):
     try:
         return kind(getattr(value, "value", value))
     except ValueError:
-        names = ", ".join(member.value for member in kind)  # type: ignore[attr-defined]
+        names = ", ".join(str(member.value) for member in kind.__members__.values())
         raise ConfigError(f"{setting.python} must be one of {names}; got {value!r}",
                           options=[setting]) from None
 

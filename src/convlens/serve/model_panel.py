@@ -58,9 +58,9 @@ class ModelPanel:
 
     def info(self) -> dict | None:
         """The open model for the page (source, classes, layers), or None."""
-        if self.opened is None:
-            return None
-        opened = self.opened
+        return None if self.opened is None else self._describe(self.opened)
+
+    def _describe(self, opened: OpenedModel) -> dict:
         convs = conv_layers(opened)
         return {
             "source": self.source, "describe": opened.describe(), "kind": opened.kind.value,
@@ -133,7 +133,7 @@ class ModelPanel:
         with self._lock:
             self.opened, self.source = opened, label
             self._generation += 1
-        return self.info()  # type: ignore[return-value]
+        return self._describe(opened)
 
     def run(self, image: torch.Tensor, body: ModelRunIn) -> bytes:
         """The packed panel for ``image`` ``(3, H, W)``: predictions, the ``body.top`` most

@@ -8,6 +8,7 @@ from pathlib import Path
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
 from ..errors import ModelError
 from ..models import INFO_FILE, WEIGHTS_FILE
@@ -43,17 +44,16 @@ def model_routes(session: Session) -> APIRouter:
         :data:`.limits.MAX_MODEL_BYTES` while it is read (:mod:`.guard`)."""
         form = await request.form(max_files=2, max_fields=4)
         weights, info, single = form.get("weights"), form.get("info"), form.get("model")
-        if hasattr(single, "read"):
-            name = str(getattr(single, "filename", "") or "model.pt")
+        if isinstance(single, UploadFile):
+            name = str(single.filename or "model.pt")
             suffix = Path(name).suffix.lower()
             if suffix not in UPLOAD_SUFFIXES:
                 raise ModelError(f"{name}: a single model file must be TorchScript (.pt) or "
                                  "torch.export (.pt2); a checkpoint is two files")
-            files = {f"model{suffix}": await single.read()}  # type: ignore[union-attr]
-        elif hasattr(weights, "read") and hasattr(info, "read"):
-            name = str(getattr(weights, "filename", "") or "upload")
-            files = {WEIGHTS_FILE: await weights.read(),  # type: ignore[union-attr]
-                     INFO_FILE: await info.read()}  # type: ignore[union-attr]
+            files = {f"model{suffix}": await single.read()}
+        elif isinstance(weights, UploadFile) and isinstance(info, UploadFile):
+            name = str(weights.filename or "upload")
+            files = {WEIGHTS_FILE: await weights.read(), INFO_FILE: await info.read()}
         else:
             raise ModelError("send a checkpoint as two files, model.safetensors and its "
                              "model.json (as `convlens train` writes them), or one TorchScript "
