@@ -11,8 +11,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from convlens.errors import ImageError
-from convlens.images import load_image, resize_max_side, sample_path, to_gray
+from convlens.errors import ImageError, ModelError
+from convlens.images import (
+    load_image,
+    match_channels,
+    resize_exact,
+    resize_max_side,
+    sample_path,
+    to_gray,
+)
 
 
 def _rgb_array(height: int = 20, width: int = 30, seed: int = 0) -> np.ndarray:
@@ -298,3 +305,31 @@ def test_an_unreadable_file_says_so(tmp_path):
     path.chmod(0)
     with pytest.raises(ImageError, match=r"cannot read .*locked\.png: Permission denied"):
         load_image(path)
+
+
+# --------------------------------------------------------------------------- for a model's input
+
+
+@pytest.mark.parametrize("size", [(5, 7), (20, 28), (10, 14)], ids=["shrink", "enlarge", "same"])
+def test_resize_exact_is_pillows_bilinear_resize_of_the_same_floats(size):
+    image = torch.rand(1, 10, 14)
+    resized = resize_exact(image, size)
+    assert resized.shape == (1, *size)
+    if size == (10, 14):
+        assert resized is image  # nothing to do
+        return
+    # oracle: Pillow's bilinear resize (antialiased when shrinking, as PyTorch's antialias)
+    expected = np.asarray(Image.fromarray(image[0].numpy(), mode="F").resize(
+        (size[1], size[0]), Image.Resampling.BILINEAR))
+    np.testing.assert_allclose(resized[0].numpy(), expected.clip(0, 1), atol=1e-5)
+    batch = resize_exact(torch.stack([image, image]), size)
+    assert batch.shape == (2, 1, *size) and torch.equal(batch[1], resized)
+
+
+def test_match_channels_converts_only_what_has_one_reading():
+    rgb = torch.rand(3, 4, 4)
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    torch.testing.assert_close(match_channels(rgb, 1)[0], luma)
+    assert torch.equal(match_channels(rgb[0], 3), rgb[:1].expand(3, -1, -1))  # (H, W) is gray
+    with pytest.raises(ModelError, match="expects 3-channel images; this image has 2"):
+        match_channels(torch.rand(2, 4, 4), 3)
