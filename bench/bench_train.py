@@ -3,10 +3,13 @@
 Part 1, digits: the default ``convlens train`` (tinyvgg, 30 epochs, the digits preset) for
 ``--seeds`` seeds. For each: the seconds until the first epoch at >= 98% val accuracy (training
 and validation time, as the run table counts it; start-up and figures excluded), the whole run's
-wall time, the kept and last-epoch val accuracy, and scikit-learn's SVC on the same split.
-The val split is the seeded, stratified 20% that training never sees. Last, how many runs kept
-the promise of ``convlens train`` with no arguments: 98% within a minute, counting both the
-epochs and the whole run (the test suite checks the accuracy, not the clock).
+wall time, the kept model's val accuracy (the split that chose it) and test accuracy (the
+split nothing was chosen on: the number to quote), the last epoch's val accuracy, and the test
+accuracy of scikit-learn's SVC with C and gamma chosen on the same val split. The test split is
+the seeded, stratified 20% of each class; the val split 20% of the rest. Last, how many runs
+kept the promise of ``convlens train`` with no arguments: 98% test accuracy within a minute,
+counting both the epochs and the whole run (the test suite checks the accuracy, not the
+clock).
 
 Part 2, ResNet-9 images/s: a synthetic data set of CIFAR-10's size (50,000 uint8 3x32x32 images,
 10 classes) trained through the same input pipeline as ``convlens train`` (augmentation,
@@ -66,8 +69,9 @@ def digits_runs(seeds: int) -> list[dict]:
             "train_s": metrics["seconds"],
             "wall_s": wall,
             "kept": metrics["val_accuracy"],
+            "test": metrics["test_accuracy"],
             "last": metrics["final_val_accuracy"],
-            "svc": metrics["baseline"]["val_accuracy"],
+            "svc": metrics["baseline"]["test_accuracy"],
             "images_per_second": metrics["images_per_second"],
         })
     return rows
@@ -154,13 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n1. digits, default `convlens train` (tinyvgg, 30 epochs): time to "
               f"{TARGET:.0%} val accuracy")
         print(f"{'seed':>4}  {'to 98% (s)':>10}  {'epoch':>5}  {'30 epochs (s)':>13}  "
-              f"{'wall (s)':>8}  {'kept':>7}  {'last':>7}  {'SVC':>7}  {'img/s':>7}")
+              f"{'wall (s)':>8}  {'kept val':>8}  {'test':>7}  {'last val':>8}  "
+              f"{'SVC test':>8}  {'img/s':>7}")
         rows = digits_runs(args.seeds)
         for row in rows:
             print(f"{row['seed']:>4}  {row['to_target_s']:>10.2f}  {row['to_target_epoch']!s:>5}"
-                  f"  {row['train_s']:>13.2f}  {row['wall_s']:>8.2f}  {row['kept']:>7.2%}  "
-                  f"{row['last']:>7.2%}  {row['svc']:>7.2%}  {row['images_per_second']:>7,.0f}")
-        kept = [row["seed"] for row in rows if row["kept"] >= TARGET
+                  f"  {row['train_s']:>13.2f}  {row['wall_s']:>8.2f}  {row['kept']:>8.2%}  "
+                  f"{row['test']:>7.2%}  {row['last']:>8.2%}  {row['svc']:>8.2%}  "
+                  f"{row['images_per_second']:>7,.0f}")
+        kept = [row["seed"] for row in rows if row["test"] >= TARGET
                 and max(row["train_s"], row["wall_s"]) < PROMISE_S]
         print(f"   {TARGET:.0%} within {PROMISE_S:.0f} s (epochs and whole run): {len(kept)} of "
               f"{len(rows)} runs (seeds {', '.join(map(str, kept)) or 'none'})")

@@ -106,11 +106,12 @@ def test_evaluate_prints_precision_and_recall(cli, trained, tmp_path):
     assert result.code == 0, result.err
     assert "precision" in result.out and "recall" in result.out
     metrics = json.loads((trained / "metrics.json").read_text())
-    assert f"accuracy {100 * metrics['val_accuracy']:.2f}%" in result.out
+    # by default the model is evaluated on its held-out test split
+    assert f"accuracy {100 * metrics['test_accuracy']:.2f}%" in result.out
     assert (trained / "eval-digits" / "confusion.png").is_file()
     as_json = cli("evaluate", str(trained / "model.safetensors"), "--json", "--out", "ev")
     report = json.loads(as_json.out)
-    assert report["accuracy"] == pytest.approx(metrics["val_accuracy"])
+    assert report["accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert report["per_class"]["3"]["support"] == 37
     assert (tmp_path / "ev" / "evaluation.json").is_file()
     assert cli("evaluate", str(trained), "--out", "ev").code == 2  # not overwritten unasked

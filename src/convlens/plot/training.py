@@ -1,5 +1,6 @@
 """Figures of a training run: loss/accuracy curves, the confusion matrix, and the first
-layer's filters epoch by epoch (drawn as frames of ``filters-evolution.gif``).
+layer's filters epoch by epoch beside their change since the random start (drawn as frames of
+``filters-evolution.gif``).
 
 Every function returns a ``matplotlib.figure.Figure`` (no pyplot) except
 :func:`save_filters_gif`, which renders the frames and writes the GIF with Pillow.
@@ -17,6 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..defaults import SCREEN_DPI
+from ..errors import ConfigError
 from .stages import SIGNED_CMAP
 
 ANNOTATE_MAX_CLASSES = 20
@@ -30,12 +32,15 @@ def plot_curves(
     best_epoch: int | None = None,
     baseline: tuple[str, float] | None = None,
     title: str = "",
+    test_accuracy: float | None = None,
 ) -> Figure:
     """Loss (left) and accuracy (right) per epoch, train and val.
 
     ``history`` holds one mapping per epoch with ``epoch``, ``train_loss``, ``val_loss``,
     ``train_accuracy`` and ``val_accuracy`` (fractions). ``best_epoch`` is marked;
-    ``baseline`` ``(name, accuracy)`` draws a reference line (e.g. an SVC on the same split).
+    ``baseline`` ``(name, accuracy)`` draws a reference line (e.g. an SVC on the same split);
+    ``test_accuracy`` (a fraction) marks the kept model's one measurement on the test split
+    at ``best_epoch``.
     """
     epochs = [row["epoch"] for row in history]
     figure = Figure(figsize=(10, 4), layout="constrained")
@@ -53,8 +58,13 @@ def plot_curves(
     if best_epoch is not None and best_epoch in epochs:
         best = history[epochs.index(best_epoch)]["val_accuracy"]
         acc_ax.plot([best_epoch], [100 * best], "*", color="crimson", markersize=12,
-                    label=f"kept: epoch {best_epoch}, {100 * best:.2f}%")
+                    label=f"kept: epoch {best_epoch}, {100 * best:.2f}% val")
+        if test_accuracy is not None:
+            acc_ax.plot([best_epoch], [100 * test_accuracy], "D", color="black", markersize=6,
+                        label=f"kept model on the test split: {100 * test_accuracy:.2f}%")
     low = min(100 * min(row["val_accuracy"] for row in history[len(history) // 3:]), 100)
+    if test_accuracy is not None:
+        low = min(low, 100 * test_accuracy)
     acc_ax.set_ylim(max(0.0, min(low - 2, 90.0)) if len(history) > 2 else 0.0, 100.5)
     for ax in (loss_ax, acc_ax):
         ax.set_xlabel("epoch")
@@ -77,7 +87,7 @@ def plot_confusion(
     counts = np.asarray(confusion, dtype=np.float64)
     count = len(class_names)
     if counts.shape != (count, count):
-        raise ValueError(f"confusion must be ({count}, {count}); got {counts.shape}")
+        raise ConfigError(f"confusion must be ({count}, {count}); got {counts.shape}")
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     side = min(14.0, max(4.5, 0.55 * count + 2.5))
@@ -114,31 +124,51 @@ def plot_filters_frame(
     epoch: int,
     limit: float | None = None,
     layer: str = "first conv layer",
+    start: np.ndarray | None = None,
+    change_limit: float | None = None,
 ) -> Figure:
     """One frame of the filter evolution: filters ``(K, C, kh, kw)`` after ``epoch``
     (0 = the random start), tiled in one image with white gaps. ``limit`` is the weight that
     maps to full colour, shared by all frames so they compare; RGB filters are drawn as colour
     tiles (0.5 + w / 2 limit, mid-gray = 0), others as a diverging map of the mean over input
-    channels (red > 0 > blue)."""
+    channels (red > 0 > blue).
+
+    With ``start`` (the filters at the random start) a second panel shows the change since
+    then, ``weights - start``, on its own scale: ``change_limit`` (shared by all frames) maps
+    to full colour. Training moves the weights a little against their random spread, so on
+    the weights' scale the frames look nearly alike; the change panel shows what moved.
+    """
     data = np.asarray(weights, dtype=np.float64)
     if data.ndim != 4:
-        raise ValueError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
+        raise ConfigError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
     limit = float(limit if limit is not None else np.abs(data).max()) or 1.0
-    mosaic = filter_mosaic(data, limit)
+    panels = [(filter_mosaic(data, limit), "the filters", f"full colour at |w| = {limit:.3g}")]
+    if start is not None:
+        begin = np.asarray(start, dtype=np.float64)
+        if begin.shape != data.shape:
+            raise ConfigError(f"the start filters are {begin.shape}; these are {data.shape}")
+        change = data - begin
+        scale = float(change_limit if change_limit is not None else np.abs(change).max())
+        moved = float(np.abs(change).max())
+        note = (f"full colour at |change| = {scale:.3g}" if moved > 0 else "none yet")
+        panels.append((filter_mosaic(change, scale or 1.0), "change since the random start",
+                       note))
     count = len(data)
-    height, width = mosaic.shape[:2]
-    inches = min(6.0 / width, 3.5 / height)  # per mosaic pixel: at most 6 x 3.5 inches
-    figure = Figure(figsize=(max(width * inches, 3.5), height * inches + 0.6),
-                    dpi=SCREEN_DPI)
-    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / (
-        height * inches + 0.6))
-    ax = figure.subplots()
-    ax.imshow(mosaic, interpolation="nearest")
-    ax.set_axis_off()
+    height, width = panels[0][0].shape[:2]
+    inches = min(6.0 / (width * len(panels)), 3.5 / height)  # at most 6 x 3.5 inches of tiles
+    figure = Figure(figsize=(max(width * inches * len(panels) + 0.3 * (len(panels) - 1), 3.5),
+                             height * inches + 0.9), dpi=SCREEN_DPI)
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, wspace=0.08,
+                           top=1 - 0.8 / (height * inches + 0.9))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (mosaic, name, scale_note) in zip(axes, panels):
+        ax.imshow(mosaic, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(f"{name}\n{scale_note}", fontsize=8)
     label = "random start" if epoch == 0 else f"after epoch {epoch}"
     colours = ("mid-gray = 0" if data.shape[1] == 3 else "red > 0 > blue")
-    figure.suptitle(f"{layer}: {count} filters {'x'.join(map(str, data.shape[1:]))}, {label}\n"
-                    f"{colours}, full colour at |w| = {limit:.3g}", fontsize=9)
+    figure.suptitle(f"{layer}: {count} filters {'x'.join(map(str, data.shape[1:]))}, {label}; "
+                    f"{colours}", fontsize=9)
     return figure
 
 
@@ -173,15 +203,19 @@ def save_filters_gif(
     epochs: Sequence[int] | None = None,
 ) -> Path:
     """Write ``history`` (the first layer's filters, one ``(K, C, kh, kw)`` array per epoch,
-    epoch 0 first) as an animated GIF, all frames on one colour scale; the last frame is held
-    longer. Returns the path."""
+    epoch 0 first) as an animated GIF: each frame shows the filters (all frames on one colour
+    scale) beside their change since the first snapshot (all frames on another, so what moved
+    shows even when it is small against the weights); the last frame is held longer. Returns
+    the path."""
     if not history:
-        raise ValueError("no filter snapshots to animate")
+        raise ConfigError("no filter snapshots to animate")
     epochs = list(epochs) if epochs is not None else list(range(len(history)))
+    start = np.asarray(history[0], dtype=np.float64)
     limit = max(float(np.abs(np.asarray(w)).max()) for w in history) or 1.0
+    change_limit = max(float(np.abs(np.asarray(w) - start).max()) for w in history) or 1.0
     frames = []
     for epoch, weights in zip(epochs, history):
-        figure = plot_filters_frame(weights, epoch, limit, layer)
+        figure = plot_filters_frame(weights, epoch, limit, layer, start, change_limit)
         frames.append(Image.fromarray(figure_to_array(figure)))
     size = frames[0].size
     frames = [frame if frame.size == size else frame.resize(size) for frame in frames]

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..data import load_eval_set, parse_data_spec
 from ..devices import resolve_device
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, Option
 from ..models import load_checkpoint
 from ..models.checkpoint import WEIGHTS_FILE
 from ..outputs import check_out_dir, printable, save_figure, staged_dir, write_text
@@ -92,8 +92,8 @@ def evaluate_checkpoint(
     info = opened.info
     spec = data if data is not None else info.metrics.get("data")
     if not spec:
-        raise DataError("this checkpoint does not say what it was trained on; name the data "
-                        "to evaluate on")
+        raise DataError("this checkpoint does not say what it was trained on; pass data",
+                        options=[Option("data", "--data")])
     folder = out if out is not None else eval_folder(model_path, spec)
     check_out_dir(folder, force)  # before the slow part
     seed = split_seed if data is not None else int(info.metrics.get("split_seed", split_seed))

@@ -48,21 +48,22 @@ def train(
 
 
 def write_figures(result: TrainResult) -> list[Path]:
-    """``curves.png``, ``confusion.png`` (the kept model on the val split) and, when the run
+    """``curves.png``, ``confusion.png`` (the kept model on the test split) and, when the run
     asks for it, ``filters-evolution.gif`` into the run folder; returns the paths written."""
     config, out_dir = result.config, result.out_dir
     name = printable(f"{config.model} on {config.data}")
     baseline = result.baseline
-    reference = ("SVC baseline", baseline["val_accuracy"]) if baseline else None
+    reference = ("SVC baseline, test split", baseline["test_accuracy"]) if baseline else None
     best = result.best_epoch
     written = [save_figure(plot_curves(result.history, best, reference,
-                                       title=f"{name}: loss and accuracy per epoch"),
+                                       title=f"{name}: loss and accuracy per epoch",
+                                       test_accuracy=result.metrics.get("test_accuracy")),
                            out_dir / CURVES_FILE)]
     if result.evaluation is not None:
         evaluation = result.evaluation
         figure = plot_confusion(evaluation.confusion,
                                 [printable(n) for n in evaluation.class_names],
-                                title=f"{name}, val set, kept model (epoch {best})")
+                                title=f"{name}, test split, kept model (epoch {best})")
         written.append(save_figure(figure, out_dir / CONFUSION_FILE))
     if config.filters_gif and result.filters and result.first_conv is not None:
         layer = result.first_conv
@@ -72,16 +73,18 @@ def write_figures(result: TrainResult) -> list[Path]:
 
 
 def summary(result: TrainResult) -> list[tuple[str, Tone]]:
-    """The closing lines: the kept model against the last epoch and the baseline, then the
-    time, the speed and the files written."""
+    """The closing lines: the kept model (chosen on val, measured once on test) against the
+    last epoch and the baseline, then the time, the speed and the files written."""
     metrics = result.metrics
     line = (f"kept model: epoch {metrics['best_epoch']}, val accuracy "
             f"{100 * metrics['val_accuracy']:.2f}% (last epoch "
-            f"{100 * metrics['final_val_accuracy']:.2f}%)")
+            f"{100 * metrics['final_val_accuracy']:.2f}%); test accuracy "
+            f"{100 * metrics['test_accuracy']:.2f}%")
     baseline = metrics.get("baseline")
     if baseline is not None:
-        delta = metrics["val_accuracy"] - baseline["val_accuracy"]
-        line += (f"; SVC baseline on the same split {100 * baseline['val_accuracy']:.2f}% "
+        delta = metrics["test_accuracy"] - baseline["test_accuracy"]
+        line += (f"; SVC baseline on the same split (C and gamma chosen on val): test "
+                 f"accuracy {100 * baseline['test_accuracy']:.2f}% "
                  f"({'+' if delta >= 0 else ''}{100 * delta:.2f} points)")
     files = ", ".join(path.name for path in result.files)
     return [(line, Tone.RESULT),

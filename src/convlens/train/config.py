@@ -66,8 +66,10 @@ class TrainConfig:
 
     ``size`` ``(H, W)`` / ``N`` / ``"HxW"`` resizes images; ``mode`` ``auto|gray|rgb``;
     ``augment`` off disables crop and flip; ``crop_pad`` (px) and ``flip`` override the data's
-    default augmentation. ``patience`` stops after that many epochs without a better val
-    accuracy. ``baseline`` fits scikit-learn's SVC on the same split (default: on for digits).
+    default augmentation. ``val_fraction`` of each class is held out as the test split where
+    the data has no held-out part of its own, and the same share of the rest is the val split
+    (``split_seed`` seeds both). ``patience`` stops after that many epochs without a better val
+    accuracy. ``baseline`` fits scikit-learn's SVC on the same splits (default: on for digits).
     ``out`` is the run folder (default: a new ``runs/<data>-<model>``); ``force`` reuses a
     non-empty one; ``resume`` continues the run in ``out`` from its last finished epoch.
     """

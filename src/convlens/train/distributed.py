@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from ..devices import resolve_device
-from ..errors import ConfigError, ConvlensError
+from ..errors import ConfigError, ConvlensError, Option
 from .runner import sum_dtype
 
 
@@ -97,8 +97,8 @@ class Dist:
             try:
                 net = torch.compile(net)  # type: ignore[assignment]
             except Exception as exc:  # torch.compile raises many types
-                raise ConfigError(f"torch.compile failed ({exc}); train without compiling"
-                                  ) from None
+                raise ConfigError(f"torch.compile failed ({exc}); run without compile=True",
+                                  options=[Option("compile=True", "--compile")]) from None
         return net
 
 
@@ -116,7 +116,8 @@ def distributed(device_name: str) -> Iterator[Dist]:
         device = torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
         torch.cuda.set_device(device)
     elif device.type == "mps":
-        raise ConfigError("multi-process training on MPS is not supported; train on the CPU")
+        raise ConfigError("multi-process training on MPS is not supported; use device='cpu'",
+                          options=[Option("device='cpu'", "--device cpu")])
     backend = "nccl" if device.type == "cuda" else "gloo"
     started = not dist.is_initialized()
     if started:

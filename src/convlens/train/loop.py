@@ -1,4 +1,4 @@
-"""One training run, top to bottom: settings -> data -> model -> epochs -> kept model.
+"""One training run, top to bottom: settings -> data -> model -> epochs -> kept model -> test.
 
 :func:`fit` takes a :class:`~convlens.train.config.TrainConfig` and fills a run folder with
 ``model.safetensors`` + ``model.json`` (the kept, best-on-val model), ``metrics.json`` and
@@ -6,6 +6,12 @@
 :class:`~convlens.train.files.TrainResult` by :mod:`convlens.results.training`. Under
 ``torchrun`` it trains with DistributedDataParallel (:mod:`.distributed`): each process takes
 its share of every batch, metrics are summed across processes and only rank 0 writes.
+
+Three splits keep the reported number honest: the data's held-out part (its own test or val
+files, or ``val_fraction`` of each class) is the **test** split, measured once at the end with
+the kept model; the same share of each class of the rest is the **val** split, which picks the
+epoch to keep; the remainder trains. ``metrics.json`` reports ``test_accuracy`` beside
+``val_accuracy``.
 
 Randomness comes from ``seed`` alone: the weights' start, and per epoch one generator for the
 shuffle and the augmentation draws. On a CPU a run repeats exactly (same torch version and
@@ -22,7 +28,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +47,7 @@ from ..data import (
     download_dataset,
     load_data,
     parse_data_spec,
+    stratified_split,
 )
 from ..errors import DataError
 from ..limits import check_at_most
@@ -101,14 +108,16 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
          on_epoch_end: EpochCallback | None, folder: _RunFolder) -> TrainResult:
     started = time.perf_counter()
     # -- data and settings ---------------------------------------------------------------------
-    splits = _load_data(config, dist, events)
-    config = config.resolved(splits.kind)
+    loaded = _load_data(config, dist, events)
+    config = config.resolved(loaded.kind)
     config.validate()
+    held = _HeldOut.split(loaded, config.val_fraction, config.split_seed)
+    splits, test_set = held.splits, held.test
     if dist.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick kernels
     # -- the model and its folder -----------------------------------------------------------
     torch.manual_seed(config.seed)
-    mean, std = channel_stats(splits.train)
+    mean, std = channel_stats(loaded.train)  # train and val: every image but the test split
     info = ModelInfo(architecture=config.model, in_channels=splits.in_channels,
                      input_size=splits.input_size, class_names=splits.class_names, mean=mean,
                      std=std, arch_kwargs=dict(config.arch_kwargs or {}),
@@ -119,13 +128,14 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
     first_conv = _first_conv(model)
     out_dir = folder.make(config, splits, dist)  # once the model is known to fit the data
     augment = _augment(config, splits)
-    events.note(splits.describe())
+    events.note(held.describe())
     if splits.skipped:
         path, reason = splits.skipped[0]
         events.note(f"warning: skipped {len(splits.skipped)} unreadable image file(s), e.g. "
                     f"{path}: {reason} (--strict makes this an error)", Tone.WARNING)
-    baseline = svc_baseline(splits, events) if config.baseline and dist.main else None
-    train_set, val_set = _place(splits, dist.device)
+    baseline = (svc_baseline(splits.train, splits.val, test_set, events)
+                if config.baseline and dist.main else None)
+    train_set, val_set, test_set = _place((splits.train, splits.val, test_set), dist.device)
     runner = Runner(model, dist.device, mean, std, amp=config.amp,
                     channels_last=_channels_last(config, dist.device), augment=augment,
                     label_smoothing=config.label_smoothing or 0.0)
@@ -171,23 +181,21 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
                 break
     finally:
         events.end()
-    # -- the kept model, measured and written --------------------------------------------------
+    # -- the kept model, measured once on the test split, and written -------------------------
     dist.barrier()
     model.load_state_dict(load_file(str(out_dir / WEIGHTS_FILE), device=str(dist.device)))
     runner.net = model
-    with eval_mode(model), torch.no_grad():
-        confusion, loss_sum = runner.confusion(val_set, splits.num_classes, 512)
-    evaluation = EvalResult(splits.class_names, confusion.numpy(), loss_sum / len(val_set))
-    metrics = _metrics(config, dist, splits, info, state, evaluation, baseline, started)
+    val, test = (_measure(runner, data, splits.class_names) for data in (val_set, test_set))
+    metrics = _metrics(config, dist, held, info, state, (val, test), baseline, started)
     info = kept_info(info, state)
-    info.metrics.update(val_loss=evaluation.loss, seconds=state.seconds,
-                        images_per_second=metrics["images_per_second"])
+    info.metrics.update(val_loss=val.loss, test_accuracy=test.accuracy, test_loss=test.loss,
+                        seconds=state.seconds, images_per_second=metrics["images_per_second"])
     files: list[Path] = []
     if dist.main:
         files += [save_checkpoint(model, info, out_dir / WEIGHTS_FILE), out_dir / "model.json",
                   write_metrics(out_dir, metrics)]
     dist.barrier()
-    return TrainResult(out_dir, info, metrics, state.history, files, config, evaluation,
+    return TrainResult(out_dir, info, metrics, state.history, files, config, test,
                        state.filters, first_conv, dist.main)
 
 
@@ -365,20 +373,61 @@ def _augment(config: TrainConfig, splits: DataSplits) -> Augment:
                    pad_mode=base.pad_mode)
 
 
-def _place(splits: DataSplits, device: torch.device) -> tuple[ImageSet, ImageSet]:
+@dataclass
+class _HeldOut:
+    """The three splits: ``splits`` holds train and val, ``test`` the loaded data's held-out
+    part (its own test/val files, or a seeded share of each class), ``test_from`` says which."""
+
+    splits: DataSplits
+    test: ImageSet
+    test_from: str
+
+    @classmethod
+    def split(cls, loaded: DataSplits, fraction: float, seed: int) -> _HeldOut:
+        """The loaded data's held-out part becomes the test set; ``fraction`` of each class
+        of the rest (seeded, stratified) becomes val, the remainder trains."""
+        train, val = stratified_split(loaded.train.labels, fraction, seed,
+                                      names=loaded.class_names)
+        splits = replace(loaded, train=loaded.train.subset(train), val=loaded.train.subset(val),
+                         val_from=f"{round(100 * fraction)}% of the rest, stratified, split seed "
+                         f"{seed}")
+        return cls(splits, loaded.val, loaded.val_from)
+
+    def describe(self) -> str:
+        splits = self.splits
+        height, width = splits.input_size
+        return (f"{splits.source}: {len(splits.train)} train / {len(splits.val)} val / "
+                f"{len(self.test)} test images (test: {self.test_from}; val: "
+                f"{splits.val_from}), {splits.in_channels}x{height}x{width}, "
+                f"{splits.num_classes} classes")
+
+    def facts(self) -> dict:
+        """What ``metrics.json`` says about the data."""
+        return {"data_description": self.describe(), "test_from": self.test_from,
+                "val_from": self.splits.val_from,
+                "split_sizes": {"train": len(self.splits.train), "val": len(self.splits.val),
+                                "test": len(self.test)}}
+
+
+def _place(sets: tuple[ImageSet, ...], device: torch.device) -> tuple[ImageSet, ...]:
     """Put the data where batches are cut from: on the GPU if it fits in a quarter of its
     free memory (no copies per step), else in pinned host memory for fast transfers."""
-    train_set, val_set = splits.train, splits.val
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        size = sum(t.images.numel() * t.images.element_size() for t in (train_set, val_set))
+        size = sum(t.images.numel() * t.images.element_size() for t in sets)
         if size < free // 4:
-            return train_set.to(device), val_set.to(device)
-        return (ImageSet(train_set.images.pin_memory(), train_set.labels),
-                ImageSet(val_set.images.pin_memory(), val_set.labels))
+            return tuple(t.to(device) for t in sets)
+        return tuple(ImageSet(t.images.pin_memory(), t.labels) for t in sets)
     if device.type == "mps":
-        return train_set.to(device), val_set.to(device)
-    return train_set, val_set
+        return tuple(t.to(device) for t in sets)
+    return sets
+
+
+def _measure(runner: Runner, data: ImageSet, class_names: list[str]) -> EvalResult:
+    """The model of ``runner`` (in eval mode) on all of ``data``."""
+    with eval_mode(runner.model), torch.no_grad():
+        confusion, loss_sum = runner.confusion(data, len(class_names), 512)
+    return EvalResult(list(class_names), confusion.numpy(), loss_sum / max(1, len(data)))
 
 
 def _channels_last(config: TrainConfig, device: torch.device) -> bool:
@@ -416,28 +465,31 @@ def _describe(config: TrainConfig, info: ModelInfo, model: nn.Module, augment: A
                     Tone.WARNING)
 
 
-def _metrics(config: TrainConfig, dist: Dist, splits: DataSplits, info: ModelInfo,
-             state: LoopState, evaluation: EvalResult, baseline: dict | None,
+def _metrics(config: TrainConfig, dist: Dist, held: _HeldOut, info: ModelInfo,
+             state: LoopState, kept: tuple[EvalResult, EvalResult], baseline: dict | None,
              started: float) -> dict:
-    """The content of ``metrics.json``."""
+    """The content of ``metrics.json``: ``kept`` is the kept model on (val, test); the
+    per-class numbers and the confusion matrix are the test split's."""
     history = state.history
     train_seconds = sum(row["train_seconds"] for row in history)
     train_images = sum(row["images"] for row in history)
-    summary = evaluation.to_dict()
+    val, test = kept
+    summary = test.to_dict()
     return {
-        "val_accuracy": evaluation.accuracy,
+        "test_accuracy": test.accuracy,
+        "val_accuracy": val.accuracy,
         "best_epoch": state.best["epoch"],
         "epochs": len(history),
         "epochs_planned": config.epochs,
         "final_val_accuracy": history[-1]["val_accuracy"],
-        "val_loss": evaluation.loss,
+        "test_loss": test.loss,
+        "val_loss": val.loss,
         "seconds": state.seconds,
         "wall_seconds": time.perf_counter() - started,
         "images_per_second": train_images / max(train_seconds, 1e-9),
         "train_seconds": train_seconds,
         "data": config.data,
-        "data_description": splits.describe(),
-        "val_from": splits.val_from,
+        **held.facts(),
         "model": config.model,
         "arch_kwargs": info.arch_kwargs,
         "device": str(dist.device),
