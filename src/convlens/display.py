@@ -100,8 +100,9 @@ def enable_notebook_display(shell: Any = None) -> bool:
     # results of the foundation modules, which cannot import this renderer themselves
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.sizes", "SizeChain", size_chain_html)
-    # and of the computation modules (inspect, saliency), below the renderers too
+    # and of the computation modules (inspect, saliency, train), below the renderers too
     for kind, module, name, render in (
+            ("text/html", "convlens.train.files", "TrainResult", train_result_html),
             ("text/html", "convlens.inspect.table", "LayerTable", layer_table_html),
             ("image/png", "convlens.inspect.maps", "FeatureMaps", feature_maps_png),
             ("text/html", "convlens.inspect.maps", "Activations", inspection_html),
@@ -432,14 +433,18 @@ def train_result_html(result: Any) -> str:
     curves and confusion matrix it wrote, inline."""
     metrics = result.metrics
     rows = [("run folder", str(result.out_dir))]
+    if "test_accuracy" in metrics:
+        rows.append(("test accuracy (kept model, measured once)",
+                     f"{metrics['test_accuracy']:.2%}"))
     if "val_accuracy" in metrics:
         rows.append(("validation accuracy (kept model)", f"{metrics['val_accuracy']:.2%}"))
     if "best_epoch" in metrics:
         rows.append(("best epoch", f"{metrics['best_epoch']} of {metrics.get('epochs', '?')}"))
     baseline = metrics.get("baseline")
-    if isinstance(baseline, dict) and "val_accuracy" in baseline:
-        rows.append((f"baseline: {baseline.get('model', 'SVC')}",
-                     f"{baseline['val_accuracy']:.2%}"))
+    split = "test" if isinstance(baseline, dict) and "test_accuracy" in baseline else "val"
+    if isinstance(baseline, dict) and f"{split}_accuracy" in baseline:
+        rows.append((f"baseline: {baseline.get('model', 'SVC')}, {split} accuracy",
+                     f"{baseline[f'{split}_accuracy']:.2%}"))
     if "seconds" in metrics:
         rows.append(("seconds", f"{metrics['seconds']:.1f}"))
     parts = ['<div class="convlens-train">', html_table(rows, caption="training run")]

@@ -32,6 +32,7 @@ class TrainResult:
     ``evaluation`` the kept model on the val split; ``filters`` the first conv layer's
     weights ``(K, C, kh, kw)`` per epoch (the random start first; empty without one) and
     ``first_conv`` its name; ``files`` what was written (by the main process only: ``main``).
+    In a notebook it shows as :func:`convlens.display.train_result_html` draws it.
     """
 
     out_dir: Path
@@ -52,11 +53,6 @@ class TrainResult:
     @property
     def baseline(self) -> dict | None:
         return self.metrics.get("baseline")
-
-    def _repr_html_(self) -> str:
-        from ..display import train_result_html
-
-        return train_result_html(self)
 
 
 def kept_info(info: ModelInfo, state: LoopState) -> ModelInfo:
