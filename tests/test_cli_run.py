@@ -272,3 +272,18 @@ def test_every_image_command_takes_a_name_that_is_not_utf8(cli, tmp_path):
     assert "crop of \\xe9t\\xe9 [1].png" in animated.out and (tmp_path / "slide.gif").is_file()
     failed = cli("explain", odd, "--at", "200,3")
     assert failed.code == 2 and "Traceback" not in failed.err
+
+
+def test_gpu_check_says_plainly_that_there_is_no_gpu():
+    """bench/gpu_check.sh checks nothing where torch sees no CUDA device, and says so in one
+    line (exit 0), instead of failing step by step."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the script would run its checks")
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("no GPU: torch sees no CUDA device here, so nothing was checked")
+    assert len(done.stdout.splitlines()) == 1
