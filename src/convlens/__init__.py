@@ -8,11 +8,10 @@
 (3, 149, 224)
 """
 
-__version__ = "0.1.0"
-
 import sys as _sys
 
 from .errors import ConfigError, ConvlensError, DataError, ImageError, KernelError, ModelError
+from .version import __version__
 
 # Every other name loads with its module on first use, so `import convlens` (and so every CLI
 # command, and `convlens --help`) does not pay for torch, matplotlib, scikit-learn or Captum

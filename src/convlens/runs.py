@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import __version__
 from .config import LayerConfig
 from .defaults import FIGURE_DPI
 from .devices import resolve_device
@@ -37,6 +36,7 @@ from .plot import plot_kernels, plot_maps, plot_overview
 from .plot.explain import plot_explanations, plot_winners
 from .plot.png import draw_rgba, encode_png
 from .report import write_report
+from .version import __version__
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -54,7 +54,7 @@ COMMAND_ORDER = ("run", "kernels", "explain", "size", "animate", "serve",
 
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ..version import __version__
 
         console.print(f"convlens {__version__}", markup=False)
         raise typer.Exit()

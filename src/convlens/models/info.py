@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from .. import __version__
 from ..errors import ModelError
 from ..limits import MAX_MODEL_WIDTH
+from ..version import __version__
 from ..wording import plural
 
 FORMAT = "convlens-model"

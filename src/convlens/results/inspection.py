@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .. import __version__
 from ..defaults import STORED_MAX_SIDE
 from ..images import load_image
 from ..inspect import (
@@ -50,6 +49,7 @@ from ..plot.models import (
     plot_predictions,
     plot_top_images,
 )
+from ..version import __version__
 from ..wording import percent
 
 if TYPE_CHECKING:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .. import __version__
 from ..images import load_image
 from ..outputs import printable, save_figure, staged_dir, write_file, write_text
 from ..plot.models import plot_predictions, plot_saliency
@@ -29,6 +28,7 @@ from ..saliency import (
     guided_backprop_unavailable,
     parse_methods,
 )
+from ..version import __version__
 
 if TYPE_CHECKING:
     from ..models import OpenedModel

@@ -36,12 +36,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from .. import __version__
 from ..config import LayerConfig
 from ..devices import resolve_device
 from ..errors import ConvlensError
 from ..layers import run_layer
 from ..models import OpenedModel
+from ..version import __version__
 from .guard import TOKEN_META, BodyLimit, RequestGuard, new_token
 from .limits import MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES
 from .model_panel import ModelPanel

@@ -10,7 +10,6 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .. import __version__
 from ..config import Activation, LayerConfig, PaddingMode, PoolType
 from ..errors import ImageError
 from ..images import SAMPLES, ColorMode
@@ -20,6 +19,7 @@ from ..kernels import TUTORIAL_KERNELS, Kernel, common_denominator, get_kernel, 
 from ..numbers import format_number
 from ..plot import downsample_for_display
 from ..plot.stages import SIGNED_CMAP, UNSIGNED_CMAP
+from ..version import __version__
 from .limits import (
     DEFAULT_WORKING_SIDE,
     DISPLAY_SIDES,
