@@ -90,6 +90,9 @@ def evaluate_checkpoint(
         raise ConfigError(f"batch size must be at least 1; got {batch_size}")
     opened = load_checkpoint(model_path, device=resolve_device(device))
     info = opened.info
+    names, channels, size = info.class_names, info.in_channels, info.input_size
+    if names is None or channels is None or size is None:  # a checkpoint always says them
+        raise DataError(f"{model_path} does not say its {', '.join(info.missing())}")
     spec = data if data is not None else info.metrics.get("data")
     if not spec:
         raise DataError("this checkpoint does not say what it was trained on; pass data",
@@ -97,9 +100,7 @@ def evaluate_checkpoint(
     folder = out if out is not None else eval_folder(model_path, spec)
     check_out_dir(folder, force)  # before the slow part
     seed = split_seed if data is not None else int(info.metrics.get("split_seed", split_seed))
-    images, skipped = load_eval_set(spec, info.class_names, info.in_channels,  # type: ignore[arg-type]
-                                    info.input_size, split_seed=seed,  # type: ignore[arg-type]
-                                    strict=strict)
+    images, skipped = load_eval_set(spec, names, channels, size, split_seed=seed, strict=strict)
     result = evaluate(opened.module, info, images, batch_size=batch_size)
     return Evaluation(Path(model_path), spec, str(info.architecture), result, list(skipped),
                       folder)

@@ -139,10 +139,12 @@ class ConsoleEvents(TrainEvents):
         if update.step == 1:
             self._bars.reset(self._batch_task, total=update.steps,
                              description=f"epoch {update.epoch}")
-        fields = {"ips": f"{update.images_per_second:,.0f}"}
+        ips = f"{update.images_per_second:,.0f}"
         if update.loss is not None and update.accuracy is not None:
-            fields.update(loss=f"loss {update.loss:.3f}", acc=f"acc {100 * update.accuracy:.1f}%")
-        self._bars.update(self._batch_task, advance=1, **fields)
+            self._bars.update(self._batch_task, advance=1, ips=ips, loss=f"loss {update.loss:.3f}",
+                              acc=f"acc {100 * update.accuracy:.1f}%")
+        else:
+            self._bars.update(self._batch_task, advance=1, ips=ips)
 
     def epoch(self, record: dict, improved: bool) -> None:
         cells = "  ".join(f"{fmt.format(record[key]):>{width}}"

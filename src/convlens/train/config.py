@@ -59,6 +59,19 @@ PRESETS: dict[DataKind, Preset] = {
 }
 
 
+@dataclass(frozen=True)
+class Hyper:
+    """The numbers a resolved run trains with, none missing (:meth:`TrainConfig.hyper`)."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    warmup: float
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run. Fields left ``None`` take the data's preset
@@ -123,6 +136,16 @@ class TrainConfig:
             values["baseline"] = kind is DataKind.DIGITS
         return replace(self, **values)
 
+    def hyper(self) -> Hyper:
+        """The run's numbers, once :meth:`resolved` has filled them in."""
+        values = {name: getattr(self, name) for name in ("model", "epochs", "batch_size", "lr",
+                                                           "weight_decay", "label_smoothing",
+                                                           "warmup")}
+        missing = [name for name, value in values.items() if value is None]
+        if missing:
+            raise ConfigError(f"settings not resolved yet: {', '.join(missing)}")
+        return Hyper(**values)
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` for settings that cannot work."""
         checks = [
@@ -180,4 +203,4 @@ class TrainConfig:
         return cls(**values)
 
 
-__all__ = ["MOMENTUM", "PRESETS", "Preset", "TrainConfig"]
+__all__ = ["MOMENTUM", "PRESETS", "Hyper", "Preset", "TrainConfig"]

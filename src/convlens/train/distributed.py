@@ -9,6 +9,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -77,10 +78,11 @@ class Dist:
         shuffle from ``generator`` alone, or its DistributedSampler share."""
         if not self.active:
             return torch.randperm(count, generator=generator)
-        from torch.utils.data import DistributedSampler
+        from torch.utils.data import Dataset, DistributedSampler
 
-        sampler = DistributedSampler(range(count), num_replicas=self.world, rank=self.rank,
-                                     shuffle=True, seed=seed)
+        indices = cast("Dataset[int]", range(count))  # a sampler only needs its length
+        sampler: DistributedSampler[int] = DistributedSampler(
+            indices, num_replicas=self.world, rank=self.rank, shuffle=True, seed=seed)
         sampler.set_epoch(epoch)
         return torch.tensor(list(iter(sampler)), dtype=torch.long)
 

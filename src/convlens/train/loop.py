@@ -55,8 +55,9 @@ from ..models import ModelInfo, create_model, save_checkpoint
 from ..models.checkpoint import WEIGHTS_FILE
 from ..models.handle import eval_mode
 from ..outputs import check_out_dir, create_folder, printable, remove_made
+from ..sizes import parse_size
 from .baseline import svc_baseline
-from .config import MOMENTUM, PRESETS, TrainConfig
+from .config import MOMENTUM, PRESETS, Hyper, TrainConfig
 from .distributed import Dist, distributed
 from .events import BatchUpdate, EpochCallback, Tone, TrainEvents
 from .files import DEFAULT_RUNS_ROOT, TrainResult, kept_info, new_run_dir, write_metrics
@@ -111,6 +112,7 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
     loaded = _load_data(config, dist, events)
     config = config.resolved(loaded.kind)
     config.validate()
+    hp = config.hyper()
     held = _HeldOut.split(loaded, config.val_fraction, config.split_seed)
     splits, test_set = held.splits, held.test
     if dist.device.type == "cuda":
@@ -118,13 +120,13 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
     # -- the model and its folder -----------------------------------------------------------
     torch.manual_seed(config.seed)
     mean, std = channel_stats(loaded.train)  # train and val: every image but the test split
-    info = ModelInfo(architecture=config.model, in_channels=splits.in_channels,
+    info = ModelInfo(architecture=hp.model, in_channels=splits.in_channels,
                      input_size=splits.input_size, class_names=splits.class_names, mean=mean,
                      std=std, arch_kwargs=dict(config.arch_kwargs or {}),
                      metrics={"data": absolute_spec(config.data),
                               "split_seed": config.split_seed})
-    model = create_model(config.model, splits.in_channels,  # type: ignore[arg-type]
-                         splits.num_classes, splits.input_size, **info.arch_kwargs)
+    model = create_model(hp.model, splits.in_channels, splits.num_classes, splits.input_size,
+                         **info.arch_kwargs)
     first_conv = _first_conv(model)
     out_dir = folder.make(config, splits, dist)  # once the model is known to fit the data
     augment = _augment(config, splits)
@@ -138,30 +140,29 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
     train_set, val_set, test_set = _place((splits.train, splits.val, test_set), dist.device)
     runner = Runner(model, dist.device, mean, std, amp=config.amp,
                     channels_last=_channels_last(config, dist.device), augment=augment,
-                    label_smoothing=config.label_smoothing or 0.0)
+                    label_smoothing=hp.label_smoothing)
     model = runner.model
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr,  # type: ignore[arg-type]
-                                momentum=MOMENTUM, nesterov=True,
-                                weight_decay=config.weight_decay)  # type: ignore[arg-type]
+    optimizer = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=MOMENTUM, nesterov=True,
+                                weight_decay=hp.weight_decay)
     # -- where the loop starts -----------------------------------------------------------------
     state = LoopState(filters=[] if first_conv is None else [_filters(model, first_conv)])
     if saved is not None:
-        state = restore(out_dir, saved, config.epochs, model, optimizer,  # type: ignore[arg-type]
-                        dist.device, keep_filters=first_conv is not None)
+        state = restore(out_dir, saved, hp.epochs, model, optimizer, dist.device,
+                        keep_filters=first_conv is not None)
         if saved.get("world_size", 1) != dist.world:
             events.note(f"note: resuming with {dist.world} processes; the run started with "
                         f"{saved.get('world_size', 1)}, so batches are cut differently from "
                         "here")
-        events.note(f"resuming {out_dir} after epoch {state.epoch} of {config.epochs}, with "
+        events.note(f"resuming {out_dir} after epoch {state.epoch} of {hp.epochs}, with "
                     "its saved settings")
     runner.net = dist.wrap(model, config.compile)
-    loop = _Loop(config, _steps_per_epoch(len(train_set), dist.world, config.batch_size),
+    loop = _Loop(hp, config.seed, _steps_per_epoch(len(train_set), dist.world, hp.batch_size),
                  splits.num_classes, runner, optimizer, train_set, val_set, dist, events)
-    _describe(config, info, model, augment, loop.steps, dist, events)
+    _describe(config, splits, model, augment, loop.steps, dist, events)
     # -- the epochs ------------------------------------------------------------------------
-    events.begin(config.epochs, state.epoch, loop.steps)  # type: ignore[arg-type]
+    events.begin(hp.epochs, state.epoch, loop.steps)
     try:
-        for epoch in range(state.epoch + 1, config.epochs + 1):  # type: ignore[operator]
+        for epoch in range(state.epoch + 1, hp.epochs + 1):
             record = loop.epoch(epoch)
             improved = state.record(record)
             if improved and dist.main:  # the kept model
@@ -201,10 +202,11 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
 
 @dataclass
 class _Loop:
-    """What every epoch uses: the settings, ``steps`` per epoch, the model's runner and
-    optimizer, the data and the process's place in the run."""
+    """What every epoch uses: the numbers and seed, ``steps`` per epoch, the model's runner
+    and optimizer, the data and the process's place in the run."""
 
-    config: TrainConfig
+    hp: Hyper
+    seed: int
     steps: int
     num_classes: int
     runner: Runner
@@ -216,31 +218,29 @@ class _Loop:
 
     @property
     def total_steps(self) -> int:
-        return self.config.epochs * self.steps  # type: ignore[operator]
+        return self.hp.epochs * self.steps
 
     def lr(self, step: int) -> float:
         """The learning rate of the run's ``step`` (0-based, over all epochs)."""
-        return triangle(step, self.total_steps, self.config.warmup,  # type: ignore[arg-type]
-                        self.config.lr)  # type: ignore[arg-type]
+        return triangle(step, self.total_steps, self.hp.warmup, self.hp.lr)
 
     def epoch(self, epoch: int) -> dict:
         """Train one pass over this process's share of the training set, then measure the
         val set; returns the epoch's record (see :func:`fit`)."""
-        config, dist = self.config, self.dist
+        dist, seed = self.dist, self.seed
         # One generator per epoch (and process): shuffles and augmentation repeat exactly,
         # and a resumed run draws what the uninterrupted one would have.
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 7919
-                                                  + dist.rank)
-        torch.manual_seed(config.seed * 1_000_003 + epoch)
-        order = dist.shard(len(self.train_set), epoch, config.seed, generator)
-        batch = config.batch_size  # type: ignore[assignment]
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7919 + dist.rank)
+        torch.manual_seed(seed * 1_000_003 + epoch)
+        order = dist.shard(len(self.train_set), epoch, seed, generator)
+        batch = self.hp.batch_size
         self.runner.net.train()
         # summed on the device: reading a number makes the host wait for the GPU
         totals = torch.zeros(2, dtype=sum_dtype(dist.device), device=dist.device)
         images_seen, read_at = 0, -math.inf
         started = time.perf_counter()
         for step in range(self.steps):
-            index = order[step * batch:(step + 1) * batch]  # type: ignore[operator]
+            index = order[step * batch:(step + 1) * batch]
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr((epoch - 1) * self.steps + step)
             loss_sum, correct = self.runner.train_step(self.train_set, index, self.optimizer,
@@ -262,7 +262,7 @@ class _Loop:
         train_seconds = time.perf_counter() - started
         sums = dist.all_sum(torch.cat([totals.cpu().double(),
                                        torch.tensor([images_seen], dtype=torch.float64)]))
-        val_loss, val_accuracy = self._validate(max(VAL_BATCH, batch))  # type: ignore[type-var]
+        val_loss, val_accuracy = self._validate(max(VAL_BATCH, batch))
         images = float(sums[2])
         return {
             "epoch": epoch,
@@ -352,9 +352,10 @@ def _load_data(config: TrainConfig, dist: Dist, events: TrainEvents) -> DataSpli
     it (or for its error)."""
     if config.download:
         kind, path = parse_data_spec(config.data)
-        if kind in DOWNLOADS:
+        if kind in DOWNLOADS and path is not None:
             dist.agree(lambda: str(download_dataset(kind, path, progress=events.note)))
-    return load_data(config.data, size=config.size, mode=config.mode,
+    size = parse_size(config.size, "size") if config.size is not None else None
+    return load_data(config.data, size=size, mode=config.mode,
                      val_fraction=config.val_fraction, split_seed=config.split_seed,
                      strict=config.strict, workers=config.workers)
 
@@ -437,24 +438,25 @@ def _channels_last(config: TrainConfig, device: torch.device) -> bool:
     return bool(config.channels_last)
 
 
-def _steps_per_epoch(count: int, world: int, batch: int | None) -> int:
+def _steps_per_epoch(count: int, world: int, batch: int) -> int:
     """Steps that cover one process's share of ``count`` images; a last batch of a single
     image is dropped (batch norm cannot train on one)."""
     per_rank = math.ceil(count / world)
-    batch = batch or 1
     steps = per_rank // batch + (1 if per_rank % batch >= 2 else 0)
     if steps == 0:
         raise DataError(f"{count} training images is too few for one batch")
     return steps
 
 
-def _describe(config: TrainConfig, info: ModelInfo, model: nn.Module, augment: Augment,
+def _describe(config: TrainConfig, splits: DataSplits, model: nn.Module, augment: Augment,
               steps: int, dist: Dist, events: TrainEvents) -> None:
+    """The model, the device and the run's numbers, before the table."""
     params = sum(p.numel() for p in model.parameters())
-    kwargs = ", ".join(f"{k}={v}" for k, v in info.arch_kwargs.items())
+    kwargs = ", ".join(f"{k}={v}" for k, v in (config.arch_kwargs or {}).items())
     place = f"{dist.device}" + (f" x {dist.world} processes (DDP)" if dist.active else "")
+    height, width = splits.input_size
     events.note(f"model {config.model}({kwargs}): {params:,} parameters, input "
-                f"{info.in_channels}x{info.input_size[0]}x{info.input_size[1]}; device {place}"
+                f"{splits.in_channels}x{height}x{width}; device {place}"
                 f"; threads {torch.get_num_threads()}")
     events.note(f"{config.epochs} epochs x {steps} steps, batch {config.batch_size}"
                 f"{' per process' if dist.active else ''}, SGD nesterov lr {config.lr} "
@@ -515,7 +517,9 @@ def _first_conv(model: nn.Module) -> str | None:
 
 def _filters(model: nn.Module, name: str) -> np.ndarray:
     """A copy of layer ``name``'s weights ``(K, C, kh, kw)`` as float32 NumPy."""
-    return model.get_submodule(name).weight.detach().to("cpu", torch.float32).numpy().copy()
+    weight = model.get_submodule(name).weight
+    assert isinstance(weight, torch.Tensor)
+    return weight.detach().to("cpu", torch.float32).numpy().copy()
 
 
 __all__ = ["PROGRESS_EVERY_S", "fit"]

@@ -10,7 +10,7 @@ import numpy as np
 import torch.nn as nn
 
 from ..data import ImageSet
-from ..errors import DataError
+from ..errors import DataError, ModelError
 from ..models import ModelInfo
 from ..models.handle import eval_mode
 from .runner import Runner, is_channels_last, model_device
@@ -80,14 +80,19 @@ def evaluate(
 ) -> EvalResult:
     """Run ``model`` over ``data`` (images already at ``info``'s channels and size, labels in
     ``info.class_names``' order) and count the confusion matrix."""
-    if data.channels != info.in_channels or data.size != tuple(info.input_size):
+    names, channels, size = info.class_names, info.in_channels, info.input_size
+    if names is None or channels is None or size is None or info.mean is None or (
+            info.std is None):
+        raise ModelError(f"the model does not say its {', '.join(info.missing())}; evaluating "
+                         "needs them, as a convlens checkpoint holds them")
+    if data.channels != channels or data.size != tuple(size):
         raise DataError(f"images are {data.channels}x{data.size[0]}x{data.size[1]}; the model "
-                        f"takes {info.in_channels}x{info.input_size[0]}x{info.input_size[1]}")
+                        f"takes {channels}x{size[0]}x{size[1]}")
     runner = Runner(model, model_device(model), info.mean, info.std, amp=amp,
                     channels_last=is_channels_last(model))
     with eval_mode(model):
-        confusion, loss_sum = runner.confusion(data, info.num_classes, batch_size)
-    return EvalResult(list(info.class_names), confusion.numpy(), loss_sum / max(1, len(data)))
+        confusion, loss_sum = runner.confusion(data, len(names), batch_size)
+    return EvalResult(list(names), confusion.numpy(), loss_sum / max(1, len(data)))
 
 
 __all__ = ["EvalResult", "evaluate"]

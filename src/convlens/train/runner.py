@@ -27,7 +27,7 @@ class Runner:
                  augment: Augment | None = None, label_smoothing: float = 0.0) -> None:
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(device, memory_format=self.memory_format)
+        self.model = model.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.net: nn.Module = self.model
         self.mean = torch.tensor(list(mean), device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), device=device).view(1, -1, 1, 1)

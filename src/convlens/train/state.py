@@ -146,14 +146,15 @@ def restore(folder: Path, payload: dict, epochs: int, model: nn.Module,
 def _check_payload(payload: object) -> None:
     """The fields of ``train-state.json`` that a resume reads, of the kinds it writes; a
     ``ValueError`` naming the first that is not."""
-    kinds = {"config": dict, "epoch": int, "seconds": (int, float), "history": list,
-             "best": dict, "optimizer": dict}
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "config": dict, "epoch": int, "seconds": (int, float), "history": list, "best": dict,
+        "optimizer": dict}
     if not isinstance(payload, dict):
         raise ValueError("it is not a JSON object")
     for name, kind in kinds.items():
         value = payload.get(name)
         if not isinstance(value, kind) or isinstance(value, bool) or (
-                name in ("epoch", "seconds") and not 0 <= value < 2**53):
+                isinstance(value, (int, float)) and not 0 <= value < 2**53):
             raise ValueError(f"{name!r} is {str(value)[:40]!r}")
     optimizer = payload["optimizer"]
     if not isinstance(optimizer.get("state"), dict) or not isinstance(
