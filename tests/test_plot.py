@@ -10,10 +10,10 @@ import torch
 from matplotlib.colors import TwoSlopeNorm
 from PIL import Image
 
+from convlens.images import downsample_for_display
 from convlens.kernels import common_denominator, get_kernel, kernel_bank, parse_kernels
 from convlens.numbers import format_number
 from convlens.plot import (
-    downsample_for_display,
     plot_image,
     plot_kernels,
     plot_maps,

@@ -62,11 +62,18 @@ from .display import (
 )
 from .errors import ConvlensError, ImageError
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
-from .images import SAMPLES, ColorMode, ImageSource, load_image
+from .images import (
+    SAMPLES,
+    ColorMode,
+    ImageSource,
+    display_factor,
+    downsample_for_display,
+    load_image,
+)
 from .kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels, parse_kernel
 from .layers import Stages, compute_stages
-from .plot import downsample_for_display, plot_overview
-from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_factor, display_norm
+from .plot import plot_overview
+from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_norm
 
 GRID_MAX_SIDE = 11
 """Largest kernel side the grid editor offers (larger kernels given in code still show)."""

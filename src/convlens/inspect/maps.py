@@ -20,10 +20,9 @@ import torch
 
 from ..defaults import STORED_MAX_SIDE
 from ..errors import ConfigError, ImageError, ModelError
-from ..images import load_image
+from ..images import downsample_for_display, load_image
 from ..models import OpenedModel, PreparedInput, prepare_input
 from ..models.opening import INPUT_SIZE
-from ..plot import downsample_for_display
 from .hooks import LayerCapture
 from .names import check_layer_names, layer_types
 from .running import run_model

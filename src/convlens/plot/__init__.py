@@ -6,7 +6,6 @@ explanation, training and model figures.
 
 from .stages import (
     DISPLAY_MAX_SIDE,
-    downsample_for_display,
     plot_image,
     plot_kernels,
     plot_maps,
@@ -15,7 +14,6 @@ from .stages import (
 
 __all__ = [
     "DISPLAY_MAX_SIDE",
-    "downsample_for_display",
     "plot_image",
     "plot_kernels",
     "plot_maps",

@@ -17,6 +17,7 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from ..images import downsample_for_display
 from ..kernels import common_denominator
 from ..limits import MAX_FIGURE_INCHES, MAX_PANEL_ASPECT
 from ..numbers import format_number
@@ -252,36 +253,6 @@ def panel_pixels(width: float, height: float, scale: float, dpi: float) -> int:
     (the factor :func:`bounded_figsize` shrank its figure by) and ``dpi``: the most a map in it
     can show."""
     return max(1, math.ceil(max(width, height) * scale * dpi))
-
-
-def display_factor(shape: tuple[int, ...], max_side: int) -> int:
-    """The whole factor :func:`downsample_for_display` shrinks a map of ``shape`` (``(..., H,
-    W)``) by, so its longer side is <= ``max_side``: one drawn pixel covers factor x factor."""
-    return max(1, math.ceil(max(shape[-2:]) / max_side))
-
-
-def downsample_for_display(data: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
-    """Area-average ``(K, H, W)`` by a whole factor so its longer side is <= ``max_side``."""
-    factor = display_factor(data.shape, max_side)
-    if factor == 1:
-        return data, 1
-    # F.avg_pool2d(..., ceil_mode=True) as strided sums: 4x faster (the page's edits spend most
-    # of their time here); a window cut by the edge is the mean of the cells it holds
-    data = np.asarray(data, dtype=np.float32)
-    height, width = data.shape[-2:]
-    rows, cols = -(-height // factor), -(-width // factor)
-    summed = np.zeros((*data.shape[:-2], rows, width), np.float32)
-    for offset in range(factor):
-        part = data[..., offset::factor, :]
-        summed[..., :part.shape[-2], :] += part
-    pooled = np.zeros((*data.shape[:-2], rows, cols), np.float32)
-    for offset in range(factor):
-        part = summed[..., offset::factor]
-        pooled[..., :part.shape[-1]] += part
-    counts = np.minimum(factor, height - np.arange(rows) * factor)[:, None] * np.minimum(
-        factor, width - np.arange(cols) * factor)[None, :]
-    pooled /= counts.astype(np.float32)
-    return pooled, factor
 
 
 def _as_numpy(data: torch.Tensor | np.ndarray) -> np.ndarray:

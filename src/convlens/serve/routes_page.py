@@ -12,12 +12,11 @@ from fastapi.responses import Response
 
 from ..config import Activation, LayerConfig, PaddingMode, PoolType
 from ..errors import ImageError
-from ..images import SAMPLES, ColorMode
+from ..images import SAMPLES, ColorMode, downsample_for_display
 from ..inspect.fields import DENSE_TYPES
 from ..inspect.names import CONV_TYPES
 from ..kernels import TUTORIAL_KERNELS, Kernel, common_denominator, get_kernel, list_kernels
 from ..numbers import format_number
-from ..plot import downsample_for_display
 from ..plot.stages import SIGNED_CMAP, UNSIGNED_CMAP
 from ..version import __version__
 from .limits import (

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 
-from ..plot import downsample_for_display
+from ..images import downsample_for_display
 from ..plot.stages import display_norm
 
 
