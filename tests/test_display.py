@@ -35,7 +35,7 @@ from convlens.display import (
 )
 from convlens.explain import explain_pixel, explain_pooled
 from convlens.kernels import kernel_bank, parse_kernel
-from convlens.plot import format_number
+from convlens.numbers import format_number
 from convlens.sizes import size_chain
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "convlens"
@@ -407,3 +407,31 @@ def test_results_display_themselves_in_jupyter(chelsea, opened, trained, tmp_pat
         if "text/html" in shown:
             _xml(data["text/html"])
     assert failures == []
+
+
+def test_explanations_say_in_html_every_sentence_the_parts_hold(chelsea):
+    """The words are the parts' own: each sentence, note and written sum of an explanation
+    appears as it is in its HTML, and each number a sentence names carries its exact value."""
+    from convlens.explain.parts import Note, Sentence, WrittenSum
+
+    image = convlens.load_image(chelsea, mode="rgb", max_side=40)
+    weights = kernel_bank(convlens.parse_kernels(["sobel-h", "laplacian"]), 3)
+    config = LayerConfig(padding=1, pool=3, pool_stride=2, bias=(0.5, -1.0))
+    pixel = explain_pixel(image, weights, config, 1, 0, 5, flip=True)
+    pooled = explain_pooled(image, weights, config, 0, 2, 3)
+    numbers = {id(pixel): {"conv": pixel.value, "activated": pixel.activated,
+                           "pooled": pixel.pooled[0]["value"],
+                           "convolution": pixel.flipped_total + pixel.bias},
+               id(pooled): {"pooled": pooled.value}}
+    for explanation, html in ((pixel, pixel_explanation_html),
+                              (pooled, pooled_explanation_html)):
+        root = _xml(html(explanation))
+        text = "".join(root.itertext())
+        for part in explanation.parts():
+            if isinstance(part, (Sentence, Note)):
+                assert part.text in text
+            elif isinstance(part, WrittenSum):
+                assert " = ".join(part.lines) in text
+        keyed = {element.get("data-key"): float(element.get("data-value"))
+                 for element in root.iter() if element.get("data-key")}
+        assert keyed == pytest.approx(numbers[id(explanation)], rel=1e-12)

@@ -262,7 +262,7 @@ def test_one_pixel_does_not_run_the_whole_convolution(monkeypatch):
 
 
 def test_parts_carry_the_exact_numbers_and_travel_as_json():
-    from convlens.explain_parts import Grids, Sentence, WrittenSum, find
+    from convlens.explain.parts import Grids, Sentence, WrittenSum, find
 
     image = _random_image(6, size=(12, 14))
     config = LayerConfig(padding=1, pool=2, bias=(0.25, -0.5))
@@ -278,7 +278,7 @@ def test_parts_carry_the_exact_numbers_and_travel_as_json():
     assert isinstance(written, WrittenSum) and list(written.lines) == e.sum_lines()
     assert written.total == pytest.approx(e.total * 255)
     (grids,) = [part for part in parts if isinstance(part, Grids) and part.key == "products"]
-    patch, normalized, kernel, products = grids.tables
+    patch, normalized, _kernel, products = grids.tables
     np.testing.assert_allclose(patch.array(), e.patch[0] * 255, atol=1e-4)
     np.testing.assert_allclose(products.array(), e.products[0] * 255, atol=1e-9)
     assert (patch.mark_array("padding") == e.padded).all() and normalized.detail
@@ -297,7 +297,7 @@ def test_parts_carry_the_exact_numbers_and_travel_as_json():
 def test_the_explanation_names_the_input_it_was_worked_on():
     """The page works on a copy shrunk to 1024 px, the CLI on the whole photo: the same (row,
     col) is a different pixel, so every explanation says which input it read."""
-    from convlens.explain_parts import find
+    from convlens.explain.parts import find
 
     weights = kernel_bank(_kernels(2), 1)
     small = explain_pixel(_random_image(1, size=(20, 30)), weights, LayerConfig(), 0, 3, 4)

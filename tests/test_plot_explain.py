@@ -81,7 +81,7 @@ def test_pooled_figure_outlines_the_winner_and_says_the_max():
     identity = kernel_bank([parse_kernel("1")], 1)
     explanation = explain_pooled(image, identity, LayerConfig(pool=2), 0, 0, 1)
     figure = plot_pooled_explanation(explanation)
-    conv_ax, values_ax, text_ax = figure.axes
+    _conv_ax, values_ax, text_ax = figure.axes
     assert _texts(values_ax) == ["0", "0.2", "0.7", "0.1"]  # window cols 2..3, rows 0..1
     (box,) = _boxes(values_ax, WINNER)
     assert box.get_xy() == pytest.approx((0 - 0.42, 1 - 0.42))  # col 0, row 1 of the window
@@ -114,7 +114,7 @@ def test_winners_figure_draws_the_stages_pooled_cells_and_boxes_the_winners():
                                       dtype=np.float32) / 10)[None]
     stages = compute_stages(image, parse_kernels(["1"]), LayerConfig(pool=2), device="cpu",
                             backend="torch")
-    full_ax, zoom_ax, pooled_ax = plot_winners(stages).axes
+    _full_ax, zoom_ax, pooled_ax = plot_winners(stages).axes
     expected = np.array([[5, 7, 9], [6, 5, 8]]) / 10  # the max of each 2x2 window, by hand
     np.testing.assert_allclose(pooled_ax.images[0].get_array(), expected, atol=1e-6)
     assert _texts(pooled_ax) == [f"{v:.2f}" for v in expected.ravel()]

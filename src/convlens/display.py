@@ -5,7 +5,7 @@ of convlens implement those in one line each by calling the functions here, so t
 widgets (:mod:`convlens.widgets`) and any other page render the same thing the same way:
 
 * :func:`figure_png` turns a ``matplotlib.figure.Figure`` into PNG bytes (no pyplot involved);
-* :func:`parts_html` styles an explanation's parts (:mod:`convlens.explain_parts`);
+* :func:`parts_html` styles an explanation's parts (:mod:`convlens.explain.parts`);
   :func:`pixel_explanation_html` / :func:`pooled_explanation_html` show one conv pixel's or one
   pooled cell's arithmetic that way (patch x kernel = products -> sum -> activation -> pooled
   cell), the words and numbers ``convlens explain`` prints;
@@ -46,8 +46,8 @@ from .numbers import format_number
 
 if TYPE_CHECKING:
     from .explain import PixelExplanation, PooledExplanation
-    from .explain_parts import Part, Span, TextTable
-    from .explain_parts import Table as TablePart
+    from .explain.parts import Part, Span, TextTable
+    from .explain.parts import Table as TablePart
     from .layers import Stages
     from .sizes import SizeChain
 
@@ -93,10 +93,11 @@ def enable_notebook_display(shell: Any = None) -> bool:
     except KeyError:
         formatter.for_type(Figure, figure_png)
     # explanations: convlens.explain is below the renderers, so it cannot import them
-    for name, render in (("PixelExplanation", pixel_explanation_html),
-                         ("PooledExplanation", pooled_explanation_html)):
+    for where, explanation, html in (
+            ("convlens.explain.pixel", "PixelExplanation", pixel_explanation_html),
+            ("convlens.explain.pooled", "PooledExplanation", pooled_explanation_html)):
         shell.display_formatter.formatters["text/html"].for_type_by_name(
-            "convlens.explain", name, render)
+            where, explanation, html)
     # results of the foundation modules, which cannot import this renderer themselves
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.sizes", "SizeChain", size_chain_html)
@@ -239,11 +240,11 @@ def _paragraph(text: str, style: str = "margin: 4px 0") -> str:
 
 
 def parts_html(parts: Sequence[Part]) -> str:
-    """An explanation's parts (:mod:`convlens.explain_parts`) as HTML: headings bold,
+    """An explanation's parts (:mod:`convlens.explain.parts`) as HTML: headings bold,
     sentences as paragraphs (numbers bold, with ``data-key`` / ``data-value``), grids as
     heatmap tables side by side with their operators (padding dashed, the winner outlined;
     detail tables and repeated units left out), the written sum on one line, notes small."""
-    from .explain_parts import Grids, Heading, Note, Sentence, TextTable, WrittenSum
+    from .explain.parts import Grids, Heading, Note, Sentence, TextTable, WrittenSum
 
     blocks = []
     for part in parts:
@@ -317,7 +318,7 @@ def _table_html(table: TablePart, with_unit: bool = True) -> str:
 
 
 def pixel_explanation_html(explanation: PixelExplanation) -> str:
-    """One conv output pixel worked out (:func:`convlens.explain_parts.pixel_parts`): where
+    """One conv output pixel worked out (:func:`convlens.explain.pixel.pixel_parts`): where
     its patch lies, patch x kernel = products, the sum written out as ``convlens explain``
     prints it, the activation and the pooled cell it feeds. Patch and products are in raw
     0-255 units (normalized x 255), as the tutorial does.
@@ -326,7 +327,7 @@ def pixel_explanation_html(explanation: PixelExplanation) -> str:
 
 
 def pooled_explanation_html(explanation: PooledExplanation) -> str:
-    """One pooled cell worked out (:func:`convlens.explain_parts.pooled_parts`): its window of
+    """One pooled cell worked out (:func:`convlens.explain.pooled.pooled_parts`): its window of
     the activated map (conv coordinates), the winner outlined (max pooling) or the mean (avg
     pooling), and the value it gives."""
     return f'<div class="convlens-explain" style="{_FONT}">{parts_html(explanation.parts())}</div>'
@@ -338,8 +339,8 @@ def pooled_explanation_html(explanation: PooledExplanation) -> str:
 def size_chain_html(chain: SizeChain) -> str:
     """The size formula ``(I - F + 2P)/S + 1`` with the numbers put in, one row per layer and
     axis, the receptive field of one output pixel, and a warning where a division is not exact
-    (:func:`convlens.explain_parts.chain_parts`)."""
-    from .explain_parts import chain_parts
+    (:func:`convlens.explain.chain_parts`)."""
+    from .explain import chain_parts
 
     return f'<div class="convlens-sizes">{parts_html(chain_parts(chain))}</div>'
 

@@ -22,7 +22,7 @@ from .config import Activation, PoolType
 from .defaults import REPORT_DPI
 from .display import parts_html
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
-from .explain_parts import Grids, Part
+from .explain.parts import Grids, Part
 from .layers import Stages
 from .numbers import format_raw
 from .plot import plot_image, plot_kernels, plot_maps

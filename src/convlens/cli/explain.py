@@ -27,9 +27,9 @@ if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     import torch
 
     from ..explain import PixelExplanation, PooledExplanation
-    from ..explain_parts import Part
-    from ..explain_parts import Table as TablePart
-    from ..explain_parts import TextTable as TextPart
+    from ..explain.parts import Part
+    from ..explain.parts import Table as TablePart
+    from ..explain.parts import TextTable as TextPart
     from ..sizes import SizeChain
 
 FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
@@ -104,8 +104,7 @@ def explain(
     * `convlens explain dog.jpg --kernel laplacian --pooled-at 30,11 --figure pool.png`
     """
     from ..config import LayerConfig
-    from ..explain import explain_pixel, explain_pooled
-    from ..explain_parts import layer_words
+    from ..explain import explain_pixel, explain_pooled, layer_words
     from ..images import load_image, sample_path
     from ..kernels import kernel_bank, unique_names
     from ..sizes import check_fits, parse_at
@@ -168,13 +167,13 @@ def explain(
 
 STYLES = {"strong": "bold", "dim": "dim", "padding": PAD_STYLE, "winner": WIN_STYLE,
           "warning": "yellow"}
-"""Rich styles of the parts' span and cell styles (:mod:`convlens.explain_parts`)."""
+"""Rich styles of the parts' span and cell styles (:mod:`convlens.explain.parts`)."""
 
 
 def print_parts(parts: Sequence[Part]) -> None:
     """Print an explanation's parts: headings as rules, sentences wrapped, grids side by side
     (padding in italics, the winner starred), the written sum one line per step."""
-    from ..explain_parts import Grids, Heading, Note, Sentence, WrittenSum
+    from ..explain.parts import Grids, Heading, Note, Sentence, WrittenSum
 
     for part in parts:
         if isinstance(part, Heading):
@@ -326,9 +325,10 @@ def size(
 
 def print_chain(chain: SizeChain) -> None:
     """The size table, the warnings and the receptive field, in words
-    (:func:`convlens.explain_parts.chain_parts`). In a terminal too narrow for the table the
+    (:func:`convlens.explain.chain_parts`). In a terminal too narrow for the table the
     formulas follow it, one line each."""
-    from ..explain_parts import FORMULA_HEADING, TextTable, chain_parts
+    from ..explain.chain import FORMULA_HEADING, chain_parts
+    from ..explain.parts import TextTable
 
     parts = chain_parts(chain)
     for part in parts:

@@ -22,9 +22,14 @@ from matplotlib.patches import Rectangle
 from ..config import PoolType
 from ..defaults import SCREEN_DPI
 from ..errors import ConfigError
-from ..explain import RAW_SCALE, PixelExplanation, PooledExplanation, pool_winners
-from ..explain_parts import (
+from ..explain import (
     CROSS_CORRELATION_NOTE,
+    RAW_SCALE,
+    PixelExplanation,
+    PooledExplanation,
+    pool_winners,
+)
+from ..explain.parts import (
     Grids,
     Heading,
     Part,
@@ -128,7 +133,7 @@ def plot_explanation(
 ) -> Figure | SubFigure:
     """Patch (raw 0-255, padding hatched) × kernel = products -> sum -> activation -> pooled.
 
-    Draws the explanation's parts (:func:`convlens.explain_parts.pixel_parts`): one row of
+    Draws the explanation's parts (:func:`convlens.explain.pixel.pixel_parts`): one row of
     grids per input channel, with the sum and the sentences after it beside them; with
     ``flip`` a second set of rows shows true convolution (the kernel turned 180 degrees).
     Returns the figure it drew on.
@@ -233,7 +238,7 @@ def plot_pooled_explanation(
     explanation: PooledExplanation, figure: Figure | SubFigure | None = None
 ) -> Figure | SubFigure:
     """Conv values of the window -> activation -> activated values, the winner outlined, and
-    the max or mean beside them (:func:`convlens.explain_parts.pooled_parts`)."""
+    the max or mean beside them (:func:`convlens.explain.pooled.pooled_parts`)."""
     e = explanation
     parts = e.parts()
     size = len(e.window_rows)

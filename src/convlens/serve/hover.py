@@ -17,7 +17,7 @@ import numpy as np
 from ..config import LayerConfig
 from ..errors import ConfigError
 from ..explain import explain_pixel, explain_pooled
-from ..explain_parts import six as _six
+from ..explain.parts import six as _six
 from ..kernels import Kernel, kernel_bank
 from ..kernels import unique_names as unique_kernel_names
 from ..numbers import format_number, format_raw

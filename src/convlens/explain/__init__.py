@@ -1,0 +1,51 @@
+"""The arithmetic behind one number, worked out by hand and told in words once.
+
+:func:`explain_pixel` works out one pixel of the conv stage the way the tutorial works its
+example by hand: which input cells the kernel covers (padding, stride and dilation included, the
+padded cells marked), the products cell by cell, their sum, the activation and the pooled cell
+it feeds. :func:`explain_pooled` does the same for one cell of the pooled stage. Both read only
+the few input pixels they need (no full-image convolution), so a web page can call them on hover.
+
+PyTorch's ``nn.Conv2d`` computes cross-correlation: the kernel is laid on the patch as it is,
+not turned round. True convolution turns the kernel 180 degrees first; ``flip=True`` adds that
+sum too, the number :func:`scipy.ndimage.convolve` gives.
+
+Every explanation words itself once, as parts (:mod:`.parts`: headings, sentences, grids, the
+written sum, notes) that each surface only styles: ``PixelExplanation.parts()``,
+``PooledExplanation.parts()`` and :func:`chain_parts` for a chain of sizes (whose arithmetic is
+:mod:`convlens.sizes`). The modules:
+
+* :mod:`.parts`: the parts and their JSON;
+* :mod:`.patches`: where a kernel lies on the input (taps, padding, patches);
+* :mod:`.layer`: what a pixel and a pooled cell share (checks, bias, activation, windows);
+* :mod:`.pixel` / :mod:`.pooled`: one conv pixel / one pooled cell, worked out and worded;
+* :mod:`.chain`: a chain of sizes, worded.
+
+Coordinates are 0-based ``(row, col)`` array indices, as in ``stages.npz``. "Raw" values are the
+normalized values times 255 (images are loaded as ``value / type max``), the 0-255 numbers a
+photo editor shows.
+"""
+
+from __future__ import annotations
+
+from .chain import chain_parts
+from .layer import RAW_SCALE, layer_words
+from .patches import gather_patches, padding_source, tap_positions
+from .pixel import CROSS_CORRELATION_NOTE, PixelExplanation, explain_pixel
+from .pooled import PooledExplanation, explain_pooled, pool_winners, pooled_cells_of
+
+__all__ = [
+    "CROSS_CORRELATION_NOTE",
+    "RAW_SCALE",
+    "PixelExplanation",
+    "PooledExplanation",
+    "chain_parts",
+    "explain_pixel",
+    "explain_pooled",
+    "gather_patches",
+    "layer_words",
+    "padding_source",
+    "pool_winners",
+    "pooled_cells_of",
+    "tap_positions",
+]
