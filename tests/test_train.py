@@ -326,3 +326,59 @@ def test_filters_gif_shows_the_change_since_the_random_start(tmp_path):
 
     gif = Image.open(save_filters_gif(history, tmp_path / "evolution.gif", layer="conv1"))
     assert gif.n_frames == 4
+
+
+def test_the_loop_prints_nothing_and_reports_through_events(tmp_path, capsys):
+    """fit() speaks only through TrainEvents (the console table is one renderer of them) and
+    draws no figures: those are the command's (convlens.results.training.train)."""
+    from convlens.train import TrainEvents, fit
+
+    class Recorder(TrainEvents):
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def note(self, text, tone=None):
+            self.calls.append(("note", text))
+
+        def begin(self, epochs, done, steps):
+            self.calls.append(("begin", epochs, done, steps))
+
+        def epoch(self, record, improved):
+            self.calls.append(("epoch", record["epoch"], improved))
+
+        def end(self):
+            self.calls.append(("end",))
+
+    recorder = Recorder()
+    result = fit(TrainConfig(out=tmp_path / "run", epochs=2, **QUICK), recorder)
+    assert capsys.readouterr().out == ""
+    kinds = [call[0] for call in recorder.calls]
+    assert kinds[-4:] == ["begin", "epoch", "epoch", "end"]
+    train_images = result.metrics["split_sizes"]["train"]  # 1151: 17 batches of 64 and one of 63
+    assert recorder.calls[-4][1:] == (2, 0, -(-train_images // 64))
+    assert recorder.calls[-3] == ("epoch", 1, True)
+    assert any("train /" in call[1] and "test images" in call[1] for call in recorder.calls
+               if call[0] == "note")
+    assert sorted(p.name for p in result.files) == ["metrics.json", "model.json",
+                                                    "model.safetensors"]
+    assert not (tmp_path / "run" / "curves.png").exists()
+
+
+def test_evaluation_is_a_result_object(short_run, tmp_path):
+    from convlens.outputs import check_out_dir
+    from convlens.results.evaluation import evaluate_checkpoint
+
+    result, _ = short_run
+    evaluation = evaluate_checkpoint(result.out_dir, out=tmp_path / "ev")
+    assert evaluation.data == "digits" and evaluation.label == "digits"
+    report = evaluation.to_dict()
+    assert report["accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    assert report["images"] == 359 and report["model"] == str(result.out_dir)
+    files = evaluation.write()
+    assert [p.name for p in files] == ["confusion.png", "evaluation.json"]
+    assert json.loads((tmp_path / "ev" / "evaluation.json").read_text()) == report
+    with pytest.raises(ConfigError, match="not empty"):
+        check_out_dir(tmp_path / "ev")
+    with pytest.raises(ConfigError, match="not empty"):
+        evaluation.write(tmp_path / "ev")
+    assert len(evaluation.write(tmp_path / "ev", force=True)) == 2
