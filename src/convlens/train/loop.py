@@ -187,7 +187,7 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
     model.load_state_dict(load_file(str(out_dir / WEIGHTS_FILE), device=str(dist.device)))
     runner.net = model
     val, test = (_measure(runner, data, splits.class_names) for data in (val_set, test_set))
-    metrics = _metrics(config, dist, held, info, state, (val, test), baseline, started)
+    metrics = _metrics(config, dist, held, state, (val, test), baseline, started)
     info = kept_info(info, state)
     info.metrics.update(val_loss=val.loss, test_accuracy=test.accuracy, test_loss=test.loss,
                         seconds=state.seconds, images_per_second=metrics["images_per_second"])
@@ -467,8 +467,8 @@ def _describe(config: TrainConfig, splits: DataSplits, model: nn.Module, augment
                     Tone.WARNING)
 
 
-def _metrics(config: TrainConfig, dist: Dist, held: _HeldOut, info: ModelInfo,
-             state: LoopState, kept: tuple[EvalResult, EvalResult], baseline: dict | None,
+def _metrics(config: TrainConfig, dist: Dist, held: _HeldOut, state: LoopState,
+             kept: tuple[EvalResult, EvalResult], baseline: dict | None,
              started: float) -> dict:
     """The content of ``metrics.json``: ``kept`` is the kept model on (val, test); the
     per-class numbers and the confusion matrix are the test split's."""
@@ -493,7 +493,7 @@ def _metrics(config: TrainConfig, dist: Dist, held: _HeldOut, info: ModelInfo,
         "data": config.data,
         **held.facts(),
         "model": config.model,
-        "arch_kwargs": info.arch_kwargs,
+        "arch_kwargs": dict(config.arch_kwargs or {}),
         "device": str(dist.device),
         "world_size": dist.world,
         "threads": torch.get_num_threads(),
