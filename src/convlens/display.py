@@ -93,11 +93,11 @@ def enable_notebook_display(shell: Any = None) -> bool:
     except KeyError:
         formatter.for_type(Figure, figure_png)
     # explanations: convlens.explain is below the renderers, so it cannot import them
-    for where, explanation, html in (
+    for where, explanation, to_html in (
             ("convlens.explain.pixel", "PixelExplanation", pixel_explanation_html),
             ("convlens.explain.pooled", "PooledExplanation", pooled_explanation_html)):
         shell.display_formatter.formatters["text/html"].for_type_by_name(
-            where, explanation, html)
+            where, explanation, to_html)
     # results of the foundation modules, which cannot import this renderer themselves
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.sizes", "SizeChain", size_chain_html)

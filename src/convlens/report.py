@@ -291,7 +291,7 @@ def _pooling_section(stages: Stages, chain, pooled: PooledExplanation, pooled_pn
     step = chain.steps[1]
     formulas = "".join(f"<div class='sum'>{axis}: {html.escape(item.formula())}</div>"
                        for axis, item in step.axes())
-    size, stride = config.pool, config.effective_pool_stride
+    size, stride = config.pool, config.effective_pool_stride or 1  # pooling is on here
     _, pool_h, pool_w = stages.pooled.shape
     _, act_h, act_w = stages.activated.shape
     kept = (pool_h * pool_w) / (act_h * act_w)
