@@ -13,6 +13,7 @@
 # Where no CUDA device is present it prints one line saying so and exits 0, checking nothing.
 # Every step prints PASS or FAIL; the exit status is the number of failed steps.
 # CONVLENS_GPU_CHECK_DEVICE=cpu runs every step on the CPU instead: a dry run of this script.
+# CONVLENS_GPU_CHECK_KEEP=1 keeps the work folder (logs, result folders) and prints its path.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -31,7 +32,7 @@ then
 fi
 
 WORK=$(mktemp -d -t convlens-gpu-XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+if [ -n "${CONVLENS_GPU_CHECK_KEEP:-}" ]; then echo "# work folder: $WORK"; else trap 'rm -rf "$WORK"' EXIT; fi
 FAILED=0
 "$PY" -c "import sys, torch; print('# convlens GPU check:', torch.cuda.get_device_name(0) if sys.argv[1] == 'cuda' else 'dry run on the CPU,', f'torch {torch.__version__}, CUDA {torch.version.cuda}')" "$DEV"
 
@@ -66,8 +67,13 @@ EOF
   [ $? -eq 0 ] || FAILED=$((FAILED + 1))
 }
 
-accuracy() {  # accuracy RUN_FOLDER: its best val accuracy
-  "$PY" -c "import json, sys; print(json.load(open(sys.argv[1] + '/metrics.json'))['val_accuracy'])" "$1"
+accuracy() {  # accuracy RUN_FOLDER: its best val accuracy, or nan where the run wrote none
+  "$PY" -c "
+import json, sys
+try:
+    print(json.load(open(sys.argv[1] + '/metrics.json'))['val_accuracy'])
+except (OSError, KeyError, ValueError):
+    print('nan')" "$1"
 }
 
 echo "## 1. run on CUDA"
@@ -82,14 +88,14 @@ step run-cpu "$PY" -m convlens run "$PHOTO" --device cpu --out "$WORK/run-cpu" \
 
 echo "## 2. train --amp on digits"
 TRAIN=(train --data digits --epochs 3 --seed 0)
-step train-cpu "$PY" -m convlens "${TRAIN[@]}" --device cpu --out "$WORK/train-cpu" \
-  && step train-gpu-amp "$PY" -m convlens "${TRAIN[@]}" --device "$DEV" --amp \
+step train-cpu "$PY" -m convlens "${TRAIN[@]}" --device cpu --out "$WORK/train-cpu"
+step train-gpu-amp "$PY" -m convlens "${TRAIN[@]}" --device "$DEV" --amp \
        --out "$WORK/train-amp" \
-  && "$PY" - "$(accuracy "$WORK/train-cpu")" "$(accuracy "$WORK/train-amp")" <<'EOF' || FAILED=$((FAILED + 1))
+  && "$PY" - "$(accuracy "$WORK/train-cpu")" "$(accuracy "$WORK/train-amp")" "$DEV" <<'EOF' || FAILED=$((FAILED + 1))
 import sys
-cpu, amp = map(float, sys.argv[1:])
-ok = abs(cpu - amp) <= 0.05
-print(f"{'PASS' if ok else 'FAIL'} train --amp: val accuracy {amp:.3f} on CUDA, {cpu:.3f} on the CPU (within 0.05)")
+cpu, amp = map(float, sys.argv[1:3])
+ok = abs(cpu - amp) <= 0.05  # False where either is nan (no metrics.json)
+print(f"{'PASS' if ok else 'FAIL'} train --amp: val accuracy {amp:.3f} on {sys.argv[3]}, {cpu:.3f} on the CPU (within 0.05)")
 sys.exit(0 if ok else 1)
 EOF
 
@@ -101,16 +107,19 @@ step torchrun-ddp "$TORCHRUN" --standalone --nproc-per-node 1 -m convlens "${TRA
 import sys
 cpu, ddp = map(float, sys.argv[1:3])
 log = open(sys.argv[3], encoding="utf-8", errors="replace").read()
-ok = abs(cpu - ddp) <= 0.05
-print(f"{'PASS' if ok else 'FAIL'} torchrun: val accuracy {ddp:.3f}, CPU {cpu:.3f} (within 0.05)")
-if "nccl" not in log.lower() and "ddp" not in log.lower():
-    print("    note: the log names neither NCCL nor DDP: with one process (WORLD_SIZE 1) "
-          "convlens may train without joining a process group")
+ddp_ran = "(DDP)" in log  # train says "device ... x N processes (DDP)" when it joined a group
+ok = abs(cpu - ddp) <= 0.05 and ddp_ran  # False where either is nan (no metrics.json)
+print(f"{'PASS' if ok else 'FAIL'} torchrun: val accuracy {ddp:.3f}, CPU {cpu:.3f} (within 0.05); "
+      f"DDP {'used' if ddp_ran else 'NOT used'}")
+if not ddp_ran:
+    print("    train did not join a process group: with one process (WORLD_SIZE 1) it trains "
+          "without DDP, so NCCL was not exercised")
 sys.exit(0 if ok else 1)
 EOF
 
 echo "## 4. inspect and saliency on CUDA"
 MODEL="$WORK/train-cpu"
+[ -f "$MODEL/model.safetensors" ] || MODEL="$WORK/train-amp"
 for command in inspect saliency; do
   step "$command-cpu" "$PY" -m convlens "$command" "$MODEL" --device cpu --out "$WORK/$command-cpu" \
     && step "$command-gpu" "$PY" -m convlens "$command" "$MODEL" --device "$DEV" \
@@ -136,7 +145,8 @@ kernels = parse_kernels(["sobel-h", "laplacian", "sobel-v"])
 config = LayerConfig(pool=2)
 times = {}
 results = {}
-for device, backend in (("cpu", "auto"), ("cpu", "torch"), (gpu, "auto"), (gpu, "torch")):
+runs = [("cpu", "auto"), ("cpu", "torch"), ("cpu", "fused"), (gpu, "auto"), (gpu, "torch")]
+for device, backend in dict.fromkeys(runs):
     compute_stages(image, kernels, config, device, backend)  # warm: numba cache, CUDA context
     if device == "cuda":
         torch.cuda.synchronize()
