@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..explain.parts import Heading, Part, Sentence, Span, six
+from ..explain.parts import Heading, Part, Sentence, Span, parts_to_dicts, six
 
 TOP_DEFAULT = 8
 """Input channels (or inputs of a dense layer) shown one by one; the rest are summed."""
@@ -47,9 +47,13 @@ class Where:
         return f"({self.channel}, {self.y}, {self.x})"
 
     def where_dict(self) -> dict:
+        """The keys every explanation's ``to_dict()`` starts with; ``parts`` the words
+        (:func:`convlens.explain.parts.parts_to_dicts`)."""
+        parts = getattr(self, "parts", None)
         return {"layer": self.layer, "kind": self.kind, "channel": self.channel,
                 "y": self.y, "x": self.x, "shape": list(self.shape), "value": self.value,
-                "receptive_field": self.field}
+                "receptive_field": self.field,
+                "parts": parts_to_dicts(parts()) if parts is not None else []}
 
     def heading(self, what: str) -> Heading:
         return Heading(f"{self.layer} ({self.kind}): {what} {self.position}")

@@ -129,17 +129,27 @@ class Capture:
     # ---- torch.fx
     def _trace(self) -> bool:
         module = self.opened.module
-        if type(module).__name__ == "UnflattenedModule":
-            return False
-        try:
-            graph_module = torch.fx.symbolic_trace(module)
-        except Exception:  # fx refuses many models (control flow, ...): hooks then
-            return False
+        graph_module: nn.Module
+        graph = getattr(module, "graph", None)
+        if type(module).__name__ == "UnflattenedModule" and graph is not None:
+            # an exported program's own graph; used where its layers are not nested
+            for node in graph.nodes:
+                if node.op == "call_module" and next(
+                        module.get_submodule(node.target).children(), None) is not None:
+                    return False
+            graph_module = module
+        else:
+            try:
+                graph_module = torch.fx.symbolic_trace(module)
+            except Exception:  # fx refuses many models (control flow, ...): hooks then
+                return False
+            graph = graph_module.graph
         values: dict[str, Any] = {}
         producers: dict[str, str] = {}
         calls: Counter[str] = Counter()
         records: dict[str, Record] = {}
         batch = self.batch
+        types = self.opened.layer_types
 
         class Recorder(torch.fx.Interpreter):
             def run_node(self, node):
@@ -162,7 +172,7 @@ class Capture:
                     calls[node.target] += 1
                     count = calls[node.target]
                     name = node.target if count == 1 else f"{node.target}#{count}"
-                    op = module_op(sub)
+                    op = module_op(sub, types.get(node.target))
                 else:
                     sub, name, op = None, node.name, function_op(node)
                 values[node.name] = _copy(result)
@@ -172,7 +182,7 @@ class Capture:
 
         try:
             with eval_mode(module), torch.no_grad():
-                self.output = _copy(Recorder(graph_module).run(batch))
+                self.output = _copy(Recorder(graph_module, graph=graph).run(batch))
         except Exception:
             return False
         self.records = records

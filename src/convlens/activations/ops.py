@@ -232,6 +232,11 @@ def function_op(node: torch.fx.Node) -> LayerOp:
     ``torch.flatten``, ``x.flatten(1)``)."""
     target = node.target
     name = node.name
+    aten = _op_name(target) if isinstance(target, torch._ops.OpOverload) else ""
+    if aten in ("add", "add_") and len(node.args) == 2 and node.kwargs.get("alpha", 1) == 1:
+        return LayerOp("add", name)
+    if aten == "cat":
+        return LayerOp("cat", name, {"dim": int(node.args[1]) if len(node.args) > 1 else 0})
     if (node.op == "call_function" and target in _ADDS) or (
             node.op == "call_method" and target in ("add", "add_", "__add__")):
         if node.kwargs.get("alpha", 1) != 1:
