@@ -241,6 +241,14 @@ def test_resume_continues_where_it_stopped(tmp_path):
         train(TrainConfig(out=tmp_path / "cut", resume=True))
     with pytest.raises(ConfigError, match="nothing to resume"):
         train(TrainConfig(out=tmp_path / "empty", resume=True))
+    # a state saved before the test split was held out cannot continue as an honest run
+    older = json.loads((tmp_path / "cut" / "train-state.json").read_text())
+    del older["splits"]
+    older["epoch"] = 1
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "train-state.json").write_text(json.dumps(older))
+    with pytest.raises(ConfigError, match="older convlens, whose val split was also"):
+        train(TrainConfig(out=tmp_path / "old", resume=True))
     with pytest.raises(ConfigError, match="--resume needs --out"):
         train(TrainConfig(resume=True))
 

@@ -24,6 +24,9 @@ from .config import TrainConfig
 STATE_WEIGHTS = "train-state.safetensors"
 STATE_FILE = "train-state.json"
 STATE_FORMAT = "convlens-train-state"
+SPLITS = "train/val/test"
+"""How the run split its data; a state without it comes from a convlens whose val split was
+also the one it reported, and cannot continue as a run with a test split held out."""
 
 
 @dataclass
@@ -70,6 +73,10 @@ def read_saved(folder: Path, given: TrainConfig) -> tuple[TrainConfig, dict]:
             ConfigError) as exc:  # json's errors are ValueErrors (UnicodeDecodeError too)
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ConfigError(f"{state_path} is damaged ({detail}); start a new run") from None
+    if payload.get("splits") != SPLITS:
+        raise ConfigError(f"the run in {folder} was started by an older convlens, whose val split "
+                          "was also the one it reported; it cannot continue with a test split "
+                          "held out: start a new run")
     config = replace(saved, out=folder, resume=True, force=True, device=given.device,
                      amp=given.amp, compile=given.compile, workers=given.workers,
                      threads=given.threads if given.threads is not None else saved.threads,
@@ -95,6 +102,7 @@ def save_state(folder: Path, config: TrainConfig, state: LoopState, model: nn.Mo
     payload = {
         "format": STATE_FORMAT,
         "convlens_version": __version__,
+        "splits": SPLITS,
         "config": config.to_json(),
         "epoch": state.epoch,
         "seconds": state.seconds,
