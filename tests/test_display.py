@@ -32,6 +32,7 @@ from convlens.display import (
     pooled_explanation_html,
     size_chain_html,
     stages_html,
+    stages_png,
 )
 from convlens.explain import explain_pixel, explain_pooled
 from convlens.kernels import kernel_bank, parse_kernel
@@ -78,7 +79,7 @@ def test_figure_png_is_a_png_of_the_figure_size():
 def test_stages_display_as_png(chelsea):
     image = convlens.load_image(chelsea, max_side=64)
     stages = convlens.compute_stages(image, convlens.parse_kernels(["sobel-h", "sobel-v"]))
-    assert _png(stages._repr_png_()).size[0] > 300
+    assert _png(stages_png(stages)).size[0] > 300
 
 
 def test_notebook_display_teaches_ipython_to_draw_figures():

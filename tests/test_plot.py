@@ -10,6 +10,7 @@ import torch
 from matplotlib.colors import TwoSlopeNorm
 from PIL import Image
 
+from convlens.display import stages_png
 from convlens.images import downsample_for_display
 from convlens.kernels import common_denominator, get_kernel, kernel_bank, parse_kernels
 from convlens.numbers import format_number
@@ -104,7 +105,7 @@ def test_overview_has_a_row_per_kernel_and_stages_display_in_notebooks():
     titles = [ax.get_title() for ax in figure.axes if ax.get_visible() and ax.images]
     assert titles[0] == "input 1x20x24"
     assert "sobel-v" in titles and sum(t.startswith("pooled 9x11") for t in titles) == 2
-    png = stages._repr_png_()
+    png = stages_png(stages)
     assert png.startswith(b"\x89PNG") and Image.open(io.BytesIO(png)).size[0] > 300
 
 

@@ -105,6 +105,7 @@ def enable_notebook_display(shell: Any = None) -> bool:
     for kind, module, name, render in (
             ("text/html", "convlens.train.files", "TrainResult", train_result_html),
             ("text/html", "convlens.inspect.table", "LayerTable", layer_table_html),
+            ("image/png", "convlens.layers", "Stages", stages_png),
             ("image/png", "convlens.inspect.maps", "FeatureMaps", feature_maps_png),
             ("text/html", "convlens.inspect.maps", "Activations", inspection_html),
             ("image/png", "convlens.saliency", "ClassSaliency", saliency_png)):
@@ -397,6 +398,14 @@ def png_html(png: bytes, alt: str = "") -> str:
     """An ``<img>`` holding ``png`` inline (base64 data URI): self-contained, no file."""
     data = base64.b64encode(png).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" style="max-width: 100%"/>'
+
+
+def stages_png(stages: Stages) -> bytes:
+    """A tutorial layer's stages (:class:`convlens.layers.Stages`) as the overview figure of
+    :func:`convlens.plot.plot_overview`: the input, the kernels and every stage."""
+    from .plot import plot_overview
+
+    return figure_png(plot_overview(stages))
 
 
 def feature_maps_png(maps: Any, top: int | None = 16) -> bytes:

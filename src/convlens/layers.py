@@ -221,13 +221,6 @@ class Stages:
                 f"{shape(self.kernels)}, conv/activated {shape(self.conv)}, pooled "
                 f"{shape(self.pooled)})")
 
-    def _repr_png_(self) -> bytes:
-        """Notebook display: the overview figure (input, kernels and every stage)."""
-        from .display import figure_png
-        from .plot import plot_overview
-
-        return figure_png(plot_overview(self))
-
     def summary(self, separator: str = ";  ") -> list[StageSummary]:
         """Shape, range and share of zeros per stage, with the size formula that produced it."""
         formulas = {step.stage: step.formula(separator) for step in self.sizes}

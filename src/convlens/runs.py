@@ -23,6 +23,7 @@ import torch
 from .config import LayerConfig
 from .defaults import FIGURE_DPI
 from .devices import resolve_device
+from .display import stages_png
 from .errors import ConfigError
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
 from .images import ColorMode, load_image, parse_mode
@@ -61,7 +62,7 @@ class RunResult:
     seconds: float = 0.0
 
     def _repr_png_(self) -> bytes:
-        return self.stages._repr_png_()
+        return stages_png(self.stages)
 
 
 def save_stages(stages: Stages, path: Path) -> Path:
