@@ -390,3 +390,20 @@ def test_evaluation_is_a_result_object(short_run, tmp_path):
     with pytest.raises(ConfigError, match="not empty"):
         evaluation.write(tmp_path / "ev")
     assert len(evaluation.write(tmp_path / "ev", force=True)) == 2
+
+
+def test_progress_bars_on_a_terminal(tmp_path):
+    """With progress on a terminal the console draws an epoch bar and a batch bar (steps
+    counted M/N) beside the table, and takes them away before the closing lines."""
+    import io
+    import re
+
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=140)
+    result = train(TrainConfig(out=tmp_path / "run", epochs=2, **QUICK), console=console,
+                   progress=True)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())  # colours and cursor moves
+    steps = -(-result.metrics["split_sizes"]["train"] // 64)
+    assert re.search(rf"\b{steps}/{steps}\b", text)  # the batch bar filled
+    assert re.search(r"\bloss \d\.\d{3}\b", text)  # a batch's loss, read for the bar
+    assert "epoch  train loss  train acc" in text and "kept model" in text
