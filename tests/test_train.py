@@ -407,3 +407,25 @@ def test_progress_bars_on_a_terminal(tmp_path):
     assert re.search(rf"\b{steps}/{steps}\b", text)  # the batch bar filled
     assert re.search(r"\bloss \d\.\d{3}\b", text)  # a batch's loss, read for the bar
     assert "epoch  train loss  train acc" in text and "kept model" in text
+
+
+def test_predictions_are_a_result_object(short_run, tmp_path):
+    from convlens.images import load_image
+    from convlens.models import predict as rank
+    from convlens.results.prediction import predict_files
+
+    result, _ = short_run
+    val = load_data("digits").val
+    for index in range(3):
+        pixels = (val.images[index, 0].numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{index}.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    paths = [tmp_path / f"{index}.png" for index in range(3)] + [tmp_path / "broken.png"]
+    predictions = predict_files(result.out_dir, paths, top_k=2)
+    assert predictions.total == 4 and [p for p, _ in predictions.failures] == [paths[3]]
+    opened = load_checkpoint(result.out_dir)
+    expected = rank(opened, [load_image(p) for p in paths[:3]], top_k=2)
+    assert [image.top for image in predictions.images] == expected
+    written = predictions.write(tmp_path / "out")
+    assert json.loads(written[0].read_text()) == predictions.to_dict()
+    assert predictions.to_dict()[0]["top"][0]["class"] == expected[0][0].label

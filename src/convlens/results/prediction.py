@@ -4,6 +4,7 @@ read and the files that could not."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,9 @@ from ..devices import resolve_device
 from ..errors import ConvlensError
 from ..images import iter_image_files, load_image
 from ..models import Prediction, load_checkpoint, predict
-from ..outputs import printable
+from ..outputs import prepare_out_dir, printable, write_text
+
+PREDICTIONS_FILE = "predictions.json"
 
 
 @dataclass
@@ -43,6 +46,13 @@ class Predictions:
     def to_dict(self) -> list[dict]:
         """The JSON of ``convlens predict --json``: one ``{"image", "top"}`` per image read."""
         return [image.to_dict() for image in self.images]
+
+    def write(self, folder: Path, force: bool = False) -> list[Path]:
+        """Write ``predictions.json`` (:meth:`to_dict`) into ``folder``, made if absent (a
+        non-empty one only with ``force``); returns its path."""
+        prepare_out_dir(folder, force)
+        return [write_text(Path(folder) / PREDICTIONS_FILE,
+                           json.dumps(self.to_dict(), indent=2) + "\n")]
 
 
 def predict_files(
@@ -75,4 +85,4 @@ def predict_files(
                        failures)
 
 
-__all__ = ["ImagePrediction", "Predictions", "predict_files"]
+__all__ = ["PREDICTIONS_FILE", "ImagePrediction", "Predictions", "predict_files"]
