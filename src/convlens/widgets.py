@@ -2,7 +2,10 @@
 
 >>> from convlens.widgets import explore
 >>> explorer = explore()                      # the bundled photo, the tutorial's three kernels
->>> explorer                                  # the last line of a cell shows the controls
+>>> explorer                  # doctest: +ELLIPSIS
+<convlens explorer: sample: chelsea; kernels sobel-h, laplacian, sobel-v...>
+
+As the last line of a notebook cell, the explorer shows its controls.
 
 The controls are the web page's (``convlens serve``) in notebook form: an image (a bundled
 sample or an upload; gray or rgb; a display size), a grid of editable cells per kernel with a
