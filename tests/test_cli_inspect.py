@@ -336,3 +336,55 @@ def test_layers_keeps_names_whole_in_an_80_column_terminal(cli, monkeypatch):
     for name in names:  # each name whole on one line, never folded ("features.c / onv1")
         assert any(line.split("│")[0].strip() == name for line in lines), name
     assert "params" in result.out and "left out to fit 80 columns: kernel" in result.out
+
+
+# --------------------------------------------------------------------------- several outputs
+
+ONET = ("several_outputs:build", "--trust-code")  # tests/several_outputs.py: ONet's outputs
+
+
+def test_layers_shows_the_class_scores_of_a_model_with_several_outputs(cli):
+    result = cli("layers", *ONET, "--input-size", "48")
+    assert result.code == 0, result.err
+    assert "output: 1x2 " in result.out  # the face probability, not the box offsets (1x4)
+    assert ("note: the model returns 3 outputs: #0 (1, 4), #1 (1, 10), #2 (1, 2); used #2 "
+            "(1, 2), the only one whose rows are probabilities") in result.err
+    assert result.err.rstrip().endswith("(choose another with --output N)")
+    boxes = cli("layers", *ONET, "--input-size", "48", "--output", "0")
+    assert boxes.code == 0 and "output: 1x4 " in boxes.out
+    assert "used #0 (1, 4), as asked" in boxes.err and "choose another" not in boxes.err
+    data = json.loads(cli("layers", *ONET, "--input-size", "48", "--json").out)
+    assert data["output_shape"] == [1, 2] and data["outputs"]["used"] == 2
+
+
+def test_layers_at_a_size_the_model_cannot_take_prints_the_size_to_use(cli):
+    result = cli("layers", *ONET, "--input-size", "64")
+    assert result.code == 2
+    assert ("hint: it takes 42x42 to 49x49 inputs, and 48x48 is a common input size: pass "
+            "--input-size 48x48") in " ".join(result.out.split())
+    assert result.err.strip().endswith("'body.12' (Linear) expects 144")
+    data = json.loads(cli("layers", *ONET, "--input-size", "64", "--json").out)
+    assert data["suggested_size"] == 48 and data["size_hint"]["fits"] == [42, 49]
+
+
+def test_saliency_and_inspect_read_the_output_asked_for_and_say_which(cli, tmp_path):
+    Image.fromarray(np.full((48, 48, 3), 128, np.uint8)).save(tmp_path / "face.png")
+    result = cli("saliency", *ONET, "face.png", "--method", "gradcam", "--out", "faces")
+    assert result.code == 0, result.err
+    assert "used #2 (1, 2)" in result.err and "(choose another with --output N)" in result.err
+    summary = json.loads((tmp_path / "faces" / "saliency.json").read_text())
+    assert len(summary["predictions"]) == 2 and summary["model"]["outputs"]["used"] == 2
+    boxes = cli("saliency", *ONET, "face.png", "--method", "gradcam", "--output", "0",
+                "--out", "boxes")
+    assert boxes.code == 0, boxes.err
+    summary = json.loads((tmp_path / "boxes" / "saliency.json").read_text())
+    assert len(summary["predictions"]) == 4 and summary["model"]["outputs"]["reason"] == "as asked"
+    seen = cli("inspect", *ONET, "face.png", "--out", "seen")
+    assert seen.code == 0, seen.err
+    assert "used #2 (1, 2)" in seen.err
+    summary = json.loads((tmp_path / "seen" / "inspect.json").read_text())
+    assert len(summary["predictions"]) == 2 and summary["model"]["outputs"]["used"] == 2
+    wrong = cli("inspect", *ONET, "face.png", "--output", "7", "--out", "wrong")
+    assert wrong.code == 2
+    assert wrong.err.strip().endswith("error: the model has no output 7; it returns #0 (1, 4), "
+                                      "#1 (1, 10), #2 (1, 2)")

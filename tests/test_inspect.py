@@ -39,6 +39,7 @@ from convlens.plot.models import (
     plot_learned_vs_classical,
     plot_top_images,
 )
+from several_outputs import build as build_onet
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -603,3 +604,77 @@ def test_top_images_figure_names_layer_channel_and_range(tiny, tmp_path):
     overlays = [ax.images[1].get_array() for ax in _tiles(figure)]
     for overlay, item in zip(overlays, tops):
         np.testing.assert_allclose(overlay, item.activation.numpy())
+
+
+# --------------------------------------------------------------------------- several outputs
+
+
+def _onet(declared=(48, 48), scripted=False, **kwargs) -> OpenedModel:
+    model = build_onet().eval()
+    if scripted:
+        return OpenedModel(torch.jit.script(model), ModelKind.TORCHSCRIPT, "onet.pt",
+                           ModelInfo(in_channels=3, input_size=declared), **kwargs)
+    return OpenedModel(model, ModelKind.FACTORY, "onet",
+                       ModelInfo(in_channels=3, input_size=declared), **kwargs)
+
+
+def _sides_that_run(model: nn.Module, sides) -> list[int]:
+    """The oracle: every side the model runs at, found by running it."""
+    fitting = []
+    for side in sides:
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, 3, side, side))
+        except RuntimeError:
+            continue
+        fitting.append(side)
+    return fitting
+
+
+def test_the_table_of_a_model_with_several_outputs_shows_its_class_scores():
+    opened = _onet()
+    table = layer_table(opened)
+    with torch.no_grad():
+        face = opened.module(torch.zeros(1, 3, 48, 48))[2]
+    assert table.output_shape == tuple(face.shape) == (1, 2)  # not the box offsets (1, 4)
+    assert table.outputs.part.index == 2 and table.outputs.tensor is None
+    assert "used #2 (1, 2)" in table.outputs.note() and "(1, 10)" in table.outputs.note()
+    data = table.to_dict()
+    assert data["output_shape"] == [1, 2]
+    assert data["outputs"] == {
+        "used": 2, "reason": table.outputs.reason,
+        "outputs": [{"index": 0, "name": None, "shape": [1, 4]},
+                    {"index": 1, "name": None, "shape": [1, 10]},
+                    {"index": 2, "name": None, "shape": [1, 2]}]}
+    boxes = layer_table(_onet(output=0))
+    assert boxes.output_shape == (1, 4) and boxes.outputs.reason == "as asked"
+    assert layer_table(_onet(scripted=True)).output_shape == (1, 2)
+    with pytest.raises(ModelError, match=r"no output 5; it returns #0 \(1, 4\)"):
+        layer_table(_onet(output=5))
+    single = layer_table(OpenedModel(create_model("tinyvgg", 3, 4, (32, 32), width=4).eval(),
+                                     ModelKind.REGISTRY, "tinyvgg",
+                                     ModelInfo(in_channels=3, input_size=(32, 32))))
+    assert single.outputs.note() is None and single.to_dict()["outputs"] is None
+
+
+def test_the_size_hint_is_the_declared_or_a_common_size_of_every_size_that_fits():
+    fitting = _sides_that_run(build_onet().eval(), range(30, 70))
+    assert fitting == list(range(42, 50))
+    with pytest.raises(LayerTableError) as caught:
+        layer_table(_onet(declared=(44, 44)), (64, 64))
+    hint = caught.value.table.size_hint
+    assert (hint.smallest, hint.largest) == (fitting[0], fitting[-1])
+    assert (hint.side, hint.reason) == (44, "the size the model declares")
+    # the old hint was the smallest side that fits: 42, for a model made for 48
+    undeclared = _onet(declared=None)
+    table = layer_table(undeclared, (64, 64), strict=False)
+    assert (table.size_hint.side, table.size_hint.reason) == (48, "a common input size")
+    assert table.suggested_size == 48
+    assert table.to_dict()["size_hint"] == {"side": 48, "reason": "a common input size",
+                                            "fits": [42, 49]}
+    with pytest.raises(ModelError) as refused:
+        feature_maps(undeclared, torch.rand(3, 64, 64), ["body.0"])
+    message = str(refused.value)
+    assert message.endswith("it takes 42x42 to 49x49 inputs, and 48x48 is a common input size; "
+                            "it expects 48x48 images: pass input_size=(48, 48)")
+    assert refused.value.worded("cli").endswith("pass --input-size 48x48")

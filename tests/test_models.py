@@ -36,6 +36,7 @@ from convlens.models import (
     top_predictions,
 )
 from convlens.models.registry import _REGISTRY
+from several_outputs import ONET_LAYERS, ONetLike
 
 
 def _info(arch="tinyvgg", channels=1, size=(8, 8), classes=3, **kwargs) -> ModelInfo:
@@ -454,27 +455,6 @@ def test_predict_runs_images_of_several_sizes_through_a_model_of_any_size():
 
 
 # --------------------------------------------------------------------------- several outputs
-
-
-class ONetLike(nn.Module):
-    """MTCNN's ONet (facenet-pytorch): made for 48x48 faces; returns box offsets (N, 4),
-    landmarks (N, 10) and the face probability (N, 2), softmaxed inside."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 8, 3), nn.PReLU(8), nn.MaxPool2d(3, 2, ceil_mode=True),
-            nn.Conv2d(8, 8, 3), nn.PReLU(8), nn.MaxPool2d(3, 2, ceil_mode=True),
-            nn.Conv2d(8, 8, 3), nn.PReLU(8), nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(8, 16, 2), nn.PReLU(16), nn.Flatten(), nn.Linear(16 * 3 * 3, 32))
-        self.box, self.landmarks, self.face = nn.Linear(32, 4), nn.Linear(32, 10), nn.Linear(32, 2)
-
-    def forward(self, x):
-        h = self.body(x)
-        return self.box(h), self.landmarks(h), torch.softmax(self.face(h), dim=1)
-
-
-ONET_LAYERS = "conv3, pool3 s2 ceil, conv3, pool3 s2 ceil, conv3, pool2 s2 ceil, conv2"
 
 
 def _onet(**kwargs) -> OpenedModel:

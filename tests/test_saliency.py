@@ -20,6 +20,7 @@ from convlens.saliency import (
     parse_methods,
     resolve_target,
 )
+from several_outputs import build as build_onet
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -205,3 +206,59 @@ def test_saliency_and_prediction_figures_hold_the_maps():
     bars = plot_predictions(result.predictions, highlight=result.target)
     widths = sorted(patch.get_width() for patch in bars.axes[0].patches)
     np.testing.assert_allclose(widths, sorted(p.probability for p in result.predictions))
+
+
+# --------------------------------------------------------------------------- several outputs
+
+
+class _Only(nn.Module):
+    """The oracle's view of a model with several outputs: output ``index`` alone."""
+
+    def __init__(self, model: nn.Module, index: int) -> None:
+        super().__init__()
+        self.model, self.index = model, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[self.index]
+
+
+def _onet(**kwargs) -> OpenedModel:
+    return OpenedModel(build_onet().eval(), ModelKind.FACTORY, "onet", _sized(48), **kwargs)
+
+
+def test_a_face_detector_is_explained_by_its_face_probability_not_its_box_offsets():
+    from captum.attr import IntegratedGradients
+
+    opened = _onet()
+    image = torch.rand(3, 48, 48)
+    batch = prepare_input(image, opened).batch
+    with torch.no_grad():
+        face = opened.module(batch)[2]
+    result = explain_class(opened, image, ["gradcam", "integrated-gradients"], steps=8)
+    assert result.outputs.part.index == 2 and "used #2 (1, 2)" in result.outputs.note()
+    assert result.target == int(face.argmax())
+    # two classes (face or not), not four box offsets ranked as classes
+    assert [p.index for p in result.predictions] == face[0].argsort(descending=True).tolist()
+    # the face output is already probabilities: read as it is, not softmaxed again
+    assert result.probability == pytest.approx(float(face[0, result.target]), rel=1e-6)
+    face_only = _Only(opened.module, 2)
+    oracle = LayerGradCam(face_only, opened.module.body[9]).attribute(
+        batch, target=result.target, relu_attributions=True)
+    assert result.maps[0].layer == "body.9"  # the last conv layer
+    torch.testing.assert_close(result.maps[0].raw, oracle[0, 0].detach(), atol=1e-6, rtol=1e-5)
+    integrated = IntegratedGradients(face_only).attribute(
+        batch, baselines=torch.zeros_like(batch), target=result.target, n_steps=8)
+    torch.testing.assert_close(result.maps[1].raw, integrated[0].detach(), atol=1e-6, rtol=1e-4)
+
+
+def test_the_user_picks_which_output_to_explain():
+    opened = _onet(output=0)
+    image = torch.rand(3, 48, 48)
+    with torch.no_grad():
+        box = opened.module(prepare_input(image, opened).batch)[0]
+    result = explain_class(opened, image, ["gradcam"], top_k=4)
+    assert result.outputs.reason == "as asked" and result.target == int(box.argmax())
+    assert len(result.predictions) == 4
+    assert result.probability == pytest.approx(float(torch.softmax(box[0], 0).max()), rel=1e-6)
+    with pytest.raises(ModelError, match=r"no output 3; it returns #0 \(1, 4\), #1 \(1, 10\)"):
+        explain_class(_onet(output=3), image, ["gradcam"])

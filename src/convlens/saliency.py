@@ -13,6 +13,10 @@
 Grad-CAM reads the layer through :class:`convlens.inspect.LayerCapture`, so it works on
 TorchScript models too, where Captum's layer methods cannot hook; it gives Captum's
 ``LayerGradCam`` numbers (tested). The gradient methods run on any differentiable model.
+
+Of a model that returns several outputs (MTCNN's ONet: box offsets, landmarks, face
+probability), the class scores are the output ``opened.output`` names, else the one
+:func:`convlens.models.heads.choose_output` picks; :attr:`ClassSaliency.outputs` says which.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import difflib
 import enum
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -40,6 +44,7 @@ from .inspect import (
 )
 from .limits import MAX_IG_STEPS, check_at_most
 from .models import OpenedModel, PreparedInput, eval_mode, prepare_input
+from .models.heads import ChosenOutput, OutputChoice, choose_output
 
 CAM_LAYER = Option("layer=NAME", "--layer NAME", "Grad-CAM's \"at layer\"")
 """How each surface names the layer Grad-CAM reads."""
@@ -106,7 +111,9 @@ class SaliencyMap:
 class ClassSaliency:
     """Saliency of one image for one class, with the model's predictions: what
     :func:`explain_class` computes (the ``saliency`` command's whole result, with its files, is
-    :class:`convlens.results.saliency.SaliencyResult`)."""
+    :class:`convlens.results.saliency.SaliencyResult`). ``outputs`` says which of the model's
+    outputs holds the class scores (its tensor left out); its ``note()`` is ``None`` for a
+    model with one output."""
 
     prepared: PreparedInput
     target: int
@@ -114,6 +121,7 @@ class ClassSaliency:
     probability: float | None
     predictions: list[Prediction] | None
     maps: list[SaliencyMap] = field(default_factory=list)
+    outputs: ChosenOutput | None = None
 
 
 def resolve_target(opened: OpenedModel, spec: str | int | None, output: torch.Tensor) -> int:
@@ -174,7 +182,7 @@ def gradcam(opened: OpenedModel, batch: torch.Tensor, target: int, layer: str) -
             kind = layer_types(opened).get(layer, "?")
             raise ModelError(f"Grad-CAM needs feature maps (N, C, H, W) at layer {layer!r} "
                              f"({kind}); pick a conv layer (see `convlens layers`)")
-        score = _logits(output)[0, target]
+        score = _logits(output, opened.output)[0, target]
         (gradients,) = torch.autograd.grad(score, maps)
     weights = gradients.mean(dim=(2, 3), keepdim=True)
     cam = F.relu((weights * maps).sum(dim=1, keepdim=True)).detach()
@@ -193,7 +201,7 @@ def integrated_gradients(
     check_steps(steps)
     baseline = prepare_input(torch.zeros_like(prepared.display), opened).batch
     with eval_mode(opened.module) as module:
-        method = IntegratedGradients(lambda inputs: _logits(module(inputs)))
+        method = IntegratedGradients(lambda inputs: _logits(module(inputs), opened.output))
         attribution, delta = method.attribute(
             prepared.batch, baselines=baseline, target=target, n_steps=steps,
             internal_batch_size=1 if opened.fixed_input else IG_BATCH,
@@ -219,7 +227,7 @@ def guided_backprop(opened: OpenedModel, batch: torch.Tensor, target: int) -> Sa
                 relu.inplace = False  # backward hooks cannot wrap an in-place op
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                attribution = GuidedBackprop(_LogitsOnly(module)).attribute(
+                attribution = GuidedBackprop(_LogitsOnly(module, opened.output)).attribute(
                     batch.detach().clone(), target=target)
         finally:
             for relu, flag in zip(relus, inplace):
@@ -287,11 +295,15 @@ def explain_output(
     chosen = parse_methods(methods)
     if SaliencyMethod.INTEGRATED_GRADIENTS in chosen:
         check_steps(steps)
-    logits = _logits(output)
+    scores = choose_output(output, opened.output)
+    logits = _logits(output, opened.output)
     index = resolve_target(opened, target, logits)
-    predictions = top_predictions(logits, opened, top_k)
-    probability = float(torch.softmax(logits.float()[0], 0)[index])
-    result = ClassSaliency(prepared, index, opened.class_name(index), probability, predictions)
+    predictions = top_predictions(output, opened, top_k)
+    already = scores.part is not None and scores.part.probabilities
+    row = logits.detach().float()[0]
+    probability = float((row if already else torch.softmax(row, 0))[index])
+    result = ClassSaliency(prepared, index, opened.class_name(index), probability, predictions,
+                           outputs=replace(scores, tensor=None))
     for method in chosen:
         if method is SaliencyMethod.GRADCAM:
             result.maps.append(gradcam(opened, prepared.batch, index,
@@ -304,19 +316,23 @@ def explain_output(
 
 
 class _LogitsOnly(nn.Module):
-    """Wraps a model so that Captum sees one tensor of class scores."""
+    """Wraps a model so that Captum sees one tensor of class scores (output ``choice`` of a
+    model that returns several)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, choice: OutputChoice = None) -> None:
         super().__init__()
         self.model = model
+        self.choice = choice
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _logits(self.model(x))
+        return _logits(self.model(x), self.choice)
 
 
-def _logits(output) -> torch.Tensor:
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        output = output[0]
+def _logits(output: Any, choice: OutputChoice = None) -> torch.Tensor:
+    """The class scores ``(N, K)`` in a model's ``output``: the output ``choice`` names, else
+    the one :func:`~convlens.models.heads.choose_output` picks."""
+    chosen = choose_output(output, choice)
+    output = chosen.tensor if chosen.tensor is not None else output
     if not isinstance(output, torch.Tensor) or output.ndim != 2:
         shape = getattr(output, "shape", type(output).__name__)
         raise ModelError(f"saliency needs a classifier: one row of class scores (1, K) per "

@@ -22,6 +22,7 @@ from ._app import MODEL_COMMANDS, app, console, error_console, fits
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
     from ..inspect import FeatureMaps, LayerTable
     from ..models import OpenedModel
+    from ..models.heads import ChosenOutput
     from ..results.inspection import KernelMatches, TopImages
 
 MODEL = "Model"
@@ -55,6 +56,12 @@ TrustCode = Annotated[bool, typer.Option(
     "called: your own Python code). Any of these can do anything your user account can, so "
     "only for files and code you trust. Off by default: convlens then opens only checkpoints, "
     "weights and plain .pt2 programs, which cannot run code.", rich_help_panel=MODEL)]
+Output = Annotated[str | None, typer.Option(
+    "--output", help="Of a model that returns several outputs (a tuple or dict, e.g. MTCNN's "
+    "box offsets, landmarks and face probability): the one holding the class scores, by place "
+    "(0, 1, ...) or name. Default: the only one whose rows are probabilities, else the only "
+    "(N, classes) one; a note says which was used.", show_default=False,
+    rich_help_panel=MODEL)]
 ModelDevice = Annotated[str, typer.Option(
     "--device", help="`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda` or `mps`.",
     rich_help_panel=MODEL)]
@@ -66,19 +73,29 @@ OutDir = Annotated[Path | None, typer.Option(
 
 def open_model_for_cli(model: str, weights: Path | None, arch: str | None,
                        input_size: str | None, mean: str | None, std: str | None,
-                       trust_code: bool, device: str, quiet: bool = False) -> OpenedModel:
+                       trust_code: bool, device: str, quiet: bool = False,
+                       output: str | None = None) -> OpenedModel:
     """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``
     and ``serve``) and say what was opened, with any notes."""
     from ..models import open_model
 
     opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
                         mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),
-                        trust_code=trust_code, device=device)
+                        trust_code=trust_code, device=device, output=output)
     (error_console if quiet else console).print(f"model: {opened.describe()}", markup=False,
                                                 highlight=False)
     for note in opened.notes:
         error_console.print(f"note: {note}", markup=False)
     return opened
+
+
+def say_outputs(chosen: ChosenOutput | None, asked: bool) -> None:
+    """Of a model that returns several outputs: which holds the class scores, why, and the
+    others (with how to choose another where the user did not choose)."""
+    note = None if chosen is None else chosen.note()
+    if note:
+        hint = "" if asked else " (choose another with --output N)"
+        error_console.print(f"note: {note}{hint}", markup=False)
 
 
 def _numbers(text: str | None, flag: str) -> list[float] | None:
@@ -107,6 +124,7 @@ def layers_command(
     weights: Weights = None,
     arch: Arch = None,
     trust_code: TrustCode = False,
+    output: Output = None,
     device: ModelDevice = "cpu",
 ) -> None:
     """List every layer with its output shape, parameters and receptive field.
@@ -114,7 +132,7 @@ def layers_command(
     One blank image of the model's input size (or `--input-size`) runs through the model. If
     the model fails on it, the table still shows every layer up to the failing one, and the
     error says what mismatched (e.g. `'flatten' (Flatten) gives 1280 features, but
-    'classifier' (Linear) expects 640`).
+    'classifier' (Linear) expects 640`) and a hint gives the input size to use.
 
     Examples:
 
@@ -125,13 +143,15 @@ def layers_command(
     from ..inspect import LayerTableError, layer_table
 
     opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_code,
-                                device, quiet=as_json)
+                                device, quiet=as_json, output=output)
     try:
         table = layer_table(opened)  # at --input-size: open_model applied it
     except LayerTableError as exc:
         _print_layers(exc.table, depth, as_json)
         raise
     _print_layers(table, depth, as_json)
+    if not as_json:
+        say_outputs(table.outputs, opened.output is not None)
 
 
 _LAYER_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
@@ -169,6 +189,10 @@ def _print_layers(table: LayerTable, depth: int | None, as_json: bool) -> None:
     if dropped:
         console.print(f"(left out to fit {console.width} columns: {', '.join(dropped)}; "
                       "--json has every column)", markup=False)
+    if table.size_hint is not None:
+        side = table.size_hint.side
+        console.print(f"hint: {table.size_hint.sentence()}: pass --input-size {side}x{side}",
+                      markup=False)
     for note in table.notes:
         error_console.print(f"note: {note}", markup=False)
 
@@ -233,6 +257,7 @@ def inspect_command(
     mean: Mean = None,
     std: Std = None,
     trust_code: TrustCode = False,
+    output: Output = None,
     device: ModelDevice = "auto",
     out: OutDir = None,
     force: opt.Force = False,
@@ -268,7 +293,8 @@ def inspect_command(
         if not data.is_dir():
             raise ImageError(f"--data must be a folder of images; got {printable(data)}")
         sources = list(iter_image_files([data], recursive=True))
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device)
+    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device,
+                                output=output)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=error_console, transient=True,
                   disable=not sources) as progress:
@@ -277,6 +303,7 @@ def inspect_command(
             opened, source, layer or [], all_conv=all_conv,
             max_side=None if full_size else STORED_MAX_SIDE, top_k=top_k, data=sources,
             channel=channel, images=images_shown, progress=lambda n: progress.advance(task, n))
+    say_outputs(inspection.outputs, opened.output is not None)
     if inspection.predictions:
         console.print(_predictions_table(inspection.predictions))
     for maps in inspection.layers.values():
@@ -372,6 +399,7 @@ def saliency_command(
     mean: Mean = None,
     std: Std = None,
     trust_code: TrustCode = False,
+    output: Output = None,
     device: ModelDevice = "auto",
     out: OutDir = None,
     force: opt.Force = False,
@@ -398,11 +426,13 @@ def saliency_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"saliency-{source.stem}"
     check_out_dir(folder, force)
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device)
+    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device,
+                                output=output)
     found = saliency_image(opened, source, method or DEFAULT_METHODS, class_, layer, steps, top_k)
     for note in found.notes:
         error_console.print(f"note: {note}", markup=False)
     result = found.saliency
+    say_outputs(result.outputs, opened.output is not None)
     if result.predictions:
         console.print(_predictions_table(result.predictions))
     grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",

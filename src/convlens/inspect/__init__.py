@@ -12,7 +12,9 @@ One module per idea:
   resolution), and :func:`top_images`, the data set images that most activate one channel;
 * :mod:`.table` - :func:`layer_table`: every layer with output shape, parameters and receptive
   field (from :mod:`.fields`); when the model fails, the rows up to the failing layer and what
-  mismatched (e.g. "flatten gives 1280 features, but classifier (Linear) expects 640");
+  mismatched (e.g. "flatten gives 1280 features, but classifier (Linear) expects 640") and the
+  input size to use (:class:`SizeHint`); of a model with several outputs, which one holds the
+  class scores (:func:`model_outputs`, :func:`outputs_dict`);
 * :mod:`.running` - :func:`run_model`, which turns a failing forward into that one line
   (:func:`diagnose`);
 * :mod:`.filters` - :func:`conv_weights`, and :func:`nearest_kernels`: the built-in kernel each
@@ -36,7 +38,15 @@ from .maps import (
 )
 from .names import check_layer_names, conv_layers, default_layer, layer_types
 from .running import diagnose, run_model
-from .table import LayerRow, LayerTable, LayerTableError, layer_table
+from .table import (
+    LayerRow,
+    LayerTable,
+    LayerTableError,
+    SizeHint,
+    layer_table,
+    model_outputs,
+    outputs_dict,
+)
 
 __all__ = [
     "STORED_MAX_SIDE",
@@ -50,6 +60,7 @@ __all__ = [
     "LayerTableError",
     "Prediction",
     "ScriptTap",
+    "SizeHint",
     "TopImage",
     "check_layer_names",
     "conv_layers",
@@ -59,7 +70,9 @@ __all__ = [
     "feature_maps",
     "layer_table",
     "layer_types",
+    "model_outputs",
     "nearest_kernels",
+    "outputs_dict",
     "run_model",
     "tensor_bytes",
     "top_images",

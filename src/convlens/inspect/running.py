@@ -36,11 +36,12 @@ def diagnose(opened: OpenedModel, shape: tuple[int, ...], exc: BaseException | N
         size = "x".join(map(str, opened.input_size))
         return ModelError(f"{text}; this exported program takes {opened.in_channels}x{size} "
                           "inputs only")
-    if table.suggested_size is not None:
-        side = table.suggested_size
+    if table.size_hint is not None:
+        hint = table.size_hint
+        side = hint.side
         fits = Option(f"input_size=({side}, {side})", f"--input-size {side}x{side}")
-        return ModelError(f"{text}; it expects {side}x{side} images: pass {fits.python}",
-                          options=[fits])
+        return ModelError(f"{text}; {hint.sentence()}; it expects {side}x{side} images: pass "
+                          f"{fits.python}", options=[fits])
     if opened.input_size is not None:
         size = "x".join(map(str, opened.input_size))
         return ModelError(f"{text}; it was made for {size} inputs")

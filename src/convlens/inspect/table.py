@@ -1,27 +1,38 @@
 """Every layer of a model with its output shape, parameters and receptive field, for one input
 size; and when the model fails on that input, the layers up to the failing one and what
 mismatched (``'flatten' (Flatten) gives 1280 features, but 'classifier' (Linear) expects 640``),
-with the input size that would fit.
+with the input size to use: of the square sides that fit, the model's declared one, else one
+that leaves no pixel uncovered and is a common size
+(:func:`convlens.models.fitting.preferred_side`).
+Of a model that returns several outputs, the table's output is the one holding the class scores
+(:func:`convlens.models.heads.choose_output`), and the table lists the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from ..errors import ModelError
 from ..models import OpenedModel, eval_mode
+from ..models.fitting import preferred_side
+from ..models.heads import ChosenOutput, choose_output
 from ..models.opening import INPUT_SIZE
+from ..sizes import LayerSpec
 from ..wording import plural
-from .fields import DENSE_TYPES, FieldTracker, script_fields, sees_everything
+from .fields import DENSE_TYPES, FieldTracker, module_spec, script_fields, sees_everything
 from .hooks import LayerCapture, ScriptTap, output_shape
 from .names import layer_types
 
 SIZE_SEARCH_LIMIT = 1024
 """Largest square input side tried when working out which input size a model expects."""
+MAX_SIDES_TRIED = 4
+"""Most sides the whole model is run at to check the one suggested (the next preferred one is
+tried when it fails after the dense layer)."""
 
 
 @dataclass
@@ -47,9 +58,33 @@ class LayerRow:
     subtree_params: int = 0
 
 
+@dataclass(frozen=True)
+class SizeHint:
+    """The square input side to suggest (pixels), why (``"the size the model declares"``, ...)
+    and every side from ``smallest`` to ``largest`` that the model fits."""
+
+    side: int
+    reason: str
+    smallest: int
+    largest: int
+
+    def sentence(self) -> str:
+        """``it takes 42x42 to 49x49 inputs, and 48x48 is a common input size`` (or ``it takes
+        only 32x32 inputs``)."""
+        low, high, side = self.smallest, self.largest, self.side
+        if low == high:
+            return f"it takes only {low}x{low} inputs"
+        return f"it takes {low}x{low} to {high}x{high} inputs, and {side}x{side} is {self.reason}"
+
+
 @dataclass
 class LayerTable:
-    """Every layer for one input shape, the totals, and the failure if the model failed."""
+    """Every layer for one input shape, the totals, and the failure if the model failed.
+
+    ``output_shape`` is the shape of the output holding the class scores; ``outputs`` says
+    which that is when the model returns several (``None`` when it failed). ``size_hint`` is
+    the input size to use instead where a dense layer got the wrong number of features.
+    """
 
     input_shape: tuple[int, ...]
     rows: list[LayerRow]
@@ -57,21 +92,48 @@ class LayerTable:
     trainable_params: int
     output_shape: tuple[int, ...] | None = None
     failure: str | None = None
-    suggested_size: int | None = None
+    size_hint: SizeHint | None = None
     notes: list[str] = field(default_factory=list)
+    outputs: ChosenOutput | None = None
+
+    @property
+    def suggested_size(self) -> int | None:
+        """The square side :attr:`size_hint` suggests (``None``: no hint)."""
+        return None if self.size_hint is None else self.size_hint.side
 
     def to_dict(self) -> dict:
+        hint = self.size_hint
         return {
             "input_shape": list(self.input_shape),
             "output_shape": None if self.output_shape is None else list(self.output_shape),
             "total_params": self.total_params, "trainable_params": self.trainable_params,
             "failure": self.failure, "suggested_size": self.suggested_size,
+            "size_hint": None if hint is None else {
+                "side": hint.side, "reason": hint.reason, "fits": [hint.smallest, hint.largest]},
+            "outputs": outputs_dict(self.outputs),
             "layers": [{"name": r.name, "type": r.layer_type, "depth": r.depth,
                         "output_shape": None if r.output_shape is None else list(r.output_shape),
                         "params": r.params, "subtree_params": r.subtree_params,
                         "receptive_field": r.receptive_field,
                         "geometry": r.geometry, "failed": r.failed} for r in self.rows],
         }
+
+
+def outputs_dict(chosen: ChosenOutput | None) -> dict | None:
+    """Which output of a model that returns several holds the class scores, JSON-ready:
+    ``{"used": index, "reason", "outputs": [{"index", "name", "shape"}]}`` (``None`` for a
+    model with one output)."""
+    if chosen is None or not chosen.several or chosen.part is None:
+        return None
+    return {"used": chosen.part.index, "reason": chosen.reason,
+            "outputs": [{"index": part.index, "name": part.name, "shape": list(part.shape)}
+                        for part in chosen.parts]}
+
+
+def model_outputs(output: Any, opened: OpenedModel) -> ChosenOutput:
+    """The output of ``output`` that holds the class scores (``opened.output``, else the one
+    :func:`~convlens.models.heads.choose_output` picks), kept without its tensor."""
+    return replace(choose_output(output, opened.output), tensor=None)
 
 
 class LayerTableError(ModelError):
@@ -153,6 +215,7 @@ def _hooked_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
     table = LayerTable(tuple(batch.shape), rows, *_param_counts(opened.module),
                        output_shape(output))
     if failure_exc is None:
+        _read_outputs(table, output, opened)
         return table
     failing = active[-1] if active else None
     if failing is None:
@@ -176,7 +239,8 @@ def _hooked_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
                 shapes = capture.stopped_inputs
             return int(shapes[0][-1]) if shapes else None
 
-        table.suggested_size = _suggest_size(opened, modules[failing], batch, features)
+        chain = [modules[name] for name in entered if name != failing]
+        table.size_hint = _suggest_size(opened, modules[failing], batch, features, chain)
     return table
 
 
@@ -235,6 +299,7 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
                         return None
                     return int(found[0]) if found else None
 
+                # (a compiled layer's geometry is in the graph, not its module: no chain)
                 suggested = _suggest_size(opened, modules[failing], batch, features)
         else:
             failure = f"the model failed outside its layers: {error_text(exc)}"
@@ -249,11 +314,21 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
             field_, geometry[name] = (batch.shape[-2], batch.shape[-1]), "whole input"
         rows.append(_row(name, kind, modules[name], shapes.get(name), field_,
                          geometry.get(name, ""), failed=name == failing))
-    return LayerTable(tuple(batch.shape), rows, *_param_counts(module), output_shape(output),
-                      failure, suggested)
+    table = LayerTable(tuple(batch.shape), rows, *_param_counts(module), output_shape(output),
+                       failure, suggested)
+    if failure is None:
+        _read_outputs(table, output, opened)
+    return table
 
 
 # --------------------------------------------------------------------------- shared
+
+
+def _read_outputs(table: LayerTable, output: Any, opened: OpenedModel) -> None:
+    """The table's output: the one holding the class scores, of several."""
+    table.outputs = model_outputs(output, opened)
+    if table.outputs.part is not None:
+        table.output_shape = table.outputs.part.shape
 
 
 def _row(name: str, kind: str, module: nn.Module, shape: tuple[int, ...] | None,
@@ -320,11 +395,15 @@ def _suggest_size(
     dense: nn.Module,
     batch: torch.Tensor,
     features: Callable[[torch.Tensor], int | None],
-) -> int | None:
-    """The smallest square input side at which the failing ``dense`` layer gets the features
-    it expects: ``features(blank)`` is what it gets for a blank input (``None``: the model
-    fails before it), growing with the side, so bisection finds it; the whole model must then
-    run at that side."""
+    chain: list[nn.Module] | None = None,
+) -> SizeHint | None:
+    """The square input side to use where the failing ``dense`` layer gets the wrong number of
+    features: ``features(blank)`` is what it gets for a blank input (``None``: the model fails
+    before it), growing with the side, so bisection finds the smallest and the largest side at
+    which it gets what it expects; of those the whole model must run at, the model's declared
+    side is preferred, else one at which the conv and pool layers of ``chain`` (the layers that
+    ran before it) leave no pixel uncovered, a common size first
+    (:func:`~convlens.models.fitting.preferred_side`)."""
     what = _expectation("Linear", dense)
     if what is None:
         return None
@@ -333,22 +412,47 @@ def _suggest_size(
     def blank(side: int) -> torch.Tensor:
         return torch.zeros(1, batch.shape[1], side, side, device=batch.device)
 
-    low, high = 1, SIZE_SEARCH_LIMIT
-    top = features(blank(high))
+    def below(side: int, limit: int) -> bool:
+        got = features(blank(side))
+        return got is None or got < limit
+
+    top = features(blank(SIZE_SEARCH_LIMIT))
     if top is None or top < expected:
         return None
+    smallest = _first_side(lambda side: not below(side, expected))
+    if features(blank(smallest)) != expected:
+        return None
+    largest = _first_side(lambda side: not below(side, expected + 1)) - 1
+    specs: list[LayerSpec] = [spec for spec in map(module_spec, chain or []) if spec is not None]
+    sides = list(range(smallest, largest + 1))
+    for _ in range(MAX_SIDES_TRIED):  # the dense layer fits them all; the rest must run too
+        side, reason = preferred_side(sides, declared=opened.input_size, layers=specs or None)
+        if _runs(opened, blank(side)):
+            return SizeHint(side, reason, smallest, largest)
+        sides.remove(side)
+        if not sides:
+            break
+    return None
+
+
+def _first_side(reached: Callable[[int], bool]) -> int:
+    """The smallest side from 1 to :data:`SIZE_SEARCH_LIMIT` + 1 at which ``reached`` (true
+    from some side on) holds, by bisection."""
+    low, high = 1, SIZE_SEARCH_LIMIT + 1
     while low < high:
         middle = (low + high) // 2
-        got = features(blank(middle))
-        if got is None or got < expected:
-            low = middle + 1
-        else:
+        if middle <= SIZE_SEARCH_LIMIT and reached(middle):
             high = middle
-    if features(blank(low)) != expected:
-        return None
+        else:
+            low = middle + 1
+    return low
+
+
+def _runs(opened: OpenedModel, blank: torch.Tensor) -> bool:
+    """Whether the whole model runs on ``blank``."""
     with eval_mode(opened.module), torch.no_grad():
         try:
-            opened.module(blank(low))
+            opened.module(blank)
         except Exception:
-            return None
-    return low
+            return False
+    return True

@@ -32,7 +32,9 @@ from ..inspect import (
     conv_weights,
     default_layer,
     feature_maps,
+    model_outputs,
     nearest_kernels,
+    outputs_dict,
     top_images,
     top_predictions,
 )
@@ -54,6 +56,7 @@ from ..wording import percent
 
 if TYPE_CHECKING:
     from ..models import OpenedModel
+    from ..models.heads import ChosenOutput
 
 MAPS_FILE = "feature-maps.npz"
 """The feature maps: float32 ``(C, H, W)`` per layer name (the npz contract)."""
@@ -130,7 +133,8 @@ class Inspection:
     ``predictions`` the top classes (``None`` when the output is not one row of class scores);
     ``filters`` the weights ``(K, C, kh, kw)`` of each conv layer among the inspected ones;
     ``nearest`` the built-in kernel nearest to each filter of one conv layer; ``top_images``
-    the data set images that most drive one channel, when asked for.
+    the data set images that most drive one channel, when asked for; ``outputs`` which of the
+    model's outputs holds the class scores (its ``note()`` is ``None`` for a model with one).
     """
 
     source: str
@@ -140,6 +144,7 @@ class Inspection:
     filters: dict[str, torch.Tensor] = field(default_factory=dict)
     nearest: KernelMatches | None = None
     top_images: TopImages | None = None
+    outputs: ChosenOutput | None = None
 
     @property
     def layers(self) -> dict[str, FeatureMaps]:
@@ -158,9 +163,10 @@ class Inspection:
         """Everything computed, JSON-ready: the model, the image, the input shape the model
         saw ``(C, H, W)``, the predictions, per layer its type, full and stored shapes and
         every channel's statistics (the most active first), the nearest kernels and the top
-        images."""
+        images. The model's ``outputs`` say, of a model that returns several, which holds the
+        class scores (``None`` for a model with one)."""
         return {
-            "model": dict(self.model),
+            "model": {**self.model, "outputs": outputs_dict(self.outputs)},
             "image": self.source,
             "model_input_shape": list(self.activations.prepared.batch.shape[1:]),
             "predictions": [asdict(p) for p in self.predictions or []],
@@ -268,6 +274,7 @@ def inspect_image(
     if not names:
         names = [default_layer(opened)]
     activations = feature_maps(opened, picture, names, max_side)
+    outputs = model_outputs(activations.output, opened)
     predictions = top_predictions(activations.output, opened, top_k)
     filters = {name: conv_weights(opened, name)
                for name in dict.fromkeys(key.split("#", 1)[0] for key in activations.layers)
@@ -283,7 +290,7 @@ def inspect_image(
         found = TopImages(names[0], chosen, len(data),
                           top_images(opened, names[0], chosen, data, images, progress=progress))
     return Inspection(source, model_summary(opened), activations, predictions, filters, kernels,
-                      found)
+                      found, outputs)
 
 
 def model_summary(opened: OpenedModel) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..images import load_image
+from ..inspect import outputs_dict
 from ..outputs import printable, save_figure, staged_dir, write_file, write_text
 from ..plot.models import plot_predictions, plot_saliency
 from ..saliency import (
@@ -54,10 +55,12 @@ class SaliencyResult:
 
     def to_dict(self) -> dict:
         """The model, the image, the class explained (``index``, ``label``, ``probability``),
-        the predictions and per method its layer, note, heatmap shape and maximum."""
+        the predictions and per method its layer, note, heatmap shape and maximum. The model's
+        ``outputs`` say, of a model that returns several, which holds the class scores
+        (``None`` for a model with one)."""
         result = self.saliency
         return {
-            "model": dict(self.model),
+            "model": {**self.model, "outputs": outputs_dict(result.outputs)},
             "image": self.source,
             "class": {"index": result.target, "label": result.label,
                       "probability": result.probability},
