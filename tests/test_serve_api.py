@@ -794,6 +794,33 @@ def test_models_found_here_open_by_name_only(tmp_path, monkeypatch):
         assert local.get("/api/meta").json()["model"]["source"] == "runs/pets/model.safetensors"
 
 
+def test_the_models_found_are_models_not_a_runs_training_state(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from convlens.errors import ModelError
+    from convlens.models import load_checkpoint, save_checkpoint
+
+    path, model, info = tiny_checkpoint(tmp_path / "runs" / "pets")
+    folder = path.parent
+    # what `convlens train` keeps for resuming beside the model: weights, optimizer, snapshots
+    state = {f"model.{key}": value.contiguous() for key, value in model.state_dict().items()}
+    save_file({**state, "optim.0.exp_avg": torch.zeros(3)}, str(folder / "train-state.safetensors"))
+    (folder / "train-state.json").write_text("{}")
+    save_file({"x": torch.zeros(2)}, str(folder / "tensors.safetensors"))  # not a model
+    save_checkpoint(model, info, folder / "best.safetensors")  # a model under another name
+    monkeypatch.chdir(tmp_path)
+    with api_client(create_app()) as local:
+        found = local.get("/api/model").json()["found"]
+        assert found == ["runs/pets/best.safetensors", "runs/pets/model.safetensors"]
+        for name in found:  # every one listed opens
+            opened = local.post("/api/model/open", json={"path": name})
+            assert opened.status_code == 200 and opened.json()["classes"] == info.class_names
+        refused = local.post("/api/model/open", json={"path": "runs/pets/train-state.safetensors"})
+        assert refused.status_code == 400 and "upload it instead" in refused.json()["error"]
+    with pytest.raises(ModelError, match="does not fit tinyvgg"):  # indeed no loadable model
+        load_checkpoint(folder / "train-state.safetensors")
+
+
 def test_a_checkpoint_can_be_uploaded_and_a_bad_one_is_refused(tmp_path):
     path, _, _ = tiny_checkpoint(tmp_path)
     files = {"weights": ("model.safetensors", path.read_bytes()),

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from ..errors import ConvlensError, ModelError
 from ..inspect import conv_layers, default_layer, layer_types
 from ..models import INFO_FILE, WEIGHTS_FILE, OpenedModel, open_model
+from ..models.info import FORMAT
 from ..plot.models import FilterScale, rgb_tiles
 from ..results.inspection import Inspection, inspect_image
 from ..saliency import ClassSaliency, SaliencyMethod, explain_output
@@ -72,10 +74,11 @@ class ModelPanel:
         }
 
     def found(self) -> list[str]:
-        """Convlens checkpoints (``*.safetensors`` with ``model.json`` beside) under the
-        working folder, three levels deep at most, as paths relative to it. Hidden folders and
-        virtual environments are skipped, and the search stops after a few thousand folders so
-        a page load never waits on a huge tree."""
+        """Convlens checkpoints under the working folder, three levels deep at most, as paths
+        relative to it: model weights with ``model.json`` beside (:func:`is_model_weights`; not
+        the training state a run keeps for resuming, which holds the optimizer's tensors too).
+        Hidden folders and virtual environments are skipped, and the search stops after a few
+        thousand folders so a page load never waits on a huge tree."""
         hits: list[str] = []
         for visited, (folder, subfolders, files) in enumerate(os.walk(self.root), start=1):
             here = Path(folder)
@@ -85,7 +88,7 @@ class ModelPanel:
                 if not name.startswith(".") and name not in SKIPPED_FOLDERS)
             if INFO_FILE in files:
                 hits += sorted((here / name).relative_to(self.root).as_posix()
-                               for name in files if name.endswith(".safetensors"))
+                               for name in files if is_model_weights(here / name))
             if len(hits) >= MAX_FOUND_MODELS:
                 break
         return sorted(hits[:MAX_FOUND_MODELS])
@@ -164,6 +167,23 @@ class ModelPanel:
         return message
 
 
+def is_model_weights(path: Path) -> bool:
+    """Whether ``path`` holds a convlens model's weights: ``model.safetensors``, or another
+    ``.safetensors`` file :func:`~convlens.models.save_checkpoint` wrote (its header says
+    ``format: convlens-model``). A run's ``train-state.safetensors`` (weights, optimizer state
+    and filter snapshots, for resuming) and other tensor files are not models."""
+    if path.name == WEIGHTS_FILE:
+        return True
+    if path.suffix != ".safetensors":
+        return False
+    try:
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception:  # not a readable safetensors file: not offered
+        return False
+    return metadata.get("format") == FORMAT
+
+
 def render_run(inspection: Inspection, layer: str, top: int, display: int,
                saliency: ClassSaliency | None, source: str) -> tuple[dict, dict[str, np.ndarray]]:
     """The panel's message for one run, from :meth:`Inspection.to_dict` and the arrays the JSON
@@ -178,6 +198,7 @@ def render_run(inspection: Inspection, layer: str, top: int, display: int,
         "predictions": summary["predictions"],
         "layer": {"name": layer, "type": described["type"], "shape": described["shape"],
                   "factor": described["stored_factor"]},
+        "outputs": summary["model"]["outputs"],
     }
     arrays: dict[str, np.ndarray] = {}
     channels = maps.top(top)
