@@ -821,6 +821,30 @@ def test_the_models_found_are_models_not_a_runs_training_state(tmp_path, monkeyp
         load_checkpoint(folder / "train-state.safetensors")
 
 
+def test_the_model_panel_reads_the_output_that_holds_the_class_scores():
+    from convlens.models import ModelInfo, ModelKind, OpenedModel, prepare_input
+    from several_outputs import build
+
+    def opened(**kwargs) -> OpenedModel:
+        return OpenedModel(build().eval(), ModelKind.FACTORY, "onet",
+                           ModelInfo(in_channels=3, input_size=(48, 48)), **kwargs)
+
+    image = load_image(sample_path("chelsea"), "rgb")
+    faces = opened()
+    with torch.no_grad():
+        face = faces.module(prepare_input(image, faces).batch)[2][0]
+    run = {"image": "sample-chelsea", "layer": "body.0"}
+    with api_client(create_app(faces)) as local:
+        header, _ = unpack(local.post("/api/model/run", json=run).content)
+    assert header["outputs"]["used"] == 2 and len(header["predictions"]) == 2
+    assert [p["probability"] for p in header["predictions"]] == pytest.approx(
+        sorted(face.tolist(), reverse=True), abs=1e-6)  # the face probability, as it is
+    assert header["gradcam"]["target"] == int(face.argmax())
+    with api_client(create_app(opened(output=0))) as boxes:
+        header, _ = unpack(boxes.post("/api/model/run", json=run).content)
+    assert header["outputs"]["used"] == 0 and len(header["predictions"]) == 4
+
+
 def test_a_checkpoint_can_be_uploaded_and_a_bad_one_is_refused(tmp_path):
     path, _, _ = tiny_checkpoint(tmp_path)
     files = {"weights": ("model.safetensors", path.read_bytes()),

@@ -60,7 +60,7 @@ Output = Annotated[str | None, typer.Option(
     "--output", help="Of a model that returns several outputs (a tuple or dict, e.g. MTCNN's "
     "box offsets, landmarks and face probability): the one holding the class scores, by place "
     "(0, 1, ...) or name. Default: the only one whose rows are probabilities, else the only "
-    "(N, classes) one; a note says which was used.", show_default=False,
+    "(N, classes) one; a note says which was used.", metavar="N|NAME", show_default=False,
     rich_help_panel=MODEL)]
 ModelDevice = Annotated[str, typer.Option(
     "--device", help="`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda` or `mps`.",

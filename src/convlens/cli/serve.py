@@ -17,6 +17,7 @@ from .inspect import (
     Arch,
     InputSize,
     Mean,
+    Output,
     Std,
     TrustCode,
     Weights,
@@ -50,6 +51,7 @@ def serve(
     mean: Mean = None,
     std: Std = None,
     trust_code: TrustCode = False,
+    output: Output = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default "
                                                "web browser.")] = False,
     device: Annotated[str, typer.Option("--device", help="Where the stages are computed: "
@@ -92,7 +94,7 @@ def serve(
             markup=False)
     port = _bind_check(host, port)
     opened = None if model is None else open_model_for_cli(
-        model, weights, arch, input_size, mean, std, trust_code, device)
+        model, weights, arch, input_size, mean, std, trust_code, device, output=output)
     application = create_app(opened, device=device, allowed_hosts=allowed_hosts(host),
                              trust_code=trust_code)
     shown_host = "127.0.0.1" if host == "localhost" else host
