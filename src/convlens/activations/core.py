@@ -159,8 +159,10 @@ class Explainer:
             return self._other(record, where, why)
         return explanation
 
-    def _work_out(self, record: Record, where: dict, top: int) -> tuple[Any, list]:
+    def _work_out(self, record: Record, where: dict, top: int
+                  ) -> tuple[ActivationExplanation, list]:
         op, kind = record.op, record.op.kind
+        e: ActivationExplanation
         data = [_numbers(t[0]) for t in record.inputs]
         shape = where["shape"]
         same = [d for d in data if d.shape == tuple(shape)]
@@ -245,7 +247,8 @@ class Explainer:
         if source is not None and source.op.kind == "flatten" and source.inputs:
             shape = tuple(int(s) for s in source.inputs[0].shape[1:])
             if len(shape) == 3 and int(np.prod(shape)) == data.size:
-                return shape, source.sources[0] if source.sources else None  # type: ignore
+                return (shape[0], shape[1], shape[2]), (source.sources[0] if source.sources
+                                                        else None)
             return None, None
         if source is not None or not record.sources or record.sources[0] == INPUT:
             return None, None
@@ -253,7 +256,8 @@ class Explainer:
             tensor = _first(other.output)
             if (tensor is not None and tensor.ndim == 4 and tensor[0].numel() == data.size
                     and np.array_equal(_numbers(tensor[0]).ravel(), data.ravel())):
-                return tuple(int(s) for s in tensor.shape[1:]), other.name  # type: ignore
+                _, c, h, w = (int(s) for s in tensor.shape)
+                return (c, h, w), other.name
         return None, None
 
     def _shares(self, record: Record, index: int):
@@ -330,7 +334,7 @@ class Explainer:
             elif kind in ("batchnorm", "act", "add", "cat") or op.name in SAME_PLACE:
                 inner = box
             elif kind in ("conv", "maxpool", "avgpool"):
-                inner = _window_box(op, box, tuple(tensor.shape[1:]))
+                inner = _window_box(op, box, (int(tensor.shape[1]), int(tensor.shape[2])))
             elif kind in ("adaptive_avg", "adaptive_max"):
                 out = _first(record.output)
                 assert out is not None
@@ -357,7 +361,7 @@ class Explainer:
         layer the input that contributes most (the strongest product of a conv or dense
         layer, the max's winner, the larger branch of an add), one step per layer."""
         steps: list[TraceStep] = []
-        position: tuple[int, ...] = (channel,) if y is None else (channel, y, x)  # type: ignore
+        position: tuple[int, ...] = (channel,) if y is None or x is None else (channel, y, x)
         current: str | None = name
         end = ""
         while current is not None and len(steps) < MAX_TRACE:
@@ -416,12 +420,12 @@ def _strongest(e: ActivationExplanation, record: Record):
     if isinstance(e, FlattenExplanation):
         return f"the input at {e.at}", (src, e.at) if src else None
     if isinstance(e, AddExplanation):
-        i = e.strongest()
-        branch = e.branches[i]
+        strongest = e.strongest()
+        branch = e.branches[strongest]
         pos = _position_of(e)
-        data = record.inputs[i][0]
+        data = record.inputs[strongest][0]
         pos = tuple(0 if data.shape[k] == 1 else v for k, v in enumerate(pos))
-        return (f"branch {branch or '(no layer)'} gives {six(e.terms[i])}",
+        return (f"branch {branch or '(no layer)'} gives {six(e.terms[strongest])}",
                 (branch, pos) if branch else None)
     if isinstance(e, ConcatExplanation):
         return (f"channel {e.source_channel} of {e.source}",
@@ -484,8 +488,8 @@ def check_position(name: str, shape: tuple[int, ...], channel: Any, y: Any, x: A
         raise ModelError(f"layer {name!r} gives a {len(shape) + 1}-D output "
                          f"{(1, *shape)}; convlens explains (N, C, H, W) and (N, features)")
     if not 0 <= channel < shape[0]:
-        raise ConfigError(f"channel {channel} is outside layer {name!r}'s {shape[0]} channels: "
-                          f"channel must be 0..{shape[0] - 1}", options=[CHANNEL])
+        raise ConfigError(f"channel {channel} is outside the {shape[0]} channels of layer "
+                          f"{name!r}: channel must be 0..{shape[0] - 1}", options=[CHANNEL])
     if len(shape) == 1:
         if y is not None or x is not None:
             raise ConfigError(f"layer {name!r} gives {shape[0]} numbers, not a map: give no "
@@ -495,8 +499,8 @@ def check_position(name: str, shape: tuple[int, ...], channel: Any, y: Any, x: A
         raise ConfigError(f"layer {name!r} gives {shape[1]}x{shape[2]} maps: give y, x",
                           options=[AT])
     if not (0 <= y < shape[1] and 0 <= x < shape[2]):
-        raise ConfigError(f"position ({y}, {x}) is outside layer {name!r}'s {shape[1]}x"
-                          f"{shape[2]} maps: y must be 0..{shape[1] - 1} and x 0.."
+        raise ConfigError(f"position ({y}, {x}) is outside the {shape[1]}x{shape[2]} maps of "
+                          f"layer {name!r}: y must be 0..{shape[1] - 1} and x 0.."
                           f"{shape[2] - 1}", options=[AT])
     return (channel, y, x)
 

@@ -101,16 +101,17 @@ def module_op(module: nn.Module, kind_name: str | None = None) -> LayerOp:
     """The :class:`LayerOp` of a layer (eager, TorchScript or unflattened ``torch.export``);
     ``kind_name`` is the class name where the module does not tell (exported programs)."""
     name = kind_name or _class_name(module)
+    m: Any = module  # TorchScript modules hold the same attributes, untyped
     scripted = isinstance(module, torch.jit.ScriptModule)
     if (isinstance(module, nn.Conv2d) or (scripted and name == "Conv2d")):
-        return _conv(name, module.weight, module.bias, module.stride, module.padding,
-                     module.dilation, module.groups, module.padding_mode)
+        return _conv(name, m.weight, m.bias, m.stride, m.padding,
+                     m.dilation, m.groups, m.padding_mode)
     if isinstance(module, nn.BatchNorm2d) or (scripted and name == "BatchNorm2d"):
         if getattr(module, "running_mean", None) is None:
             return LayerOp("other", name, {"why": "it normalizes with each batch's own "
                                                   "statistics (no running statistics)"})
-        return _batchnorm(name, module.weight, module.bias, module.running_mean,
-                          module.running_var, module.eps)
+        return _batchnorm(name, m.weight, m.bias, m.running_mean,
+                          m.running_var, m.eps)
     if isinstance(module, tuple(getattr(nn, n) for n in ACTIVATIONS)) or (
             scripted and name in ACTIVATIONS):
         return LayerOp("act", name, {"function": ACTIVATIONS[name] if name in ACTIVATIONS else
@@ -118,26 +119,26 @@ def module_op(module: nn.Module, kind_name: str | None = None) -> LayerOp:
                                      "slope": float(getattr(module, "negative_slope", 0.01)),
                                      "approximate": str(getattr(module, "approximate", "none"))})
     if isinstance(module, nn.MaxPool2d) or (scripted and name == "MaxPool2d"):
-        kernel = _pair(module.kernel_size)
+        kernel = _pair(m.kernel_size)
         return LayerOp("maxpool", name, {
-            "kernel": kernel, "stride": _pair(module.stride or kernel),
-            "padding": _pair(module.padding), "dilation": _pair(module.dilation)})
+            "kernel": kernel, "stride": _pair(m.stride or kernel),
+            "padding": _pair(m.padding), "dilation": _pair(m.dilation)})
     if isinstance(module, nn.AvgPool2d) or (scripted and name == "AvgPool2d"):
-        kernel = _pair(module.kernel_size)
+        kernel = _pair(m.kernel_size)
         return LayerOp("avgpool", name, {
-            "kernel": kernel, "stride": _pair(module.stride or kernel),
-            "padding": _pair(module.padding), "count_include_pad": bool(module.count_include_pad),
-            "divisor": module.divisor_override})
+            "kernel": kernel, "stride": _pair(m.stride or kernel),
+            "padding": _pair(m.padding), "count_include_pad": bool(m.count_include_pad),
+            "divisor": m.divisor_override})
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) or (
             scripted and name in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")):
         kind = "adaptive_avg" if "Avg" in name or isinstance(module, nn.AdaptiveAvgPool2d) \
             else "adaptive_max"
-        return LayerOp(kind, name, {"output_size": module.output_size})
+        return LayerOp(kind, name, {"output_size": m.output_size})
     if isinstance(module, nn.Linear) or (scripted and name == "Linear"):
-        return LayerOp("linear", name, {"weight": _np(module.weight), "bias": _np(module.bias)})
+        return LayerOp("linear", name, {"weight": _np(m.weight), "bias": _np(m.bias)})
     if isinstance(module, nn.Flatten) or (scripted and name == "Flatten"):
-        return LayerOp("flatten", name, {"start": int(module.start_dim),
-                                         "end": int(module.end_dim)})
+        return LayerOp("flatten", name, {"start": int(m.start_dim),
+                                         "end": int(m.end_dim)})
     graph = getattr(module, "graph", None)
     if not scripted and graph is not None and hasattr(graph, "nodes"):
         return graph_op(module, name)
@@ -152,7 +153,8 @@ _CONV_DEFAULTS = (None, None, None, [1, 1], [0, 0], [1, 1], 1)
 def graph_op(module: nn.Module, name: str) -> LayerOp:
     """The :class:`LayerOp` of an unflattened ``torch.export`` layer: its graph must hold one
     op convlens knows (a conv may have a ``pad`` before it), else ``other``."""
-    calls = [node for node in module.graph.nodes if node.op == "call_function"]
+    graph: Any = module.graph
+    calls = [node for node in graph.nodes if node.op == "call_function"]
     ops = [_op_name(node.target) for node in calls]
 
     def attr(arg):
@@ -230,30 +232,32 @@ _FUNCTION_ACTS = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", F.silu: "s
 def function_op(node: torch.fx.Node) -> LayerOp:
     """The :class:`LayerOp` of a traced function call (``x + y``, ``torch.cat``, ``F.relu``,
     ``torch.flatten``, ``x.flatten(1)``)."""
-    target = node.target
+    target: Any = node.target
     name = node.name
+    args: list[Any] = list(node.args)
+    kwargs: dict[str, Any] = dict(node.kwargs)
     aten = _op_name(target) if isinstance(target, torch._ops.OpOverload) else ""
-    if aten in ("add", "add_") and len(node.args) == 2 and node.kwargs.get("alpha", 1) == 1:
+    if aten in ("add", "add_") and len(args) == 2 and kwargs.get("alpha", 1) == 1:
         return LayerOp("add", name)
     if aten == "cat":
-        return LayerOp("cat", name, {"dim": int(node.args[1]) if len(node.args) > 1 else 0})
+        return LayerOp("cat", name, {"dim": int(args[1]) if len(args) > 1 else 0})
     if (node.op == "call_function" and target in _ADDS) or (
             node.op == "call_method" and target in ("add", "add_", "__add__")):
-        if node.kwargs.get("alpha", 1) != 1:
+        if kwargs.get("alpha", 1) != 1:
             return LayerOp("other", name)
         return LayerOp("add", name)
     if node.op == "call_function" and target in _CATS:
-        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
         return LayerOp("cat", name, {"dim": int(dim)})
     if node.op == "call_function" and target in _FUNCTION_ACTS:
-        slope = node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
+        slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
         return LayerOp("act", name, {"function": _FUNCTION_ACTS[target],
                                      "slope": float(slope) if target is F.leaky_relu else 0.01,
-                                     "approximate": node.kwargs.get("approximate", "none")})
+                                     "approximate": kwargs.get("approximate", "none")})
     if (node.op == "call_function" and target is torch.flatten) or (
             node.op == "call_method" and target == "flatten"):
-        args = [*node.args, *(None, 0, -1)[len(node.args):]]
-        return LayerOp("flatten", name, {"start": int(node.kwargs.get("start_dim", args[1])),
-                                         "end": int(node.kwargs.get("end_dim", args[2]))})
+        full = [*args, *(None, 0, -1)[len(args):]]
+        return LayerOp("flatten", name, {"start": int(kwargs.get("start_dim", full[1])),
+                                         "end": int(kwargs.get("end_dim", full[2]))})
     return LayerOp("other", name)
 

@@ -88,13 +88,14 @@ def pool_explanation(where: dict, op: LayerOp, data: np.ndarray) -> PoolExplanat
     divisor: float | None = None
     if op.kind in ("adaptive_avg", "adaptive_max"):
         out_h, out_w = where["shape"][1:]
-        rows, cols = _adaptive(y, height, out_h), _adaptive(x, width, out_w)
+        rows = list(_adaptive(y, height, out_h))
+        cols = list(_adaptive(x, width, out_w))
         whole = (out_h, out_w) == (1, 1)
         kind = "avg" if op.kind == "adaptive_avg" else "max"
         pool = f"global {kind}" if whole else f"adaptive {kind}"
-        window = data[c][np.ix_(list(rows), list(cols))]
+        window = data[c][np.ix_(rows, cols)]
         if kind == "max":
-            return _max(where, pool, list(rows), list(cols), window, data.shape)
+            return _max(where, pool, rows, cols, window, data.shape)
         divisor = float(window.size)
         return PoolExplanation(**where, pool=pool, rows=tuple(rows), cols=tuple(cols),
                                values=window, total=float(window.sum() / divisor),

@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "serve": "serve",
     "train": "train", "evaluate": "train", "predict": "train",
     "layers": "inspect", "inspect": "inspect", "saliency": "inspect",
+    "explain-model": "explain_model",
 }
 """The module under ``convlens.cli`` that registers each command."""
 
@@ -59,6 +60,8 @@ _ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if _command(args) == "explain":  # with --layer: any model's layer (cli/explain_model.py)
+        args = importlib.import_module(".explain_model", __name__).route(args)
     _tolerant_streams()
     load_commands(args)
     try:

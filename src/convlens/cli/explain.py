@@ -97,6 +97,9 @@ def explain(
     PyTorch's Conv2d computes cross-correlation (the kernel is not turned round); `--flip`
     shows true convolution beside it.
 
+    With a model, `convlens explain MODEL IMAGE --layer NAME --channel C --at Y,X` explains any
+    number inside any CNN (`convlens explain MODEL --layer NAME --help` lists its options).
+
     Examples:
 
     * `convlens explain dog.jpg --kernel sobel-h --at 120,45`
@@ -172,8 +175,9 @@ STYLES = {"strong": "bold", "dim": "dim", "padding": PAD_STYLE, "winner": WIN_ST
 
 def print_parts(parts: Sequence[Part]) -> None:
     """Print an explanation's parts: headings as rules, sentences wrapped, grids side by side
-    (padding in italics, the winner starred), the written sum one line per step."""
-    from ..explain.parts import Grids, Heading, Note, Sentence, WrittenSum
+    (padding in italics, the winner starred), the written sum one line per step, tables of
+    words as tables."""
+    from ..explain.parts import Grids, Heading, Note, Sentence, TextTable, WrittenSum
 
     for part in parts:
         if isinstance(part, Heading):
@@ -197,6 +201,8 @@ def print_parts(parts: Sequence[Part]) -> None:
                     items.append(Text(f"\n{operator}", style="bold"))
                 items.append(_rich_table(table))
             console.print(Columns(items, padding=(0, 2)))
+        elif isinstance(part, TextTable):
+            console.print(_rich_text_table(part))
 
 
 def _rich_table(table: TablePart) -> Table:
