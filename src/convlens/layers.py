@@ -347,7 +347,7 @@ def run_reference(
         x = batch.to(device)
         if device.type != "cpu" or batch.shape[1] > 1:
             x = x.contiguous(memory_format=torch.channels_last)
-            layer = layer.to(memory_format=torch.channels_last)
+            layer = layer.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         outputs = layer(x)
         return StageOutputs(*(t.contiguous() for t in outputs))
 

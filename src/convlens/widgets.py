@@ -441,10 +441,10 @@ class Explorer:
         name = stages.kernel_names[kernel]
         try:
             if self.probe_stage.value == "pooled":
-                explanation: PixelExplanation | PooledExplanation = explain_pooled(
-                    stages.input, stages.kernels, stages.config, kernel, row, col,
-                    kernel_name=name)
-                self.readout.value = pooled_explanation_html(explanation)
+                pooled = explain_pooled(stages.input, stages.kernels, stages.config, kernel,
+                                        row, col, kernel_name=name)
+                self.readout.value = pooled_explanation_html(pooled)
+                explanation: PixelExplanation | PooledExplanation = pooled
             else:
                 explanation = explain_pixel(stages.input, stages.kernels, stages.config, kernel,
                                             row, col, kernel_name=name)
@@ -637,7 +637,9 @@ class Explorer:
 
     def _source(self) -> tuple[ImageSource | tuple[str, bytes], tuple]:
         choice = self.sample.value
-        if choice == _GIVEN:
+        source: ImageSource | tuple[str, bytes]
+        ident: tuple
+        if choice == _GIVEN and self._given is not None:
             source, ident = self._given, ("given", id(self._given))
         elif choice == _UPLOADED and self._upload is not None:
             source, ident = self._upload, ("upload", self._upload[0], len(self._upload[1]))

@@ -109,7 +109,10 @@ class PixelExplanation:
     @property
     def pooled_cell(self) -> tuple[int, int] | None:
         """The first pooled cell this pixel feeds, or None (no pool stage, or in no window)."""
-        return tuple(self.pooled[0]["cell"]) if self.pooled else None  # type: ignore[return-value]
+        if not self.pooled:
+            return None
+        row, col = self.pooled[0]["cell"]
+        return int(row), int(col)
 
     @property
     def flipped_weights(self) -> np.ndarray:

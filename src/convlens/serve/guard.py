@@ -126,7 +126,7 @@ class RequestGuard:
         """``(status, message)`` if the request must be refused before any route sees it."""
         host = headers.get("host", "")
         if not self.host_allowed(host_name(host)):
-            names = ", ".join(sorted(self.allowed_hosts))
+            names = ", ".join(sorted(self.allowed_hosts or ()))
             return 400, (f"this server answers only to {names}, not to the host {host!r}; "
                          "open the page at the address `convlens serve` printed")
         if scope["method"] in SAFE_METHODS:

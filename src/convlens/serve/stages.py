@@ -32,7 +32,7 @@ def stage_message(session: Session, body: StagesIn) -> tuple[dict, dict[str, np.
     image, kernels, config = session.inputs(body)
     bank = kernel_bank(kernels, image.shape[0])
     check_fits(config, image.shape[1], image.shape[2], tuple(bank.shape[2:]))
-    chain = config_chain(config, tuple(image.shape[1:]), tuple(bank.shape[2:]))
+    chain = config_chain(config, (image.shape[1], image.shape[2]), (bank.shape[2], bank.shape[3]))
     base = (body.image, body.mode, body.max_side, _key_of(config), body.display)
     keys = [(*base, tuple(bank.shape[1:]), hashlib.sha1(bank[k].numpy().tobytes()).digest())
             for k in range(len(kernels))]

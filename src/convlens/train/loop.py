@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
-from .. import __version__
+from ..version import __version__
 from ..data import (
     DOWNLOADS,
     Augment,

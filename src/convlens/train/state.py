@@ -15,7 +15,7 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError
 from ..models import unwrap_model
 from ..outputs import write_file, write_text
