@@ -238,7 +238,9 @@ class ScriptTap:
                 user_paths = [None if user.kind() == "prim::Return" else node_path(user)
                               for user in users]
                 parts = path.split(".")
-                for depth in range(1, len(parts) + 1):
+                # the innermost layer first: its output is made before its block's (the same
+                # tensor), so a run cut after the block's name also stops at that layer
+                for depth in range(len(parts), 0, -1):
                     layer = ".".join(parts[:depth])
                     if any(p is None or not _inside(p, layer) for p in user_paths):
                         found = outputs.setdefault(layer, [])

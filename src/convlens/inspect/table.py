@@ -304,7 +304,11 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
         else:
             failure = f"the model failed outside its layers: {error_text(exc)}"
     ranks = {name: index for index, name in enumerate(types)}
-    shown = sorted([*shapes, *([failing] if failing else [])], key=lambda n: ranks.get(n, 0))
+    # the failing layer and the blocks around it (which fail with it, as in the eager table)
+    failed = set() if failing is None else {
+        ".".join(failing.split(".")[:depth]) for depth in range(1, failing.count(".") + 2)}
+    shown = sorted(dict.fromkeys([*shapes, *(name for name in failed if name in modules)]),
+                   key=lambda n: ranks.get(n, 0))
     fields, geometry = script_fields(tap.graph, modules, (batch.shape[-2], batch.shape[-1]))
     rows = []
     for name in shown:
@@ -313,7 +317,7 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
         if sees_everything(kind, shapes.get(name)):
             field_, geometry[name] = (batch.shape[-2], batch.shape[-1]), "whole input"
         rows.append(_row(name, kind, modules[name], shapes.get(name), field_,
-                         geometry.get(name, ""), failed=name == failing))
+                         geometry.get(name, ""), failed=name in failed))
     table = LayerTable(tuple(batch.shape), rows, *_param_counts(module), output_shape(output),
                        failure, suggested)
     if failure is None:
