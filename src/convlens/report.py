@@ -17,7 +17,6 @@ from typing import TypeVar
 import torch
 from matplotlib.figure import Figure
 
-from . import __version__
 from .config import Activation, PoolType
 from .defaults import REPORT_DPI
 from .display import parts_html
@@ -28,6 +27,7 @@ from .numbers import format_raw
 from .plot import plot_image, plot_kernels, plot_maps
 from .plot.png import figure_png
 from .sizes import config_chain
+from .version import __version__
 
 E = TypeVar("E", PixelExplanation, PooledExplanation)
 
