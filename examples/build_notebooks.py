@@ -240,7 +240,7 @@ for padding, stride in ((0, 1), (1, 1), ("same", 1), (1, 2)):
 from IPython.display import HTML
 
 from convlens.display import size_chain_html
-from convlens.explain import size_chain
+from convlens.sizes import size_chain
 
 chain = size_chain((300, 451), "conv3, pool2, conv3 p1, pool2")
 HTML(size_chain_html(chain))"""),

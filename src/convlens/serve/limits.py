@@ -8,6 +8,7 @@ with the CLI and the library (the kernel side, the page's counts) are
 
 from __future__ import annotations
 
+from ..defaults import DEFAULT_MAX_SIDE, WORKING_SIDES
 from ..errors import ImageError
 from ..limits import MAX_KERNEL_SIDE as MAX_KERNEL_SIDE  # the library's: one limit everywhere
 from ..limits import PAGE_MAX_DILATION, PAGE_MAX_KERNELS, PAGE_MAX_LAYER_NUMBER
@@ -24,9 +25,8 @@ MAX_MODEL_BYTES = 256 * 1024 * 1024
 """Largest checkpoint upload, in bytes."""
 MAX_PIXELS = 25_000_000
 """Largest image accepted, in pixels (decompression-bomb guard; 6000x4000 is 24 M)."""
-WORKING_SIDES = (256, 512, 1024, 2048, 4096)
-"""Longest side, in pixels, the page may ask an image to be shrunk to before computing."""
-DEFAULT_WORKING_SIDE = 1024
+DEFAULT_WORKING_SIDE = DEFAULT_MAX_SIDE
+"""The working size the page starts at (:data:`convlens.defaults.DEFAULT_MAX_SIDE`)."""
 DISPLAY_SIDES = (32, 1024)
 """Range of the longest side, in pixels, of the maps sent for drawing."""
 MAX_LAYER_NUMBER = PAGE_MAX_LAYER_NUMBER
