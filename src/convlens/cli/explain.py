@@ -106,7 +106,7 @@ def explain(
     * `convlens explain --patch "88 126 145; 86 125 142; 85 124 141" --kernel "1 0 1; 1 1 0; 0 0 0"`
     * `convlens explain dog.jpg --kernel laplacian --pooled-at 30,11 --figure pool.png`
     """
-    from ..config import LayerConfig
+    from ..config import Activation, LayerConfig, parse_enum
     from ..explain import explain_pixel, explain_pooled, layer_words
     from ..images import load_image, sample_path
     from ..kernels import kernel_bank, unique_names
@@ -119,7 +119,8 @@ def explain(
     if patch is not None:
         _refuse_with_patch(ctx, image, at, pooled_at)
         data = _patch_tensor(patch)
-        config = LayerConfig(activation=activation, pool=None)
+        config = LayerConfig(activation=parse_enum(Activation, activation, "activation"),
+                             pool=None)
         source = "--patch"
     else:
         config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
@@ -422,7 +423,7 @@ def animate(
     * `convlens animate dog.jpg --at 120,80 --crop 7 --stride 2 --padding 1 --out slide.gif`
     """
     from ..animate import build_slide, crop_values, render_frames, write_animation
-    from ..config import LayerConfig
+    from ..config import LayerConfig, PaddingMode, parse_enum
     from ..images import load_image, sample_path
     from ..kernels import parse_kernel
     from ..sizes import parse_at, parse_size
@@ -430,7 +431,8 @@ def animate(
     chosen = parse_kernel(kernel)
     if chosen.channels != 1:
         raise ConfigError("animate slides one gray kernel; got an RGB kernel")
-    config = LayerConfig(stride=stride, padding=padding, padding_mode=padding_mode,
+    config = LayerConfig(stride=stride, padding=padding,
+                         padding_mode=parse_enum(PaddingMode, padding_mode, "padding mode"),
                          dilation=dilation, pool=None)
     if values is not None:
         if image is not None or crop_at is not None:
