@@ -952,3 +952,18 @@ def test_serve_opens_any_model_inspect_opens(cli, fake_uvicorn, tmp_path, monkey
     # two ways of opening the same weights give the same predictions
     assert shown["factory"] == shown["torchscript"]
     assert sum(p["probability"] for p in shown["factory"]) == pytest.approx(1, abs=1e-5)
+
+
+def test_serve_output_picks_the_output_the_model_panel_reads(cli, fake_uvicorn):
+    model = ("--model", "several_outputs:build", "--trust-code", "--input-size", "48")
+    shown = {}
+    for output in ("0", None):
+        chosen = ("--output", output) if output else ()
+        result = cli("serve", "--port", "0", *model, *chosen)
+        assert result.code == 0, result.err
+        with api_client(fake_uvicorn[-1][0], base_url="http://127.0.0.1") as client:
+            response = client.post("/api/model/run", json={"image": "sample-coffee"})
+            assert response.status_code == 200, response.text
+            shown[output] = unpack(response.content)[0]
+    assert shown["0"]["outputs"]["used"] == 0 and len(shown["0"]["predictions"]) == 4
+    assert shown[None]["outputs"]["used"] == 2 and len(shown[None]["predictions"]) == 2
