@@ -213,12 +213,15 @@ def downsample_for_display(data: np.ndarray, max_side: int) -> tuple[np.ndarray,
 
 def iter_image_files(paths: list[Path], recursive: bool = False) -> Iterator[Path]:
     """Expand files and folders (sorted; with ``recursive``, the folders inside too) into the
-    image files to process."""
+    image files to process. Without ``recursive`` an entry named like an image is listed even
+    when it is a folder, so that a batch reports it instead of passing over it in silence; with
+    ``recursive`` such a folder is searched instead."""
     for path in paths:
         if path.is_dir():
             try:
                 found = sorted(p for p in (path.rglob("*") if recursive else path.iterdir())
-                               if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+                               if p.suffix.lower() in IMAGE_SUFFIXES
+                               and not (recursive and p.is_dir()))
             except OSError as exc:
                 raise ImageError(f"cannot read folder {printable(path)}: "
                                  f"{exc.strerror or exc}") from None
