@@ -523,7 +523,8 @@ plot_saliency(saliency)"""),
 Everything above is also one command away, in the folder that holds `digitnet.py`:
 
     convlens layers digitnet:DigitNet --weights digitnet.safetensors --input-size 8 --trust-code
-    convlens inspect digitnet:DigitNet digit.png --weights digitnet.safetensors --all-conv --trust-code
+    convlens inspect digitnet:DigitNet digit.png --weights digitnet.safetensors --all-conv \\
+        --trust-code
     convlens saliency digitnet:DigitNet digit.png --weights digitnet.safetensors --trust-code
 
 A convlens checkpoint (from `convlens train`), a TorchScript file or a `torch.export` program

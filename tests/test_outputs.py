@@ -68,13 +68,15 @@ def test_a_folder_of_someone_else_is_refused(tmp_path):
 def test_existing_results_need_force(tmp_path):
     (tmp_path / "res").mkdir()
     (tmp_path / "res" / "mine.txt").write_text("keep")
-    with pytest.raises(ConfigError, match="not empty; pass --force"):
+    with pytest.raises(ConfigError, match="not empty; pass force=True") as refused:
         check_out_dir(tmp_path / "res")
+    assert refused.value.worded("cli").endswith("not empty; pass --force to overwrite it")
     check_out_dir(tmp_path / "res", force=True)
     with pytest.raises(OutputError, match="exists and is not a folder"):
         check_out_dir(tmp_path / "res" / "mine.txt", force=True)
-    with pytest.raises(OutputError, match=r"mine\.txt exists; pass --force"):
+    with pytest.raises(OutputError, match=r"mine\.txt exists; pass force=True") as refused:
         check_out_file(tmp_path / "res" / "mine.txt")
+    assert "mine.txt exists; pass --force" in refused.value.worded("cli")
     with pytest.raises(OutputError, match="is a folder, not a file name"):
         check_out_file(tmp_path / "res", force=True)
     (tmp_path / "gone").symlink_to(tmp_path / "nowhere")

@@ -249,8 +249,9 @@ def test_resume_continues_where_it_stopped(tmp_path):
     (tmp_path / "old" / "train-state.json").write_text(json.dumps(older))
     with pytest.raises(ConfigError, match="older convlens, whose val split was also"):
         train(TrainConfig(out=tmp_path / "old", resume=True))
-    with pytest.raises(ConfigError, match="--resume needs --out"):
+    with pytest.raises(ConfigError, match="resume=True needs out") as refused:
         train(TrainConfig(resume=True))
+    assert refused.value.worded("cli").startswith("--resume needs --out")
 
 
 def test_output_folder_rules(tmp_path, monkeypatch):
@@ -259,8 +260,9 @@ def test_output_folder_rules(tmp_path, monkeypatch):
     second = train(TrainConfig(epochs=1, **QUICK))
     assert first.out_dir == Path("runs/digits-tinyvgg")
     assert second.out_dir == Path("runs/digits-tinyvgg-2")  # never into a used folder
-    with pytest.raises(ConfigError, match="not empty; pass --force"):
+    with pytest.raises(ConfigError, match="not empty; pass force=True") as refused:
         train(TrainConfig(epochs=1, out=first.out_dir, **QUICK))
+    assert "not empty; pass --force" in refused.value.worded("cli")
     train(TrainConfig(epochs=1, out=first.out_dir, force=True, **QUICK))
 
 

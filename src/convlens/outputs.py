@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .defaults import FIGURE_DPI
-from .errors import OutputError
+from .errors import Option, OutputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 _STAGING = ".convlens-partial-"
 """Prefix of the hidden staging folders and files (removed on error, renamed on success)."""
+FORCE = Option("force=True", "--force")
+"""The setting that lets results be overwritten, as the library and the CLI name it."""
 
 
 def printable(value: str | os.PathLike) -> str:
@@ -75,8 +77,8 @@ def check_out_dir(path: Path, force: bool = False) -> None:
             raise OutputError(f"output path {shown} exists and is not a folder")
         if path.is_dir():
             if any(path.iterdir()) and not force:
-                raise OutputError(f"output folder {shown} is not empty; pass --force to "
-                                  "overwrite it")
+                raise OutputError(f"output folder {shown} is not empty; pass force=True to "
+                                  "overwrite it", options=[FORCE])
             _probe(path, path)
             return
     except OSError as exc:
@@ -94,7 +96,7 @@ def check_out_file(path: Path, force: bool = False) -> None:
         if path.is_dir():
             raise OutputError(f"{shown} is a folder, not a file name")
         if path.exists() and not force:
-            raise OutputError(f"{shown} exists; pass --force to overwrite it")
+            raise OutputError(f"{shown} exists; pass force=True to overwrite it", options=[FORCE])
         if path.exists() and not path.is_file():
             raise OutputError(f"{shown} is not a regular file (a device, pipe or socket); "
                               "give a file name")

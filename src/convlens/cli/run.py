@@ -114,8 +114,9 @@ def run(
                                 Text(printable(folder)), f"{result.seconds:.2f}")
                 del result
             except ConvlensError as exc:
-                failures.append((source, str(exc)))
-                error_console.print(printable(f"skipped {source}: {exc}"), markup=False)
+                failures.append((source, exc.worded("cli")))
+                error_console.print(printable(f"skipped {source}: {exc.worded('cli')}"),
+                                    markup=False)
             gc.collect()
             progress.advance(task)
     console.print(summary)

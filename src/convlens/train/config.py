@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from ..data import DataKind
-from ..errors import ConfigError
+from ..errors import ConfigError, Option
 from ..limits import MAX_LAYER_NUMBER, check_at_most
 from ..models import check_settings, get_model_entry
 from ..sizes import parse_size
@@ -180,8 +180,8 @@ class TrainConfig:
             if self.arch_kwargs:
                 check_settings(entry, self.arch_kwargs)
         if self.resume and self.out is None:
-            # the words of the CLI flags: tests and users of both surfaces read this line
-            raise ConfigError("--resume needs --out: the folder of the run to continue")
+            raise ConfigError("resume=True needs out: the folder of the run to continue",
+                              options=[Option("resume=True", "--resume"), Option("out", "--out")])
 
     def to_json(self) -> dict:
         """The settings as JSON-ready values (``out`` as text, ``size`` as a list)."""

@@ -36,7 +36,6 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file
 
-from ..version import __version__
 from ..data import (
     DOWNLOADS,
     Augment,
@@ -56,6 +55,7 @@ from ..models.checkpoint import WEIGHTS_FILE
 from ..models.handle import eval_mode
 from ..outputs import check_out_dir, create_folder, printable, remove_made
 from ..sizes import parse_size
+from ..version import __version__
 from .baseline import svc_baseline
 from .config import MOMENTUM, PRESETS, Hyper, TrainConfig
 from .distributed import Dist, distributed

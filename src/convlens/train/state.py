@@ -15,10 +15,10 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..version import __version__
 from ..errors import ConfigError
 from ..models import unwrap_model
 from ..outputs import write_file, write_text
+from ..version import __version__
 from .config import TrainConfig
 
 STATE_WEIGHTS = "train-state.safetensors"
