@@ -19,7 +19,7 @@ from .version import __version__
 _EXPORTS = {
     "config": ("Activation", "LayerConfig", "PaddingMode", "PoolType"),
     "explain": ("explain_pixel", "explain_pooled"),
-    "images": ("ColorMode", "load_image", "sample_path", "to_gray"),
+    "images": ("ColorMode", "bundled_model_path", "load_image", "sample_path", "to_gray"),
     "kernels": ("Kernel", "get_kernel", "kernel_bank", "list_kernels", "parse_kernel",
                 "parse_kernels", "register_kernel"),
     "layers": ("FixedConvLayer", "Stages", "compute_stages"),

@@ -37,6 +37,8 @@ DEFAULT_MAX_PIXELS = 120_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 SAMPLES = ("chelsea", "coffee", "camera")
 DEFAULT_SAMPLE = "chelsea"
+BUNDLED_MODEL = "digits-cnn"
+"""The folder under ``samples/`` of the small digits CNN that ships with convlens."""
 
 ImageSource = str | Path | Image.Image | np.ndarray | torch.Tensor
 
@@ -65,6 +67,18 @@ def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
     if name not in SAMPLES:
         raise ImageError(f"unknown sample {name!r}; the bundled samples are {', '.join(SAMPLES)}")
     return Path(str(resources.files("convlens") / "samples" / f"{name}.png"))
+
+
+def bundled_model_path() -> Path:
+    """Path of the ``model.safetensors`` of the digits CNN that ships with convlens (8x8 gray
+    digits, classes ``0``-``9``; ``model.json`` and ``metrics.json`` lie beside it, with its
+    accuracy on a held-out test split). ``scripts/build_bundled_model.py`` rebuilds it bit for
+    bit; ``convlens serve`` opens on it.
+
+    >>> bundled_model_path().parent.name
+    'digits-cnn'
+    """
+    return Path(str(resources.files("convlens") / "samples" / BUNDLED_MODEL / "model.safetensors"))
 
 
 def load_image(
