@@ -967,3 +967,56 @@ def test_serve_output_picks_the_output_the_model_panel_reads(cli, fake_uvicorn):
             shown[output] = unpack(response.content)[0]
     assert shown["0"]["outputs"]["used"] == 0 and len(shown["0"]["predictions"]) == 4
     assert shown[None]["outputs"]["used"] == 2 and len(shown[None]["predictions"]) == 2
+
+
+# --------------------------------------------------------------------------- the bundled model
+
+
+def test_serve_opens_on_the_bundled_digits_cnn(cli, fake_uvicorn):
+    from sklearn.datasets import load_digits
+
+    from convlens.images import bundled_model_path
+    from convlens.models import open_model
+
+    result = cli("serve", "--port", "0")
+    assert result.code == 0, result.err
+    assert result.out.startswith("model: ") and "digits-cnn" in result.out
+    app = fake_uvicorn[0][0]
+    with api_client(app, base_url="http://127.0.0.1") as local:
+        shown = local.get("/api/meta").json()["model"]
+        info = local.get("/api/model").json()["model"]
+        assert shown == info
+        assert info["source"] == str(bundled_model_path())
+        assert info["classes"] == [str(digit) for digit in range(10)]
+        assert info["input_size"] == [8, 8] and info["in_channels"] == 1
+        assert info["default_layer"] == "features.conv1"
+        # a digit of scikit-learn's set, as a user would upload it: the panel's top class is
+        # the bundled model's own answer, computed here by hand
+        bundled = open_model(bundled_model_path())
+        digits = load_digits()
+        for index in (0, 1, 2):
+            pixels = np.round(digits.images[index] * 255 / 16).astype(np.uint8)
+            upload = local.post(f"/api/image?name=digit{index}.png&mode=gray&max_side=128",
+                                content=png_bytes(pixels)).json()
+            run = local.post("/api/model/run", json={"image": upload["id"], "max_side": 128})
+            assert run.status_code == 200, run.text
+            header, arrays = unpack(run.content)
+            x = (torch.from_numpy(pixels / 255).float()[None, None] - bundled.info.mean[0]) / (
+                bundled.info.std[0])
+            with torch.no_grad():
+                expected = bundled.module(x).softmax(1)[0]
+            top = header["predictions"][0]
+            assert top["label"] == str(int(expected.argmax())) == str(digits.target[index])
+            assert top["probability"] == pytest.approx(float(expected.max()), abs=1e-5)
+            assert header["layer"]["name"] == "features.conv1"
+            assert arrays["maps"].shape[1:] == (8, 8) and header["gradcam"] is not None
+
+
+def test_serve_model_none_starts_with_no_model(cli, fake_uvicorn):
+    result = cli("serve", "--port", "0", "--model", "none")
+    assert result.code == 0, result.err
+    assert "model: " not in result.out
+    app = fake_uvicorn[0][0]
+    assert app.state.models.opened is None
+    with api_client(app, base_url="http://127.0.0.1") as local:
+        assert local.get("/api/model").json()["model"] is None

@@ -30,6 +30,8 @@ LOOPBACK_NAMES = ("localhost",)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 """The names a browser on this computer uses for a loopback server."""
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+NO_MODEL = "none"
+"""``--model none``: start with no model (by default the bundled digits CNN is open)."""
 
 
 @app.command(rich_help_panel=CONVOLUTION_COMMANDS)
@@ -43,7 +45,8 @@ def serve(
                      "(predictions, feature maps, learned filters, Grad-CAM): anything "
                      "`convlens inspect` opens: a convlens checkpoint, a TorchScript file, a "
                      "torch.export `.pt2` program, `package.module:factory` or a registry name "
-                     "with --weights, `torchvision:NAME`.", rich_help_panel=MODEL,
+                     "with --weights, `torchvision:NAME`. Default: the small digits CNN that "
+                     "ships with convlens; `none` starts with no model.", rich_help_panel=MODEL,
                      show_default=False)] = None,
     weights: Weights = None,
     arch: Arch = None,
@@ -78,12 +81,15 @@ def serve(
     * `convlens serve` (then open the address it prints)
     * `convlens serve --open --port 8000`
     * `convlens serve --model runs/digits/model.safetensors`
+    * `convlens serve --model none` (start with no model; by default the digits CNN that ships
+      with convlens is open)
     * `convlens serve --model mypackage.nets:build --weights net.safetensors`
     * `convlens serve --host 0.0.0.0` (reachable from other machines: only on a network you
       trust)
     """
     import uvicorn
 
+    from ..images import bundled_model_path
     from ..serve import create_app
 
     loopback = is_loopback(host)
@@ -93,8 +99,14 @@ def serve(
             "page and send it files; use the default --host 127.0.0.1 unless you mean that",
             markup=False)
     port = _bind_check(host, port)
-    opened = None if model is None else open_model_for_cli(
-        model, weights, arch, input_size, mean, std, trust_code, device, output=output)
+    if model is None:  # the digits CNN that ships with convlens: a real network, no set-up
+        opened = open_model_for_cli(str(bundled_model_path()), None, None, None, None, None,
+                                    False, device)
+    elif model.strip().lower() == NO_MODEL:
+        opened = None
+    else:
+        opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code,
+                                    device, output=output)
     application = create_app(opened, device=device, allowed_hosts=allowed_hosts(host),
                              trust_code=trust_code)
     shown_host = "127.0.0.1" if host == "localhost" else host
