@@ -24,7 +24,7 @@ from .config import LayerConfig
 from .defaults import FIGURE_DPI
 from .devices import resolve_device
 from .display import stages_png
-from .errors import ConfigError
+from .errors import ConfigError, Option
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
 from .images import ColorMode, load_image, parse_mode
 from .kernels import Kernel, kernel_bank
@@ -302,7 +302,10 @@ def check_teaching_options(
     explanations of ``explain_at`` (:func:`explain_run_pixel`, worked out once), or none."""
     config = stages.config
     if winners and (config.pool is None or config.pool_type.value != "max"):
-        raise ConfigError("--winners needs max pooling (--pool N --pool-type max)")
+        raise ConfigError("winners=True needs max pooling (pool=N, pool_type='max')",
+                          options=[Option("winners=True", "--winners"),
+                                   Option("pool=N", "--pool N"),
+                                   Option("pool_type='max'", "--pool-type max")])
     return [] if explain_at is None else explain_run_pixel(stages, explain_at)
 
 
