@@ -62,6 +62,8 @@ def build(out: Path) -> dict:
         result = fit(bundled_config(run))
         metrics = dict(result.metrics)
         metrics["config"] = dict(metrics["config"], out=None)  # a temporary folder: not shipped
+        # bit for bit holds for one torch version (its CPU kernels decide the last bits)
+        metrics.update(built_by="scripts/build_bundled_model.py", torch_version=torch.__version__)
         (run / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         out.mkdir(parents=True, exist_ok=True)
         for name in SHIPPED:

@@ -77,6 +77,10 @@ def test_its_reported_accuracy_is_what_it_scores_on_the_held_out_test_split(bund
 def test_the_build_script_rebuilds_the_bundled_weights_bit_for_bit(tmp_path, metrics):
     if not SCRIPT.is_file():
         pytest.skip("scripts/ is part of the repository, not of the installed package")
+    built = metrics["torch_version"].split("+")[0]
+    if built != torch.__version__.split("+")[0]:  # its CPU kernels decide the last bits
+        pytest.skip(f"the bundled model was built with torch {metrics['torch_version']}; this "
+                    f"is {torch.__version__}")
     done = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
