@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from convlens.activations import (
     Explainer,
     FlattenExplanation,
     LinearExplanation,
+    MulExplanation,
     OtherExplanation,
     PoolExplanation,
     explain_activation,
@@ -34,7 +36,7 @@ from convlens.explain.parts import find
 from convlens.sizes import LayerSpec, size_chain
 
 ACTIVATIONS = [nn.ReLU(), nn.LeakyReLU(0.2), nn.GELU(), nn.GELU(approximate="tanh"), nn.SiLU(),
-               nn.Hardswish(), nn.Sigmoid(), nn.Tanh()]
+               nn.Hardswish(), nn.Sigmoid(), nn.Tanh(), nn.ReLU6(), nn.Hardsigmoid()]
 
 
 def hooked(module: nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -486,3 +488,44 @@ def test_torchscript_and_export_files(saved_zoo, suffix):
         assert explainer.explain("strided", 0, 1, 1).field is None
         assert trace.steps == expected.steps[:len(trace.steps)]
         assert trace.steps[-1].layer == "strided" and "stops" in trace.end
+
+
+class Gated(nn.Module):
+    """A squeeze-and-excitation gate (x times a per-channel sigmoid of its global mean, as in
+    MobileNetV3 and EfficientNet), a functional global pool and an eval-mode Dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.squeeze = nn.Conv2d(4, 4, 1)
+        self.gate = nn.Hardsigmoid()
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        s = self.gate(self.squeeze(F.adaptive_avg_pool2d(x, 1)))
+        x = x * s
+        return self.fc(self.drop(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
+
+
+def test_gates_functional_pools_and_layers_that_pass_their_input_through():
+    torch.manual_seed(2)
+    model = Gated().eval()
+    image = torch.rand(2, 6, 5)
+    truth = hooked(model, image[None])
+    explainer = Explainer(model, image)
+    mul = explainer.explain("mul", 3, 2, 4)
+    assert isinstance(mul, MulExplanation) and mul.branches == ("conv", "gate")
+    assert mul.factors == pytest.approx((float(truth["conv"][0, 3, 2, 4]),
+                                         float(truth["gate"][0, 3, 0, 0])))
+    assert mul.field == {"top": 0, "bottom": 5, "left": 0, "right": 4}  # the gate sees all
+    pool = explainer.explain("adaptive_avg_pool2d_1", 1, 0, 0)
+    assert isinstance(pool, PoolExplanation) and pool.pool == "global avg"
+    drop = explainer.explain("drop", 2)
+    assert isinstance(drop, OtherExplanation) and drop.inputs == (drop.value,)
+    assert explainer.passes_through(explainer.capture.get("drop"))
+    trace = explainer.trace("fc", 0)
+    assert [s.layer for s in trace.steps][:3] == ["fc", "drop", "flatten"]
+    assert "passed through unchanged" in trace.steps[1].because
+    assert "mul" in [s.layer for s in trace.steps] and "input image" in trace.end

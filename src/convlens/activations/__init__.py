@@ -8,11 +8,13 @@ many numbers) gives one frozen dataclass per layer kind, each with ``parts()`` (
 * :mod:`.conv` - Conv2d (groups, depthwise, stride, every padding mode, dilation, bias): the
   patch, kernel slice and products per input channel, partial sums ranked, bias, total;
 * :mod:`.norm` - BatchNorm2d in eval mode, and the conv before it folded in;
-* :mod:`.elementwise` - ReLU, LeakyReLU, GELU, SiLU, Hardswish, Sigmoid, Tanh: the formula;
+* :mod:`.elementwise` - ReLU, LeakyReLU, GELU, SiLU, Hardswish, Sigmoid, Tanh, ReLU6,
+  Hardsigmoid: the formula;
 * :mod:`.pool` - max (the winner), avg, adaptive and global pooling: the window;
 * :mod:`.linear` - Linear: the strongest inputs at their place in the flattened map, the
   softmax share of each class for the model's output;
-* :mod:`.merge` - residual adds (what each branch gave), concatenations, flatten;
+* :mod:`.merge` - residual adds (what each branch gave), products (gates), concatenations,
+  flatten;
 * :mod:`.other` - any other layer: what it is and its input and output values.
 
 :mod:`.capture` records every layer's inputs and output in one forward pass (``torch.fx``,
@@ -36,7 +38,7 @@ from .core import (
 )
 from .elementwise import ActivationFunctionExplanation
 from .linear import LinearExplanation
-from .merge import AddExplanation, ConcatExplanation, FlattenExplanation
+from .merge import AddExplanation, ConcatExplanation, FlattenExplanation, MulExplanation
 from .norm import BatchNormExplanation
 from .ops import LayerOp, module_op
 from .other import OtherExplanation
@@ -56,6 +58,7 @@ __all__ = [
     "FlattenExplanation",
     "LayerOp",
     "LinearExplanation",
+    "MulExplanation",
     "OtherExplanation",
     "PoolExplanation",
     "Record",

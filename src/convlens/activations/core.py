@@ -22,13 +22,13 @@ from .capture import INPUT, Capture, Record
 from .conv import ConvExplanation, conv_explanation
 from .elementwise import ActivationFunctionExplanation, activation_explanation
 from .linear import LinearExplanation, linear_explanation
-from .merge import AddExplanation, ConcatExplanation, FlattenExplanation
+from .merge import AddExplanation, ConcatExplanation, FlattenExplanation, MulExplanation
 from .norm import BatchNormExplanation, batchnorm_explanation
 from .other import OtherExplanation
 from .pool import PoolExplanation, pool_explanation
 
 ActivationExplanation = (ConvExplanation | BatchNormExplanation | ActivationFunctionExplanation
-                         | PoolExplanation | LinearExplanation | AddExplanation
+                         | PoolExplanation | LinearExplanation | AddExplanation | MulExplanation
                          | ConcatExplanation | FlattenExplanation | OtherExplanation)
 """One explanation per layer kind; each has ``parts()``, ``to_dict()``, ``total`` and
 ``value`` (the hooked number)."""
@@ -36,8 +36,6 @@ ActivationExplanation = (ConvExplanation | BatchNormExplanation | ActivationFunc
 CHANNEL = Option("channel", "--channel")
 AT = Option("y, x", "--at Y,X")
 TOP = Option("top", "--top")
-SAME_PLACE = ("Dropout", "Dropout2d", "Identity")
-"""Layers that pass each number through in eval mode (the receptive field stays)."""
 MAX_TRACE = 200
 
 
@@ -122,6 +120,7 @@ class Explainer:
         self.opened = opened_of(model)
         self.batch = batch_of(image, self.opened)
         self.capture = Capture(self.opened, self.batch)
+        self._boxes: dict[tuple, tuple[int, int, int, int] | None] = {}
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -198,6 +197,12 @@ class Explainer:
             e = AddExplanation(**where, branches=tuple(record.sources), terms=terms,
                                total=float(sum(terms)))
             return e, list(terms)
+        if kind == "mul" and len(data) == 2:
+            index = _position(where)
+            factors = tuple(float(_broadcast(d, shape)[index]) for d in data)
+            e = MulExplanation(**where, branches=tuple(record.sources), factors=factors,
+                               total=float(factors[0] * factors[1]))
+            return e, [e.total]
         if kind == "cat" and spatial and op.params["dim"] in (1, -3) and data and all(
                 d.ndim == 3 for d in data):
             sizes = tuple(d.shape[0] for d in data)
@@ -210,7 +215,7 @@ class Explainer:
                                   total=float(data[part][offset, where["y"], where["x"]]))
             return e, [e.total]
         why = op.params.get("why", "convlens works out conv, batch norm, activation, pool, "
-                            "linear, flatten, add and concatenation layers")
+                            "linear, flatten, add, multiply and concatenation layers")
         e = self._other(record, where, why)
         return e, [e.value]
 
@@ -222,6 +227,13 @@ class Explainer:
             values.append(float(data[index]) if tuple(data.shape) == where["shape"] else None)
         return OtherExplanation(**where, inputs=tuple(values), sources=tuple(record.sources),
                                 why=why, children=tuple(record.children))
+
+    def passes_through(self, record: Record) -> bool:
+        """Whether a layer convlens does not work out gave exactly its one input (Dropout and
+        Identity in eval mode, stochastic depth): checked on the numbers, not assumed."""
+        out = _first(record.output)
+        return (record.op.kind == "other" and len(record.inputs) == 1 and out is not None
+                and record.inputs[0].shape == out.shape and torch.equal(record.inputs[0], out))
 
     def _source_record(self, name: str | None) -> Record | None:
         if name is None or name == INPUT:
@@ -291,7 +303,14 @@ class Explainer:
 
     def _box(self, name: str, box, channels: frozenset[int] | None, depth: int):
         """The input image box that ``box`` (``None``: the whole map) of ``channels``
-        (``None``: all) of layer ``name``'s output depends on."""
+        (``None``: all) of layer ``name``'s output depends on (remembered: branches that meet
+        again, as in a residual or dense network, are followed once)."""
+        key = (name, box, channels)
+        if key not in self._boxes:
+            self._boxes[key] = self._box_of(name, box, channels, depth)
+        return self._boxes[key]
+
+    def _box_of(self, name: str, box, channels: frozenset[int] | None, depth: int):
         if depth > MAX_TRACE:
             return None
         height, width = self.input_size
@@ -319,19 +338,21 @@ class Explainer:
                 offset += size
                 if wanted is not None and not wanted:
                     continue
-            elif kind == "conv" and channels is not None:
+            elif kind == "conv" and channels is not None and op.params["groups"] > 1:
                 out_channels, per_group = op.params["weight"].shape[:2]
                 groups = {c // (out_channels // op.params["groups"]) for c in channels}
                 wanted = frozenset(g * per_group + i for g in groups for i in range(per_group))
+            elif kind == "conv":
+                wanted = None  # every input channel
             elif kind in ("linear", "flatten") or not spatial:
                 wanted = None
-            elif kind == "add" and spatial and tensor.shape[0] == 1:
+            elif kind in ("add", "mul") and spatial and tensor.shape[0] == 1:
                 wanted = frozenset({0})
             if source is None:
                 return None
             if box is None or not spatial or kind in ("linear", "flatten"):
                 inner = None  # all of that map
-            elif kind in ("batchnorm", "act", "add", "cat") or op.name in SAME_PLACE:
+            elif kind in ("batchnorm", "act", "add", "mul", "cat") or self.passes_through(record):
                 inner = box
             elif kind in ("conv", "maxpool", "avgpool"):
                 inner = _window_box(op, box, (int(tensor.shape[1]), int(tensor.shape[2])))
@@ -341,10 +362,10 @@ class Explainer:
                 inner = _adaptive_box(box, tensor.shape[1:], out.shape[2:])
             else:
                 return None
-            if inner is not None:
+            if inner is not None:  # inside the map (a side of 1 is broadcast)
                 h, w = tensor.shape[1:]
-                inner = (max(inner[0], 0), min(inner[1], h - 1), max(inner[2], 0),
-                         min(inner[3], w - 1))
+                inner = ((0, 0) if h == 1 else (max(inner[0], 0), min(inner[1], h - 1))) + (
+                    (0, 0) if w == 1 else (max(inner[2], 0), min(inner[3], w - 1)))
             found = self._box(source, inner, wanted, depth + 1)
             if found is None:
                 return None
@@ -372,7 +393,7 @@ class Explainer:
                 break
             e = self.explain(current, *_split(position), top=1, field=False)
             record = self.capture.get(current)
-            because, nxt = _strongest(e, record)
+            because, nxt = _strongest(e, record, self.passes_through(record))
             steps.append(TraceStep(current, e.kind, position, e.value, because))
             if nxt is None:
                 end = f"the trace stops at {current}: {because}"
@@ -387,8 +408,9 @@ def _split(position: tuple[int, ...]) -> tuple[int, int | None, int | None]:
     return position[0], None, None
 
 
-def _strongest(e: ActivationExplanation, record: Record):
-    """Why this number is what it is (one phrase) and the ``(layer, position)`` to go to."""
+def _strongest(e: ActivationExplanation, record: Record, passes: bool = False):
+    """Why this number is what it is (one phrase) and the ``(layer, position)`` to go to;
+    ``passes``: the layer gave its input unchanged."""
     src = record.sources[0] if record.sources else None
     if isinstance(e, ConvExplanation):
         c, r, q = e.strongest()
@@ -427,6 +449,17 @@ def _strongest(e: ActivationExplanation, record: Record):
         pos = tuple(0 if data.shape[k] == 1 else v for k, v in enumerate(pos))
         return (f"branch {branch or '(no layer)'} gives {six(e.terms[strongest])}",
                 (branch, pos) if branch else None)
+    if isinstance(e, MulExplanation):
+        out_shape = tuple(e.shape)
+        index = next((i for i, t in enumerate(record.inputs) if tuple(t.shape[1:]) == out_shape),
+                     0)
+        branch = e.branches[index]
+        others = " × ".join(six(v) for i, v in enumerate(e.factors) if i != index)
+        return (f"{branch or '(no layer)'} gives {six(e.factors[index])}, times {others}",
+                (branch, _position_of(e)) if branch else None)
+    if isinstance(e, OtherExplanation) and passes:
+        return ("its input, passed through unchanged (checked)",
+                (src, _position_of(e)) if src else None)
     if isinstance(e, ConcatExplanation):
         return (f"channel {e.source_channel} of {e.source}",
                 (e.source, (e.source_channel, e.y, e.x)) if e.source else None)

@@ -1,5 +1,5 @@
 """One number of an elementwise activation (ReLU, LeakyReLU, GELU, SiLU, Hardswish, Sigmoid,
-Tanh): its formula with the numbers put in."""
+Tanh, ReLU6, Hardsigmoid): its formula with the numbers put in."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ FORMULAS = {
     "hardswish": "v × min(max(v + 3, 0), 6) / 6",
     "sigmoid": "1 / (1 + e^-v)",
     "tanh": "tanh(v) = (e^v - e^-v) / (e^v + e^-v)",
+    "relu6": "min(max(0, v), 6)",
+    "hardsigmoid": "min(max(v + 3, 0), 6) / 6",
 }
 
 
@@ -50,6 +52,12 @@ def apply(function: str, v: float, slope: float = 0.01, approximate: str = "none
         out = v * gate / 6
         return out, [f"{six(v)} × min(max({six(v)} + 3, 0), 6) / 6",
                      f"{six(v)} × {six(gate)} / 6", six(out)]
+    if function == "relu6":
+        out = min(max(0.0, v), 6.0)
+        return out, [f"min(max(0, {six(v)}), 6)", six(out)]
+    if function == "hardsigmoid":
+        out = min(max(v + 3, 0.0), 6.0) / 6
+        return out, [f"min(max({six(v)} + 3, 0), 6) / 6", six(out)]
     if function == "sigmoid":
         out = 1 / (1 + math.exp(-v)) if v > -700 else 0.0
         return out, [f"1 / (1 + e^{six(-v)})", six(out)]

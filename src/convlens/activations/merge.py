@@ -1,6 +1,6 @@
 """Numbers made from other layers' numbers without weights: a residual add (which branch
-gave what), a concatenation (which input the channel comes from), a flatten (where the
-number was in the map)."""
+gave what), a product of two tensors (a gate), a concatenation (which input the channel comes
+from), a flatten (where the number was in the map)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,31 @@ class AddExplanation(Where):
         return {**self.where_dict(), "what": "add", "total": self.total,
                 "branches": [{"layer": b, "value": v} for b, v in zip(self.branches,
                                                                       self.terms)]}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MulExplanation(Where):
+    """Two tensors multiplied element by element (a squeeze-and-excitation gate): the value
+    each gives at this place (``factors``), made by ``branches``."""
+
+    branches: tuple[str | None, ...]
+    factors: tuple[float, ...]
+    total: float
+
+    def parts(self) -> tuple[Part, ...]:
+        names = [b or "a tensor no layer made" for b in self.branches]
+        spans = [Span("two tensors are multiplied element by element: ")]
+        spans += [Span(f"{name} gives {six(v)}" + ("; " if i < len(names) - 1 else "."))
+                  for i, (name, v) in enumerate(zip(names, self.factors))]
+        lines = (" × ".join(six(v) for v in self.factors), six(self.total))
+        return (self.heading("product"), Sentence(tuple(spans), "branches"),
+                WrittenSum("product", lines, self.total, key="sum"),
+                self.result("product", self.total), *self.field_sentence())
+
+    def to_dict(self) -> dict:
+        return {**self.where_dict(), "what": "mul", "total": self.total,
+                "branches": [{"layer": b, "value": v} for b, v in zip(self.branches,
+                                                                      self.factors)]}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -25,12 +25,15 @@ from ..config import PaddingMode
 from ..sizes import same_padding
 
 ACTIVATIONS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "GELU": "gelu", "SiLU": "silu",
-               "Hardswish": "hardswish", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+               "Hardswish": "hardswish", "Sigmoid": "sigmoid", "Tanh": "tanh",
+               "ReLU6": "relu6", "Hardsigmoid": "hardsigmoid"}
 """Activation layer classes convlens works out, and the function each computes."""
 _OP_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "leaky_relu": "leaky_relu",
                    "leaky_relu_": "leaky_relu", "gelu": "gelu", "silu": "silu", "silu_": "silu",
                    "hardswish": "hardswish", "hardswish_": "hardswish", "sigmoid": "sigmoid",
-                   "sigmoid_": "sigmoid", "tanh": "tanh", "tanh_": "tanh"}
+                   "sigmoid_": "sigmoid", "tanh": "tanh", "tanh_": "tanh",
+                   "hardsigmoid": "hardsigmoid", "hardsigmoid_": "hardsigmoid",
+                   "relu6": "relu6", "relu6_": "relu6"}
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,8 @@ _ADDS = {operator.add, operator.iadd, torch.add}
 _CATS = {torch.cat, getattr(torch, "concat", torch.cat)}
 _FUNCTION_ACTS = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", F.silu: "silu",
                   F.hardswish: "hardswish", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
-                  F.leaky_relu: "leaky_relu"}
+                  F.leaky_relu: "leaky_relu", F.relu6: "relu6", F.hardsigmoid: "hardsigmoid"}
+_MULS = {operator.mul, operator.imul, torch.mul}
 
 
 def function_op(node: torch.fx.Node) -> LayerOp:
@@ -241,6 +245,12 @@ def function_op(node: torch.fx.Node) -> LayerOp:
         return LayerOp("add", name)
     if aten == "cat":
         return LayerOp("cat", name, {"dim": int(args[1]) if len(args) > 1 else 0})
+    if aten in ("mul", "mul_") or (node.op == "call_function" and target in _MULS) or (
+            node.op == "call_method" and target in ("mul", "mul_", "__mul__")):
+        return LayerOp("mul", name)
+    if node.op == "call_function" and target is F.adaptive_avg_pool2d:
+        return LayerOp("adaptive_avg", name, {"output_size": args[1] if len(args) > 1
+                                              else kwargs.get("output_size")})
     if (node.op == "call_function" and target in _ADDS) or (
             node.op == "call_method" and target in ("add", "add_", "__add__")):
         if kwargs.get("alpha", 1) != 1:
