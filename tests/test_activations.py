@@ -217,6 +217,12 @@ def test_pools(pool):
             assert e.values[e.rows.index(e.winner[0]), e.cols.index(e.winner[1])] == e.total
     if isinstance(pool, nn.AdaptiveAvgPool2d) and pool.output_size == 1:
         assert explainer.explain("1", 0, 0, 0).pool == "global avg"
+    if getattr(pool, "padding", 0) == 1:  # the corner window reaches past the map
+        corner = find(explainer.explain("1", 0, 0, 0).parts(), "padding")
+        assert corner is not None and "5 of the window's 9 cells lie outside the map" in \
+            corner.text
+        kept = "counted as 0" if getattr(pool, "count_include_pad", False) else "left out"
+        assert kept in corner.text
 
 
 def test_linear_maps_inputs_back_and_gives_softmax_shares():

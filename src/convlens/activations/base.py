@@ -56,7 +56,10 @@ class Where:
                 "parts": parts_to_dicts(parts()) if parts is not None else []}
 
     def heading(self, what: str) -> Heading:
-        return Heading(f"{self.layer} ({self.kind}): {what} {self.position}")
+        """``features.3 (Conv2d): conv output (2, 5, 7)``; a function node is named once
+        (``add: sum (2, 5, 7)``)."""
+        kind = "" if self.kind == self.layer else f" ({self.kind})"
+        return Heading(f"{self.layer}{kind}: {what} {self.position}")
 
     def result(self, label: str, total: float) -> Sentence:
         """``= 1.2345 (the hooked value 1.2345)``: the total and what the hook recorded."""
@@ -91,7 +94,8 @@ def ranked(values: np.ndarray, top: int) -> tuple[list[int], float]:
 
 
 def grid_texts(values: np.ndarray) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(six(float(v)) for v in row) for row in np.atleast_2d(values))
+    return tuple(tuple(six(float(v) + 0.0) for v in row)  # + 0.0: no "-0"
+                 for row in np.atleast_2d(values))
 
 
 def grid_numbers(values: np.ndarray) -> tuple[tuple[float, ...], ...]:

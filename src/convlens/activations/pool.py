@@ -22,7 +22,9 @@ class PoolExplanation(Where):
     """``pool`` is ``max``, ``avg``, ``adaptive avg``, ``adaptive max`` or ``global avg`` /
     ``global max``; ``rows``/``cols`` the input positions of the window (in the input map,
     padding left out), ``values`` ``(len(rows), len(cols))`` the input values there;
-    ``winner`` the input ``(row, col)`` of the max; ``divisor`` what the sum is divided by."""
+    ``winner`` the input ``(row, col)`` of the max; ``divisor`` what the sum is divided by;
+    ``window_cells`` the cells of the whole window (more than ``values`` where it reaches into
+    the padding; ``None`` for adaptive pools)."""
 
     pool: str
     rows: tuple[int, ...]
@@ -32,6 +34,7 @@ class PoolExplanation(Where):
     winner: tuple[int, int] | None = None
     divisor: float | None = None
     input_shape: tuple[int, int, int] = (0, 0, 0)
+    window_cells: int | None = None
 
     def parts(self) -> tuple[Part, ...]:
         _, h, w = self.input_shape
@@ -44,6 +47,13 @@ class PoolExplanation(Where):
             marks = tuple(tuple("winner" if (r, col) == self.winner else "" for col in self.cols)
                           for r in self.rows)
         parts: list[Part] = [self.heading("pooled output"), Sentence((Span(where),), "where")]
+        outside = (self.window_cells or 0) - self.values.size
+        if outside > 0:
+            counted = ("left out" if self.winner is not None or self.divisor == self.values.size
+                       else "counted as 0 in the mean")
+            parts.append(Sentence((Span(
+                f"{outside} of the window's {self.window_cells} cells lie outside the map: "
+                f"{counted}.", "padding"),), "padding"))
         if self.values.size <= 400:
             parts.append(Grids((Table("window", "window", grid_texts(self.values),
                                       grid_numbers(self.values), marks=marks,
@@ -73,7 +83,7 @@ class PoolExplanation(Where):
                 "window": {"rows": list(self.rows), "cols": list(self.cols)},
                 "values": self.values.tolist(),
                 "winner": None if self.winner is None else list(self.winner),
-                "divisor": self.divisor}
+                "divisor": self.divisor, "window_cells": self.window_cells}
 
 
 def _adaptive(index: int, size: int, out: int) -> range:
@@ -107,7 +117,8 @@ def pool_explanation(where: dict, op: LayerOp, data: np.ndarray) -> PoolExplanat
                 if 0 <= r < height]
         cols = [q for q in range(x * sw - pw, x * sw - pw + dw * (kw - 1) + 1, dw)
                 if 0 <= q < width]
-        return _max(where, "max", rows, cols, data[c][np.ix_(rows, cols)], data.shape)
+        return _max(where, "max", rows, cols, data[c][np.ix_(rows, cols)], data.shape,
+                    kh * kw)
     top, left = y * sh - ph, x * sw - pw
     bottom, right = min(top + kh, height + ph), min(left + kw, width + pw)
     pool_size = (bottom - top) * (right - left)
@@ -122,12 +133,13 @@ def pool_explanation(where: dict, op: LayerOp, data: np.ndarray) -> PoolExplanat
         divisor = float(len(rows) * len(cols))
     return PoolExplanation(**where, pool="avg", rows=tuple(rows), cols=tuple(cols),
                            values=window, total=float(window.sum() / divisor), divisor=divisor,
-                           input_shape=tuple(data.shape))
+                           input_shape=tuple(data.shape), window_cells=kh * kw)
 
 
 def _max(where: dict, pool: str, rows: list[int], cols: list[int], window: np.ndarray,
-         shape) -> PoolExplanation:
+         shape, window_cells: int | None = None) -> PoolExplanation:
     i, j = np.unravel_index(int(np.argmax(window)), window.shape)
     return PoolExplanation(**where, pool=pool, rows=tuple(rows), cols=tuple(cols),
                            values=window, total=float(window[i, j]),
-                           winner=(rows[i], cols[j]), input_shape=tuple(shape))
+                           winner=(rows[i], cols[j]), input_shape=tuple(shape),
+                           window_cells=window_cells)
