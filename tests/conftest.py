@@ -40,6 +40,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="rewrite the expected outputs in tests/golden/ from this run")
 
 
+GOLDEN = Path(__file__).parent / "golden"
+"""Expected printed outputs (tables, explanations), compared whole by the ``golden`` fixture."""
+
+
+@pytest.fixture
+def golden(request):
+    """Compare text with ``tests/golden/<name>``; ``pytest --update-golden`` rewrites it."""
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if request.config.getoption("--update-golden"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        assert path.is_file(), f"{path.name} is missing; run pytest --update-golden"
+        assert text == path.read_text(encoding="utf-8"), (
+            f"the output differs from tests/golden/{name}; if the change is meant, run "
+            "pytest --update-golden and read the diff")
+
+    return check
+
+
 @dataclass
 class CliResult:
     code: int

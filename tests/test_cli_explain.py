@@ -173,24 +173,7 @@ def test_patch_mode_errors(cli, args, message):
 
 # --------------------------------------------------------------------------- golden outputs
 
-GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.fixture
-def golden(request):
-    """Compare text with ``tests/golden/<name>``; ``pytest --update-golden`` rewrites it."""
-
-    def check(name: str, text: str) -> None:
-        path = GOLDEN / name
-        if request.config.getoption("--update-golden"):
-            GOLDEN.mkdir(exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        assert path.is_file(), f"{path.name} is missing; run pytest --update-golden"
-        assert text == path.read_text(encoding="utf-8"), (
-            f"the output differs from tests/golden/{name}; if the change is meant, run "
-            "pytest --update-golden and read the diff")
-
-    return check
+# the golden fixture (tests/conftest.py) compares with tests/golden/<name>
 
 
 @pytest.mark.parametrize(("name", "args"), [

@@ -41,10 +41,11 @@ def chain_parts(chain: SizeChain) -> tuple[Part, ...]:
     for step in chain.steps:
         layer = step.layer
         name = layer.describe()
-        if layer.dilation > 1:
-            name += "\n" + ", ".join(
-                f"(F = {layer.dilation}×({k}-1)+1 = {span})" for k, span in
-                sorted({(step.rows.kernel, step.rows.span), (step.cols.kernel, step.cols.span)}))
+        if layer.dilation > 1:  # the dilated kernel's span; rows first, each axis named
+            spans = [f"{layer.dilation}×({item.kernel}-1)+1 = {item.span}"
+                     for item in (step.rows, step.cols)]
+            name += (f"\n(F = {spans[0]})" if spans[0] == spans[1] else
+                     f"\n(F = {spans[0]} rows, {spans[1]} cols)")
         for axis, item in step.axes():
             rows.append((str(step.index), name, axis, item.formula(), str(item.size_out),
                          str(item.field), item.rounding_note(), str(item.jump),
