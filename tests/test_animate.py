@@ -105,8 +105,9 @@ def test_existing_file_needs_force_and_mp4_needs_a_writer(tmp_path, monkeypatch)
     images = render_frames(slide)
     target = tmp_path / "mine.gif"
     target.write_bytes(b"a user's file")
-    with pytest.raises(ConfigError, match="--force"):
+    with pytest.raises(ConfigError, match="force=True") as refused:
         write_animation(images, target)
+    assert "--force" in refused.value.worded("cli")
     assert target.read_bytes() == b"a user's file"
     write_animation(images, target, force=True)
     with Image.open(target) as gif:
