@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from .images import ColorMode, load_image, parse_mode
 from .kernels import Kernel, kernel_bank
 from .layers import LayerEstimate, Stages, check_layer_budget, compute_stages, estimate_layer
 from .limits import MAX_FIGURE_INCHES, MAX_KERNELS, check_at_most
+from .numbers import format_bytes
 from .outputs import check_out_dir as check_out_dir
 from .outputs import prepare_out_dir as prepare_out_dir
 from .outputs import printable, staged_dir, unique_names
@@ -65,10 +66,101 @@ class RunResult:
         return stages_png(self.stages)
 
 
-def save_stages(stages: Stages, path: Path) -> Path:
+LARGE_STAGES_BYTES = 256 * 2**20
+"""A ``stages.npz`` at least this large (256 MiB) is announced before it is written, with the
+ways to write less (a 24 Mpx photo with three kernels writes about 740 MB)."""
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+@dataclass(frozen=True)
+class NpzChoice:
+    """What ``stages.npz`` holds: ``arrays``, some of :attr:`Stages.STAGE_NAMES` in that order
+    (none: no file is written), as ``dtype`` ``float32`` (the contract, the default) or
+    ``float16`` (half the bytes; each value rounded to 11 significant bits, a relative error of
+    at most 2**-11 = 0.049% for magnitudes over 6.1e-05, at most 3e-08 below).
+
+    >>> NpzChoice.parse("pooled,conv", "float16").describe()
+    'float16 conv, pooled'
+    >>> NpzChoice().nbytes({"input": (1, 4, 4), "kernels": (1, 1, 3, 3), "conv": (1, 2, 2),
+    ...                     "activated": (1, 2, 2), "pooled": (1, 1, 1)})
+    136
+    """
+
+    arrays: tuple[str, ...] = Stages.STAGE_NAMES
+    dtype: str = "float32"
+
+    @classmethod
+    def parse(cls, arrays: str = "all", dtype: str = "float32") -> NpzChoice:
+        """``arrays``: ``all``, ``none`` or a comma list of stage names; ``dtype``: ``float32``
+        or ``float16``. Unknown names are one error naming the choices."""
+        if dtype not in ("float32", "float16"):
+            raise ConfigError(f"unknown npz dtype {dtype!r}; choose float32 or float16")
+        wanted = {"all": set(Stages.STAGE_NAMES), "none": set()}.get(
+            arrays.strip().lower(), {name.strip() for name in arrays.split(",") if name.strip()})
+        unknown = sorted(wanted - set(Stages.STAGE_NAMES))
+        if unknown:
+            raise ConfigError(f"unknown stage {unknown[0]!r} for stages.npz; choose from "
+                              f"{', '.join(Stages.STAGE_NAMES)}, all or none")
+        return cls(tuple(name for name in Stages.STAGE_NAMES if name in wanted), dtype)
+
+    @property
+    def is_default(self) -> bool:
+        return self == NpzChoice()
+
+    def describe(self) -> str:
+        """``float32 input, kernels, conv, activated, pooled``, or ``no arrays``."""
+        return f"{self.dtype} {', '.join(self.arrays)}" if self.arrays else "no arrays"
+
+    def nbytes(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        """Bytes of the chosen arrays of stages of ``shapes`` (stage name -> shape), as
+        written (the npz is an uncompressed zip: a few hundred bytes more)."""
+        itemsize = np.dtype(self.dtype).itemsize
+        return sum(int(np.prod(shapes[name])) * itemsize for name in self.arrays)
+
+
+def stages_npz_note(shapes: dict[str, tuple[int, ...]], choice: NpzChoice = NpzChoice(),
+                    at_least: int | None = None) -> str | None:
+    """What ``stages.npz`` will hold when it is ``at_least`` this large (by default
+    :data:`LARGE_STAGES_BYTES`), else None: ``stages.npz will be 709 MiB: float32 input,
+    kernels, conv, activated, pooled``. The caller adds how to write less in its own words."""
+    size = choice.nbytes(shapes)
+    if size < (LARGE_STAGES_BYTES if at_least is None else at_least) or not choice.arrays:
+        return None
+    return f"{STAGES_FILE} will be {format_bytes(size)}: {choice.describe()}"
+
+
+def save_stages(stages: Stages, path: Path, choice: NpzChoice = NpzChoice()) -> Path | None:
     """Write the npz contract (float32 ``input, kernels, conv, activated, pooled``), straight
-    from the stages' memory (no copy of a whole stage is made)."""
-    np.savez(path, **stages.to_numpy())
+    from the stages' memory (no copy of a whole stage is made). Another ``choice`` writes only
+    its arrays, as its dtype, and an ``about`` string saying what the file holds (for float16,
+    the largest change rounding made); no arrays write no file (None)."""
+    if not choice.arrays:
+        return None
+    arrays: dict[str, Any] = {name: array for name, array in stages.to_numpy().items()
+                              if name in choice.arrays}
+    if choice.is_default:
+        np.savez(path, **arrays)
+        return path
+    about = (f"convlens stages: {choice.describe()} (of input, kernels, conv, activated, "
+             "pooled)")
+    if choice.dtype == "float16":
+        change = 0.0
+        for name, array in arrays.items():
+            largest = float(np.max(np.abs(array))) if array.size else 0.0
+            if largest > FLOAT16_MAX:
+                raise ConfigError(f"{name} holds values up to {largest:.4g}, beyond float16's "
+                                  f"{FLOAT16_MAX:g}; write it as float32")
+            halves = array.astype(np.float16)
+            for part, half in zip(array.reshape(-1, *array.shape[-2:]),
+                                  halves.reshape(-1, *array.shape[-2:])):
+                if part.size:
+                    change = max(change, float(np.max(np.abs(half.astype(np.float32) - part))))
+            arrays[name] = halves
+        about += (f"; float16 copies of the float32 values, each rounded to 11 significant "
+                  f"bits (relative error at most 0.049%): the largest change here is "
+                  f"{change:.3g}")
+    np.savez(path, **arrays, about=np.array(about))
     return path
 
 
@@ -242,6 +334,8 @@ def run_image(
     winners: bool = False,
     explain_at: tuple[int, int] | None = None,
     report: bool = True,
+    npz: NpzChoice = NpzChoice(),
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Load ``source``, compute its stages and write every result file into ``out_dir``.
 
@@ -249,7 +343,9 @@ def run_image(
     error leaves nothing behind. ``winners`` adds
     ``winners.png`` (which pixel won each max-pool window); ``explain_at`` ``(row, col)`` adds
     ``explain.json`` and ``explain.png`` for that conv pixel of every kernel; ``report`` writes
-    the self-contained ``report.html``.
+    the self-contained ``report.html``. ``npz`` chooses what ``stages.npz`` holds (by default
+    the float32 contract); ``notify`` is called with :func:`stages_npz_note` before a large one
+    is written.
     """
     started = time.perf_counter()
     check_out_dir(out_dir, force)
@@ -262,11 +358,15 @@ def run_image(
                      config)
     stages = compute_stages(image, kernels, config, target)
     explanations = check_teaching_options(stages, winners, explain_at)
+    note = stages_npz_note({name: tuple(getattr(stages, name).shape)
+                            for name in Stages.STAGE_NAMES}, npz)
+    if note is not None and notify is not None:
+        notify(note)
     result = RunResult(Path(source), out_dir, stages)
     # the npz is written and the PNGs compressed on worker threads while the figures are drawn
     with staged_dir(out_dir, force) as folder, ThreadPoolExecutor(
             2, thread_name_prefix="convlens-write") as pool:
-        saved = pool.submit(save_stages, stages, folder / STAGES_FILE)
+        saved = pool.submit(save_stages, stages, folder / STAGES_FILE, npz)
         files = FigureFiles(folder, pool)
         for name, draw in stage_figures(stages, files.dpi).items():
             files.add(name, draw)
@@ -283,11 +383,14 @@ def run_image(
                 command=None if command is None else printable(command), pixel=explain_at,
                 descriptions=[kernel.description for kernel in kernels], figures=pictures,
                 explained=explanations))
-        written = [*files.paths(), saved.result(), *written]
+        npz_path = saved.result()
+        written = [*files.paths(), *([npz_path] if npz_path else []), *written]
         settings = run_settings(source, kernels, config, stages, color, max_side, target,
                                 command)
         result.seconds = time.perf_counter() - started
         settings["seconds"] = round(result.seconds, 3)
+        if not npz.is_default:
+            settings["stages_npz"] = {"arrays": list(npz.arrays), "dtype": npz.dtype}
         settings["files"] = sorted([*(path.name for path in written), RUN_FILE])
         (folder / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         written.append(folder / RUN_FILE)

@@ -53,6 +53,13 @@ def run(
     report: Annotated[bool, typer.Option(
         "--report/--no-report", help="Write report.html: every stage with plain-words "
         "captions, sizes and arithmetic, images inline (one self-contained file).")] = True,
+    npz_arrays: Annotated[str, typer.Option(
+        "--npz", help="What stages.npz holds: `all` (float32 input, kernels, conv, activated, "
+        "pooled), `none` (no file), or a comma list such as `conv,pooled`.")] = "all",
+    npz_dtype: Annotated[str, typer.Option(
+        "--npz-dtype", help="`float32` (exact) or `float16`: half the bytes, each value rounded "
+        "to 11 significant bits (at most 0.049% off); the file's `about` says what it "
+        "holds.")] = "float32",
 ) -> None:
     """Run images through conv -> activation -> pool and write every stage.
 
@@ -61,6 +68,8 @@ def run(
     `activated`, `pooled`), `report.html` (the whole story with captions, one file) and
     `run.json` (settings and command) into `convlens-out/<image-stem>/` or `--out`.
     `--winners` adds `winners.png`, `--explain ROW,COL` adds `explain.json` and `explain.png`.
+    A stages.npz over 256 MiB is announced before it is written; `--npz` and `--npz-dtype`
+    write less.
 
     Kernel sides, the number of kernels and the layer numbers have fixed limits (README,
     `convlens.limits`); a run whose estimated memory passes the budget is refused before it
@@ -75,10 +84,11 @@ def run(
     """
     from ..images import iter_image_files, sample_path
     from ..outputs import check_out_dir, printable
-    from ..runs import output_folders, run_image
+    from ..runs import NpzChoice, RunResult, output_folders, run_image
     from ..sizes import parse_at
 
     chosen = opt.choose_kernels(kernels, kernel)
+    npz = NpzChoice.parse(npz_arrays, npz_dtype)
     config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
                               pool_type, pool_stride)
     sources = list(iter_image_files(images)) if images else [sample_path()]
@@ -86,12 +96,15 @@ def run(
     if len(sources) > 1:  # the batch's root must take new folders: else stop before any work
         check_out_dir(folders[0].parent, force=True)
     command = shlex.join(["convlens", *(ctx.obj or {}).get("argv", [])])
-    run_kwargs = dict(mode=mode, max_side=max_side, device=device, force=force, command=command,
-                      winners=winners, report=report,
-                      explain_at=parse_at(explain_at, "--explain") if explain_at else None)
+    at = parse_at(explain_at, "--explain") if explain_at else None
+
+    def run_one(source: Path, folder: Path) -> RunResult:
+        return run_image(source, chosen, config, folder, mode=mode, max_side=max_side,
+                         device=device, force=force, command=command, winners=winners,
+                         report=report, explain_at=at, npz=npz, notify=announce_npz)
 
     if len(sources) == 1:
-        result = run_image(sources[0], chosen, config, folders[0], **run_kwargs)
+        result = run_one(sources[0], folders[0])
         print_stage_table(result.stages,
                           title=escape(printable(f"{sources[0].name} -> {folders[0]}")))
         console.print(f"wrote {len(result.files)} files to {printable(folders[0])}/ "
@@ -108,7 +121,7 @@ def run(
         for source, folder in zip(sources, folders):
             progress.update(task, description=escape(printable(source.name)))
             try:
-                result = run_image(source, chosen, config, folder, **run_kwargs)
+                result = run_one(source, folder)
                 summary.add_row(Text(printable(source.name)),
                                 "x".join(map(str, result.stages.pooled.shape)),
                                 Text(printable(folder)), f"{result.seconds:.2f}")
@@ -124,6 +137,12 @@ def run(
         error_console.print(f"error: {len(failures)} of {len(sources)} images failed",
                             markup=False)
         raise typer.Exit(1)
+
+
+def announce_npz(note: str) -> None:
+    """Print the library's note on a large stages.npz, with the flags that write less."""
+    error_console.print(f"note: {note}; write less with --npz (e.g. conv,pooled, or none) or "
+                        "--npz-dtype float16 (half the bytes)", markup=False, highlight=False)
 
 
 @app.command("kernels", rich_help_panel=CONVOLUTION_COMMANDS)
