@@ -431,3 +431,32 @@ def test_predictions_are_a_result_object(short_run, tmp_path):
     written = predictions.write(tmp_path / "out")
     assert json.loads(written[0].read_text()) == predictions.to_dict()
     assert predictions.to_dict()[0]["top"][0]["class"] == expected[0][0].label
+
+
+def test_torchrun_with_one_process_joins_a_group_of_one(monkeypatch):
+    """``torchrun --nproc-per-node 1`` (its environment, here set by hand) joins a process
+    group of one, so DDP runs as on more GPUs; outside torchrun nothing is joined."""
+    import socket
+
+    import torch.distributed as torch_dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from convlens.train.distributed import distributed
+
+    with distributed("cpu") as alone:
+        assert not alone.active and alone.world == 1
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for key, value in {"TORCHELASTIC_RUN_ID": "test", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port), "RANK": "0", "LOCAL_RANK": "0",
+                       "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}.items():
+        monkeypatch.setenv(key, value)
+    with distributed("cpu") as joined:
+        assert joined.active and joined.world == 1 and joined.main
+        assert torch_dist.is_initialized() and torch_dist.get_backend() == "gloo"
+        assert isinstance(joined.wrap(torch.nn.Linear(2, 2)), DistributedDataParallel)
+        assert joined.all_sum(torch.tensor([1.5, 2.0])).tolist() == [1.5, 2.0]
+        assert sorted(joined.shard(5, epoch=0, seed=0, generator=torch.Generator()).tolist()) \
+            == [0, 1, 2, 3, 4]
+    assert not torch_dist.is_initialized()  # left on the way out

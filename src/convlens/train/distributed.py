@@ -1,7 +1,8 @@
-"""The distributed set-up: under ``torchrun`` (``WORLD_SIZE`` > 1) each process joins the
-process group (NCCL on CUDA GPUs, Gloo on CPUs), trains on its share of every batch through
-DistributedDataParallel, and only rank 0 writes files and speaks. Alone, every call here is a
-no-op, so the loop reads the same either way."""
+"""The distributed set-up: under ``torchrun`` each process joins the process group (NCCL on
+CUDA GPUs, Gloo on CPUs), trains on its share of every batch through DistributedDataParallel,
+and only rank 0 writes files and speaks. ``torchrun --nproc-per-node 1`` joins a group of one,
+so DDP and NCCL run as they would on more GPUs. Outside torchrun every call here is a no-op, so
+the loop reads the same either way."""
 
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ class Dist:
     world: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    joined: bool = False
 
     @property
     def active(self) -> bool:
-        """Whether there are other processes."""
-        return self.world > 1
+        """Whether this process is in a process group (started by torchrun, maybe alone)."""
+        return self.joined
 
     @property
     def main(self) -> bool:
@@ -109,7 +111,9 @@ def distributed(device_name: str) -> Iterator[Dist]:
     """Join the ``torchrun`` process group if there is one (NCCL on CUDA, else Gloo); leave
     it on the way out (if this call joined it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    launched = world > 1 or ("TORCHELASTIC_RUN_ID" in os.environ
+                             and "MASTER_ADDR" in os.environ)  # torchrun, even with one process
+    if not launched:
         yield Dist(device=resolve_device(device_name))
         return
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -125,7 +129,7 @@ def distributed(device_name: str) -> Iterator[Dist]:
     if started:
         dist.init_process_group(backend=backend, device_id=device if backend == "nccl" else None)
     try:
-        yield Dist(dist.get_rank(), dist.get_world_size(), local_rank, device)
+        yield Dist(dist.get_rank(), dist.get_world_size(), local_rank, device, joined=True)
     finally:
         if started and dist.is_initialized():
             dist.destroy_process_group()

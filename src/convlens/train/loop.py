@@ -56,6 +56,7 @@ from ..models.handle import eval_mode
 from ..outputs import check_out_dir, create_folder, printable, remove_made
 from ..sizes import parse_size
 from ..version import __version__
+from ..wording import plural
 from .baseline import svc_baseline
 from .config import MOMENTUM, PRESETS, Hyper, TrainConfig
 from .distributed import Dist, distributed
@@ -453,7 +454,8 @@ def _describe(config: TrainConfig, splits: DataSplits, model: nn.Module, augment
     """The model, the device and the run's numbers, before the table."""
     params = sum(p.numel() for p in model.parameters())
     kwargs = ", ".join(f"{k}={v}" for k, v in (config.arch_kwargs or {}).items())
-    place = f"{dist.device}" + (f" x {dist.world} processes (DDP)" if dist.active else "")
+    place = f"{dist.device}" + (f" x {plural(dist.world, 'process', 'processes')} (DDP)"
+                                if dist.active else "")
     height, width = splits.input_size
     events.note(f"model {config.model}({kwargs}): {params:,} parameters, input "
                 f"{splits.in_channels}x{height}x{width}; device {place}"
