@@ -10,6 +10,7 @@ line. The only numbers that change from run to run, ``run``'s timing, are masked
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -171,3 +172,19 @@ def test_a_dilated_rectangular_kernel_names_the_span_of_each_axis():
     table = chain_parts(size_chain(32, "conv5x3 d2, conv3 d3"))[0]
     assert table.rows[0][1] == "conv5x3 d2\n(F = 2×(5-1)+1 = 9 rows, 2×(3-1)+1 = 5 cols)"
     assert table.rows[-1][1] == "conv3 d3\n(F = 3×(3-1)+1 = 7)"
+
+
+@pytest.mark.parametrize("size", ["32x32", "40x40"])
+def test_the_torchscript_table_prints_as_the_eager_one(cli, width, scripted, size):
+    """The same network, run eagerly (a factory) and as TorchScript, prints the same table below
+    its model line. Bug fixed: at a size it cannot take, the TorchScript table gave the failing
+    Linear layer a receptive field ('40x40 whole input'); the eager one (the layer has no
+    output) leaves it blank."""
+    width(120)
+    eager = cli("layers", "test_golden_tables:ScriptedNet", "--trust-code", "--input-size", size)
+    script = cli("layers", scripted, "--trust-code", "--input-size", size)
+    assert eager.code == script.code == (0 if size == "32x32" else 2), (eager.err, script.err)
+    assert eager.out.splitlines()[1:] == script.out.splitlines()[1:]
+    rows = [json.loads(cli("layers", spec, "--trust-code", "--input-size", size, "--json").out)
+            for spec in ("test_golden_tables:ScriptedNet", scripted)]
+    assert rows[0]["layers"] == rows[1]["layers"]

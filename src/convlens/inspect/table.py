@@ -314,7 +314,7 @@ def _script_table(opened: OpenedModel, batch: torch.Tensor) -> LayerTable:
     for name in shown:
         kind = types.get(name, "?")
         field_ = fields.get(name)
-        if sees_everything(kind, shapes.get(name)):
+        if sees_everything(kind, shapes.get(name)) and name not in failed:  # as eager
             field_, geometry[name] = (batch.shape[-2], batch.shape[-1]), "whole input"
         rows.append(_row(name, kind, modules[name], shapes.get(name), field_,
                          geometry.get(name, ""), failed=name in failed))
