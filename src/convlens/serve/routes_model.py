@@ -1,17 +1,20 @@
 """Routes of the model panel: ``GET /api/model`` (the open model and the checkpoints found),
-``POST /api/model/open``, ``POST /api/model/upload`` and ``POST /api/model/run``."""
+``POST /api/model/open``, ``POST /api/model/upload`` and ``POST /api/model/run``; and of the
+network view (:mod:`.network`): ``GET/POST /api/network`` (the layers as columns of channel
+thumbnails) and ``POST /api/network/explain`` (one cell worked out)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from ..errors import ModelError
 from ..models import INFO_FILE, WEIGHTS_FILE
+from .network import NetworkExplainIn, NetworkIn, NetworkView
 from .schemas import ModelOpenIn, ModelRunIn
 from .session import Session
 
@@ -69,4 +72,45 @@ def model_routes(session: Session) -> APIRouter:
 
         return Response(await to_thread.run_sync(work), media_type="application/octet-stream")
 
+    network = NetworkView(models)
+
+    def network_message(body: NetworkIn) -> bytes:
+        image = session.images.load(body.image, "rgb", body.max_side)
+        return network.render(image, (body.image, body.max_side), body.columns, body.top,
+                              body.display, body.scale)
+
+    @router.post("/api/network")
+    async def network_columns(body: NetworkIn) -> Response:
+        """The open model's layers as columns of channel thumbnails for the image."""
+        return Response(await to_thread.run_sync(network_message, body),
+                        media_type="application/octet-stream")
+
+    @router.get("/api/network")
+    async def network_columns_get(body: NetworkIn = Depends(network_query)) -> Response:
+        """As ``POST /api/network``, from the query (``columns`` comma-separated)."""
+        return Response(await to_thread.run_sync(network_message, body),
+                        media_type="application/octet-stream")
+
+    @router.post("/api/network/explain")
+    async def network_explain(body: NetworkExplainIn) -> dict:
+        """One cell of the view worked out (``explain_activation(...).to_dict()``), with its
+        receptive field in the input and in the layer before."""
+        def work() -> dict:
+            image = session.images.load(body.image, "rgb", body.max_side)
+            return network.explain(image, (body.image, body.max_side), body.layer,
+                                   body.channel, body.y, body.x, body.top)
+
+        return await to_thread.run_sync(work)
+
     return router
+
+
+def network_query(image: str, max_side: int | None = None, columns: str | None = None,
+                  top: int | None = None, display: int | None = None,
+                  scale: str | None = None) -> NetworkIn:
+    """``GET /api/network``'s query as a :class:`.NetworkIn` (checked the same way)."""
+    given = {"image": image, "max_side": max_side, "top": top, "display": display,
+             "scale": scale,
+             "columns": None if columns is None else [c for c in columns.split(",") if c]}
+    return NetworkIn(**{key: value for key, value in given.items()
+                        if value is not None or key == "columns"})

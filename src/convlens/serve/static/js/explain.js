@@ -139,7 +139,7 @@ function spanNode(span) {
   return el(tag, {...attrs, text: span.text});
 }
 
-function partNode(part) {
+export function partNode(part) {
   switch (part.kind) {
     case "heading":
       return el("p", {class: `heading level-${part.level}`},

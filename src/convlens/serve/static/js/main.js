@@ -6,12 +6,13 @@
 //   body.js (state -> request)    stages.js (maps, sizes)              kernels.js (the editor)
 //   probe.js, boxes.js (pixels)   explain.js (the explanation panel)   image.js (the input)
 //   settings.js (layer, downloads)  magnifier.js (the probed patch)     model.js (the model panel)
-//   slide.js (a click slides the kernel to the pixel)
+//   slide.js (a click slides the kernel to the pixel)  network.js (the network view)
 import {$, clearMessage, isPhone, showMessage} from "./dom.js";
 import {restoreExplain, requestExplain} from "./explain.js";
 import {loadInput, setupImageInputs} from "./image.js";
 import {addKernel, buildRows, kernelFromPreset, randomizeKernel, rebuild} from "./kernels.js";
 import {refreshModels, setupModel} from "./model.js";
+import {setupNetwork} from "./network.js";
 import {lutOf} from "./numbers.js";
 import {clearProbe} from "./probe.js";
 import {defaultLayer, setupDownloads, setupSettings, showLayer} from "./settings.js";
@@ -59,6 +60,7 @@ async function start() {
   });
   window.addEventListener("resize", restoreExplain);
   setupModel();
+  setupNetwork();
   buildRows();
   document.body.dataset.ready = "1";
   view.modelInfo = meta.model;

@@ -3,6 +3,7 @@
 import {errorText, post, postJSON, unpack} from "./api.js";
 import {$, clearMessage, el, fillSelect, setStatus, showMessage} from "./dom.js";
 import {drawInput, drawMap} from "./draw.js";
+import {refreshNetwork} from "./network.js";
 import {short} from "./numbers.js";
 import {exposed, state, view} from "./state.js";
 
@@ -48,6 +49,7 @@ function showModel() {
 
 export async function runModel() {
   if (!view.modelInfo || !view.inputHeader) return;
+  refreshNetwork();
   const seq = ++flight.seq;
   // how many channels and how large: the server's defaults (serve/schemas.py ModelRunIn)
   const body = {image: state.image, max_side: state.maxSide, layer: $("#model-layer").value || null,

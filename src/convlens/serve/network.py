@@ -1,0 +1,314 @@
+"""The page's network view: every layer of the open model as a column of channel thumbnails,
+and any cell of any column explained.
+
+One forward pass of the model on the page's image (an
+:class:`~convlens.activations.Explainer`, which records every layer's inputs and output) serves
+both: the columns are drawn from its outputs and a clicked cell is worked out from its records
+(:meth:`~convlens.activations.Explainer.explain`, the same numbers ``convlens explain`` prints).
+The pass is cached per (model, image, working size), so a click costs one explanation.
+
+* Columns are the layers in the order they ran; a network with more than
+  :data:`MAX_COLUMNS` of them is collapsed into the model's top-level children (a resnet's
+  ``layer1`` .. ``layer4``), each a column of its block's output.
+* A wide layer shows its ``top`` most active channels (highest mean ``|value|``), and says so.
+* Thumbnails are uint8 maps in the page's wire format (:mod:`.wire`), on one colour scale per
+  layer (every channel comparable) or per channel; the header says which (``scale``).
+* A column's thumbnails are sent when the page asks for that column (it asks for those that
+  scroll into view), so a large network's view loads lazily.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import torch
+import torch.nn as nn
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..activations import INPUT, Explainer
+from ..activations.conv import ConvExplanation
+from ..activations.linear import LinearExplanation
+from ..activations.pool import PoolExplanation
+from ..errors import ConfigError, ModelError
+from ..images import downsample_for_display
+from ..limits import check_budget
+from ..plot.stages import display_norm
+from .cache import LRU
+from .limits import DEFAULT_WORKING_SIDE
+from .model_panel import ModelPanel
+from .wire import pack, quantize_map, to_uint8
+
+MAX_COLUMNS = 48
+"""Most layers shown one by one; a network with more is shown by its top-level children."""
+NETWORK_TOP = 16
+"""Channels shown per layer unless the page asks for another count: the most active ones."""
+MAX_NETWORK_TOP = 64
+"""Most channels the page may ask to see per layer."""
+EXPLAINERS_KEPT = 2
+"""Forward passes (one per model, image and working size) kept for clicks."""
+
+
+class ScaleMode(str, Enum):
+    """How thumbnails are coloured: one scale for all the channels of a layer, or each
+    channel on its own."""
+
+    LAYER = "layer"
+    CHANNEL = "channel"
+
+    @property
+    def words(self) -> str:
+        if self is ScaleMode.LAYER:
+            return "one colour scale per layer: its channels compare"
+        return "each channel on its own colour scale: shapes show, strengths do not compare"
+
+
+class NetworkIn(BaseModel):
+    """What the view shows: the page's image and working size, the ``columns`` whose
+    thumbnails to send (None: all; ``[]``: only the list of columns), ``top`` channels per
+    layer, ``display`` px a side at most, and the colour ``scale`` (``layer`` or
+    ``channel``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(..., max_length=80)
+    max_side: int = DEFAULT_WORKING_SIDE
+    columns: list[str] | None = Field(None, max_length=256)
+    top: int = Field(NETWORK_TOP, ge=1, le=MAX_NETWORK_TOP)
+    display: int = Field(48, ge=8, le=256)
+    scale: ScaleMode = ScaleMode.LAYER
+
+
+class NetworkExplainIn(BaseModel):
+    """One cell to explain: ``channel`` and ``(y, x)`` of ``layer``'s output (``y``, ``x``
+    left out for a layer of features), ``top`` input channels shown one by one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(..., max_length=80)
+    max_side: int = DEFAULT_WORKING_SIDE
+    layer: str = Field(..., max_length=200)
+    channel: int = Field(..., ge=0)
+    y: int | None = Field(None, ge=0)
+    x: int | None = Field(None, ge=0)
+    top: int = Field(8, ge=1, le=MAX_NETWORK_TOP)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the view: layer ``name`` (``"input"`` for the image as the model sees
+    it), its ``kind`` (``Conv2d``, ``add``, ...), the output ``shape`` without the batch
+    (``(C, H, W)``, or ``(F,)`` for a layer of features, drawn as ``F`` one-cell maps), and
+    ``order``: every channel, most active (highest mean ``|value|``) first."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    order: tuple[int, ...]
+
+    def describe(self, top: int) -> dict:
+        return {"name": self.name, "kind": self.kind, "shape": list(self.shape),
+                "channels": len(self.order), "shown": min(top, len(self.order)),
+                "explainable": self.name != INPUT}
+
+
+@dataclass
+class Pass:
+    """One forward pass of one model on one image, and the columns drawn from it."""
+
+    explainer: Explainer
+    columns: list[Column]
+    collapsed: bool
+    maps: dict[str, torch.Tensor]
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise ModelError(f"no column named {name!r} in the network view; the columns are: "
+                         f"{', '.join(c.name for c in self.columns[:40])}")
+
+
+def _maps_of(output: torch.Tensor) -> torch.Tensor | None:
+    """A layer's output ``(1, C, H, W)`` or ``(1, F)`` as maps ``(C, H, W)`` (features as
+    ``(F, 1, 1)``); None for any other shape."""
+    if output.ndim == 4 and output.shape[0] == 1:
+        return output[0].detach().to("cpu", torch.float32)
+    if output.ndim == 2 and output.shape[0] == 1:
+        return output[0].detach().to("cpu", torch.float32)[:, None, None]
+    return None
+
+
+def _containers(module: nn.Module) -> set[str]:
+    return {name for name, sub in module.named_modules() if next(sub.children(), None)}
+
+
+def build_pass(opened, image: torch.Tensor) -> Pass:
+    """Run the model once on ``image`` ``(C, H, W)`` and pick the columns (see the module).
+    The recorded tensors are measured against the memory budget
+    (:func:`convlens.limits.check_budget`): past it the view is refused in one line."""
+    explainer = Explainer(opened, image)
+    held = sum(t.numel() * t.element_size() for record in explainer.capture.records.values()
+               for t in record.inputs)
+    check_budget(2 * held, "the network view of this model on this image (every layer's "
+                 "inputs and output, kept for clicks)")
+    module = explainer.opened.module
+    containers = _containers(module) if isinstance(module, nn.Module) else set()
+    leaves = [name for name in explainer.layers() if name not in containers]
+    collapsed = len(leaves) > MAX_COLUMNS
+    names = leaves
+    if collapsed:
+        names = [name for name, _ in module.named_children()]
+    maps: dict[str, torch.Tensor] = {INPUT: explainer.batch[0].detach().to("cpu", torch.float32)}
+    kinds = {INPUT: "input"}
+    for name in names:
+        try:
+            data = _maps_of(explainer.output(name))
+            kind = explainer.capture.get(name).op.name
+        except ModelError:  # did not run for this input, or gives no tensor
+            continue
+        if data is not None:
+            maps[name], kinds[name] = data, kind
+    columns = []
+    for name, data in maps.items():
+        strength = data.abs().mean(dim=(1, 2))
+        order = torch.argsort(strength, descending=True, stable=True).tolist()
+        if name == INPUT:
+            order = list(range(data.shape[0]))  # the image's channels in their order
+        shape = tuple(int(s) for s in data.shape)
+        if data.shape[1:] == (1, 1) and name != INPUT:
+            shape = (shape[0],)
+        columns.append(Column(name, kinds[name], shape, tuple(order)))
+    return Pass(explainer, columns, collapsed, maps)
+
+
+def column_thumbnails(data: torch.Tensor, channels: list[int], display: int,
+                      scale: ScaleMode) -> tuple[np.ndarray, list[dict], dict]:
+    """The ``channels`` of maps ``data`` ``(C, H, W)`` as uint8 ``(k, h, w)`` (area-averaged to
+    ``display`` px a side at most), each channel's numbers (:func:`.wire.quantize_map`'s), and
+    the scale: per channel each map its own (:func:`.wire.quantize_map`), per layer one
+    :func:`~convlens.plot.stages.display_norm` over the layer's shown maps (signed when any
+    value of the layer is below 0)."""
+    if scale is ScaleMode.CHANNEL:
+        quantized = [quantize_map(data[c], display) for c in channels]
+        stats = [{"channel": c, **s, "mean": float(data[c].mean())}
+                 for c, (_, s) in zip(channels, quantized)]
+        return np.stack([q for q, _ in quantized]), stats, {"mode": scale.value}
+    full = data.numpy()
+    signed = bool(full.min() < 0)
+    shown, factor = downsample_for_display(full[channels], display)
+    norm, _ = display_norm(shown, signed)
+    assert norm.vmin is not None and norm.vmax is not None  # display_norm sets both
+    vmin, vmax = float(norm.vmin), float(norm.vmax)
+    if signed:
+        scaled = shown * (127.5 / vmax) + 127.5
+    else:
+        scaled = (shown - vmin) * (255.0 / ((vmax - vmin) or 1.0))
+    stats = [{"channel": c, "shape": list(full.shape[1:]), "min": float(full[c].min()),
+              "max": float(full[c].max()), "mean": float(full[c].mean()), "vmin": vmin,
+              "vmax": vmax, "signed": signed, "cmap": "signed" if signed else "unsigned",
+              "factor": factor} for c in channels]
+    return to_uint8(scaled), stats, {"mode": scale.value, "vmin": vmin, "vmax": vmax,
+                                     "signed": signed}
+
+
+def previous_box(explanation, source: str | None) -> dict | None:
+    """The cells of the layer ``source`` (the clicked layer's input) that the explained
+    number reads, ``{"layer", "top", "bottom", "left", "right"}`` (inclusive, inside the map),
+    or None where the layer does not read a window (a dense layer reads all of its input)."""
+    if source is None:
+        return None
+    if isinstance(explanation, ConvExplanation):
+        _, h, w = explanation.input_shape
+        rows = [r for r in explanation.input_rows if 0 <= r < h]
+        cols = [c for c in explanation.input_cols if 0 <= c < w]
+    elif isinstance(explanation, PoolExplanation):
+        rows, cols = list(explanation.rows), list(explanation.cols)
+    elif isinstance(explanation, LinearExplanation) or explanation.y is None:
+        return None
+    else:  # the same place: batch norm, activations, adds, products, concatenations, ...
+        rows, cols = [explanation.y], [explanation.x]
+    if not rows or not cols:
+        return None
+    return {"layer": source, "top": min(rows), "bottom": max(rows), "left": min(cols),
+            "right": max(cols)}
+
+
+class NetworkView:
+    """The network view of the model open in ``models`` (:class:`.ModelPanel`): forward passes
+    cached per (model, image id, working size); passes and explanations are serialized with
+    the model panel's runs (hooks on one module are not re-entrant)."""
+
+    def __init__(self, models: ModelPanel) -> None:
+        self.models = models
+        self._passes = LRU(EXPLAINERS_KEPT)
+        self._lock = threading.Lock()
+        self.passes_run = 0
+
+    def _pass(self, image: torch.Tensor, key: tuple) -> Pass:
+        opened = self.models.opened
+        if opened is None:
+            raise ModelError("no model is open: start with --model CKPT, or open one in the "
+                             "model panel")
+        cached = self._passes.get((id(opened), *key))
+        if cached is not None and cached.explainer.opened is opened:
+            return cached
+        with self.models._lock:  # the panel's lock: one forward pass with hooks at a time
+            made = build_pass(opened, image)
+        self.passes_run += 1
+        self._passes.put((id(opened), *key), made)
+        return made
+
+    def render(self, image: torch.Tensor, key: tuple, wanted: list[str] | None, top: int,
+               display: int, scale: ScaleMode) -> bytes:
+        """The packed view: ``header["layers"]`` every column (name, kind, shape, channels
+        shown), ``header["columns"]`` the thumbnails' numbers of the ``wanted`` columns (all
+        when None, none when empty), array ``"maps:NAME"`` uint8 ``(k, h, w)`` each."""
+        check_top(top)
+        made = self._pass(image, key)
+        header: dict = {
+            "model": self.models.source, "collapsed": made.collapsed,
+            "collapsed_words": (f"more than {MAX_COLUMNS} layers: each column is one of the "
+                                "model's top-level blocks" if made.collapsed else ""),
+            "scale": scale.value, "scale_words": scale.words, "top": top,
+            "top_words": f"the {top} most active channels of each layer (highest mean |value|)",
+            "layers": [c.describe(top) for c in made.columns], "columns": {}}
+        arrays: dict[str, np.ndarray] = {}
+        names = [c.name for c in made.columns] if wanted is None else wanted
+        for name in names:
+            column = made.column(name)
+            channels = list(column.order[:top])
+            tiles, stats, scaled = column_thumbnails(made.maps[name], channels, display, scale)
+            header["columns"][name] = {"channels": stats, "scale": scaled}
+            arrays[f"maps:{name}"] = tiles
+        return pack(header, arrays)
+
+    def explain(self, image: torch.Tensor, key: tuple, layer: str, channel: int,
+                y: int | None, x: int | None, top: int) -> dict:
+        """One number explained (:meth:`~convlens.activations.Explainer.explain`'s
+        ``to_dict()``), with ``image_shape`` (the image as the model sees it, ``(C, H, W)``;
+        ``receptive_field`` is in it) and ``previous`` (:func:`previous_box`)."""
+        made = self._pass(image, key)
+        column = made.column(layer)
+        if len(column.shape) == 1:
+            y = x = None
+        if layer == INPUT:
+            raise ModelError("the input image is what the model reads: click a layer's cell")
+        with self._lock:
+            try:
+                explanation = made.explainer.explain(layer, channel, y, x, top=top)
+            except ConfigError as exc:  # the page's cell, in the page's words, not the CLI's
+                raise ConfigError(str(exc)) from None
+            record = made.explainer.capture.get(layer)
+        source = record.sources[0] if record.sources else None
+        result = explanation.to_dict()
+        result["image_shape"] = [int(s) for s in made.explainer.batch.shape[1:]]
+        result["previous"] = previous_box(explanation, source)
+        return result
+
+
+def check_top(top: int) -> None:
+    if not 1 <= top <= MAX_NETWORK_TOP:
+        raise ConfigError(f"top must be 1..{MAX_NETWORK_TOP} channels per layer; got {top}")

@@ -1,0 +1,211 @@
+// The network view: the open model's layers as columns of channel thumbnails (POST
+// /api/network, serve/network.py), loaded as they scroll into view; a click on a cell's pixel
+// asks POST /api/network/explain and shows the library's parts in the explanation panel, and
+// outlines the cells it reads in the layer before and its receptive field in the input.
+import {errorText, postJSON, unpack} from "./api.js";
+import {$, el, showMessage} from "./dom.js";
+import {drawMap} from "./draw.js";
+import {partNode} from "./explain.js";
+import {short} from "./numbers.js";
+import {exposed, state, view} from "./state.js";
+
+const net = {seq: 0, key: "", layers: [], loaded: new Set(), observer: null, selected: null,
+  clicks: 0};
+const CELL_SIDE = 56;             // css px of one thumbnail
+
+function base() {
+  return {image: state.image, max_side: state.maxSide, scale: $("#network-scale").value};
+}
+
+// The whole view again (another image, model or scale): the column list first, then the
+// thumbnails of the columns in view.
+export async function refreshNetwork() {
+  const card = $("#network-card");
+  if (!card) return;
+  const seq = ++net.seq;
+  const body = {...base(), columns: []};
+  let response;
+  try {
+    response = await postJSON("/api/network", body);
+  } catch (err) {
+    showMessage(`the server cannot be reached (${err.message})`);
+    return;
+  }
+  if (seq !== net.seq) return;
+  if (!response.ok) { card.hidden = true; return; }     // no model open: no view
+  const {head} = unpack(await response.arrayBuffer());
+  if (seq !== net.seq) return;
+  card.hidden = false;
+  net.key = JSON.stringify(base());
+  net.layers = head.layers;
+  net.loaded = new Set();
+  net.selected = null;
+  $("#network-scale-words").textContent = `${head.scale_words}; ${head.top_words}` +
+    (head.collapsed_words ? `; ${head.collapsed_words}` : "");
+  buildColumns(head.layers);
+}
+
+function buildColumns(layers) {
+  const strip = $("#network-columns");
+  strip.replaceChildren();
+  if (net.observer) net.observer.disconnect();
+  net.observer = new IntersectionObserver((entries) => {
+    const names = entries.filter((e) => e.isIntersecting).map((e) => e.target.dataset.layer)
+      .filter((name) => !net.loaded.has(name));
+    if (names.length) loadColumns(names);
+  }, {root: strip, rootMargin: "0px 400px"});
+  for (const layer of layers) {
+    const shape = layer.shape.join("×");
+    const column = el("div", {class: "net-col", "data-layer": layer.name},
+      el("p", {class: "net-title", title: `${layer.name} (${layer.kind}) ${shape}`},
+        el("b", {text: layer.name}), el("br"), `${layer.kind} ${shape}`,
+        el("br"), layer.shown < layer.channels ? `${layer.shown} of ${layer.channels} channels` :
+          `${layer.channels} channel${layer.channels === 1 ? "" : "s"}`),
+      el("div", {class: "net-cells"}));
+    strip.append(column);
+    net.observer.observe(column);
+  }
+}
+
+async function loadColumns(names) {
+  for (const name of names) net.loaded.add(name);
+  const key = net.key;
+  let response;
+  try {
+    response = await postJSON("/api/network", {...base(), columns: names});
+  } catch (err) {
+    showMessage(`the server cannot be reached (${err.message})`);
+    return;
+  }
+  if (key !== JSON.stringify(base()) || key !== net.key) return;
+  if (!response.ok) { showMessage(await errorText(response)); return; }
+  const {head, arrays} = unpack(await response.arrayBuffer());
+  for (const name of names) drawColumn(name, head.columns[name], arrays[`maps:${name}`]);
+  exposed.networkColumns = (exposed.networkColumns || 0) + names.length;
+  document.body.dataset.networkColumns = String(exposed.networkColumns);
+}
+
+function drawColumn(name, info, maps) {
+  const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
+  const layer = net.layers.find((l) => l.name === name);
+  if (!column || !info || !layer) return;
+  const cells = column.querySelector(".net-cells");
+  cells.replaceChildren();
+  const [, h, w] = maps.shape;
+  const luts = view.luts;
+  info.channels.forEach((channel, i) => {
+    const canvas = el("canvas", {"aria-label": `${name} channel ${channel.channel}`});
+    drawMap(canvas, {shape: [h, w], data: maps.data.subarray(i * h * w, (i + 1) * h * w)},
+      luts[channel.cmap]);
+    const [mh, mw] = layer.shape.length === 3 ? layer.shape.slice(1) : [1, 1];
+    const side = Math.max(mh, mw);
+    canvas.style.width = `${(CELL_SIDE * mw) / side}px`;
+    canvas.style.height = `${(CELL_SIDE * mh) / side}px`;
+    const wrap = el("div", {class: "net-cell map-wrap", "data-channel": String(channel.channel),
+      title: `${name} channel ${channel.channel}: [${short(channel.min)}, ${short(channel.max)}]`},
+    canvas, el("div", {class: "box probe", hidden: ""}), el("div", {class: "box field", hidden: ""}));
+    if (layer.explainable) {
+      canvas.addEventListener("click", (event) => clickCell(layer, channel.channel, canvas, event));
+    }
+    cells.append(el("figure", {}, wrap, el("figcaption", {text: `ch ${channel.channel}`})));
+  });
+  if (net.selected) outline(net.selected);
+}
+
+// The map cell under a click: the canvas is drawn at (or below) the map's size, stretched to
+// its css box, so the fraction across it picks the cell of the full map.
+function cellAt(layer, canvas, event) {
+  if (layer.shape.length !== 3) return [null, null];
+  const [, h, w] = layer.shape;
+  const box = canvas.getBoundingClientRect();
+  const y = Math.min(h - 1, Math.floor(((event.clientY - box.top) / box.height) * h));
+  const x = Math.min(w - 1, Math.floor(((event.clientX - box.left) / box.width) * w));
+  return [Math.max(0, y), Math.max(0, x)];
+}
+
+async function clickCell(layer, channel, canvas, event) {
+  const [y, x] = cellAt(layer, canvas, event);
+  const click = ++net.clicks;
+  const started = performance.now();
+  let response;
+  try {
+    response = await postJSON("/api/network/explain",
+      {image: state.image, max_side: state.maxSide, layer: layer.name, channel, y, x});
+  } catch (err) {
+    showMessage(`the server cannot be reached (${err.message})`);
+    return;
+  }
+  if (click !== net.clicks) return;                       // a newer click is on its way
+  if (!response.ok) { showMessage(await errorText(response)); return; }
+  const data = await response.json();
+  if (click !== net.clicks) return;
+  showExplanation(data);
+  net.selected = data;
+  outline(data);
+  exposed.networkExplained = (exposed.networkExplained || 0) + 1;
+  exposed.networkMs = performance.now() - started;
+}
+
+// The library's parts in the explanation panel (the renderer the stages use).
+function showExplanation(data) {
+  const body = $("#explain-body");
+  body.replaceChildren();
+  delete body.dataset.stale;
+  body.dataset.kind = `network:${data.kind}`;
+  body.dataset.at = `network,${data.layer},${data.channel},${data.y ?? ""},${data.x ?? ""}`;
+  body.dataset.image = state.image;
+  for (const part of data.parts) {
+    const node = partNode(part);
+    if (node) body.append(node);
+  }
+  body.scrollIntoView({block: "nearest"});
+}
+
+function place(box, shape, top, bottom, left, right) {
+  const [h, w] = shape;
+  box.style.top = `${(100 * top) / h}%`;
+  box.style.left = `${(100 * left) / w}%`;
+  box.style.height = `${(100 * (bottom - top + 1)) / h}%`;
+  box.style.width = `${(100 * (right - left + 1)) / w}%`;
+  box.hidden = false;
+}
+
+// The clicked cell, the cells it reads in the layer before, and its receptive field in the
+// input (the image as the model sees it), on every shown thumbnail of those columns.
+function outline(data) {
+  for (const box of document.querySelectorAll("#network-columns .box")) box.hidden = true;
+  const boxes = (name, kind) => {
+    const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
+    return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
+  };
+  const cell = document.querySelector(`.net-col[data-layer="${CSS.escape(data.layer)}"] ` +
+    `.net-cell[data-channel="${data.channel}"] .box.probe`);
+  if (cell && data.y !== null) place(cell, data.shape.slice(1), data.y, data.y, data.x, data.x);
+  else if (cell) place(cell, [1, 1], 0, 0, 0, 0);
+  const previous = data.previous;
+  if (previous) {
+    const layer = net.layers.find((l) => l.name === previous.layer);
+    if (layer && layer.shape.length === 3) {
+      for (const box of boxes(previous.layer, "probe")) {
+        place(box, layer.shape.slice(1), previous.top, previous.bottom, previous.left, previous.right);
+      }
+    }
+  }
+  const field = data.receptive_field;
+  if (field) {
+    for (const box of boxes("input", "field")) {
+      place(box, data.image_shape.slice(1), field.top, field.bottom, field.left, field.right);
+    }
+  }
+  const shown = $("#network-selected");
+  shown.textContent = `${data.layer} (${data.kind}) at ${data.y === null ? `[${data.channel}]` :
+    `(${data.channel}, ${data.y}, ${data.x})`} = ${short(data.value)}` +
+    (field ? `; receptive field in the input: rows ${field.top}..${field.bottom}, cols ` +
+      `${field.left}..${field.right}` : "") +
+    (previous ? `; reads ${previous.layer} rows ${previous.top}..${previous.bottom}, cols ` +
+      `${previous.left}..${previous.right}` : "");
+}
+
+export function setupNetwork() {
+  $("#network-scale").addEventListener("change", refreshNetwork);
+}
