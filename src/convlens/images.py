@@ -267,7 +267,8 @@ def _read_file(path: Path, max_pixels: int) -> np.ndarray:
                 width, height = img.size
                 if width * height > max_pixels:
                     raise ImageError(
-                        f"{shown} is {width}x{height} = {width * height / 1e6:.0f} Mpx, over "
+                        f"{shown} is {width}x{height} px (width x height) = "
+                        f"{width * height / 1e6:.0f} Mpx, over "
                         f"the {max_pixels / 1e6:.0f} Mpx limit (possible decompression bomb)"
                     )
                 img.seek(0)

@@ -126,7 +126,7 @@ def render_report(
         sections.append(_section("pooling", "6. Pooling", [
             _p("Pooling was off for this run (<code>--pool none</code>), so the layer's output is "
                "the activated map itself: "
-               f"{conv_h}x{conv_w} values per kernel."),
+               f"{conv_h}x{conv_w} values per kernel (height x width)."),
             _img(images["pooled"], "pooled stage (equal to the activated stage)"),
         ]))
     settings = html.escape(", ".join(f"{key} {value}" for key, value in config.to_dict().items()
@@ -137,7 +137,8 @@ def render_report(
         f"({html.escape(', '.join(names))}), then {config.activation.value}"
         + (f", then {config.pool_type.value} pooling" if config.pool else "")
         + f": {channels}x{height}x{width} in, {stages.pooled.shape[0]}x"
-        f"{stages.pooled.shape[1]}x{stages.pooled.shape[2]} out. Every number below comes from "
+        f"{stages.pooled.shape[1]}x{stages.pooled.shape[2]} out (channels x height x width). "
+        "Every number below comes from "
         "this run; each step says what it does, how big its result is, and works one value out "
         "by hand.</p>"
         f'<p class="note">settings: {settings}'
@@ -257,7 +258,8 @@ def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
            f"{'s' if config.stride > 1 else ''} at a time. At every stop it multiplies each "
            "weight by the pixel under it and adds the products up: that sum is one pixel of "
            f"the output, called a feature map. {count} kernel{'s' if count > 1 else ''} give "
-           f"{count} maps of {conv_h}x{conv_w}, with values from {low:.3g} to {high:.3g} "
+           f"{count} maps of {conv_h}x{conv_w} (height x width), with values from {low:.3g} "
+           f"to {high:.3g} "
            "(red above 0, blue below)."),
         _p("The output size follows from <code>(I - F + 2P)/S + 1</code>, with input size I, "
            "kernel size F (its span D(F-1)+1 when dilated), padding P and stride S:"),
@@ -279,7 +281,8 @@ def _activation_section(stages: Stages, e: PixelExplanation, png: bytes) -> str:
     return _section("activation", "5. Activation", [
         _p(f"The conv values can be negative and of any size. The activation function is "
            f"applied to each value on its own: {words}.{share} The size does not change: "
-           f"still {stages.activated.shape[1]}x{stages.activated.shape[2]} per kernel."),
+           f"still {stages.activated.shape[1]}x{stages.activated.shape[2]} (height x width) "
+           "per kernel."),
         _worked(e.parts(), ("activation",)),
         _img(png, "activated stage"),
     ])
@@ -302,7 +305,8 @@ def _pooling_section(stages: Stages, chain, pooled: PooledExplanation, pooled_pn
         what = "replaces each window by the mean of its values"
     parts = [
         _p(f"Pooling shrinks each map: a {size}x{size} window moves {stride} pixel"
-           f"{'s' if stride > 1 else ''} at a time and {what}. {act_h}x{act_w} becomes "
+           f"{'s' if stride > 1 else ''} at a time and {what}. {act_h}x{act_w} (height x width) "
+           "becomes "
            f"{pool_h}x{pool_w}, {kept:.0%} as many values; a feature that moved by a pixel "
            "or so often still gives the same output."),
         formulas,

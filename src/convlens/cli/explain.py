@@ -155,7 +155,8 @@ def explain(
             console.print(f"your patch ({shape}, raw 0-255 values ÷ 255) under the kernel, then "
                           f"{config.activation.value}")
         else:
-            console.print(f"[bold]{source}[/] ({shape}) through {layer_words(config)}")
+            console.print(f"[bold]{source}[/] ({shape}, channels x height x width) through "
+                          f"{layer_words(config)}")
         if at is None and pooled_at is None and patch is None:
             console.print("[dim](no --at given: explaining the centre pixel of the conv map)[/]")
         for item in items:

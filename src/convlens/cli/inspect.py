@@ -199,7 +199,10 @@ def _print_layers(table: LayerTable, depth: int | None, as_json: bool) -> None:
 
 def _layers_grid(table: LayerTable, rows: list[tuple], dropped: list[str]) -> Table:
     shape = "x".join(map(str, table.input_shape))
-    grid = Table(title=f"layers for a {shape} input", show_edge=False, pad_edge=False)
+    order = ("batch x channels x height x width" if len(table.input_shape) == 4
+             else "batch first")
+    grid = Table(title=f"layers for a {shape} input ({order})", show_edge=False,
+                 pad_edge=False)
     kept = [index for index, (column, _) in enumerate(_LAYER_COLUMNS) if column not in dropped]
     for index in kept:
         column, justify = _LAYER_COLUMNS[index]

@@ -177,7 +177,8 @@ def stage_table(stages: Stages, title: str = "", with_sizes: bool = True,
                 rows: list[StageSummary] | None = None) -> Table:
     """The rich table of stages: shape, range, zeroed share and (``with_sizes``) the size
     formula. ``rows`` are ``stages.summary(separator="\n")`` when already computed."""
-    table = Table(title=title or None, show_edge=False)
+    table = Table(title=title or None, show_edge=False,
+                  caption="shape: channels x height x width")
     columns = [("stage", "left"), ("shape", "left"), ("min", "right"), ("max", "right"),
                ("zeroed", "right")] + ([(SIZE_HEADING, "left")] if with_sizes else [])
     for column, justify in columns:

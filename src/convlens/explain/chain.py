@@ -52,7 +52,7 @@ def chain_parts(chain: SizeChain) -> tuple[Part, ...]:
                          step.same_padding()))
             marks.append(("",) * 3 + ("" if item.exact else "warning",) + ("",) * 5)
     title = (f"{height}x{width} input -> {out_h}x{out_w} output; one output pixel sees "
-             f"{field_h}x{field_w} input pixels")
+             f"{field_h}x{field_w} input pixels (height x width)")
     parts: list[Part] = [TextTable("chain", title, columns, tuple(rows), tuple(marks)),
                          Note(CHAIN_LEGEND, "legend")]
     parts += [Sentence((Span("warning:", "warning"), Span(f" {warning}")), "warning")

@@ -304,6 +304,7 @@ def pixel_parts(e: PixelExplanation) -> tuple[Part, ...]:
              f"{c.stride} - padding {e.row * c.stride - field['top']} = {field['top']})")
     if c.dilation > 1:
         where += f", its taps {c.dilation} px apart"
+    where += "; sizes are height x width, channels first"
     parts: list[Part] = [Heading(f"{e.kernel_name}: conv pixel ({e.row}, {e.col})"),
                          Sentence((Span(where + "."),), "where")]
     padded = int(e.padded.sum())

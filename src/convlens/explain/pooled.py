@@ -188,7 +188,8 @@ def pooled_parts(e: PooledExplanation) -> tuple[Part, ...]:
     field = e.receptive_field
     size = f"{len(e.window_rows)}x{len(e.window_cols)}"
     where = (f"pooled cell ({e.row}, {e.col}) of {e.kernel_name} in the {e.pooled_shape[0]}x"
-             f"{e.pooled_shape[1]} pooled map: {c.pool_type.value} pool {size}, stride "
+             f"{e.pooled_shape[1]} pooled map (height x width): {c.pool_type.value} pool "
+             f"{size}, stride "
              f"{stride}: window = conv rows {span_text(e.window_rows[0], e.window_rows[-1])}, "
              f"cols {span_text(e.window_cols[0], e.window_cols[-1])} (row {e.row} × stride "
              f"{stride}); input rows {span_text(field['top'], field['bottom'])}, cols "
