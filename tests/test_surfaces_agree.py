@@ -155,8 +155,24 @@ def _page(client, case: str, pixel: tuple[int, int], cell: tuple[int, int]) -> l
                 "flip": stage == "conv"})
             assert response.status_code == 200, response.text
             data = response.json()
+            if stage == "conv":
+                _text_says_what_the_parts_say(data)
             items.append({key: value for key, value in data.items() if key not in PAGE_ONLY})
     return items
+
+
+def _text_says_what_the_parts_say(data: dict) -> None:
+    """The page's ``text`` (its numbers formatted for API clients) writes each number as the
+    parts' grids and written sum do: one wording of every number."""
+    tables = {(table["key"], table["channel"]): table["cells"]
+              for part in data["parts"] if part["kind"] == "grids" and part["key"] == "products"
+              for table in part["tables"]}
+    channels = [""] if len(data["patch"]) == 1 else ["R", "G", "B"]
+    for text_key, table_key in (("patch_raw", "patch"), ("kernel", "kernel"),
+                                ("products_raw", "products")):
+        assert data["text"][text_key] == [tables[table_key, c] for c in channels], text_key
+    written = next(part for part in data["parts"] if part["kind"] == "sum")
+    assert data["text"]["sum_lines"] == written["lines"]
 
 
 @pytest.mark.parametrize("case", list(CASES))
