@@ -436,3 +436,47 @@ def test_explanations_say_in_html_every_sentence_the_parts_hold(chelsea):
         keyed = {element.get("data-key"): float(element.get("data-value"))
                  for element in root.iter() if element.get("data-key")}
         assert keyed == pytest.approx(numbers[id(explanation)], rel=1e-12)
+
+
+class _EveryKind(torch.nn.Module):
+    """conv, batch norm, ReLU, max pool, a residual add, flatten and a dense layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.relu = torch.nn.ReLU()
+        self.pool = torch.nn.MaxPool2d(2)
+        self.flatten = torch.nn.Flatten()
+        self.fc = torch.nn.Linear(3 * 3 * 3, 4)
+
+    def forward(self, x):
+        y = self.relu(self.bn(self.conv(x)))
+        return self.fc(self.flatten(self.pool(y + self.conv(x))))
+
+
+@pytest.mark.parametrize("layer, position", [
+    ("conv", (1, 2, 3)), ("bn", (0, 5, 5)), ("relu", (2, 0, 1)), ("add", (1, 3, 3)),
+    ("pool", (2, 1, 2)), ("flatten", (7, None, None)), ("fc", (3, None, None))])
+def test_an_activation_explanation_displays_itself_in_jupyter(layer, position):
+    """Any layer's number (convlens.activations) shows inline as its parts: the HTML holds
+    every sentence's words and the total's exact value."""
+    from convlens.activations import Explainer
+    from convlens.explain.parts import Sentence
+
+    torch.manual_seed(0)
+    model = _EveryKind().eval()
+    explainer = Explainer(model, torch.rand(2, 6, 6))
+    explanation = explainer.explain(layer, *position)
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    enable_notebook_display(shell)
+    data, _ = shell.display_formatter.format(explanation)
+    root = _xml(data["text/html"])
+    text = "".join(root.itertext())
+    for part in explanation.parts():
+        if isinstance(part, Sentence):
+            assert "".join(span.text for span in part.spans) in text
+    totals = [node.get("data-value") for node in root.iter() if node.get("data-key") == "total"]
+    assert totals and set(totals) == {str(explanation.total)}
+    trace, _ = shell.display_formatter.format(explainer.trace(layer, *position))
+    assert "trace back to the input" in "".join(_xml(trace["text/html"]).itertext())

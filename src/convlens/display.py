@@ -8,7 +8,8 @@ widgets (:mod:`convlens.widgets`) and any other page render the same thing the s
 * :func:`parts_html` styles an explanation's parts (:mod:`convlens.explain.parts`);
   :func:`pixel_explanation_html` / :func:`pooled_explanation_html` show one conv pixel's or one
   pooled cell's arithmetic that way (patch x kernel = products -> sum -> activation -> pooled
-  cell), the words and numbers ``convlens explain`` prints;
+  cell), the words and numbers ``convlens explain`` prints; :func:`activation_explanation_html`
+  one number of any layer of any model (:mod:`convlens.activations`);
 * :func:`size_chain_html` the size formula ``(I - F + 2P)/S + 1`` layer by layer;
 * :func:`stages_html` the stage table of a run (shape, range, share zeroed, size formula);
 * :func:`layer_table_html` a model's layers, :func:`inspection_html` / :func:`feature_maps_png`
@@ -101,6 +102,12 @@ def enable_notebook_display(shell: Any = None) -> bool:
     # results of the foundation modules, which cannot import this renderer themselves
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.sizes", "SizeChain", size_chain_html)
+    # one number of any layer (convlens.activations): its parts, and the trace back
+    for module, name in ACTIVATION_EXPLANATIONS:
+        shell.display_formatter.formatters["text/html"].for_type_by_name(
+            module, name, activation_explanation_html)
+    shell.display_formatter.formatters["text/html"].for_type_by_name(
+        "convlens.activations.core", "Trace", activation_explanation_html)
     # and of the computation modules (inspect, saliency, train), below the renderers too
     for kind, module, name, render in (
             ("text/html", "convlens.train.files", "TrainResult", train_result_html),
@@ -331,6 +338,29 @@ def pooled_explanation_html(explanation: PooledExplanation) -> str:
     """One pooled cell worked out (:func:`convlens.explain.pooled.pooled_parts`): its window of
     the activated map (conv coordinates), the winner outlined (max pooling) or the mean (avg
     pooling), and the value it gives."""
+    return f'<div class="convlens-explain" style="{_FONT}">{parts_html(explanation.parts())}</div>'
+
+
+ACTIVATION_EXPLANATIONS = (
+    ("convlens.activations.conv", "ConvExplanation"),
+    ("convlens.activations.norm", "BatchNormExplanation"),
+    ("convlens.activations.elementwise", "ActivationFunctionExplanation"),
+    ("convlens.activations.pool", "PoolExplanation"),
+    ("convlens.activations.linear", "LinearExplanation"),
+    ("convlens.activations.merge", "AddExplanation"),
+    ("convlens.activations.merge", "MulExplanation"),
+    ("convlens.activations.merge", "ConcatExplanation"),
+    ("convlens.activations.merge", "FlattenExplanation"),
+    ("convlens.activations.other", "OtherExplanation"),
+)
+"""Where each layer kind's explanation class of :mod:`convlens.activations` lives: registered
+by name (:func:`enable_notebook_display`), so this renderer imports none of them."""
+
+
+def activation_explanation_html(explanation: Any) -> str:
+    """One number of any layer worked out (:func:`convlens.activations.explain_activation`,
+    any layer kind), or a :class:`~convlens.activations.Trace` back to the input: its parts,
+    the words and numbers ``convlens explain MODEL IMAGE --layer ...`` prints."""
     return f'<div class="convlens-explain" style="{_FONT}">{parts_html(explanation.parts())}</div>'
 
 
