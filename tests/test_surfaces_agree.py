@@ -7,15 +7,17 @@ the library's ``explain_pixel(...).to_dict()`` / ``explain_pooled(...).to_dict()
 page's ``POST /api/explain``. Their JSON must agree key by key: every word exactly (the
 ``parts``' sentences, headings, tables of words and written sums included), every number up to
 float32 rounding. The page adds keys of its own (``kind``, ``text``, ``command``, ``stage``);
-everything else it sends is the library's dict. ``convlens inspect`` and the page's model panel
-are compared the same way on one model and image: predictions, one layer's channel statistics
-and one feature-map value.
+everything else it sends is the library's dict; run's report.html words its worked examples
+with the same parts. ``convlens inspect`` and the page's model panel are compared the same way
+on one model and image: predictions, one layer's channel statistics and one feature-map value.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -179,7 +181,7 @@ def _text_says_what_the_parts_say(data: dict) -> None:
 def test_run_explain_the_library_and_the_page_explain_a_pixel_alike(cli, page, case):
     options, _, _, pixel = CASES[case]
     at = f"{pixel[0]},{pixel[1]}"
-    ran = cli("run", "--device", "cpu", "--no-report", "--out", "out", "--explain", at, *options)
+    ran = cli("run", "--device", "cpu", "--out", "out", "--explain", at, *options)
     assert ran.code == 0, ran.err
     saved = json.loads((Path("out") / "explain.json").read_text(encoding="utf-8"))
     assert saved["at"] == list(pixel)
@@ -198,6 +200,31 @@ def test_run_explain_the_library_and_the_page_explain_a_pixel_alike(cli, page, c
     assert any("conv pixel" in words for words in said) and len(said) >= 4, said
     if case == "padded-corner":  # the taps in the padding are marked alike on every surface
         assert any(any(row) for row in run_items[0]["padded"])
+    _report_says_the_same_words(Path("out") / "report.html", run_items)
+
+
+REPORTED = {"conv pixel": ("where", "padding", "sum", "divided", "conv", "activation",
+                           "cross_correlation"),
+            "pooled cell": ("where", "max", "mean")}
+"""The parts of the first kernel's pixel and pooled cell that report.html's worked examples
+show, by ``what`` and part key."""
+
+
+def _report_says_the_same_words(report: Path, items: list[dict]) -> None:
+    """report.html's worked examples word the first kernel's pixel and pooled cell as its
+    explain.json does: each sentence and written sum is in the page's text (tags and
+    whitespace, which HTML is free to change, left out of the comparison)."""
+    page = html.unescape(re.sub(r"<[^>]+>", "", report.read_text(encoding="utf-8")))
+    squeezed = "".join(page.split())
+    checked = 0
+    for item in items[:2]:
+        for part in item["parts"]:
+            if part.get("key") not in REPORTED[item["what"]]:
+                continue
+            text = " = ".join(part["lines"]) if part["kind"] == "sum" else part["text"]
+            assert "".join(text.split()) in squeezed, f"report.html does not say: {text}"
+            checked += 1
+    assert checked >= 6, checked
 
 
 def test_the_comparison_catches_a_changed_word_or_number():
