@@ -52,3 +52,13 @@ def test_a_photo_too_large_is_written_width_by_height(tmp_path):
     Image.fromarray(np.zeros((20, 60), np.uint8)).save(path)
     with pytest.raises(ImageError, match=re.escape("is 60x20 px (width x height) = 0 Mpx")):
         load_image(path, max_pixels=100)
+
+
+def test_a_batch_summary_says_its_shape_order(cli, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((20, 30), np.uint8)).save(folder / name)
+    result = cli("run", folder, "--out", "out", "--no-report")
+    assert result.code == 0, result.err
+    assert "3x9x14" in result.out and "pooled shape: channels x height x width" in result.out

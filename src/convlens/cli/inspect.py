@@ -349,8 +349,8 @@ def _top_images_table(tops: TopImages) -> Table:
 def _stats_table(maps: FeatureMaps, top: int) -> Table:
     channels = maps.top(top)
     total, height, width = maps.shape
-    grid = Table(title=f"{maps.name} ({maps.layer_type}) {total}x{height}x{width}: "
-                       f"{len(channels)} most active channels", show_edge=False)
+    grid = Table(title=f"{maps.name} ({maps.layer_type}) {total}x{height}x{width} (channels x "
+                       f"height x width): {len(channels)} most active channels", show_edge=False)
     for column in ("channel", "mean", "std", "min", "max", "zeros"):
         grid.add_column(column, justify="right")
     stats = maps.stats
@@ -439,7 +439,7 @@ def saliency_command(
     if result.predictions:
         console.print(_predictions_table(result.predictions))
     grid = Table(title=f"saliency for class '{result.label}' (index {result.target})",
-                 show_edge=False)
+                 caption="shape: height x width", show_edge=False)
     for column in ("method", "layer", "shape", "max", "note"):
         grid.add_column(column)
     for item in result.maps:

@@ -112,7 +112,8 @@ def run(
         return
 
     failures: list[tuple[Path, str]] = []
-    summary = Table(title=f"{len(sources)} images", show_edge=False)
+    summary = Table(title=f"{len(sources)} images", caption="pooled shape: channels x height x "
+                    "width", show_edge=False)
     for column in ("image", "pooled shape", "folder", "seconds"):
         summary.add_column(column)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
