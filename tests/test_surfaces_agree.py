@@ -303,3 +303,33 @@ def test_inspect_the_library_and_the_model_panel_show_the_same_numbers(cli, chec
         step = (shown["vmax"] - shown["vmin"]) / 255
         drawn = shown["vmin"] + level * step
     assert drawn == pytest.approx(float(full[row, col]), abs=step / 2 + 1e-6)
+
+
+# --------------------------------------------------------------------------- sizes
+
+def test_size_run_and_the_page_work_out_the_same_sizes(cli, page):
+    """One layer on the photo: ``convlens size --json``, the page's chain (``/api/stages``) and
+    run.json's size formulas are the same numbers and the same written formulas (issue 12 saw
+    two ways of writing one formula)."""
+    layer = {"stride": 2, "padding": 1, "dilation": 2, "pool": 3, "pool_stride": 2}
+    sized = cli("size", "--input", "300x451", "--layers", "conv3 s2 p1 d2, pool3 s2", "--json")
+    assert sized.code == 0, sized.err
+    printed = json.loads(sized.out)
+    response = page.post("/api/stages", json={
+        "image": "sample-chelsea", "mode": "gray", "max_side": 1024, "display": 64,
+        "layer": layer, "kernels": [{"name": "sobel-h",
+                                     "weights": get_kernel("sobel-h").as_2d().tolist()}]})
+    assert response.status_code == 200, response.text
+    header, _ = unpack(response.content)
+    assert_same({"convlens size --json": printed, "the page's chain": header["chain"]},
+                "convlens size --json")
+    ran = cli("run", "--device", "cpu", "--no-report", "--out", "sized", "--kernels", "sobel-h",
+              "--stride", "2", "--padding", "1", "--dilation", "2", "--pool", "3",
+              "--pool-stride", "2")
+    assert ran.code == 0, ran.err
+    summary = json.loads((Path("sized") / "run.json").read_text(encoding="utf-8"))
+    assert len(summary["sizes"]) == len(printed["layers"]) == 2
+    for line, step in zip(summary["sizes"], printed["layers"]):
+        for axis in ("rows", "cols"):
+            assert step[axis]["formula"] in line, (step[axis]["formula"], line)
+    assert summary["shapes"]["pooled"][1:] == printed["output"]
