@@ -54,10 +54,12 @@ def run(
         "--report/--no-report", help="Write report.html: every stage with plain-words "
         "captions, sizes and arithmetic, images inline (one self-contained file).")] = True,
     npz_arrays: Annotated[str, typer.Option(
-        "--npz", help="What stages.npz holds: `all` (float32 input, kernels, conv, activated, "
+        "--npz", metavar="all|none|NAMES",
+        help="What stages.npz holds: `all` (float32 input, kernels, conv, activated, "
         "pooled), `none` (no file), or a comma list such as `conv,pooled`.")] = "all",
     npz_dtype: Annotated[str, typer.Option(
-        "--npz-dtype", help="`float32` (exact) or `float16`: half the bytes, each value rounded "
+        "--npz-dtype", metavar="float32|float16",
+        help="`float32` (exact) or `float16`: half the bytes, each value rounded "
         "to 11 significant bits (at most 0.049% off); the file's `about` says what it "
         "holds.")] = "float32",
 ) -> None:
