@@ -512,3 +512,36 @@ def test_hovering_and_clicking_maps_in_a_live_notebook_explain_them(live_page, a
     assert pooled == pytest.approx(float(reference.pooled[k, row, col]), rel=1e-5, abs=1e-6)
     readout.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "widgets-live.png"))
+
+
+# ---------------------------------------------------------------------------- the network view
+
+def test_the_network_view_explains_any_number_as_the_library_does():
+    """Pick a layer, channel and cell (in code, as the controls do) or click the map: the
+    number shown is explain_activation's, in its words."""
+    from convlens.activations import explain_activation
+    from convlens.display import activation_explanation_html
+    from convlens.images import bundled_model_path
+    from convlens.models import open_model
+    from convlens.widgets import NetworkExplorer, explore_network
+
+    opened = open_model(bundled_model_path())
+    digit = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(5))
+    view = explore_network(opened, digit)
+    assert isinstance(view, NetworkExplorer) and view.layer.value == "features.conv1"
+    assert "classifier.fc" in view.layer.options and view.error == ""
+    for layer, channel, y, x in (("features.conv2", 3, 2, 4), ("features.pool1", 7, 1, 3),
+                                 ("features.bn3", 0, 3, 0), ("classifier.fc", 4, None, None)):
+        view.select(layer, channel, y, x)
+        want = explain_activation(opened, digit, layer, channel, y, x)
+        assert view.explanation.total == pytest.approx(want.total, rel=1e-12)
+        assert view.readout.value == activation_explanation_html(want)
+        assert view.row.disabled == (y is None)
+        assert Image.open(io.BytesIO(view.map.value)).size[0] >= 150
+    view.select("features.conv4", 2, 0, 0)
+    assert view.point_at({"dataX": 3 * 48 + 5, "dataY": 1 * 48 + 40}) == (1, 3)  # 48 px a cell
+    assert (view.explanation.y, view.explanation.x) == (1, 3)
+    assert view.point_at({"dataX": 400, "dataY": 10}) is None
+    view.channel.value = 99                        # past the 32 channels: clamped by the box
+    assert view.channel.value == 31 and view.explanation.channel == 31
+    assert "text/html" in view._repr_mimebundle_() and "network view" in repr(view)

@@ -24,11 +24,16 @@ library.
 Everything is reachable from code too (``explorer.editors[0].cells[0][1][1].value = 8``,
 ``explorer.stride.value = 2``), and ``explorer.stages`` / ``explorer.explanation`` hold what is
 shown. Needs the ``widgets`` extra: ``pip install 'convlens[widgets]'``.
+
+:func:`explore_network` does the same for any layer of a model (:class:`NetworkExplorer`):
+pick a layer, a channel and a cell, or click the channel's map, and read how that number was
+made (:func:`convlens.activations.explain_activation`'s words).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import struct
 import tempfile
@@ -818,4 +823,186 @@ def _error_html(message: str) -> str:
             f"{esc(message)}</div>")
 
 
-__all__ = ["Explorer", "KernelEditor", "MapPanel", "explore", "map_panels", "plot_probe"]
+# --------------------------------------------------------------------------- the network view
+
+NETWORK_MAP_SIDE = 192
+"""Screen pixels of the longer side of the network view's map (small maps are enlarged)."""
+
+
+class NetworkExplorer:
+    """Any number of any layer of a model, explained in a notebook: pick a layer, a channel and
+    a cell (or click the channel's map, with ``ipyevents``) and read its arithmetic, worked out
+    by :meth:`convlens.activations.Explainer.explain` (the words ``convlens explain MODEL
+    IMAGE --layer ...`` prints). The model runs once on the image; each pick explains one
+    number of that run.
+
+    Attributes: :attr:`explainer`, :attr:`explanation` (the number shown), :attr:`error`, and
+    the widgets ``layer, channel, row, col, map, readout``."""
+
+    def __init__(self, model, image, layer: str | None = None, *, top: int = 8) -> None:
+        from .activations import Explainer
+
+        self.explainer = Explainer(model, image)
+        self.top = top
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        for name in self.explainer.layers():
+            try:
+                out = self.explainer.output(name)
+            except ConvlensError:  # a container, or a layer that did not run
+                continue
+            if out.ndim in (2, 4) and out.shape[0] == 1:
+                self.shapes[name] = tuple(int(v) for v in out.shape[1:])
+        if not self.shapes:
+            raise ImageError("this model gives no layer output (N, C, H, W) or (N, features) "
+                             "to explain")
+        first = layer or next((n for n, s in self.shapes.items() if len(s) == 3),
+                              next(iter(self.shapes)))
+        self.explanation = None
+        self.error = ""
+        self.layer = widgets.Dropdown(options=list(self.shapes), value=first,
+                                      description="layer")
+        self.channel = widgets.BoundedIntText(0, min=0, max=0, description="channel")
+        self.row = widgets.IntSlider(0, min=0, max=0, description="row (y)")
+        self.col = widgets.IntSlider(0, min=0, max=0, description="col (x)")
+        self.map = widgets.Image(format="png")
+        self.readout = widgets.HTML()
+        self._hold = False
+        self._limits()
+        self.layer.observe(self._layer_changed, names="value")
+        for control in (self.channel, self.row, self.col):
+            control.observe(lambda _change: self.show(), names="value")
+        self.map_events = []
+        if DomEvent is not None:
+            click = DomEvent(source=self.map, watched_events=["click"])
+            click.on_dom_event(self.point_at)
+            self.map_events = [click]
+        self.ui = widgets.VBox([widgets.HBox([self.layer, self.channel]),
+                                widgets.HBox([self.row, self.col]), self.map, self.readout])
+        self.show()
+
+    def select(self, layer: str, channel: int, y: int | None = None, x: int | None = None
+               ) -> None:
+        """Show number ``(channel, y, x)`` of ``layer`` (``y``/``x`` left out for features)."""
+        self._hold = True
+        try:
+            self.layer.value = layer
+            self.channel.value = channel
+            if y is not None and x is not None:
+                self.row.value, self.col.value = y, x
+        finally:
+            self._hold = False
+        self.show()
+
+    def point_at(self, event: dict) -> tuple[int, int] | None:
+        """Select the map cell under a click (ipyevents' ``dataX``/``dataY``, the PNG's own
+        pixels, or ``relativeX``/``relativeY`` with the shown size); None off the map."""
+        shape = self.shapes[self.layer.value]
+        if len(shape) != 3:
+            return None
+        height, width = shape[1:]
+        scale = _network_scale(height, width)
+        try:
+            if event.get("dataX") is not None and event.get("dataY") is not None:
+                px, py = float(event["dataX"]), float(event["dataY"])
+            else:
+                px = float(event["relativeX"]) * width * scale / float(event["boundingRectWidth"])
+                py = (float(event["relativeY"]) * height * scale
+                      / float(event["boundingRectHeight"]))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return None
+        y, x = int(py // scale), int(px // scale)
+        if not (0 <= y < height and 0 <= x < width):
+            return None
+        self.select(self.layer.value, self.channel.value, y, x)
+        return y, x
+
+    def show(self) -> None:
+        """Explain the number the controls point at, and draw its channel with the cell
+        outlined."""
+        if self._hold:
+            return
+        from .display import activation_explanation_html
+
+        name = self.layer.value
+        spatial = len(self.shapes[name]) == 3
+        y, x = (self.row.value, self.col.value) if spatial else (None, None)
+        try:
+            self.explanation = self.explainer.explain(name, self.channel.value, y, x,
+                                                      top=self.top)
+        except ConvlensError as exc:
+            self.error = str(exc)
+            self.readout.value = _error_html(self.error)
+            return
+        self.error = ""
+        self.readout.value = activation_explanation_html(self.explanation)
+        out = self.explainer.output(name)[0]
+        data = (out[self.channel.value] if spatial else out[:, None].T).detach()
+        self.map.value = _network_map_png(data.to("cpu", torch.float32).numpy(),
+                                          (y, x) if spatial else (0, self.channel.value))
+
+    def _layer_changed(self, _change: dict) -> None:
+        self._limits()
+        self.show()
+
+    def _limits(self) -> None:
+        shape = self.shapes[self.layer.value]
+        held, self._hold = self._hold, True
+        try:
+            self.channel.max = shape[0] - 1
+            spatial = len(shape) == 3
+            self.row.max = shape[1] - 1 if spatial else 0
+            self.col.max = shape[2] - 1 if spatial else 0
+            self.row.disabled = self.col.disabled = not spatial
+        finally:
+            self._hold = held
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        bundle = self.ui._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        if self.explanation is not None:
+            from .display import activation_explanation_html
+
+            bundle["text/html"] = activation_explanation_html(self.explanation)
+        return bundle
+
+    def __repr__(self) -> str:
+        return (f"<convlens network view: {len(self.shapes)} layers; {self.layer.value} "
+                f"channel {self.channel.value}>")
+
+
+def explore_network(model, image, layer: str | None = None, *, top: int = 8
+                    ) -> NetworkExplorer:
+    """Build a :class:`NetworkExplorer`: ``model`` an :class:`~convlens.models.OpenedModel`
+    or an ``nn.Module``, ``image`` an image ``(C, H, W)`` in [0, 1] (prepared as the model
+    wants) or a prepared batch ``(1, C, H, W)``; ``layer`` the layer shown first (default the
+    first with maps); ``top`` input channels shown one by one."""
+    return NetworkExplorer(model, image, layer, top=top)
+
+
+def _network_scale(height: int, width: int) -> int:
+    """Screen pixels per map cell in the network view (whole, at least 1)."""
+    return max(1, NETWORK_MAP_SIDE // max(height, width))
+
+
+def _network_map_png(data: np.ndarray, cell: tuple[int, int]) -> bytes:
+    """One channel ``(H, W)`` enlarged to about :data:`NETWORK_MAP_SIDE` px in the figures'
+    colours (:func:`~convlens.plot.stages.display_norm`), ``cell`` ``(y, x)`` outlined."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+
+    norm, cmap = display_norm(data, bool(data.min() < 0))
+    rgb = (matplotlib.colormaps[cmap](norm(data))[..., :3] * 255).round().astype(np.uint8)
+    scale = _network_scale(*data.shape)
+    picture = PILImage.fromarray(rgb).resize((data.shape[1] * scale, data.shape[0] * scale),
+                                             PILImage.Resampling.NEAREST)
+    y, x = cell
+    ImageDraw.Draw(picture).rectangle(
+        (x * scale, y * scale, (x + 1) * scale - 1, (y + 1) * scale - 1), outline=(255, 179, 0),
+        width=max(1, scale // 8))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+__all__ = ["Explorer", "KernelEditor", "MapPanel", "NetworkExplorer", "explore",
+           "explore_network", "map_panels", "plot_probe"]
