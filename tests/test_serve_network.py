@@ -312,9 +312,16 @@ def test_clicks_in_three_layers_show_the_library_numbers(browser, server, opened
         probe = page.locator(f'.net-col[data-layer="{layer}"] '
                              f'.net-cell[data-channel="{channel}"] .box.probe')
         assert probe.is_visible()
-        if layer == "features.pool1":   # the window it reads, on the layer before
+        if layer == "features.pool1":   # the window it reads, on the layer before, and lines
             assert page.locator('.net-col[data-layer="features.relu2"] .box.probe').first \
                 .is_visible()
+            assert page.locator("#network-columns svg.net-lines line").count() == 16
     page.screenshot(path=str(artifacts / "network-view.png"), full_page=True)
+    # the scale switch: each channel on its own, and the page says so
+    before = int(page.evaluate("document.body.dataset.networkColumns"))
+    page.select_option("#network-scale", "channel")
+    page.wait_for_function(f"Number(document.body.dataset.networkColumns) > {before}",
+                           timeout=20000)
+    assert "own colour scale" in page.locator("[data-testid=network-scale]").inner_text()
     assert errors == []
     context.close()

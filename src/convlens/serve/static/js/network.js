@@ -22,6 +22,11 @@ function base() {
 export async function refreshNetwork() {
   const card = $("#network-card");
   if (!card) return;
+  // the model panel asks on every change of its own; only a new image, model or scale
+  // changes the view
+  const key = JSON.stringify(base());
+  if (key === net.key && net.model === view.modelInfo) return;
+  net.model = view.modelInfo;
   const seq = ++net.seq;
   const body = {...base(), columns: []};
   let response;
@@ -32,11 +37,11 @@ export async function refreshNetwork() {
     return;
   }
   if (seq !== net.seq) return;
-  if (!response.ok) { card.hidden = true; return; }     // no model open: no view
+  if (!response.ok) { card.hidden = true; net.key = ""; return; }   // no model open: no view
   const {head} = unpack(await response.arrayBuffer());
   if (seq !== net.seq) return;
   card.hidden = false;
-  net.key = JSON.stringify(base());
+  net.key = key;
   net.layers = head.layers;
   net.loaded = new Set();
   net.selected = null;
@@ -197,6 +202,7 @@ function outline(data) {
       }
     }
   }
+  drawLines(cell, previous ? boxes(previous.layer, "probe").filter((box) => !box.hidden) : []);
   const field = data.receptive_field;
   if (field) {
     for (const box of boxes("input", "field")) {
@@ -212,6 +218,36 @@ function outline(data) {
       `${previous.left}..${previous.right}` : "");
 }
 
+// Lines from the clicked cell back to the cells it reads in the layer before (an SVG laid
+// over the columns, in their scrolled coordinates, so the lines scroll with them).
+function drawLines(cell, targets) {
+  const strip = $("#network-columns");
+  let svg = strip.querySelector("svg.net-lines");
+  if (!svg) {
+    svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "net-lines");
+    svg.setAttribute("aria-hidden", "true");
+    strip.append(svg);
+  }
+  svg.replaceChildren();
+  if (!cell || cell.hidden || !targets.length) return;
+  const origin = strip.getBoundingClientRect();
+  svg.setAttribute("width", String(strip.scrollWidth));
+  svg.setAttribute("height", String(strip.scrollHeight));
+  const at = (box, side) => {
+    const r = box.getBoundingClientRect();
+    return [(side === "left" ? r.left : r.right) - origin.left + strip.scrollLeft,
+      r.top + r.height / 2 - origin.top + strip.scrollTop];
+  };
+  const [x1, y1] = at(cell, "left");
+  for (const target of targets) {
+    const [x2, y2] = at(target, "right");
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    for (const [name, value] of Object.entries({x1, y1, x2, y2})) line.setAttribute(name, String(value));
+    svg.append(line);
+  }
+}
+
 export function setupNetwork() {
-  $("#network-scale").addEventListener("change", refreshNetwork);
+  $("#network-scale").addEventListener("change", () => { net.key = ""; refreshNetwork(); });
 }
