@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from convlens.config import LayerConfig
+from convlens.config import Activation, LayerConfig
 from convlens.errors import ConfigError
 from convlens.explain import (
     explain_pixel,
@@ -21,7 +21,7 @@ from convlens.explain import (
     pooled_cells_of,
 )
 from convlens.images import load_image
-from convlens.kernels import kernel_bank, parse_kernel, parse_kernels
+from convlens.kernels import kernel_array, kernel_bank, parse_kernel, parse_kernels
 from convlens.layers import compute_stages
 from convlens.sizes import resolve_padding
 
@@ -302,3 +302,56 @@ def test_the_explanation_names_the_input_it_was_worked_on():
     weights = kernel_bank(_kernels(2), 1)
     small = explain_pixel(_random_image(1, size=(20, 30)), weights, LayerConfig(), 0, 3, 4)
     assert "in the 18x28 conv map of the 1x20x30 input" in find(small.parts(), "where").text
+
+
+# --------------------------------------------------------------------------- NumPy, no torch
+
+
+@pytest.mark.parametrize("kind", list(Activation), ids=lambda kind: kind.value)
+def test_numpy_activations_match_the_layers_own_modules(kind):
+    """Explanations activate in NumPy; each formula equals PyTorch's module to rounding."""
+    from convlens.explain.layer import ACTIVATIONS, activate
+    from convlens.layers import make_activation
+
+    assert set(ACTIVATIONS) == set(Activation)
+    rng = np.random.default_rng(len(kind.value))
+    values = np.concatenate([rng.normal(scale=3, size=500), rng.normal(scale=300, size=100),
+                             [0.0, -0.0, 1e-30, -1e-30, 50.0, -50.0, 800.0, -800.0]])
+    module = make_activation(kind)
+    ours = activate(LayerConfig(activation=kind), values.astype(np.float32))
+    with torch.no_grad():
+        theirs32 = module(torch.from_numpy(values.astype(np.float32))).numpy()
+        theirs64 = module(torch.from_numpy(values)).numpy()
+    assert ours.dtype == np.float64 and ours.shape == values.shape
+    # float32 input: equal to float32 rounding (torch works in float32, NumPy in float64)
+    np.testing.assert_allclose(ours, theirs32, rtol=3e-7, atol=1e-37)
+    np.testing.assert_allclose(activate(LayerConfig(activation=kind), values), theirs64,
+                               rtol=1e-14, atol=1e-300)
+    assert np.isnan(activate(LayerConfig(activation=kind), np.array([np.nan]))).all()
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "leaky-relu"])
+def test_numpy_inputs_explain_exactly_as_tensors_do(activation):
+    image = _random_image(8, channels=3, size=(14, 17))
+    kernels = _kernels(5, count=2)
+    config = LayerConfig(padding=1, padding_mode="reflect", pool=3, pool_stride=2,
+                         bias=(0.5, -0.25), activation=activation)
+    tensors = (image, kernel_bank(kernels, 3))
+    arrays = (image.numpy(), kernel_array(kernels, 3))
+    for k, row, col in ((0, 0, 0), (1, 7, 9), (1, 13, 16)):
+        assert (explain_pixel(*arrays, config, k, row, col, flip=True).to_dict()
+                == explain_pixel(*tensors, config, k, row, col, flip=True).to_dict())
+    for k, row, col in ((0, 0, 0), (1, 3, 4)):
+        assert (explain_pooled(*arrays, config, k, row, col).to_dict()
+                == explain_pooled(*tensors, config, k, row, col).to_dict())
+
+
+def test_names_load_with_their_module_and_dir_lists_them():
+    import convlens.explain as package
+
+    assert set(package.__all__) <= set(dir(package))
+    for name in package.__all__:
+        assert getattr(package, name) is getattr(
+            __import__(f"convlens.explain.{package._LAZY[name]}", fromlist=[name]), name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        package.nothing  # noqa: B018

@@ -24,8 +24,6 @@ from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
-    import torch
-
     from ..explain import PixelExplanation, PooledExplanation
     from ..explain.parts import Part
     from ..explain.parts import Table as TablePart
@@ -108,8 +106,7 @@ def explain(
     """
     from ..config import Activation, LayerConfig, parse_enum
     from ..explain import explain_pixel, explain_pooled, layer_words
-    from ..images import load_image, sample_path
-    from ..kernels import kernel_bank, unique_names
+    from ..kernels import kernel_array, unique_names
     from ..sizes import check_fits, parse_at
 
     if figure is not None:
@@ -118,17 +115,19 @@ def explain(
     names = unique_names(chosen)
     if patch is not None:
         _refuse_with_patch(ctx, image, at, pooled_at)
-        data = _patch_tensor(patch)
+        data = _patch_array(patch)  # NumPy: a typed patch's arithmetic loads no torch
         config = LayerConfig(activation=parse_enum(Activation, activation, "activation"),
                              pool=None)
         source = "--patch"
     else:
+        from ..images import load_image, sample_path
+
         config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
                                   pool_type, pool_stride)
         path = image if image is not None else sample_path()
-        data = load_image(path, mode, max_side)
+        data = load_image(path, mode, max_side).numpy()  # a view: explanations read NumPy
         source = escape(printable(path.name))
-    weights = kernel_bank(chosen, data.shape[0])
+    weights = kernel_array(chosen, data.shape[0])
     if patch is not None and tuple(weights.shape[2:]) != tuple(data.shape[1:]):
         raise ConfigError(f"the patch is {data.shape[1]}x{data.shape[2]} but the kernel is "
                           f"{weights.shape[2]}x{weights.shape[3]}; give a patch of the "
@@ -228,10 +227,8 @@ def _rich_table(table: TablePart) -> Table:
     return grid
 
 
-def _patch_tensor(text: str) -> torch.Tensor:
-    """``--patch`` text -> a normalized ``(C, kh, kw)`` tensor (raw 0-255 values / 255)."""
-    import torch
-
+def _patch_array(text: str) -> np.ndarray:
+    """``--patch`` text -> a normalized float32 ``(C, kh, kw)`` array (raw 0-255 values / 255)."""
     from ..explain import RAW_SCALE
     from ..kernels import parse_numbers
     from ..numbers import format_number
@@ -241,7 +238,7 @@ def _patch_tensor(text: str) -> torch.Tensor:
         raise ConfigError(f"--patch takes raw pixel values 0-255; got values from "
                           f"{format_number(float(values.min()))} to "
                           f"{format_number(float(values.max()))}")
-    return torch.from_numpy(values / RAW_SCALE).float()
+    return (values / RAW_SCALE).astype(np.float32)
 
 
 def _refuse_with_patch(ctx: typer.Context, image, at, pooled_at) -> None:

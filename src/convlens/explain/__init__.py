@@ -28,11 +28,40 @@ photo editor shows.
 
 from __future__ import annotations
 
-from .chain import chain_parts
-from .layer import RAW_SCALE, layer_words
-from .patches import gather_patches, padding_source, tap_positions
-from .pixel import CROSS_CORRELATION_NOTE, PixelExplanation, explain_pixel
-from .pooled import PooledExplanation, explain_pooled, pool_winners, pooled_cells_of
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for readers and type checkers; at run time each name loads on first use
+    from .chain import chain_parts
+    from .layer import RAW_SCALE, layer_words
+    from .patches import gather_patches, padding_source, tap_positions
+    from .pixel import CROSS_CORRELATION_NOTE, PixelExplanation, explain_pixel
+    from .pooled import PooledExplanation, explain_pooled, pool_winners, pooled_cells_of
+
+# Every name loads with its module on first use, so importing one module of the package (say
+# convlens.explain.parts for `convlens size`) does not load the others.
+_EXPORTS = {
+    "chain": ("chain_parts",),
+    "layer": ("RAW_SCALE", "layer_words"),
+    "patches": ("gather_patches", "padding_source", "tap_positions"),
+    "pixel": ("CROSS_CORRELATION_NOTE", "PixelExplanation", "explain_pixel"),
+    "pooled": ("PooledExplanation", "explain_pooled", "pool_winners", "pooled_cells_of"),
+}
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "CROSS_CORRELATION_NOTE",

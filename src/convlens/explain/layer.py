@@ -1,17 +1,20 @@
 """The one conv -> activation -> pool layer, worked out a few numbers at a time.
 
 What :mod:`.pixel` and :mod:`.pooled` share: the inputs checked and made NumPy, the bias, the
-activation, a pooling window and the conv values inside it.
+activation, a pooling window and the conv values inside it. All of it is NumPy on the few cells
+an explanation reads, so explaining a typed patch loads no tensor library; a PyTorch tensor is
+taken as well (read once into NumPy).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+import sys
+from collections.abc import Callable
 
-from ..config import LayerConfig
+import numpy as np
+
+from ..config import LEAKY_SLOPE, Activation, LayerConfig
 from ..errors import ConfigError
-from ..layers import make_activation
 from ..sizes import check_fits
 from .patches import gather_patches
 
@@ -43,8 +46,10 @@ def prepare(image, weights, config: LayerConfig, kernel: int):
 
 
 def as_numpy(array) -> np.ndarray:
-    """A tensor or array as float32 NumPy on the CPU."""
-    if isinstance(array, torch.Tensor):
+    """A tensor or array as float32 NumPy on the CPU (without importing PyTorch: a tensor can
+    only exist once it is loaded)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(array, torch.Tensor):
         return array.detach().to("cpu", torch.float32).numpy()
     return np.asarray(array, dtype=np.float32)
 
@@ -58,11 +63,26 @@ def bias_of(config: LayerConfig, kernel: int) -> float:
     return float(config.bias[kernel])
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-x) -> inf for x < -709 gives 0, as torch's does
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+ACTIVATIONS: dict[Activation, Callable[[np.ndarray], np.ndarray]] = {
+    Activation.RELU: lambda x: np.maximum(x, 0.0),
+    Activation.LEAKY_RELU: lambda x: np.where(x > 0, x, x * LEAKY_SLOPE),
+    Activation.TANH: np.tanh,
+    Activation.SIGMOID: _sigmoid,
+    Activation.ABS: np.abs,
+    Activation.NONE: lambda x: x.copy(),
+}
+"""Each activation's formula on NumPy values; equal to the layer's ``nn.Module``
+(:func:`convlens.layers.make_activation`) to rounding, which the tests check kind by kind."""
+
+
 def activate(config: LayerConfig, values: np.ndarray) -> np.ndarray:
-    """The layer's own activation module applied to ``values`` (float64)."""
-    module = make_activation(config.activation)
-    with torch.no_grad():
-        return module(torch.from_numpy(np.asarray(values, dtype=np.float64))).numpy()
+    """The layer's activation applied to ``values``, as float64 of the same shape."""
+    return ACTIVATIONS[config.activation](np.asarray(values, dtype=np.float64))
 
 
 def pool_window(config: LayerConfig, cell: tuple[int, int]) -> tuple[list[int], list[int]]:

@@ -9,10 +9,9 @@ feeds, reading only the few input pixels it needs. :func:`pixel_parts` words it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
 from ..config import LayerConfig, PoolType
 from ..numbers import format_factor, format_number, format_raw
@@ -42,6 +41,9 @@ from .parts import (
 )
 from .patches import gather_patches, padding_source, tap_positions
 from .pooled import pooled_cells_of
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_WRITTEN_TERMS = 121
 """Longest sum (number of products) written out term by term; longer ones show row sums."""
@@ -198,8 +200,8 @@ class PixelExplanation:
 
 
 def explain_pixel(
-    image: torch.Tensor,
-    weights: torch.Tensor,
+    image: torch.Tensor | np.ndarray,
+    weights: torch.Tensor | np.ndarray,
     config: LayerConfig,
     kernel: int,
     row: int,
@@ -212,9 +214,11 @@ def explain_pixel(
     """Explain conv output pixel ``(row, col)`` of kernel ``kernel``.
 
     ``image`` is ``(C, H, W)`` (normalized, as :func:`convlens.load_image` gives), ``weights``
-    ``(K, C, kh, kw)`` (as :func:`convlens.kernel_bank` gives). ``row``/``col`` are conv-output
-    coordinates; outside the map raises :class:`ConfigError` naming the valid range. ``flip``
-    adds true convolution (the kernel turned 180 degrees). ``scale`` is what 1.0 is in raw units.
+    ``(K, C, kh, kw)`` (as :func:`convlens.kernel_bank` or :func:`convlens.kernels.kernel_array`
+    gives), PyTorch tensors or NumPy arrays: the arithmetic is NumPy on the cells it reads.
+    ``row``/``col`` are conv-output coordinates; outside the map raises :class:`ConfigError`
+    naming the valid range. ``flip`` adds true convolution (the kernel turned 180 degrees).
+    ``scale`` is what 1.0 is in raw units.
 
     >>> import torch
     >>> patch = torch.tensor([[[88., 126, 145], [86, 125, 142], [85, 124, 141]]]) / 255

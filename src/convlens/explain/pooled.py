@@ -9,11 +9,9 @@ window's winner at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..config import LayerConfig, PoolType
 from ..errors import ConfigError
@@ -32,6 +30,9 @@ from .parts import (
     span_text,
 )
 from .patches import tap_positions
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_WRITTEN_VALUES = 16
 """Most values a mean is written out with; longer ones end in ``... (N values)``."""
@@ -97,8 +98,8 @@ class PooledExplanation:
 
 
 def explain_pooled(
-    image: torch.Tensor,
-    weights: torch.Tensor,
+    image: torch.Tensor | np.ndarray,
+    weights: torch.Tensor | np.ndarray,
     config: LayerConfig,
     kernel: int,
     row: int,
@@ -144,6 +145,9 @@ def pool_winners(activated: torch.Tensor, config: LayerConfig) -> torch.Tensor:
     Uses PyTorch's own ``max_pool2d`` indices, so ties go where PyTorch sends them. Pixels in
     no window, and losers, are False.
     """
+    import torch
+    import torch.nn.functional as F
+
     if config.pool is None or config.pool_type is not PoolType.MAX:
         raise ConfigError("pool winners need max pooling; this layer's pooling is "
                           f"{config.pool_type.value if config.pool else 'off'}")
