@@ -1,5 +1,6 @@
-"""The printed tables of `layers`, `kernels`, `run` and `size`, compared whole with the files in
-tests/golden/ (``pytest --update-golden`` rewrites them; read the diff before committing).
+"""The printed tables of `layers`, `kernels`, `inspect`, `run` and `size`, compared whole with
+the files in tests/golden/ (``pytest --update-golden`` rewrites them; read the diff before
+committing).
 
 Each command runs in-process through the ``cli`` fixture at a fixed terminal width (80 and 120
 columns), so the files show what a learner sees in a narrow and a wide terminal. A golden file
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 import torch
 import torch.nn as nn
 
+from convlens import bundled_model_path
 from convlens.cli._app import console, error_console
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
@@ -109,6 +112,23 @@ def test_torchscript_layer_tables_match_the_golden_files(cli, golden, width, scr
     assert result.code == code, result.err
     _fits(result.out, columns)
     golden(f"layers/{name}", printed(result))
+
+
+# --------------------------------------------------------------------------- inspect
+
+def test_the_inspect_tables_of_the_bundled_model_match_the_golden_file(cli, golden, width,
+                                                                       tmp_path):
+    """The bundled digits CNN (fixed weights) on the bundled photo: predictions, the most
+    active channels and the filters nearest the built-in kernels (narrow tables: 80 columns
+    print them as 120 would). The model is copied next to the CLI so the printed path is the
+    same everywhere."""
+    bundled = bundled_model_path().parent
+    shutil.copytree(bundled, tmp_path / bundled.name)
+    width(80)
+    result = cli("inspect", bundled.name, "--top", "4", "--out", "seen", "--device", "cpu")
+    assert result.code == 0, result.err
+    _fits(result.out, 80)
+    golden("inspect-digits-80.txt", printed(result))
 
 
 # --------------------------------------------------------------------------- kernels
