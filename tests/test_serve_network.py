@@ -286,6 +286,7 @@ def test_clicks_in_three_layers_show_the_library_numbers(browser, server, opened
     assert "per layer" in page.locator("[data-testid=network-scale]").inner_text()
     cases = [("features.conv1", 0.1, 0.9), ("features.pool1", 0.6, 0.3),
              ("classifier.fc", 0.5, 0.5)]
+    assert page.locator("#network-slide").is_checked()   # the sliding window, on by default
     for layer, fy, fx in cases:
         channel = int(page.locator(f'.net-col[data-layer="{layer}"] .net-cell').first
                       .get_attribute("data-channel") or 0) if page.locator(
@@ -315,8 +316,21 @@ def test_clicks_in_three_layers_show_the_library_numbers(browser, server, opened
         if layer == "features.pool1":   # the window it reads, on the layer before, and lines
             assert page.locator('.net-col[data-layer="features.relu2"] .box.probe').first \
                 .is_visible()
-            assert page.locator("#network-columns svg.net-lines line").count() == 16
+            page.wait_for_function(  # drawn once the window has slid into place
+                "document.querySelectorAll('#network-columns svg.net-lines line').length === 16",
+                timeout=5000)
     page.screenshot(path=str(artifacts / "network-view.png"), full_page=True)
+    # the slide switched off: the window is put in place at once, the lines with it
+    page.locator("#network-slide").uncheck()
+    channel = int(page.locator('.net-col[data-layer="features.conv2"] .net-cell').first
+                  .get_attribute("data-channel"))
+    got = click_cell(page, "features.conv2", channel, 0.3, 0.7)
+    assert (got["y"], got["x"]) == (2, 5)
+    assert got["total"] == pytest.approx(
+        explain_activation(opened, image, "features.conv2", channel, 2, 5).total, rel=1e-9)
+    relu1 = page.locator('.net-col[data-layer="features.relu1"] .box.probe')
+    assert relu1.count() == 16 and page.locator(".box.sliding").count() == 0
+    assert page.locator("#network-columns svg.net-lines line").count() == 16
     # the scale switch: each channel on its own, and the page says so
     before = int(page.evaluate("document.body.dataset.networkColumns"))
     page.select_option("#network-scale", "channel")

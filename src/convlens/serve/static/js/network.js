@@ -184,7 +184,10 @@ function place(box, shape, top, bottom, left, right) {
 // The clicked cell, the cells it reads in the layer before, and its receptive field in the
 // input (the image as the model sees it), on every shown thumbnail of those columns.
 function outline(data) {
-  for (const box of document.querySelectorAll("#network-columns .box")) box.hidden = true;
+  for (const box of document.querySelectorAll("#network-columns .box")) {
+    box.hidden = true;
+    box.classList.remove("sliding");
+  }
   const boxes = (name, kind) => {
     const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
     return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
@@ -197,12 +200,27 @@ function outline(data) {
   if (previous) {
     const layer = net.layers.find((l) => l.name === previous.layer);
     if (layer && layer.shape.length === 3) {
-      for (const box of boxes(previous.layer, "probe")) {
+      const targets = boxes(previous.layer, "probe");
+      const slide = $("#network-slide").checked && (data.what === "conv" || data.what === "pool");
+      for (const box of targets) {
+        box.classList.toggle("sliding", slide);
+        if (slide) {              // the kernel's window starts at the top left corner ...
+          const height = previous.bottom - previous.top;
+          const width = previous.right - previous.left;
+          place(box, layer.shape.slice(1), 0, height, 0, width);
+          void box.offsetWidth;   // ... is laid out there, then slides into place (css)
+        }
         place(box, layer.shape.slice(1), previous.top, previous.bottom, previous.left, previous.right);
       }
     }
   }
-  drawLines(cell, previous ? boxes(previous.layer, "probe").filter((box) => !box.hidden) : []);
+  const lines = () => {
+    if (net.selected !== data) return;                  // another cell was clicked meanwhile
+    drawLines(cell, previous ? boxes(previous.layer, "probe").filter((box) => !box.hidden) : []);
+  };
+  drawLines(null, []);
+  if (previous && $("#network-slide").checked) setTimeout(lines, 480);  // once it is in place
+  else lines();
   const field = data.receptive_field;
   if (field) {
     for (const box of boxes("input", "field")) {
