@@ -231,6 +231,56 @@ def test_a_deep_network_is_collapsed_into_its_blocks():
     assert [c.name for c in made.columns] == ["input", "0", "1"]
 
 
+class _Residual(torch.nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(width, width, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(width)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)) + x)
+
+
+def _deep_residual() -> torch.nn.Module:
+    """Two stages of residual blocks (more layers than MAX_COLUMNS), a global pool, a head."""
+    torch.manual_seed(1)
+    blocks = MAX_COLUMNS // 8 + 2
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        torch.nn.Sequential(*[_Residual(4) for _ in range(blocks)]),
+        torch.nn.Sequential(*[_Residual(4) for _ in range(blocks)]),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+
+
+def test_a_deep_network_shows_its_blocks_and_explains_their_numbers(image):
+    from fastapi.testclient import TestClient
+
+    from convlens.activations.core import opened_of
+
+    model = _deep_residual()
+    app = create_app(opened_of(model))
+    with TestClient(app, headers={TOKEN_HEADER: app.state.token}) as deep:
+        head, arrays = network(deep, columns=["1", "3"])
+        assert head["collapsed"] is True and head["collapsed_words"]
+        layers = {layer["name"]: layer for layer in head["layers"]}
+        assert list(layers) == ["input", "0", "1", "2", "3", "4", "5"]
+        assert layers["3"]["shape"] == [4, 1, 1]          # a global pool keeps its maps
+        assert layers["5"]["shape"] == [3]
+        assert arrays["maps:1"].shape[0] == 4
+        # a block's number is explained as the layer inside that gave it: the same number
+        got = deep.post("/api/network/explain", json={
+            "image": IMAGE, "layer": "2", "channel": 1, "y": 3, "x": 5}).json()
+        assert got["column"] == "2" and got["layer"].startswith("2.") and got["kind"] == "ReLU"
+        out = hooked(opened_of(model), image, "2")
+        assert got["value"] == pytest.approx(float(out[1, 3, 5]), abs=1e-6)
+        assert got["total"] == pytest.approx(got["value"], abs=1e-5)
+        pooled = deep.post("/api/network/explain", json={
+            "image": IMAGE, "layer": "3", "channel": 2, "y": 0, "x": 0})
+        assert pooled.status_code == 200, pooled.text
+        assert pooled.json()["what"] == "pool"
+
+
 # ---------------------------------------------------------------------------- the page
 
 @pytest.fixture(scope="module")

@@ -116,12 +116,15 @@ class Column:
 
 @dataclass
 class Pass:
-    """One forward pass of one model on one image, and the columns drawn from it."""
+    """One forward pass of one model on one image, and the columns drawn from it; ``made_by``
+    names, for a collapsed block's column, the layer inside it that gave the block's output
+    (a click there is explained as that layer's number: the same number, worked out)."""
 
     explainer: Explainer
     columns: list[Column]
     collapsed: bool
     maps: dict[str, torch.Tensor]
+    made_by: dict[str, str]
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -131,13 +134,30 @@ class Pass:
                          f"{', '.join(c.name for c in self.columns[:40])}")
 
 
-def _maps_of(output: torch.Tensor) -> torch.Tensor | None:
+def _maps_of(output: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
     """A layer's output ``(1, C, H, W)`` or ``(1, F)`` as maps ``(C, H, W)`` (features as
-    ``(F, 1, 1)``); None for any other shape."""
+    ``(F, 1, 1)``) and whether it is features; None for any other shape."""
     if output.ndim == 4 and output.shape[0] == 1:
-        return output[0].detach().to("cpu", torch.float32)
+        return output[0].detach().to("cpu", torch.float32), False
     if output.ndim == 2 and output.shape[0] == 1:
-        return output[0].detach().to("cpu", torch.float32)[:, None, None]
+        return output[0].detach().to("cpu", torch.float32)[:, None, None], True
+    return None
+
+
+def _made_by(explainer: Explainer, block: str, output: torch.Tensor, containers: set[str]
+             ) -> str | None:
+    """The last layer (not a container) inside ``block`` (its name starts with ``block.``)
+    whose output is exactly the block's ``output``: the layer that gave it (a resnet block's
+    final ReLU)."""
+    for name in reversed(list(explainer.capture.records)):
+        if not name.startswith(block + ".") or name.split("#")[0] in containers:
+            continue
+        try:
+            out = explainer.output(name)
+        except ModelError:
+            continue
+        if out.shape == output.shape and torch.equal(out, output):
+            return name
     return None
 
 
@@ -163,14 +183,24 @@ def build_pass(opened, image: torch.Tensor) -> Pass:
         names = [name for name, _ in module.named_children()]
     maps: dict[str, torch.Tensor] = {INPUT: explainer.batch[0].detach().to("cpu", torch.float32)}
     kinds = {INPUT: "input"}
+    features: set[str] = set()
+    made_by: dict[str, str] = {}
     for name in names:
         try:
-            data = _maps_of(explainer.output(name))
+            output = explainer.output(name)
             kind = explainer.capture.get(name).op.name
         except ModelError:  # did not run for this input, or gives no tensor
             continue
-        if data is not None:
-            maps[name], kinds[name] = data, kind
+        found = _maps_of(output)
+        if found is None:
+            continue
+        maps[name], kinds[name] = found[0], kind
+        if found[1]:
+            features.add(name)
+        if collapsed and name in containers:
+            inner = _made_by(explainer, name, output, containers)
+            if inner is not None:
+                made_by[name] = inner
     columns = []
     for name, data in maps.items():
         strength = data.abs().mean(dim=(1, 2))
@@ -178,10 +208,10 @@ def build_pass(opened, image: torch.Tensor) -> Pass:
         if name == INPUT:
             order = list(range(data.shape[0]))  # the image's channels in their order
         shape = tuple(int(s) for s in data.shape)
-        if data.shape[1:] == (1, 1) and name != INPUT:
+        if name in features:
             shape = (shape[0],)
         columns.append(Column(name, kinds[name], shape, tuple(order)))
-    return Pass(explainer, columns, collapsed, maps)
+    return Pass(explainer, columns, collapsed, maps, made_by)
 
 
 def column_thumbnails(data: torch.Tensor, channels: list[int], display: int,
@@ -288,14 +318,17 @@ class NetworkView:
     def explain(self, image: torch.Tensor, key: tuple, layer: str, channel: int,
                 y: int | None, x: int | None, top: int) -> dict:
         """One number explained (:meth:`~convlens.activations.Explainer.explain`'s
-        ``to_dict()``), with ``image_shape`` (the image as the model sees it, ``(C, H, W)``;
-        ``receptive_field`` is in it) and ``previous`` (:func:`previous_box`)."""
+        ``to_dict()``), with ``column`` (the column clicked: a collapsed block's number is
+        explained as the number of the layer inside that gave it, ``layer``), ``image_shape``
+        (the image as the model sees it, ``(C, H, W)``; ``receptive_field`` is in it) and
+        ``previous`` (:func:`previous_box`)."""
         made = self._pass(image, key)
         column = made.column(layer)
         if len(column.shape) == 1:
             y = x = None
         if layer == INPUT:
             raise ModelError("the input image is what the model reads: click a layer's cell")
+        layer = made.made_by.get(layer, layer)  # a collapsed block: the layer that gave it
         with self._lock:
             try:
                 explanation = made.explainer.explain(layer, channel, y, x, top=top)
@@ -304,6 +337,7 @@ class NetworkView:
             record = made.explainer.capture.get(layer)
         source = record.sources[0] if record.sources else None
         result = explanation.to_dict()
+        result["column"] = column.name
         result["image_shape"] = [int(s) for s in made.explainer.batch.shape[1:]]
         result["previous"] = previous_box(explanation, source)
         return result

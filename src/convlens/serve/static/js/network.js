@@ -163,7 +163,7 @@ function showExplanation(data) {
   body.replaceChildren();
   delete body.dataset.stale;
   body.dataset.kind = `network:${data.kind}`;
-  body.dataset.at = `network,${data.layer},${data.channel},${data.y ?? ""},${data.x ?? ""}`;
+  body.dataset.at = `network,${data.column},${data.channel},${data.y ?? ""},${data.x ?? ""}`;
   body.dataset.image = state.image;
   for (const part of data.parts) {
     const node = partNode(part);
@@ -192,7 +192,7 @@ function outline(data) {
     const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
     return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
   };
-  const cell = document.querySelector(`.net-col[data-layer="${CSS.escape(data.layer)}"] ` +
+  const cell = document.querySelector(`.net-col[data-layer="${CSS.escape(data.column)}"] ` +
     `.net-cell[data-channel="${data.channel}"] .box.probe`);
   if (cell && data.y !== null) place(cell, data.shape.slice(1), data.y, data.y, data.x, data.x);
   else if (cell) place(cell, [1, 1], 0, 0, 0, 0);
@@ -228,7 +228,8 @@ function outline(data) {
     }
   }
   const shown = $("#network-selected");
-  shown.textContent = `${data.layer} (${data.kind}) at ${data.y === null ? `[${data.channel}]` :
+  const named = data.column === data.layer ? data.layer : `${data.column} (given by ${data.layer})`;
+  shown.textContent = `${named} (${data.kind}) at ${data.y === null ? `[${data.channel}]` :
     `(${data.channel}, ${data.y}, ${data.x})`} = ${short(data.value)}` +
     (field ? `; receptive field in the input: rows ${field.top}..${field.bottom}, cols ` +
       `${field.left}..${field.right}` : "") +
