@@ -354,7 +354,8 @@ is downloaded), saves the weights, and then opens the model with convlens to loo
 1. its layers, with output shapes, parameters and receptive fields,
 2. the filters its first layer learned, next to the nearest hand-made kernels,
 3. the feature maps one digit produces at each layer,
-4. its prediction, and which pixels the prediction rests on (saliency).
+4. its prediction, and which pixels the prediction rests on (saliency),
+5. any number inside it, worked out from the layer before.
 
 The notebook works in a fresh temporary folder, so it leaves nothing behind in yours."""),
     ("code", """\
@@ -518,6 +519,26 @@ from convlens.saliency import explain_class
 saliency = explain_class(opened, digit, methods=["gradcam", "integrated-gradients"])
 plot_saliency(saliency)"""),
     ("md", """\
+## 5. Any number inside it, worked out
+
+Every number of every layer can be explained exactly: `explain_activation` shows how the
+value at (channel, y, x) of a layer's output was made from that layer's input. For a conv
+layer: the patch of each input channel, its kernel slice and products, each channel's
+partial sum, ranked, and the bias. The total equals what the layer gave."""),
+    ("code", """\
+from convlens.activations import explain_activation
+
+explain_activation(opened, digit, "features.3", channel=2, y=1, x=1)"""),
+    ("md", """\
+The network view does it for any layer at once: pick a layer, a channel and a cell (with
+`ipyevents` installed, click the map) and read its arithmetic. `convlens serve --model ...`
+shows the same as columns of channel thumbnails in the browser."""),
+    ("code", """\
+from convlens.widgets import explore_network
+
+view = explore_network(opened, digit, "features.3")
+view"""),
+    ("md", """\
 ## The same from the command line
 
 Everything above is also one command away, in the folder that holds `digitnet.py`:
@@ -526,6 +547,8 @@ Everything above is also one command away, in the folder that holds `digitnet.py
     convlens inspect digitnet:DigitNet digit.png --weights digitnet.safetensors --all-conv \\
         --trust-code
     convlens saliency digitnet:DigitNet digit.png --weights digitnet.safetensors --trust-code
+    convlens explain digitnet:DigitNet digit.png --weights digitnet.safetensors --trust-code \\
+        --layer features.3 --channel 2 --at 1,1
 
 A convlens checkpoint (from `convlens train`), a TorchScript file or a `torch.export` program
 opens the same way, without the `--weights`.

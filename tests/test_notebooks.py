@@ -85,7 +85,7 @@ def _check_outputs(notebook: nbformat.NotebookNode) -> None:
                 f"cell {index} prints what it also returns")
         last_line = cell.source.strip().splitlines()[-1]
         if last_line.startswith(("convlens.plot_", "plot_", "stages", "HTML(", "ShowImage(",
-                                 "convlens.compute_stages(")):
+                                 "convlens.compute_stages(", "explain_activation(")):
             kinds = {key for o in outputs for key in o.get("data", {})}
             assert kinds & {"image/png", "image/gif", "text/html"}, (
                 f"cell {index} ends in {last_line!r} but nothing was drawn")
