@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 import numpy as np
 
@@ -264,13 +264,13 @@ def unique_names(kernels: Sequence[Kernel]) -> list[str]:
     return names
 
 
-def _is_tensor(value: object) -> bool:
+def _is_tensor(value: object) -> TypeGuard[torch.Tensor]:
     """Whether ``value`` is a torch tensor, told without importing torch (a program that made
     one has torch loaded already)."""
     return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
 
 
-def _validate(values: Sequence | np.ndarray, label: str) -> np.ndarray:
+def _validate(values: object, label: str) -> np.ndarray:
     """Weights as given -> float32 ``(C, kh, kw)``, every cell finite and within float32; errors
     start with ``label`` and name the cell."""
     if isinstance(values, np.ndarray):
@@ -302,17 +302,17 @@ def _from_array(values: np.ndarray, label: str) -> np.ndarray:
         return np.asarray(array, dtype=np.float64)
 
 
-def _from_nested(values: Sequence, label: str) -> np.ndarray:
+def _from_nested(values: object, label: str) -> np.ndarray:
     """Nested lists (rows of numbers, or three grids of rows) as float64 ``(C, kh, kw)``; a
     cell that is no number, too large an integer, a ragged row or too much nesting is named."""
+    if not isinstance(values, (list, tuple)):
+        raise KernelError(f"{label} must be rows of numbers; got {_show(values)}")
     depth, probe = 0, values
     while isinstance(probe, (list, tuple)) and depth < 4:
         depth += 1
         if not probe:
             break
         probe = probe[0]
-    if depth == 0:
-        raise KernelError(f"{label} must be rows of numbers; got {_show(values)}")
     if not probe and isinstance(probe, (list, tuple)):
         raise KernelError(f"{label} is empty")
     if depth not in (2, 3):
@@ -347,7 +347,8 @@ def _cell_value(value: object, where: str) -> float:
     try:
         number = float(value)
     except OverflowError:
-        number = math.inf if value > 0 else -math.inf  # an integer beyond float
+        # an integer (or fraction) beyond float: compared exactly, as the number it is
+        number = math.inf if cast("float", value) > 0 else -math.inf
     return _check_number(number, _show(value), where)
 
 

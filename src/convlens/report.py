@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import torch
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 
 from .config import Activation, PoolType
 from .defaults import REPORT_DPI
@@ -99,7 +100,7 @@ def render_report(
     explanation = _reused(explained, PixelExplanation, (row, col)) or explain_pixel(
         stages.input, stages.kernels, config, 0, row, col, kernel_name=names[0])
     chain = config_chain(config, (height, width), (kernel_h, kernel_w))
-    images = {name: _png(figures.get(name), lambda n=name: _draw(stages, n))
+    images = {name: _png(figures.get(name), partial(_draw, stages, name))
               for name in ("filters", "conv", "activated", "pooled")}
     images["input"] = _png(figures.get("input"), lambda: plot_image(
         stages.input, title=f"input: {source}", dpi=REPORT_DPI))
@@ -119,7 +120,7 @@ def render_report(
         pooled = _reused(explained, PooledExplanation, cell) or explain_pooled(
             stages.input, stages.kernels, config, 0, *cell, kernel_name=names[0])
         pooled_png = _png(None, lambda: plot_pooled_explanation(pooled))
-        winners_png = _png(figures.get("winners"), None)
+        winners_png = _given_png(figures.get("winners"))
         sections.append(_pooling_section(stages, chain, pooled, images["pooled"], pooled_png,
                                          winners_png))
     else:
@@ -360,14 +361,24 @@ def _grid(cells, caption: str, row_labels, col_labels, rows) -> str:
             f"<tr><th></th>{head}</tr>{body}</table></div>")
 
 
-def _png(given: Path | bytes | None, draw) -> bytes | None:
+def _given_png(given: Path | bytes | None) -> bytes | None:
+    """The PNG a run already has for a picture: its bytes, or its file's."""
     if isinstance(given, bytes):
         return given
     if isinstance(given, Path) and given.is_file():
         return given.read_bytes()
-    if draw is None:
-        return None
-    return figure_png(draw(), REPORT_DPI)
+    return None
+
+
+def _png(given: Path | bytes | None, draw: Callable[[], Figure | SubFigure]) -> bytes:
+    """The PNG a run already has for a picture, else ``draw()``'s (a whole figure) at the
+    report's dpi."""
+    found = _given_png(given)
+    if found is not None:
+        return found
+    figure = draw()
+    assert isinstance(figure, Figure), "the report draws whole figures"
+    return figure_png(figure, REPORT_DPI)
 
 
 def _draw(stages: Stages, name: str) -> Figure:

@@ -53,7 +53,8 @@ def _listed_at(info) -> int:
 
 EXIT_USER_ERROR = 2
 # typer >= 0.26 vendors its own click; older releases raise click's own exceptions.
-_USAGE_ERRORS = (click.exceptions.ClickException, getattr(typer, "TyperException", OSError))
+_USAGE_ERRORS = (click.exceptions.ClickException,
+                 getattr(typer, "TyperException", click.exceptions.ClickException))
 _ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
 
 
@@ -80,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except _USAGE_ERRORS as exc:
         context = getattr(exc, "ctx", None)
         command = context.command_path if context is not None else "convlens"
-        _fail(f"{exc.format_message()} (see `{command} --help`)")
+        message = (exc.format_message() if isinstance(exc, click.exceptions.ClickException)
+                   else str(exc))
+        _fail(f"{message} (see `{command} --help`)")
         return getattr(exc, "exit_code", EXIT_USER_ERROR) or EXIT_USER_ERROR
     return result if isinstance(result, int) else 0
 

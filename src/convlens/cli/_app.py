@@ -31,7 +31,7 @@ def _flags_show_no_type() -> None:
     a value; show nothing there instead, as click does."""
     option = getattr(getattr(typer, "core", None), "TyperOption", None)
     shown = getattr(option, "display_type_rich", None)
-    if shown is None or getattr(shown, "_convlens", False):
+    if option is None or shown is None or getattr(shown, "_convlens", False):
         return
 
     def display_type_rich(self, ctx):

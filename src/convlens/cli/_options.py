@@ -74,8 +74,12 @@ def layer_config(
     pool: str, pool_type: str, pool_stride: int | None,
 ) -> LayerConfig:
     """The :class:`LayerConfig` the layer flags describe (validated by the library)."""
-    from ..config import LayerConfig
+    from ..config import Activation, LayerConfig, PaddingMode, PoolType, parse_enum, parse_pool
 
-    return LayerConfig(stride=stride, padding=padding, padding_mode=padding_mode,
-                       dilation=dilation, activation=activation, pool=pool, pool_type=pool_type,
+    return LayerConfig(stride=stride, padding=padding,
+                       padding_mode=parse_enum(PaddingMode, padding_mode, "padding mode"),
+                       dilation=dilation,
+                       activation=parse_enum(Activation, activation, "activation"),
+                       pool=parse_pool(pool),
+                       pool_type=parse_enum(PoolType, pool_type, "pool type"),
                        pool_stride=pool_stride)

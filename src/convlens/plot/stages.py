@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -196,7 +197,7 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
     display, factor = downsample_for_display(data, max_side)
     figure = Figure(figsize=size, layout="constrained")
     ax = figure.subplots()
-    fit = "auto" if stretched else "equal"
+    fit: Literal["auto", "equal"] = "auto" if stretched else "equal"
     if channels == 1:
         ax.imshow(display[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect=fit)
     else:
@@ -303,7 +304,7 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE, scale: str = "stage
     height, width = stages.input.shape[-2:]
     panel = 2.6
     aspect, stretched = panel_aspect(height, width)
-    fit = "auto" if stretched else "equal"
+    fit: Literal["auto", "equal"] = "auto" if stretched else "equal"
     figure = Figure(figsize=bounded_figsize(panel * len(OVERVIEW_COLUMNS),
                                             panel * max(aspect, 0.5) * count + 1.6),
                     layout="constrained")
@@ -352,7 +353,8 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE, scale: str = "stage
         if scale == "stage" and drawn is not None:
             norm = shared[name][0]
             cut = bool(_clip_note(norm, (float(lows.min()), float(highs.max()))))
-            extend = ("both" if float(norm.vmin) < 0 else "max") if cut else "neither"
+            below_zero = norm.vmin is not None and norm.vmin < 0
+            extend = ("both" if below_zero else "max") if cut else "neither"
             bar = figure.colorbar(drawn, ax=axes[:, column], location="bottom", shrink=0.8,
                                   aspect=30, extend=extend)
             bar.set_label(f"{name} scale" + (" (cut: arrows)" if cut else ""), fontsize=8)

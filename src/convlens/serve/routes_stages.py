@@ -72,7 +72,8 @@ def stage_routes(session: Session) -> APIRouter:
             with tempfile.TemporaryDirectory(prefix="convlens-figures-") as folder, \
                     zipfile.ZipFile(buffer, "w") as archive:
                 paths = write_figures(stages, Path(folder))
-                paths.append(save_stages(stages, Path(folder) / "stages.npz"))
+                npz = save_stages(stages, Path(folder) / "stages.npz")  # all arrays: written
+                paths.extend([npz] if npz is not None else [])
                 for path in paths:
                     archive.write(path, path.name)
             return buffer.getvalue()
