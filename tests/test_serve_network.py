@@ -146,6 +146,10 @@ def test_the_cells_read_in_the_layer_before_are_given(client):
         "image": IMAGE, "layer": "features.conv1", "channel": 0, "y": 0, "x": 7}).json()
     assert conv["previous"] == {"layer": "input", "top": 0, "bottom": 1, "left": 6, "right": 7}
     assert conv["receptive_field"] == {"top": 0, "bottom": 1, "left": 6, "right": 7}
+    # on the page's photo (the working image, resized whole to 8x8 for the model)
+    height, width = load_image(sample_path("chelsea"), "rgb", DEFAULT_MAX_SIDE).shape[1:]
+    assert conv["photo_field"] == {"top": 0, "bottom": -(-2 * height // 8) - 1,
+                                   "left": 6 * width // 8, "right": width - 1}
     pool = client.post("/api/network/explain", json={
         "image": IMAGE, "layer": "features.pool1", "channel": 2, "y": 1, "x": 3}).json()
     assert pool["previous"] == {"layer": "features.relu2", "top": 2, "bottom": 3, "left": 6,
@@ -360,6 +364,7 @@ def test_clicks_in_three_layers_show_the_library_numbers(browser, server, opened
         # the receptive field is outlined on the input, the clicked cell on its thumbnail
         field = page.locator('.net-col[data-layer="input"] .box.field').first
         assert field.is_visible()
+        assert page.locator("#field-box").is_visible()       # and on the page's photo
         probe = page.locator(f'.net-col[data-layer="{layer}"] '
                              f'.net-cell[data-channel="{channel}"] .box.probe')
         assert probe.is_visible()

@@ -266,6 +266,21 @@ def previous_box(explanation, source: str | None) -> dict | None:
             "right": max(cols)}
 
 
+def photo_box(field: dict | None, photo: tuple[int, int], seen: tuple[int, int]
+              ) -> dict | None:
+    """A receptive field in the image as the model sees it (``seen`` ``(h, w)``: the photo
+    resized whole to the model's input size, :func:`convlens.models.prepare_input`) as the
+    photo's rows and cols (``photo`` ``(H, W)``, inclusive): the part of the photo those
+    pixels cover (an antialiased resize's filter reaches a pixel or so past it)."""
+    if field is None:
+        return None
+    (height, width), (h, w) = photo, seen
+    return {"top": field["top"] * height // h,
+            "bottom": -(-(field["bottom"] + 1) * height // h) - 1,
+            "left": field["left"] * width // w,
+            "right": -(-(field["right"] + 1) * width // w) - 1}
+
+
 class NetworkView:
     """The network view of the model open in ``models`` (:class:`.ModelPanel`): forward passes
     cached per (model, image id, working size); passes and explanations are serialized with
@@ -321,7 +336,8 @@ class NetworkView:
         ``to_dict()``), with ``column`` (the column clicked: a collapsed block's number is
         explained as the number of the layer inside that gave it, ``layer``), ``image_shape``
         (the image as the model sees it, ``(C, H, W)``; ``receptive_field`` is in it) and
-        ``previous`` (:func:`previous_box`)."""
+        ``previous`` (:func:`previous_box`) and ``photo_field`` (the receptive field on the
+        page's photo, :func:`photo_box`)."""
         made = self._pass(image, key)
         column = made.column(layer)
         if len(column.shape) == 1:
@@ -340,6 +356,8 @@ class NetworkView:
         result["column"] = column.name
         result["image_shape"] = [int(s) for s in made.explainer.batch.shape[1:]]
         result["previous"] = previous_box(explanation, source)
+        result["photo_field"] = photo_box(explanation.field, tuple(image.shape[-2:]),
+                                          tuple(made.explainer.batch.shape[-2:]))
         return result
 
 

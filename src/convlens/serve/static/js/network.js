@@ -3,6 +3,7 @@
 // asks POST /api/network/explain and shows the library's parts in the explanation panel, and
 // outlines the cells it reads in the layer before and its receptive field in the input.
 import {errorText, postJSON, unpack} from "./api.js";
+import {showField} from "./boxes.js";
 import {$, el, showMessage} from "./dom.js";
 import {drawMap} from "./draw.js";
 import {partNode} from "./explain.js";
@@ -148,6 +149,7 @@ async function clickCell(layer, channel, canvas, event) {
   showExplanation(data);
   net.selected = data;
   outline(data);
+  showField(data.photo_field);                            // and on the page's photo
   exposed.networkExplained = (exposed.networkExplained || 0) + 1;
   // for the benchmark (bench/bench_network.py): click to the frame that shows the numbers
   requestAnimationFrame(() => {
