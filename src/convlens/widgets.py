@@ -40,6 +40,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 try:
     import ipywidgets as widgets
@@ -82,6 +83,9 @@ from .kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels, parse_k
 from .layers import Stages, compute_stages
 from .plot import plot_overview
 from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_norm
+
+if TYPE_CHECKING:
+    from .activations import ActivationExplanation
 
 GRID_MAX_SIDE = 11
 """Largest kernel side the grid editor offers (larger kernels given in code still show)."""
@@ -857,7 +861,7 @@ class NetworkExplorer:
                              "to explain")
         first = layer or next((n for n, s in self.shapes.items() if len(s) == 3),
                               next(iter(self.shapes)))
-        self.explanation = None
+        self.explanation: ActivationExplanation | None = None
         self.error = ""
         self.layer = widgets.Dropdown(options=list(self.shapes), value=first,
                                       description="layer")
@@ -937,8 +941,8 @@ class NetworkExplorer:
         self.readout.value = activation_explanation_html(self.explanation)
         out = self.explainer.output(name)[0]
         data = (out[self.channel.value] if spatial else out[:, None].T).detach()
-        self.map.value = _network_map_png(data.to("cpu", torch.float32).numpy(),
-                                          (y, x) if spatial else (0, self.channel.value))
+        cell = (self.row.value, self.col.value) if spatial else (0, self.channel.value)
+        self.map.value = _network_map_png(data.to("cpu", torch.float32).numpy(), cell)
 
     def _layer_changed(self, _change: dict) -> None:
         self._limits()

@@ -356,8 +356,9 @@ class NetworkView:
         result["column"] = column.name
         result["image_shape"] = [int(s) for s in made.explainer.batch.shape[1:]]
         result["previous"] = previous_box(explanation, source)
-        result["photo_field"] = photo_box(explanation.field, tuple(image.shape[-2:]),
-                                          tuple(made.explainer.batch.shape[-2:]))
+        seen = made.explainer.input_size
+        result["photo_field"] = photo_box(explanation.field,
+                                          (int(image.shape[-2]), int(image.shape[-1])), seen)
         return result
 
 

@@ -112,5 +112,5 @@ def network_query(image: str, max_side: int | None = None, columns: str | None =
     given = {"image": image, "max_side": max_side, "top": top, "display": display,
              "scale": scale,
              "columns": None if columns is None else [c for c in columns.split(",") if c]}
-    return NetworkIn(**{key: value for key, value in given.items()
-                        if value is not None or key == "columns"})
+    return NetworkIn.model_validate({key: value for key, value in given.items()
+                                     if value is not None or key == "columns"})
