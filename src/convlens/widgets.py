@@ -874,7 +874,7 @@ class NetworkExplorer:
         self._limits()
         self.layer.observe(self._layer_changed, names="value")
         for control in (self.channel, self.row, self.col):
-            control.observe(lambda _change: self.show(), names="value")
+            control.observe(lambda _change: self.redraw(), names="value")
         self.map_events = []
         if DomEvent is not None:
             click = DomEvent(source=self.map, watched_events=["click"])
@@ -882,7 +882,7 @@ class NetworkExplorer:
             self.map_events = [click]
         self.ui = widgets.VBox([widgets.HBox([self.layer, self.channel]),
                                 widgets.HBox([self.row, self.col]), self.map, self.readout])
-        self.show()
+        self.redraw()
 
     def select(self, layer: str, channel: int, y: int | None = None, x: int | None = None
                ) -> None:
@@ -895,7 +895,7 @@ class NetworkExplorer:
                 self.row.value, self.col.value = y, x
         finally:
             self._hold = False
-        self.show()
+        self.redraw()
 
     def point_at(self, event: dict) -> tuple[int, int] | None:
         """Select the map cell under a click (ipyevents' ``dataX``/``dataY``, the PNG's own
@@ -920,7 +920,7 @@ class NetworkExplorer:
         self.select(self.layer.value, self.channel.value, y, x)
         return y, x
 
-    def show(self) -> None:
+    def redraw(self) -> None:
         """Explain the number the controls point at, and draw its channel with the cell
         outlined."""
         if self._hold:
@@ -946,7 +946,7 @@ class NetworkExplorer:
 
     def _layer_changed(self, _change: dict) -> None:
         self._limits()
-        self.show()
+        self.redraw()
 
     def _limits(self) -> None:
         shape = self.shapes[self.layer.value]

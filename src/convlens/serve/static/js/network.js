@@ -244,11 +244,9 @@ function outline(data) {
 function drawLines(cell, targets) {
   const strip = $("#network-columns");
   let svg = strip.querySelector("svg.net-lines");
-  if (!svg) {
-    svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("class", "net-lines");
-    svg.setAttribute("aria-hidden", "true");
-    strip.append(svg);
+  if (!svg) {                       // parsed as HTML: the parser gives it the SVG namespace
+    strip.insertAdjacentHTML("beforeend", '<svg class="net-lines" aria-hidden="true"></svg>');
+    svg = strip.querySelector("svg.net-lines");
   }
   svg.replaceChildren();
   if (!cell || cell.hidden || !targets.length) return;
@@ -263,7 +261,7 @@ function drawLines(cell, targets) {
   const [x1, y1] = at(cell, "left");
   for (const target of targets) {
     const [x2, y2] = at(target, "right");
-    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    const line = document.createElementNS(svg.namespaceURI, "line");
     for (const [name, value] of Object.entries({x1, y1, x2, y2})) line.setAttribute(name, String(value));
     svg.append(line);
   }
