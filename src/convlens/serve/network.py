@@ -35,11 +35,10 @@ from ..activations.pool import PoolExplanation
 from ..errors import ConfigError, ModelError
 from ..images import downsample_for_display
 from ..limits import check_budget
-from ..plot.stages import display_norm
 from .cache import LRU
 from .limits import DEFAULT_WORKING_SIDE
 from .model_panel import ModelPanel
-from .wire import pack, quantize_map, to_uint8
+from .wire import pack, quantize_map, scale_for_display
 
 MAX_COLUMNS = 48
 """Most layers shown one by one; a network with more is shown by its top-level children."""
@@ -229,19 +228,12 @@ def column_thumbnails(data: torch.Tensor, channels: list[int], display: int,
     full = data.numpy()
     signed = bool(full.min() < 0)
     shown, factor = downsample_for_display(full[channels], display)
-    norm, _ = display_norm(shown, signed)
-    assert norm.vmin is not None and norm.vmax is not None  # display_norm sets both
-    vmin, vmax = float(norm.vmin), float(norm.vmax)
-    if signed:
-        scaled = shown * (127.5 / vmax) + 127.5
-    else:
-        scaled = (shown - vmin) * (255.0 / ((vmax - vmin) or 1.0))
+    drawn, vmin, vmax = scale_for_display(shown, signed)
     stats = [{"channel": c, "shape": list(full.shape[1:]), "min": float(full[c].min()),
               "max": float(full[c].max()), "mean": float(full[c].mean()), "vmin": vmin,
               "vmax": vmax, "signed": signed, "cmap": "signed" if signed else "unsigned",
               "factor": factor} for c in channels]
-    return to_uint8(scaled), stats, {"mode": scale.value, "vmin": vmin, "vmax": vmax,
-                                     "signed": signed}
+    return drawn, stats, {"mode": scale.value, "vmin": vmin, "vmax": vmax, "signed": signed}
 
 
 def previous_box(explanation, source: str | None) -> dict | None:

@@ -68,7 +68,17 @@ def quantize_map(data: torch.Tensor, display_side: int, signed: bool | None = No
     if signed is None:
         signed = low < 0
     shown, factor = downsample_for_display(full[None], display_side)
-    shown = shown[0]
+    drawn, vmin, vmax = scale_for_display(shown[0], signed)
+    stats = {"shape": list(full.shape), "min": low, "max": high, "vmin": vmin, "vmax": vmax,
+             "signed": bool(signed), "cmap": "signed" if signed else "unsigned",
+             "factor": factor}
+    return drawn, stats
+
+
+def scale_for_display(shown: np.ndarray, signed: bool) -> tuple[np.ndarray, float, float]:
+    """Maps already at display size (any shape) -> uint8 on one colour scale, the figures'
+    (:func:`convlens.plot.stages.display_norm`), and that scale's ``(vmin, vmax)``: signed maps
+    put 0 at 128 and +-limit at 255/0, others map [low, limit] onto 0..255."""
     norm, _ = display_norm(shown, signed)
     assert norm.vmin is not None and norm.vmax is not None  # display_norm sets both
     vmin, vmax = float(norm.vmin), float(norm.vmax)
@@ -76,10 +86,7 @@ def quantize_map(data: torch.Tensor, display_side: int, signed: bool | None = No
         scaled = shown * (127.5 / vmax) + 127.5
     else:
         scaled = (shown - vmin) * (255.0 / ((vmax - vmin) or 1.0))
-    stats = {"shape": list(full.shape), "min": low, "max": high, "vmin": vmin, "vmax": vmax,
-             "signed": bool(signed), "cmap": "signed" if signed else "unsigned",
-             "factor": factor}
-    return to_uint8(scaled), stats
+    return to_uint8(scaled), vmin, vmax
 
 
 def colour_table(name: str) -> list[list[int]]:
