@@ -535,3 +535,15 @@ def test_gates_functional_pools_and_layers_that_pass_their_input_through():
     assert [s.layer for s in trace.steps][:3] == ["fc", "drop", "flatten"]
     assert "passed through unchanged" in trace.steps[1].because
     assert "mul" in [s.layer for s in trace.steps] and "input image" in trace.end
+
+
+def test_a_cell_that_reads_only_padding_has_no_receptive_field():
+    """A 1x1 conv with padding 1: its corner output reads one cell of zero padding and no
+    pixel of the image (found by the property test above)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1, padding=1, bias=False))
+    image = torch.rand(1, 5, 5)
+    corner = explain_activation(model, image, "0", 0, 0, 0)
+    assert corner.field is None and corner.value == 0.0 and corner.total == 0.0
+    inside = explain_activation(model, image, "0", 0, 1, 1)
+    assert inside.field == {"top": 0, "bottom": 0, "left": 0, "right": 0}

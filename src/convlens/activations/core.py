@@ -33,9 +33,9 @@ ActivationExplanation = (ConvExplanation | BatchNormExplanation | ActivationFunc
 """One explanation per layer kind; each has ``parts()``, ``to_dict()``, ``total`` and
 ``value`` (the hooked number)."""
 
-CHANNEL = Option("channel", "--channel")
-AT = Option("y, x", "--at Y,X")
-TOP = Option("top", "--top")
+CHANNEL = Option("channel", "--channel", "channel")
+AT = Option("y, x", "--at Y,X", "y, x")
+TOP = Option("top", "--top", "top")
 MAX_TRACE = 200
 
 
@@ -356,6 +356,8 @@ class Explainer:
                 inner = box
             elif kind in ("conv", "maxpool", "avgpool"):
                 inner = _window_box(op, box, (int(tensor.shape[1]), int(tensor.shape[2])))
+                if inner is None:  # the window lies wholly in the padding: no input pixel
+                    return None
             elif kind in ("adaptive_avg", "adaptive_max"):
                 out = _first(record.output)
                 assert out is not None
@@ -482,7 +484,8 @@ def _broadcast(data: np.ndarray, shape) -> np.ndarray:
 
 def _window_box(op, box, size: tuple[int, int]):
     """The input rows/cols a box of a conv's or pool's output reads: the taps' span, and for
-    a padding mode that copies pixels from elsewhere (reflect, circular) the pixels copied."""
+    a padding mode that copies pixels from elsewhere (reflect, circular) the pixels copied;
+    None where every tap lies in zero padding (a 1x1 kernel on a padded border)."""
     p = op.params
     mode = PaddingMode.ZEROS
     if op.kind == "conv":
@@ -499,6 +502,8 @@ def _window_box(op, box, size: tuple[int, int]):
     rows, _ = padding_source(rows, size[0], mode)
     cols, _ = padding_source(cols, size[1], mode)
     rows, cols = rows[rows >= 0], cols[cols >= 0]
+    if not rows.size or not cols.size:
+        return None
     return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
 
 

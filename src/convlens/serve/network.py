@@ -338,10 +338,7 @@ class NetworkView:
             raise ModelError("the input image is what the model reads: click a layer's cell")
         layer = made.made_by.get(layer, layer)  # a collapsed block: the layer that gave it
         with self._lock:
-            try:
-                explanation = made.explainer.explain(layer, channel, y, x, top=top)
-            except ConfigError as exc:  # the page's cell, in the page's words, not the CLI's
-                raise ConfigError(str(exc)) from None
+            explanation = made.explainer.explain(layer, channel, y, x, top=top)
             record = made.explainer.capture.get(layer)
         source = record.sources[0] if record.sources else None
         result = explanation.to_dict()
