@@ -136,8 +136,9 @@ def test_gray_kernel_on_rgb_sees_the_channel_mean():
 
 
 def test_rgb_kernel_on_gray_image_is_refused():
-    with pytest.raises(KernelError, match="--mode rgb"):
+    with pytest.raises(KernelError, match="mode='rgb'") as refused:
         kernel_bank([parse_kernel(np.ones((3, 3, 3)))], in_channels=1)
+    assert refused.value.worded("cli").endswith("load the image with --mode rgb for RGB kernels")
 
 
 def test_mixed_sizes_are_centred_in_the_largest():

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeGuard, cast
 
 import numpy as np
 
-from .errors import KernelError
+from .errors import KernelError, Option
 from .limits import MAX_KERNEL_SIDE
 
 if TYPE_CHECKING:  # torch loads only where a tensor is asked for (kernel_bank)
@@ -226,8 +226,8 @@ def kernel_array(kernels: Sequence[Kernel], in_channels: int) -> np.ndarray:
         else:
             raise KernelError(
                 f"kernel {kernel.name!r} has {kernel.channels} channels but the image has "
-                f"{in_channels}; use --mode rgb for RGB kernels"
-            )
+                f"{in_channels}; load the image with mode='rgb' for RGB kernels",
+                options=[Option("mode='rgb'", "--mode rgb", "colour: rgb")])
         top, left = (height - kh) // 2, (width - kw) // 2
         bank[index, :, top : top + kh, left : left + kw] = weights
     return bank
