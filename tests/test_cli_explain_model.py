@@ -119,6 +119,12 @@ def test_plot_draws_the_field_where_the_explanation_says():
     assert "× kernel [in 0]" in titles and "= products [in 1]" in titles
     grid = next(ax for ax in figure.axes if ax.get_title() == "× kernel [in 1]")
     assert np.allclose(grid.images[0].get_array(), e.kernel[1])
+    # the text panel writes the sum as the CLI does: each line after the first starts "= "
+    from convlens.explain.parts import WrittenSum
+
+    lines = "\n".join(t.get_text() for ax in figure.axes for t in ax.texts).splitlines()
+    written = next(part for part in e.parts() if isinstance(part, WrittenSum))
+    assert f"  = {written.lines[-1]}" in lines
 
 
 @pytest.mark.parametrize("args,words", [

@@ -193,8 +193,7 @@ def print_parts(parts: Sequence[Part]) -> None:
         elif isinstance(part, WrittenSum):
             console.print(Text.assemble((part.label, "bold"), f" ({part.unit}):" if part.unit
                                         else ":"), soft_wrap=True)
-            console.print(Group(*(Text(("  " if i == 0 else "  = ") + line)
-                                  for i, line in enumerate(part.lines))), soft_wrap=True)
+            console.print(Group(*(Text("  " + line) for line in part.steps())), soft_wrap=True)
         elif isinstance(part, Grids):
             items: list = []
             for operator, table in part.shown():

@@ -198,6 +198,14 @@ class WrittenSum:
         return {"kind": self.kind, "key": self.key, "label": self.label, "unit": self.unit,
                 "lines": list(self.lines), "total": self.total}
 
+    def steps(self) -> list[str]:
+        """The lines as written one under the other: each after the first starts ``= ``.
+
+        >>> WrittenSum("sum", ("1 + 2", "3"), 3.0).steps()
+        ['1 + 2', '= 3']
+        """
+        return [line if i == 0 else f"= {line}" for i, line in enumerate(self.lines)]
+
 
 @dataclass(frozen=True)
 class Column:

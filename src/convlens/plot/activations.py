@@ -104,7 +104,7 @@ def _lines(parts) -> list[str]:
                                                          "softmax", "field", "where"):
             lines.append(part.text)
         elif isinstance(part, WrittenSum):
-            lines += [f"{part.label}:", *(f"  {line}" for line in part.lines)]
+            lines += [f"{part.label}:", *(f"  {line}" for line in part.steps())]
     wrapped: list[str] = []
     for line in lines:
         wrapped += textwrap.wrap(line, TEXT_CHARS, break_long_words=False,
