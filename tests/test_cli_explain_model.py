@@ -134,6 +134,8 @@ def test_plot_draws_the_field_where_the_explanation_says():
     (("--layer", "features.conv1", "--at", "a,b"), "--at must be ROW,COL"),
     (("--layer", "classifier.fc", "--at", "1,1"), "leave out --at"),
     (("--layer", "features.conv1", "--top", "0"), "--top must be at least 1"),
+    # a usage error names the command the user typed, not the hidden explain-model
+    (("--layer", "features.conv1", "--channel", "1e9"), "(see `convlens explain --help`)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, checkpoint, args, words):
     result = cli("explain", checkpoint, *args)

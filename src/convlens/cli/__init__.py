@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     except _USAGE_ERRORS as exc:
         context = getattr(exc, "ctx", None)
         command = context.command_path if context is not None else "convlens"
+        # the model form runs as the hidden `explain-model` (see route); the user typed explain
+        command = command.replace("convlens explain-model", "convlens explain")
         message = (exc.format_message() if isinstance(exc, click.exceptions.ClickException)
                    else str(exc))
         _fail(f"{message} (see `{command} --help`)")
