@@ -388,3 +388,5 @@ def test_saliency_and_inspect_read_the_output_asked_for_and_say_which(cli, tmp_p
     assert wrong.code == 2
     assert wrong.err.strip().endswith("error: the model has no output 7; it returns #0 (1, 4), "
                                       "#1 (1, 10), #2 (1, 2)")
+    huge = cli("inspect", *ONET, "face.png", "--output", "x" * 5000, "--out", "huge")
+    assert huge.code == 2 and "(5002 characters)" in huge.err and len(huge.err) < 300

@@ -45,3 +45,13 @@ def percent(share: float, digits: int = 1, most: int = 4) -> str:
         limit = 10.0 ** -most
         return f"<{limit:.{most}f}%" if value < 50 else f">{100 - limit:.{most}f}%"
     return f"{value:.{places}f}%"
+
+
+def clipped(text: str, keep: int = 40) -> str:
+    """``text`` cut to ``keep`` characters, saying how long it was, so that a huge value a
+    user typed does not fill an error line.
+
+    >>> clipped("short"), clipped("x" * 50, 4)
+    ('short', 'xxxx... (50 characters)')
+    """
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..wording import percent
+from ..wording import clipped, percent
 from . import _options as opt
 from ._app import TRAINING_COMMANDS, app, console, error_console
 
@@ -291,7 +291,7 @@ def parse_model_args(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
-            raise ConfigError(f"--model-arg takes KEY=VALUE, e.g. width=64; got {_short(item)!r}")
+            raise ConfigError(f"--model-arg takes KEY=VALUE, e.g. width=64; got {clipped(item)!r}")
         values[key] = _value(key, text.strip())
     return values
 
@@ -312,10 +312,8 @@ def _value(key: str, text: str) -> bool | int | float | str:
     except ValueError:
         return text
     if not math.isfinite(number):
-        raise ConfigError(f"--model-arg {key}: {_short(text)} is not a finite number (or too "
+        raise ConfigError(f"--model-arg {key}: {clipped(text)} is not a finite number (or too "
                           "large)")
     return number
 
 
-def _short(text: str, keep: int = 40) -> str:
-    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"

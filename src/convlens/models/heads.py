@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelError, Option
+from ..wording import clipped
 
 OUTPUT = Option("output=N", "--output N")
 """How the user picks one output, as each surface spells it."""
@@ -138,7 +139,8 @@ def check_output_choice(choice: Any) -> OutputChoice:
     if isinstance(choice, str) and choice.strip():
         text = choice.strip()
         return int(text) if text.isdigit() else text
-    raise ModelError(f"output=N takes an output's place (0, 1, ...) or name; got {choice!r}",
+    raise ModelError(f"output=N takes an output's place (0, 1, ...) or name; got "
+                     f"{clipped(repr(choice))}",
                      options=[OUTPUT])
 
 
@@ -149,7 +151,7 @@ def _named(found: list[tuple[OutputPart, torch.Tensor]], choice: OutputChoice) -
         if choice in (part.index, part.name):
             return ChosenOutput(tensor, part, parts, "as asked")
     listing = ", ".join(part.label() for part in parts)
-    raise ModelError(f"the model has no output {choice!r}; it returns {listing}")
+    raise ModelError(f"the model has no output {clipped(repr(choice))}; it returns {listing}")
 
 
 def _are_probabilities(tensor: torch.Tensor) -> bool:
