@@ -6,9 +6,6 @@ the page are checked against ``compute_stages(..., backend="torch")``, the nn.Co
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from convlens.config import LayerConfig
 from convlens.images import load_image, sample_path
 from convlens.kernels import get_kernel, parse_kernel
 from convlens.layers import compute_stages
+from servers import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -43,25 +41,10 @@ def checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(checkpoint):
     """The app (with a model) on a free loopback port, served by uvicorn in a thread."""
-    uvicorn = pytest.importorskip("uvicorn")
     from convlens.serve import create_app
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(checkpoint, allowed_hosts=["127.0.0.1"])
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(checkpoint, allowed_hosts=["127.0.0.1"])) as url:
+        yield url
 
 
 def open_page(browser, server, viewport=LAPTOP, **options):

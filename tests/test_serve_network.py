@@ -6,9 +6,6 @@ image), the page's clicks in a real headless Chromium too."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -22,6 +19,7 @@ from convlens.serve import create_app
 from convlens.serve.guard import TOKEN_HEADER
 from convlens.serve.network import MAX_COLUMNS, build_pass
 from convlens.serve.wire import unpack
+from servers import serving
 
 IMAGE = "sample-chelsea"
 
@@ -289,22 +287,8 @@ def test_a_deep_network_shows_its_blocks_and_explains_their_numbers(image):
 
 @pytest.fixture(scope="module")
 def server():
-    uvicorn = pytest.importorskip("uvicorn")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(bundled_model_path(), allowed_hosts=["127.0.0.1"])
-    instance = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert instance.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(bundled_model_path(), allowed_hosts=["127.0.0.1"])) as url:
+        yield url
 
 
 def click_cell(page, layer: str, channel: int, fy: float, fx: float) -> dict:

@@ -21,15 +21,14 @@ import concurrent.futures
 import functools
 import http.server
 import json
-import socket
 import threading
-import time
 
 import pytest
 
 from convlens.cli.serve import allowed_hosts
 from convlens.serve import create_app
 from convlens.serve.guard import TOKEN_HEADER
+from servers import serving
 
 in_browser = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -123,26 +122,10 @@ def chromium():
 def explorer():
     """The explorer on 127.0.0.2 with the Host names `convlens serve` allows there; yields
     ``(url, app, recorder)``."""
-    uvicorn = pytest.importorskip("uvicorn")
-    sock = socket.socket()
-    try:
-        sock.bind((SERVER_HOST, 0))
-    except OSError:
-        pytest.skip(f"cannot listen on {SERVER_HOST} here")
-    port = sock.getsockname()[1]
     app = create_app(allowed_hosts=allowed_hosts(SERVER_HOST))
     recorder = Recorder(app)
-    server = uvicorn.Server(uvicorn.Config(recorder, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    yield f"http://{SERVER_HOST}:{port}", app, recorder
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(recorder, SERVER_HOST) as url:
+        yield url, app, recorder
 
 
 @pytest.fixture(scope="module")
