@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from .explain import PixelExplanation, PooledExplanation
     from .explain.parts import Part, Span, TextTable
     from .explain.parts import Table as TablePart
-    from .layers import Stages
     from .sizes import SizeChain
+    from .stages import Stages
 
 _FONT = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px"
 _CELL = "padding: 2px 6px; text-align: right; border: 1px solid #bbb"
@@ -112,7 +112,7 @@ def enable_notebook_display(shell: Any = None) -> bool:
     for kind, module, name, render in (
             ("text/html", "convlens.train.files", "TrainResult", train_result_html),
             ("text/html", "convlens.inspect.table", "LayerTable", layer_table_html),
-            ("image/png", "convlens.layers", "Stages", stages_png),
+            ("image/png", "convlens.stages", "Stages", stages_png),
             ("image/png", "convlens.inspect.maps", "FeatureMaps", feature_maps_png),
             ("text/html", "convlens.inspect.maps", "Activations", inspection_html),
             ("image/png", "convlens.saliency", "ClassSaliency", saliency_png)):

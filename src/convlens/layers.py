@@ -18,10 +18,9 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -40,6 +39,7 @@ from .errors import ConfigError
 from .kernels import Kernel, kernel_bank, unique_names
 from .limits import MAX_KERNELS, check_at_most, check_budget
 from .sizes import SizeStep, check_fits, resolve_padding
+from .stages import StageArrays, Stages, StageSummary
 
 
 class FixedConvLayer(nn.Module):
@@ -188,68 +188,6 @@ def check_layer_budget(
     return estimate
 
 
-@dataclass
-class Stages:
-    """Every stage of one image through one layer.
-
-    ``input`` is ``(C, H, W)``, ``kernels`` ``(K, C, kh, kw)``, and ``conv``, ``activated``,
-    ``pooled`` are ``(K, H', W')`` float32 on the CPU. ``kernel_names`` label the K maps.
-    """
-
-    input: torch.Tensor
-    kernels: torch.Tensor
-    conv: torch.Tensor
-    activated: torch.Tensor
-    pooled: torch.Tensor
-    config: LayerConfig
-    kernel_names: list[str]
-    sizes: list[SizeStep] = field(default_factory=list)
-
-    STAGE_NAMES = ("input", "kernels", "conv", "activated", "pooled")
-
-    def to_numpy(self) -> dict[str, np.ndarray]:
-        """The public npz contract: float32 arrays keyed ``input, kernels, conv, activated,
-        pooled``."""
-        return {name: getattr(self, name).numpy().astype(np.float32, copy=False)
-                for name in self.STAGE_NAMES}
-
-    def __repr__(self) -> str:
-        def shape(tensor: torch.Tensor) -> str:
-            return "x".join(map(str, tensor.shape))
-
-        return (f"Stages({', '.join(self.kernel_names)}: input {shape(self.input)}, kernels "
-                f"{shape(self.kernels)}, conv/activated {shape(self.conv)}, pooled "
-                f"{shape(self.pooled)})")
-
-    def summary(self, separator: str = ";  ") -> list[StageSummary]:
-        """Shape, range and share of zeros per stage, with the size formula that produced it."""
-        formulas = {step.stage: step.formula(separator) for step in self.sizes}
-        rows = [StageSummary.of("input", self.input, "")]
-        rows.append(StageSummary.of("conv", self.conv, formulas.get("conv", "")))
-        activated = StageSummary.of("activated", self.activated, "same size as conv")
-        activated.zeroed = float(((self.conv != 0) & (self.activated == 0)).float().mean())
-        rows.append(activated)
-        pool_note = formulas.get("pooled", "no pooling: same as activated")
-        rows.append(StageSummary.of("pooled", self.pooled, pool_note))
-        return rows
-
-
-@dataclass
-class StageSummary:
-    """One row of the stage table."""
-
-    stage: str
-    shape: tuple[int, ...]
-    minimum: float
-    maximum: float
-    size_formula: str
-    zeroed: float | None = None
-
-    @classmethod
-    def of(cls, stage: str, tensor: torch.Tensor, formula: str) -> StageSummary:
-        return cls(stage, tuple(tensor.shape), float(tensor.min()), float(tensor.max()), formula)
-
-
 def compute_stages(
     image: torch.Tensor,
     kernels: Sequence[Kernel],
@@ -270,8 +208,9 @@ def compute_stages(
     target = resolve_device(device)
     outputs = run_layer(image[None], weights, config, target, backend)
     conv, activated, pooled = (t[0].to("cpu", torch.float32) for t in outputs)
-    return Stages(image.cpu(), weights, conv, activated, pooled, config,
-                  unique_names(kernels), sizes)
+    arrays = StageArrays(image.cpu().numpy(), weights.numpy(), conv.numpy(), activated.numpy(),
+                         pooled.numpy())
+    return Stages(arrays, config, unique_names(kernels), sizes)
 
 
 FUSED_MIN_MACS = 300_000_000

@@ -18,7 +18,7 @@ from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
-    from ..layers import Stages, StageSummary
+    from ..stages import Stages, StageSummary
 
 SIZE_HEADING = "size: (I - F + 2P)/S + 1"
 
