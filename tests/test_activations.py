@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from architectures import EfficientNetLike, ResNet18, own_weights
 from convlens.activations import (
     ActivationFunctionExplanation,
     AddExplanation,
@@ -29,6 +30,7 @@ from convlens.activations import (
     OtherExplanation,
     PoolExplanation,
     explain_activation,
+    explain_chain,
 )
 from convlens.activations.ops import ACTIVATIONS as ACTIVATION_CLASSES
 from convlens.errors import ConfigError, ModelError
@@ -547,3 +549,87 @@ def test_a_cell_that_reads_only_padding_has_no_receptive_field():
     assert corner.field is None and corner.value == 0.0 and corner.total == 0.0
     inside = explain_activation(model, image, "0", 0, 1, 1)
     assert inside.field == {"top": 0, "bottom": 0, "left": 0, "right": 0}
+
+
+def test_an_unknown_layer_is_worded_for_the_library():
+    """The library's message lists the layers and names no command; the CLI adds where to
+    look them up (tests/test_cli_explain_model.py)."""
+    with pytest.raises(ModelError) as info:
+        Explainer(zoo(), torch.rand(3, 9, 7)).explain("groupd", 0, 0, 0)
+    message = str(info.value)
+    assert "did you mean grouped" in message and "the layers are: conv, bn" in message
+    assert "convlens" not in message and "--" not in message and "\n" not in message
+
+
+# ---------------------------------------------------------------------------- the chain
+
+def test_a_chain_runs_from_the_conv_to_the_number():
+    """A max pool's number, back through its winner, the activation and the batch norm to
+    the conv: each step is the layer's hooked number at its place, each step's input the
+    step before's output."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Dropout(), nn.MaxPool2d(2), nn.AvgPool2d(2)).eval()
+    torch.manual_seed(3)
+    model[1].running_mean.uniform_(-0.5, 0.5)
+    image = torch.rand(3, 8, 8)
+    explainer = Explainer(model, image)
+    truth = hooked(model, explainer.batch)
+    chain = explain_chain(explainer, "4", 2, 1, 3)
+    kinds = [type(step) for step in chain.steps]
+    assert kinds == [ConvExplanation, BatchNormExplanation, ActivationFunctionExplanation,
+                     OtherExplanation, PoolExplanation]
+    assert [step.layer for step in chain.steps] == ["0", "1", "2", "3", "4"]
+    assert chain.conv is chain.steps[0] and chain.end == ""
+    for step in chain.steps:
+        value = float(truth[step.layer][0][step.channel, step.y, step.x])
+        assert step.total == pytest.approx(value, rel=1e-4, abs=1e-5), step.layer
+    conv, bn, relu, dropout, pool = chain.steps
+    assert bn.input == pytest.approx(conv.value) and relu.input == pytest.approx(bn.value)
+    assert dropout.inputs[0] == pytest.approx(relu.value)
+    assert (conv.y, conv.x) == pool.winner and pool.total == pytest.approx(dropout.value)
+    words = chain.to_dict()
+    assert [s["layer"] for s in words["steps"]] == ["0", "1", "2", "3", "4"]
+    assert "5 steps: conv (0) → batch norm (1) → relu (2)" in words["intro"][1]["spans"][0][
+        "text"]
+    # an average pool reads many numbers: the chain starts there and says why
+    mean = explain_chain(explainer, "5", 0, 0, 0)
+    assert len(mean.steps) == 1 and "combines many numbers" in mean.end
+    # a conv's chain is the conv
+    assert [type(s) for s in explain_chain(explainer, "0", 1, 0, 0).steps] == [ConvExplanation]
+
+
+# ---------------------------------------------------------------- real architectures
+
+@pytest.mark.parametrize("build, kinds", [
+    (lambda: ResNet18(width=16),
+     {"Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "add", "AdaptiveAvgPool2d", "flatten",
+      "Linear"}),
+    (EfficientNetLike,
+     {"Conv2d", "BatchNorm2d", "SiLU", "Hardswish", "Sigmoid", "mul", "add",
+      "AdaptiveAvgPool2d", "Dropout", "Identity", "flatten", "Linear"}),
+], ids=["resnet18", "efficientnet-like"])
+def test_real_architectures_with_their_own_weights_are_exact(tmp_path, build, kinds):
+    """torchvision's resnet18 layout and an EfficientNet-like net (depthwise convs,
+    squeeze-and-excitation gates, SiLU, Hardswish, residual adds), weights loaded from a file
+    of our own making: every layer's numbers total the hooked value, each layer kind is worked
+    out, and every chain's steps are the hooked numbers."""
+    model = own_weights(build, tmp_path)
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(5))
+    assert assert_every_layer_exact(model, image) > 40
+    explainer = Explainer(model, image)
+    seen = {explainer.capture.get(name).op.name for name in explainer.layers()}
+    assert kinds <= seen
+    truth = hooked(model, explainer.batch)
+    chains = 0
+    for name in explainer.layers():
+        out = explainer.output(name)[0]
+        if out.ndim != 3 or name not in truth:
+            continue
+        chain = explain_chain(explainer, name, out.shape[0] - 1, out.shape[1] // 2,
+                              out.shape[2] - 1, top=2)
+        for step in chain.steps:
+            if step.layer in truth:
+                want = float(truth[step.layer][0][step.channel, step.y, step.x])
+                assert step.total == pytest.approx(want, rel=1e-4, abs=1e-5), step.layer
+        chains += len(chain.steps) > 1
+    assert chains > 10

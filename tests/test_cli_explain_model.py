@@ -171,3 +171,12 @@ def test_torchscript_needs_trust_and_is_explained(cli, tmp_path):
         expected = float(model[1](model[0](batch))[0, 2, 10, 20])
     assert e["value"] == pytest.approx(expected, rel=1e-5)
     assert e["total"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_an_unknown_layer_says_where_to_look_the_names_up(cli, checkpoint):
+    """The library lists the layers; the command line adds its own command to look them up
+    (once)."""
+    result = cli("explain", checkpoint, "--layer", "features.conv9")
+    assert result.code == 2
+    assert result.err.count("(see `convlens layers MODEL`)") == 1, result.err
+    assert "the layers are: features.conv1" in result.err

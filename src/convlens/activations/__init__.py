@@ -20,13 +20,16 @@ many numbers) gives one frozen dataclass per layer kind, each with ``parts()`` (
 :mod:`.capture` records every layer's inputs and output in one forward pass (``torch.fx``,
 scoped forward hooks, or the TorchScript graph), :mod:`.ops` reads what a layer computes
 (eager, TorchScript, ``torch.export``), :mod:`.core` explains, follows the receptive field
-back to the input image, and traces the strongest contributors back to the input.
+back to the input image, and traces the strongest contributors back to the input;
+:mod:`.chain` shows a number as the steps from the nearest conv to it (conv, batch norm,
+activation, max pool).
 Every total equals what the layer output holds to float32 rounding; where convlens' arithmetic
 would not, the layer is shown as it is (never guessed).
 """
 
 from .base import TOP_DEFAULT, Where
 from .capture import INPUT, Capture, Record
+from .chain import Chain, explain_chain
 from .conv import ConvExplanation
 from .core import (
     ActivationExplanation,
@@ -52,6 +55,7 @@ __all__ = [
     "AddExplanation",
     "BatchNormExplanation",
     "Capture",
+    "Chain",
     "ConcatExplanation",
     "ConvExplanation",
     "Explainer",
@@ -67,5 +71,6 @@ __all__ = [
     "Where",
     "check_position",
     "explain_activation",
+    "explain_chain",
     "module_op",
 ]

@@ -27,13 +27,33 @@ import torch.fx
 import torch.nn as nn
 
 from ..errors import ModelError
-from ..inspect import ScriptTap, check_layer_names
+from ..inspect import ScriptTap, layer_types
 from ..inspect.hooks import node_path
 from ..models import OpenedModel, eval_mode
 from .ops import LayerOp, function_op, module_op
 
 INPUT = "input"
 """The source name of the model's input (the prepared image)."""
+NAMES_LISTED = 60
+"""Layer names an unknown-layer error lists before it says how many there are in all."""
+
+
+class UnknownLayer(ModelError):
+    """A layer name the model does not have; the message lists the close ones and the
+    layers (a surface adds where to look them up)."""
+
+
+def unknown_layer(name: str, names: list[str]) -> UnknownLayer:
+    """The one-line error for layer ``name``, not among ``names``: the closest names first,
+    then the layers (the first :data:`NAMES_LISTED`)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    shown = ", ".join(names[:NAMES_LISTED]) or "(none)"
+    if len(names) > NAMES_LISTED:
+        shown += f", ... ({len(names)} in all)"
+    return UnknownLayer(f"no layer named {name!r} in this model{hint}; the layers are: {shown}")
 
 
 @dataclass
@@ -114,17 +134,9 @@ class Capture:
         if name in modules and name:
             raise ModelError(f"layer {name!r} did not run for this input, so it has no output "
                              "to explain")
-        extra = [n for n in self.records if n not in modules]
-        if extra:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(self.records), n=3, cutoff=0.5)
-            if close:
-                raise ModelError(f"no layer named {name!r} in this model (did you mean "
-                                 f"{', '.join(close)}?); the layers are: "
-                                 f"{', '.join(list(self.records)[:60])}")
-        check_layer_names(self.opened, [name])  # raises, listing the close names
-        raise ModelError(f"no layer named {name!r} in this model")
+        known = list(self.records) + [n for n in layer_types(self.opened)
+                                      if n not in self.records]
+        raise unknown_layer(name, known)
 
     # ---- torch.fx
     def _trace(self) -> bool:
@@ -251,7 +263,8 @@ class Capture:
         tap = self._script
         assert tap is not None
         if name not in tap.outputs:
-            check_layer_names(self.opened, [name])
+            if name not in layer_types(self.opened):
+                raise unknown_layer(name, list(layer_types(self.opened)))
             raise ModelError(f"cannot read layer {name!r} of this TorchScript model: it gives "
                              "no tensor at the top level of the compiled forward")
         inputs = _script_inputs(tap, name)

@@ -121,6 +121,7 @@ def explain_model(
       --figure conv.png`
     """
     from ..activations import Explainer, check_position
+    from ..activations.capture import UnknownLayer
     from ..images import load_image, sample_path
     from ..models import prepare_input
     from ..sizes import parse_at
@@ -139,7 +140,10 @@ def explain_model(
     picture = load_image(path, mode="rgb")
     prepared = prepare_input(picture, opened)
     explainer = Explainer(opened, prepared)
-    out = explainer.output(layer)[0]
+    try:
+        out = explainer.output(layer)[0]
+    except UnknownLayer as exc:  # where the CLI looks the names up
+        raise UnknownLayer(f"{exc} (see `convlens layers MODEL`)") from None
     if out.ndim == 3 and position is None:
         position = (int(out.shape[1]) // 2, int(out.shape[2]) // 2)
     if out.ndim != 3 and position is not None:
