@@ -90,3 +90,19 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(sys.a
                           timeout=120, env=_clean_env())
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize(("args", "unneeded"), [
+    (["--help"], ["numpy", "pydantic", "PIL"]),
+    (["kernels"], ["pydantic", "PIL"]),
+    (["size", "--input", "28", "--kernel", "3", "--stride", "2"], ["pydantic", "PIL"]),
+    (["explain", "--patch", "1,2,3;4,5,6;7,8,9"], ["pydantic", "PIL"]),
+], ids=lambda value: " ".join(value)[:30])
+def test_help_and_arithmetic_skip_what_they_do_not_use(args, unneeded):
+    """Past the tensor libraries: ``--help`` needs no NumPy, and typer's Pydantic validators
+    (a tenth of a second to import) are not built for plain text and whole numbers."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(unneeded)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**_clean_env(), "COLUMNS": "100"})
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "heavy": []}, done.stdout + done.stderr

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin
 
 import typer
 from rich.console import Console, RenderableType
@@ -42,6 +45,74 @@ def _flags_show_no_type() -> None:
 
 
 _flags_show_no_type()
+
+
+_WHOLE = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _plain_value(annotation: Any, info: object, value: object) -> tuple[bool, object]:
+    """``(True, the value typer would give)`` for the plain cases: text for a text option, a
+    default already of its type, and ``12``/``-3``/``0.5`` for an unbounded number; else
+    ``(False, None)``, and typer coerces it as always (its own words for a bad value)."""
+    if getattr(info, "parser", None) is not None:
+        return False, None
+    if annotation is str and isinstance(value, str):
+        return True, value
+    if get_origin(annotation) is list and get_args(annotation) == (str,) \
+            and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return True, list(value)
+    if annotation is Path and isinstance(value, Path):
+        return True, value
+    if annotation in (int, float) and getattr(info, "min", None) is None \
+            and getattr(info, "max", None) is None:
+        if type(value) is annotation:
+            return True, value
+        if isinstance(value, str) and annotation is int and _WHOLE.fullmatch(value):
+            return True, int(value)
+        if isinstance(value, str) and annotation is float and _DECIMAL.fullmatch(value):
+            return True, float(value)
+    return False, None
+
+
+def _plain_values_skip_pydantic() -> None:
+    """typer (0.2x) builds a Pydantic validator for every parameter a command receives, and
+    importing Pydantic costs a tenth of a second, as much as the whole arithmetic of
+    ``convlens kernels`` or ``explain --patch``. Give the plain values (see
+    :func:`_plain_value`) straight through, exactly as typer's validators would; anything
+    else, and every bad value, still goes through typer."""
+    parameter: Any = getattr(getattr(typer, "core", None), "_TyperParameter", None)
+    coercion = sys.modules.get("typer._coercion")
+    runtime: Any = getattr(coercion, "RuntimeParam", None)
+    build: Any = getattr(coercion, "build_runtime_param", None)
+    original: Any = getattr(parameter, "get_runtime_param", None)
+    if parameter is None or runtime is None or build is None or original is None \
+            or getattr(original, "_convlens", False):
+        return
+
+    class PlainFirst(runtime):
+        """Plain values straight through; others by typer's own coercion, built when needed."""
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            plain, given = _plain_value(self.annotation, self.parameter_info, value)
+            if plain:
+                return given
+            return build(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self: Any) -> Any:
+        if getattr(self, "_runtime_param", None) is None:
+            descriptor = self.type_descriptor
+            if descriptor.is_file:
+                return original(self)
+            self._runtime_param = PlainFirst(parameter_info=descriptor.parameter_info,
+                                             annotation=descriptor.annotation)
+        return self._runtime_param
+
+    setattr(get_runtime_param, "_convlens", True)  # noqa: B010 (a function's attribute)
+    parameter.get_runtime_param = get_runtime_param
+
+
+_plain_values_skip_pydantic()
 
 CONVOLUTION_COMMANDS = "See a convolution"
 TRAINING_COMMANDS = "Train a classifier"

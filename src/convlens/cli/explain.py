@@ -7,12 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.columns import Columns
 from rich.console import Group
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
@@ -23,7 +21,9 @@ from ..outputs import check_out_file, printable
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
 
-if TYPE_CHECKING:  # the library loads when a command runs, not for --help
+if TYPE_CHECKING:  # the library (and NumPy) loads when a command runs, not for --help
+    import numpy as np
+
     from ..explain import PixelExplanation, PooledExplanation
     from ..explain.parts import Part
     from ..explain.parts import Table as TablePart
@@ -228,6 +228,8 @@ def _rich_table(table: TablePart) -> Table:
 
 def _patch_array(text: str) -> np.ndarray:
     """``--patch`` text -> a normalized float32 ``(C, kh, kw)`` array (raw 0-255 values / 255)."""
+    import numpy as np
+
     from ..explain import RAW_SCALE
     from ..kernels import parse_numbers
     from ..numbers import format_number
@@ -443,6 +445,8 @@ def animate(
                            parse_at(crop_at, "--at") if crop_at else None, crop_size)
         source = f"a {crop_size[0]}x{crop_size[1]} crop of {escape(printable(path.name))} (0-255)"
     slide = build_slide(grid, chosen.as_2d(), config)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     with Progress(TextColumn("drawing frames"), BarColumn(), MofNCompleteColumn(),
                   console=error_console, transient=True) as progress:
         task = progress.add_task("frames", total=min(len(slide.steps), frames - 1) + 1
@@ -459,6 +463,8 @@ def animate(
 
 
 def _values_grid(text: str) -> np.ndarray:
+    import numpy as np
+
     from ..kernels import parse_numbers
 
     grid = parse_numbers(text, "--values")

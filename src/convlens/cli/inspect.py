@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import JustifyMethod
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..defaults import STORED_MAX_SIDE
@@ -298,6 +297,8 @@ def inspect_command(
         sources = list(iter_image_files([data], recursive=True))
     opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device,
                                 output=output)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=error_console, transient=True,
                   disable=not sources) as progress:
