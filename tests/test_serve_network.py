@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from convlens.activations import explain_activation
+from architectures import ResNet18, own_weights
+from convlens.activations import Explainer, explain_activation
 from convlens.defaults import DEFAULT_MAX_SIDE
 from convlens.images import bundled_model_path, load_image, sample_path
 from convlens.models import open_model, prepare_input
@@ -283,6 +284,133 @@ def test_a_deep_network_shows_its_blocks_and_explains_their_numbers(image):
         assert pooled.json()["what"] == "pool"
 
 
+def test_a_cell_comes_with_the_steps_from_its_conv(client, opened, image):
+    """A pooled number's chain: conv2, bn2, relu2, pool1, each step the library's number at
+    its place (the pool's winner, then the same place), and the conv's kernel on its way into
+    place ending on the cells the conv reads."""
+    got = client.post("/api/network/explain", json={
+        "image": IMAGE, "layer": "features.pool1", "channel": 6, "y": 2, "x": 1}).json()
+    steps = got["chain"]["steps"]
+    assert [s["layer"] for s in steps] == ["features.conv2", "features.bn2", "features.relu2",
+                                           "features.pool1"]
+    assert [s["what"] for s in steps] == ["conv", "batchnorm", "activation", "pool"]
+    for step in steps:
+        want = explain_activation(opened, image, step["layer"], step["channel"], step["y"],
+                                  step["x"])
+        assert step["total"] == pytest.approx(want.total, rel=1e-9, abs=1e-12)
+        assert step["parts"] == json.loads(json.dumps(want.to_dict()["parts"]))
+    assert (steps[0]["y"], steps[0]["x"]) == tuple(steps[-1]["winner"])
+    assert got["chain"]["intro"][0]["text"] == "how features.pool1 (6, 2, 1) was made, step by step"
+    assert steps[-1]["parts"] == got["parts"]                 # the last step is the click
+    slide = got["slide"]
+    assert slide["layer"] == "features.relu1"
+    conv = client.post("/api/network/explain", json={
+        "image": IMAGE, "layer": "features.conv2", "channel": 6, "y": steps[0]["y"],
+        "x": steps[0]["x"]}).json()
+    last = conv["previous"]
+    assert slide["boxes"][-1] == [last["top"], last["bottom"], last["left"], last["right"]]
+    assert slide["boxes"][0] == [0, 1, 0, 1]                  # the corner: padding 1
+    dense = client.post("/api/network/explain", json={
+        "image": IMAGE, "layer": "classifier.fc", "channel": 2}).json()
+    assert len(dense["chain"]["steps"]) == 1 and dense["slide"] is None
+    assert "combines many numbers" in dense["chain"]["end"]
+
+
+def _read_box(layer: torch.nn.Module, shape: tuple[int, int, int], y: int, x: int):
+    """The oracle: the input cells whose value changes output ``(0, y, x)`` of ``layer``
+    (where its gradient is not 0, every weight 1), as ``[top, bottom, left, right]``."""
+    probe = torch.rand(1, *shape, requires_grad=True)
+    out = layer(probe + 1.0)                                 # > 0: no tie, no zero
+    out[0, 0, y, x].backward()
+    rows, cols = torch.nonzero(probe.grad[0].abs().sum(0), as_tuple=True)
+    return [int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())]
+
+
+@pytest.mark.parametrize("conv", [
+    torch.nn.Conv2d(2, 1, 3, stride=2, padding=1),
+    torch.nn.Conv2d(2, 1, (3, 5), stride=(1, 3), padding=(0, 2), dilation=(2, 1)),
+    torch.nn.Conv2d(2, 1, 4, stride=3, padding=2, padding_mode="reflect"),
+    torch.nn.Conv2d(2, 1, 1, stride=2),
+], ids=["stride2-pad1", "dilated", "reflect", "1x1"])
+def test_the_window_and_its_slide_are_the_cells_the_conv_reads(conv):
+    """previous_box and slide_boxes against the gradient of the conv: stride, padding (zeros
+    and reflect) and dilation; the slide starts at the top left, ends on the number's window
+    and moves down the first column, then along the row."""
+    from convlens.serve.network import SLIDE_STEPS, previous_box, slide_boxes
+
+    torch.nn.init.ones_(conv.weight)
+    shape = (2, 11, 13)
+    explainer = Explainer(torch.nn.Sequential(conv), torch.rand(1, *shape))
+    out = explainer.output("0")[0]
+    for y, x in [(0, 0), (out.shape[1] - 1, out.shape[2] - 1), (out.shape[1] // 2, 1)]:
+        e = explainer.explain("0", 0, y, x)
+        want = _read_box(conv, shape, y, x)
+        box = previous_box(e, "input")
+        assert [box["top"], box["bottom"], box["left"], box["right"]] == want
+        slide = slide_boxes(e, "input")
+        assert slide["layer"] == "input" and slide["boxes"][-1] == want
+        assert slide["boxes"][0] == _read_box(conv, shape, 0, 0)
+        assert 1 <= len(slide["boxes"]) <= SLIDE_STEPS
+        tops = [b[0] for b in slide["boxes"]]
+        assert tops == sorted(tops)                          # down first, then along
+        for box in slide["boxes"]:
+            assert 0 <= box[0] <= box[1] < shape[1] and 0 <= box[2] <= box[3] < shape[2]
+
+
+@pytest.fixture(scope="module")
+def resnet(tmp_path_factory):
+    """resnet18's layout (a quarter of its width) with weights of our own making, opened as
+    the page opens a model, at 64x64 px."""
+    from convlens.models import ModelInfo, ModelKind, OpenedModel
+
+    model = own_weights(lambda: ResNet18(width=16, classes=10),
+                        tmp_path_factory.mktemp("resnet"))
+    info = ModelInfo("resnet18", 3, (64, 64), [str(k) for k in range(10)],
+                     [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    return OpenedModel(model, ModelKind.FACTORY, "resnet18 (our weights)", info)
+
+
+def test_a_collapsed_block_opens_into_its_layers_and_closes(resnet, image):
+    from fastapi.testclient import TestClient
+
+    app = create_app(resnet)
+    with TestClient(app, headers={TOKEN_HEADER: app.state.token}) as served:
+        head, _ = network(served, columns=[])
+        closed = [layer["name"] for layer in head["layers"]]
+        assert head["collapsed"] is True
+        assert closed == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
+                          "layer3", "layer4", "avgpool", "fc"]
+        by_name = {layer["name"]: layer for layer in head["layers"]}
+        assert by_name["layer2"]["inner"] == 16 and by_name["conv1"]["inner"] == 0
+        head, arrays = network(served, columns=["layer2.0.conv1", "add_2"], open=["layer2"],
+                               top=4)
+        names = [layer["name"] for layer in head["layers"]]
+        inner = [layer["name"] for layer in head["layers"] if layer["block"] == "layer2"]
+        assert names == closed[:6] + inner + closed[7:]
+        assert inner[:3] == ["layer2.0.downsample.0", "layer2.0.downsample.1", "layer2.0.conv1"]
+        assert "add_2" in inner and inner[-1] == "layer2.1.relu#2" and len(inner) == 16
+        # the thumbnails of a layer inside are its hooked output's most active channels
+        want = hooked(resnet, image, "layer2.0.conv1")
+        order = np.argsort(-np.abs(want).mean(axis=(1, 2)), kind="stable")[:4]
+        assert [c["channel"] for c in head["columns"]["layer2.0.conv1"]["channels"]] == \
+            order.tolist()
+        assert arrays["maps:layer2.0.conv1"].shape == (4, 8, 8)
+        # a cell inside is explained as the library explains it
+        got = served.post("/api/network/explain", json={
+            "image": IMAGE, "layer": "layer2.0.conv2", "channel": 5, "y": 0, "x": 7}).json()
+        want_e = explain_activation(resnet, image, "layer2.0.conv2", 5, 0, 7)
+        assert got["total"] == pytest.approx(want_e.total, rel=1e-9)
+        assert got["previous"]["layer"] == "layer2.0.relu"
+        # closed again: one column
+        head, _ = network(served, columns=[], open=[])
+        assert [layer["name"] for layer in head["layers"]] == closed
+        bad = served.post("/api/network", json={"image": IMAGE, "columns": [],
+                                                "open": ["layer9"]})
+        assert bad.status_code == 400
+        assert "no collapsed block named 'layer9'" in bad.json()["error"]
+        assert "layer1, layer2" in bad.json()["error"]
+
+
 # ---------------------------------------------------------------------------- the page
 
 @pytest.fixture(scope="module")
@@ -376,5 +504,142 @@ def test_clicks_in_three_layers_show_the_library_numbers(browser, server, opened
     page.wait_for_function(f"Number(document.body.dataset.networkColumns) > {before}",
                            timeout=20000)
     assert "own colour scale" in page.locator("[data-testid=network-scale]").inner_text()
+    assert errors == []
+    context.close()
+
+
+def _total_of(section) -> float:
+    """The total a step's section shows (the clicked number's, or a step's before it)."""
+    node = section.locator("[data-testid=total-value], [data-testid=step-total-value]").first
+    return float(node.get_attribute("data-value"))
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_one_panel_shows_every_step_from_the_conv_and_the_lines(browser, server, opened,
+                                                                 image):
+    """A click on a max pool's cell: the panel shows the conv's patches, kernels and partial
+    sums, the batch norm, the ReLU and the pool, each step's numbers the library's at its
+    place; the kernel slides into place step by step on the conv's input; the lines run from
+    the cell to the cells the pool reads (their right edges) and to the receptive field in
+    the input. The switch off, or the system asking for less motion, puts it in place at
+    once."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server + "/")
+    page.wait_for_function("Number(document.body.dataset.networkColumns || 0) >= 3",
+                           timeout=30000)
+    page.locator('.net-col[data-layer="features.pool1"]').scroll_into_view_if_needed()
+    page.locator('.net-col[data-layer="features.pool1"] .net-cell').first.wait_for(timeout=20000)
+    channel = int(page.locator('.net-col[data-layer="features.pool1"] .net-cell').first
+                  .get_attribute("data-channel"))
+    got = click_cell(page, "features.pool1", channel, 0.4, 0.6)
+    steps = page.locator("#explain-body section.chain-step")
+    assert steps.count() == 4
+    layers = [steps.nth(i).get_attribute("data-layer") for i in range(4)]
+    assert layers == ["features.conv2", "features.bn2", "features.relu2", "features.pool1"]
+    assert [steps.nth(i).get_attribute("data-what") for i in range(4)] == [
+        "conv", "batchnorm", "activation", "pool"]
+    for i, layer in enumerate(layers):
+        c, y, x = (int(v) for v in steps.nth(i).get_attribute("data-position").split(","))
+        want = explain_activation(opened, image, layer, c, y, x)
+        assert _total_of(steps.nth(i)) == pytest.approx(want.total, rel=1e-9, abs=1e-12)
+    assert got["total"] == pytest.approx(_total_of(steps.nth(3)))
+    conv = steps.nth(0)     # patch × kernel = products → partial sum, for the top 8 channels
+    assert conv.locator(".eq[data-key=products]").count() == 8
+    assert conv.locator("table.mat[data-key=patch]").count() == 8
+    assert conv.locator("[data-testid=sum-written]").count() == 1     # partial sums + bias
+    # the slide went down the first column and along the row, step by step, into place
+    page.wait_for_function("(window.convlens.networkSlides || 0) >= 1", timeout=5000)
+    path = page.evaluate("window.convlens.networkSlidePath")
+    assert len(path) > 2 and path[0] == [0, 1, 0, 1]
+    c, y, x = (int(v) for v in steps.nth(0).get_attribute("data-position").split(","))
+    want_conv = explain_activation(opened, image, "features.conv2", c, y, x)
+    rows = [r for r in want_conv.input_rows if 0 <= r < 8]
+    cols = [q for q in want_conv.input_cols if 0 <= q < 8]
+    assert path[-1] == [min(rows), max(rows), min(cols), max(cols)]
+    # the lines: one to each shown channel of relu2 (the pool's window), ending at the box's
+    # right edge, and one to the receptive field in the input
+    page.wait_for_function(
+        "document.querySelectorAll('#network-columns svg.net-lines line').length === 16",
+        timeout=5000)
+    ends = page.evaluate("""() => {
+      const strip = document.querySelector('#network-columns');
+      const o = strip.getBoundingClientRect();
+      const lines = [...strip.querySelectorAll('svg.net-lines line')].map(
+        (l) => [Number(l.getAttribute('x2')), Number(l.getAttribute('y2'))]);
+      const boxes = [...strip.querySelectorAll(
+        '.net-col[data-layer="features.relu2"] .box.probe')].map((b) => {
+        const r = b.getBoundingClientRect();
+        return [r.right - o.left + strip.scrollLeft,
+                r.top + r.height / 2 - o.top + strip.scrollTop];
+      });
+      return {lines, boxes, fields: strip.querySelectorAll('svg.net-lines path.to-field').length};
+    }""")
+    assert ends["fields"] == 1
+    for line, box in zip(ends["lines"], ends["boxes"]):
+        assert line == pytest.approx(box, abs=0.5)
+    # the switch off: in place at once
+    page.locator("#network-slide").uncheck()
+    click_cell(page, "features.pool1", channel, 0.1, 0.1)
+    assert len(page.evaluate("window.convlens.networkSlidePath")) == 1
+    context.close()
+    # the system asks for less motion: no slide, though the switch is on
+    reduced = browser.new_context(viewport={"width": 1366, "height": 900},
+                                  reduced_motion="reduce")
+    page = reduced.new_page()
+    page.goto(server + "/")
+    page.wait_for_function("Number(document.body.dataset.networkColumns || 0) >= 3",
+                           timeout=30000)
+    assert page.locator("#network-slide").is_checked()
+    channel = int(page.locator('.net-col[data-layer="features.conv1"] .net-cell').first
+                  .get_attribute("data-channel"))
+    click_cell(page, "features.conv1", channel, 0.9, 0.9)
+    assert len(page.evaluate("window.convlens.networkSlidePath")) == 1
+    reduced.close()
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def resnet_server(resnet):
+    with serving(create_app(resnet, allowed_hosts=["127.0.0.1"])) as url:
+        yield url
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_a_collapsed_block_opens_on_the_page_and_closes(browser, resnet_server, resnet, image):
+    """resnet18's layout: the page shows its blocks; 'open' shows layer2's layers (their
+    thumbnails loaded as they scroll into view), a cell inside is explained as the library
+    explains it, and 'close' shows the block as one column again."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(resnet_server + "/")
+    page.wait_for_function("Number(document.body.dataset.networkColumns || 0) >= 3",
+                           timeout=30000)
+    assert "open one to see its layers" in page.locator("[data-testid=network-scale]").inner_text()
+    assert page.locator('.net-col[data-block="layer2"]').count() == 0
+    page.locator('.net-col[data-layer="layer2"] [data-testid=open-block]').click()
+    page.wait_for_function("document.body.dataset.networkOpen === 'layer2'", timeout=10000)
+    inner = page.locator('.net-col[data-block="layer2"]')
+    assert inner.count() == 16 and page.locator('.net-col[data-layer="layer2"]').count() == 0
+    assert inner.first.locator("[data-testid=close-block]").count() == 1
+    page.locator('.net-col[data-layer="layer2.0.conv2"]').scroll_into_view_if_needed()
+    page.locator('.net-col[data-layer="layer2.0.conv2"] .net-cell').first.wait_for(
+        timeout=20000)                                       # loaded once in view
+    channel = int(page.locator('.net-col[data-layer="layer2.0.conv2"] .net-cell').first
+                  .get_attribute("data-channel"))
+    got = click_cell(page, "layer2.0.conv2", channel, 0.05, 0.95)
+    assert (got["y"], got["x"]) == (0, 7)
+    want = explain_activation(resnet, image, "layer2.0.conv2", channel, 0, 7)
+    assert got["total"] == pytest.approx(want.total, rel=1e-9, abs=1e-12)
+    page.locator('.net-col[data-block="layer2"] [data-testid=close-block]').click()
+    page.wait_for_function("document.body.dataset.networkOpen === ''", timeout=10000)
+    assert page.locator('.net-col[data-block="layer2"]').count() == 0
+    assert page.locator('.net-col[data-layer="layer2"]').count() == 1
     assert errors == []
     context.close()

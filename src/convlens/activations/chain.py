@@ -122,8 +122,8 @@ def explain_chain(explainer: Explainer, layer: str, channel: int, y: int | None 
         elif isinstance(e, PoolExplanation) and e.winner is not None:
             position = (e.channel, *e.winner)
         else:
-            end = (f"{e.layer} ({e.kind}) combines many numbers, not one conv's: the chain "
-                   "starts there.")
+            end = (f"{e.layer} ({_what(e)}) combines many numbers, not one conv's: the "
+                   "chain starts there.")
             break
         if source is None or source == INPUT:
             end = f"{e.layer} reads the input image: the chain starts there."

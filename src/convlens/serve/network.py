@@ -9,17 +9,25 @@ The pass is cached per (model, image, working size), so a click costs one explan
 
 * Columns are the layers in the order they ran; a network with more than
   :data:`MAX_COLUMNS` of them is collapsed into the model's top-level children (a resnet's
-  ``layer1`` .. ``layer4``), each a column of its block's output.
+  ``layer1`` .. ``layer4``), each a column of its block's output. A block the page opens
+  (``open``) is shown as the layers that ran inside it, each a column; closed again, it is
+  one column.
 * A wide layer shows its ``top`` most active channels (highest mean ``|value|``), and says so.
 * Thumbnails are uint8 maps in the page's wire format (:mod:`.wire`), on one colour scale per
   layer (every channel comparable) or per channel; the header says which (``scale``).
 * A column's thumbnails are sent when the page asks for that column (it asks for those that
-  scroll into view), so a large network's view loads lazily.
+  scroll into view), so a large network's view loads lazily; an opened block's columns are
+  made when first asked for.
+* A clicked cell is explained with the steps that made it from the nearest conv
+  (:func:`~convlens.activations.explain_chain`: conv, batch norm, activation, pool), and the
+  positions the conv's kernel takes to slide into place (:func:`slide_boxes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -28,15 +36,17 @@ import torch
 import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..activations import INPUT, Explainer
+from ..activations import INPUT, Explainer, explain_chain
 from ..activations.conv import ConvExplanation
 from ..activations.linear import LinearExplanation
 from ..activations.pool import PoolExplanation
+from ..config import PaddingMode
+from ..defaults import DEFAULT_MAX_SIDE
 from ..errors import ConfigError, ModelError
+from ..explain.patches import padding_source
 from ..images import downsample_for_display
 from ..limits import check_budget
 from .cache import LRU
-from .limits import DEFAULT_WORKING_SIDE
 from .model_panel import ModelPanel
 from .wire import pack, quantize_map, scale_for_display
 
@@ -48,6 +58,9 @@ MAX_NETWORK_TOP = 64
 """Most channels the page may ask to see per layer."""
 EXPLAINERS_KEPT = 2
 """Forward passes (one per model, image and working size) kept for clicks."""
+SLIDE_STEPS = 24
+"""Most positions the kernel takes on its way into place (down the first column, then
+along the row)."""
 
 
 class ScaleMode(str, Enum):
@@ -66,15 +79,16 @@ class ScaleMode(str, Enum):
 
 class NetworkIn(BaseModel):
     """What the view shows: the page's image and working size, the ``columns`` whose
-    thumbnails to send (None: all; ``[]``: only the list of columns), ``top`` channels per
-    layer, ``display`` px a side at most, and the colour ``scale`` (``layer`` or
-    ``channel``)."""
+    thumbnails to send (None: all; ``[]``: only the list of columns), the collapsed blocks
+    shown layer by layer (``open``), ``top`` channels per layer, ``display`` px a side at
+    most, and the colour ``scale`` (``layer`` or ``channel``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     image: str = Field(..., max_length=80)
-    max_side: int = DEFAULT_WORKING_SIDE
+    max_side: int | None = DEFAULT_MAX_SIDE
     columns: list[str] | None = Field(None, max_length=256)
+    open: list[str] = Field([], max_length=64)
     top: int = Field(NETWORK_TOP, ge=1, le=MAX_NETWORK_TOP)
     display: int = Field(48, ge=8, le=256)
     scale: ScaleMode = ScaleMode.LAYER
@@ -87,7 +101,7 @@ class NetworkExplainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image: str = Field(..., max_length=80)
-    max_side: int = DEFAULT_WORKING_SIDE
+    max_side: int | None = DEFAULT_MAX_SIDE
     layer: str = Field(..., max_length=200)
     channel: int = Field(..., ge=0)
     y: int | None = Field(None, ge=0)
@@ -99,38 +113,77 @@ class NetworkExplainIn(BaseModel):
 class Column:
     """One column of the view: layer ``name`` (``"input"`` for the image as the model sees
     it), its ``kind`` (``Conv2d``, ``add``, ...), the output ``shape`` without the batch
-    (``(C, H, W)``, or ``(F,)`` for a layer of features, drawn as ``F`` one-cell maps), and
-    ``order``: every channel, most active (highest mean ``|value|``) first."""
+    (``(C, H, W)``, or ``(F,)`` for a layer of features, drawn as ``F`` one-cell maps),
+    ``order``: every channel, most active (highest mean ``|value|``) first; ``block`` the
+    collapsed block it is inside (shown when that block is open), ``inner`` how many layers
+    a collapsed block's column holds (0: a layer)."""
 
     name: str
     kind: str
     shape: tuple[int, ...]
     order: tuple[int, ...]
+    block: str | None = None
+    inner: int = 0
 
     def describe(self, top: int) -> dict:
         return {"name": self.name, "kind": self.kind, "shape": list(self.shape),
                 "channels": len(self.order), "shown": min(top, len(self.order)),
-                "explainable": self.name != INPUT}
+                "explainable": self.name != INPUT, "block": self.block, "inner": self.inner}
 
 
 @dataclass
 class Pass:
     """One forward pass of one model on one image, and the columns drawn from it; ``made_by``
     names, for a collapsed block's column, the layer inside it that gave the block's output
-    (a click there is explained as that layer's number: the same number, worked out)."""
+    (a click there is explained as that layer's number: the same number, worked out);
+    ``inner`` the layers that ran inside each collapsed block, in order (their columns and
+    maps are made when first asked for)."""
 
     explainer: Explainer
     columns: list[Column]
     collapsed: bool
     maps: dict[str, torch.Tensor]
     made_by: dict[str, str]
+    inner: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    _opened: dict[str, Column] = dataclasses.field(default_factory=dict)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:
                 return column
+        for block, names in self.inner.items():
+            if name in names:
+                return self.block_columns(block)[names.index(name)]
         raise ModelError(f"no column named {name!r} in the network view; the columns are: "
                          f"{', '.join(c.name for c in self.columns[:40])}")
+
+    def block_columns(self, block: str) -> list[Column]:
+        """The columns of collapsed block ``block``'s layers (made, with their maps, the
+        first time)."""
+        if block not in self.inner:
+            blocks = ", ".join(self.inner) or "(none: the network is shown layer by layer)"
+            raise ModelError(f"no collapsed block named {block!r} to open; the blocks are: "
+                             f"{blocks}")
+        made = []
+        for name in self.inner[block]:
+            if name not in self._opened:
+                found = _layer_maps(self.explainer, name)
+                assert found is not None  # inner lists only layers that give maps
+                data, features, kind = found
+                self.maps[name] = data
+                self._opened[name] = _column(name, kind, data, features, block=block)
+            made.append(self._opened[name])
+        return made
+
+    def shown(self, opened: list[str]) -> list[Column]:
+        """The columns in order, each block named in ``opened`` as its layers."""
+        for block in opened:
+            if block not in self.inner:
+                self.block_columns(block)  # raises: no such block
+        shown: list[Column] = []
+        for column in self.columns:
+            shown += self.block_columns(column.name) if column.name in opened else [column]
+        return shown
 
 
 def _maps_of(output: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
@@ -141,6 +194,30 @@ def _maps_of(output: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
     if output.ndim == 2 and output.shape[0] == 1:
         return output[0].detach().to("cpu", torch.float32)[:, None, None], True
     return None
+
+
+def _layer_maps(explainer: Explainer, name: str) -> tuple[torch.Tensor, bool, str] | None:
+    """Layer ``name``'s output as maps (:func:`_maps_of`), whether it is features, and the
+    layer's kind; None where it did not run, gives no tensor or gives another shape."""
+    try:
+        output = explainer.output(name)
+        kind = explainer.capture.get(name).op.name
+    except ModelError:  # did not run for this input, or gives no tensor
+        return None
+    found = _maps_of(output)
+    return None if found is None else (found[0], found[1], kind)
+
+
+def _column(name: str, kind: str, data: torch.Tensor, features: bool,
+            block: str | None = None, inner: int = 0) -> Column:
+    """The column of maps ``data`` ``(C, H, W)``: channels most active first (the input's in
+    their order)."""
+    strength = data.abs().mean(dim=(1, 2))
+    order = torch.argsort(strength, descending=True, stable=True).tolist()
+    if name == INPUT:
+        order = list(range(data.shape[0]))  # the image's channels in their order
+    shape = tuple(int(s) for s in data.shape)
+    return Column(name, kind, shape[:1] if features else shape, tuple(order), block, inner)
 
 
 def _made_by(explainer: Explainer, block: str, output: torch.Tensor, containers: set[str]
@@ -158,6 +235,18 @@ def _made_by(explainer: Explainer, block: str, output: torch.Tensor, containers:
         if out.shape == output.shape and torch.equal(out, output):
             return name
     return None
+
+
+def _inside(explainer: Explainer, block: str, containers: set[str]) -> list[str]:
+    """The layers that ran inside ``block``, in order: every record from the first to the
+    last whose name is inside it (a function between them, such as a resnet block's ``add``,
+    ran inside it too), containers and layers that give no maps left out."""
+    ran = [name for name in explainer.capture.records if name.split("#")[0] not in containers]
+    places = [i for i, name in enumerate(ran) if name.startswith(block + ".")]
+    if not places:
+        return []
+    return [name for name in ran[places[0]:places[-1] + 1]
+            if _layer_maps(explainer, name) is not None]
 
 
 def _containers(module: nn.Module) -> set[str]:
@@ -181,36 +270,23 @@ def build_pass(opened, image: torch.Tensor) -> Pass:
     if collapsed:
         names = [name for name, _ in module.named_children()]
     maps: dict[str, torch.Tensor] = {INPUT: explainer.batch[0].detach().to("cpu", torch.float32)}
-    kinds = {INPUT: "input"}
-    features: set[str] = set()
+    columns = [_column(INPUT, "input", maps[INPUT], False)]
     made_by: dict[str, str] = {}
+    inner: dict[str, list[str]] = {}
     for name in names:
-        try:
-            output = explainer.output(name)
-            kind = explainer.capture.get(name).op.name
-        except ModelError:  # did not run for this input, or gives no tensor
-            continue
-        found = _maps_of(output)
+        found = _layer_maps(explainer, name)
         if found is None:
             continue
-        maps[name], kinds[name] = found[0], kind
-        if found[1]:
-            features.add(name)
+        maps[name] = found[0]
+        count = 0
         if collapsed and name in containers:
-            inner = _made_by(explainer, name, output, containers)
-            if inner is not None:
-                made_by[name] = inner
-    columns = []
-    for name, data in maps.items():
-        strength = data.abs().mean(dim=(1, 2))
-        order = torch.argsort(strength, descending=True, stable=True).tolist()
-        if name == INPUT:
-            order = list(range(data.shape[0]))  # the image's channels in their order
-        shape = tuple(int(s) for s in data.shape)
-        if name in features:
-            shape = (shape[0],)
-        columns.append(Column(name, kinds[name], shape, tuple(order)))
-    return Pass(explainer, columns, collapsed, maps, made_by)
+            inner[name] = _inside(explainer, name, containers)
+            count = len(inner[name])
+            by = _made_by(explainer, name, explainer.output(name), containers)
+            if by is not None:
+                made_by[name] = by
+        columns.append(_column(name, found[2], found[0], found[1], inner=count))
+    return Pass(explainer, columns, collapsed, maps, made_by, inner)
 
 
 def column_thumbnails(data: torch.Tensor, channels: list[int], display: int,
@@ -236,6 +312,14 @@ def column_thumbnails(data: torch.Tensor, channels: list[int], display: int,
     return drawn, stats, {"mode": scale.value, "vmin": vmin, "vmax": vmax, "signed": signed}
 
 
+def read_cells(taps, size: int, mode: str) -> list[int]:
+    """The cells of a map ``size`` long that a conv's ``taps`` (positions along one axis,
+    outside ``[0, size)`` in the padding) read: a tap in zero padding reads none, in reflect,
+    replicate or circular padding the cell the mode copies."""
+    source, _ = padding_source(np.asarray(taps), size, PaddingMode(mode))
+    return sorted({int(s) for s in source if s >= 0})
+
+
 def previous_box(explanation, source: str | None) -> dict | None:
     """The cells of the layer ``source`` (the clicked layer's input) that the explained
     number reads, ``{"layer", "top", "bottom", "left", "right"}`` (inclusive, inside the map),
@@ -244,8 +328,8 @@ def previous_box(explanation, source: str | None) -> dict | None:
         return None
     if isinstance(explanation, ConvExplanation):
         _, h, w = explanation.input_shape
-        rows = [r for r in explanation.input_rows if 0 <= r < h]
-        cols = [c for c in explanation.input_cols if 0 <= c < w]
+        rows = read_cells(explanation.input_rows, h, explanation.padding_mode)
+        cols = read_cells(explanation.input_cols, w, explanation.padding_mode)
     elif isinstance(explanation, PoolExplanation):
         rows, cols = list(explanation.rows), list(explanation.cols)
     elif isinstance(explanation, LinearExplanation) or explanation.y is None:
@@ -271,6 +355,39 @@ def photo_box(field: dict | None, photo: tuple[int, int], seen: tuple[int, int]
             "bottom": -(-(field["bottom"] + 1) * height // h) - 1,
             "left": field["left"] * width // w,
             "right": -(-(field["right"] + 1) * width // w) - 1}
+
+
+def _path(row: int, col: int) -> list[tuple[int, int]]:
+    """Output positions from ``(0, 0)`` down to ``(row, 0)``, then along to ``(row, col)``:
+    :data:`SLIDE_STEPS` at most, evenly spread, the last ``(row, col)``."""
+    total = row + col
+    count = min(SLIDE_STEPS, total + 1)
+    path = []
+    for i in range(count):
+        step = total if count == 1 else round(i * total / (count - 1))
+        path.append((step, 0) if step <= row else (row, step - row))
+    return path
+
+
+def slide_boxes(conv: ConvExplanation, source: str | None) -> dict | None:
+    """The windows ``conv``'s kernel covers on its input map (layer ``source``) on its way to
+    the explained number: ``{"layer", "boxes": [[top, bottom, left, right], ...]}``, one box
+    per position of :func:`_path` (the cells its taps read, :func:`read_cells`, inclusive; a
+    position whose taps all lie in zero padding is left out), the last the number's own window (as
+    :func:`previous_box` gives it). None where the conv's input is not a map of a layer."""
+    if source is None or conv.y is None or conv.x is None:
+        return None
+    _, h, w = conv.input_shape
+    (sh, sw), (dh, dw) = conv.stride, conv.dilation
+    top, _, left, _ = conv.pads
+    kh, kw = conv.kernel.shape[1:]
+    boxes = []
+    for r, c in _path(conv.y, conv.x):
+        rows = read_cells([r * sh - top + i * dh for i in range(kh)], h, conv.padding_mode)
+        cols = read_cells([c * sw - left + j * dw for j in range(kw)], w, conv.padding_mode)
+        if rows and cols:
+            boxes.append([min(rows), max(rows), min(cols), max(cols)])
+    return {"layer": source, "boxes": boxes} if boxes else None
 
 
 class NetworkView:
@@ -299,21 +416,30 @@ class NetworkView:
         return made
 
     def render(self, image: torch.Tensor, key: tuple, wanted: list[str] | None, top: int,
-               display: int, scale: ScaleMode) -> bytes:
+               display: int, scale: ScaleMode, opened: Sequence[str] = ()) -> bytes:
         """The packed view: ``header["layers"]`` every column (name, kind, shape, channels
-        shown), ``header["columns"]`` the thumbnails' numbers of the ``wanted`` columns (all
-        when None, none when empty), array ``"maps:NAME"`` uint8 ``(k, h, w)`` each."""
+        shown, the block it is in, how many layers a collapsed block holds), the blocks in
+        ``opened`` shown as their layers, ``header["columns"]`` the thumbnails' numbers of
+        the ``wanted`` columns (all shown when None, none when empty), array ``"maps:NAME"``
+        uint8 ``(k, h, w)`` each."""
         check_top(top)
         made = self._pass(image, key)
+        with self._lock:  # an opened block's columns are made once
+            shown = made.shown(list(opened))
+            if wanted is not None:
+                for name in wanted:
+                    made.column(name)
         header: dict = {
             "model": self.models.source, "collapsed": made.collapsed,
             "collapsed_words": (f"more than {MAX_COLUMNS} layers: each column is one of the "
-                                "model's top-level blocks" if made.collapsed else ""),
+                                "model's top-level blocks (open one to see its layers)"
+                                if made.collapsed else ""),
+            "open": [name for name in opened],
             "scale": scale.value, "scale_words": scale.words, "top": top,
             "top_words": f"the {top} most active channels of each layer (highest mean |value|)",
-            "layers": [c.describe(top) for c in made.columns], "columns": {}}
+            "layers": [c.describe(top) for c in shown], "columns": {}}
         arrays: dict[str, np.ndarray] = {}
-        names = [c.name for c in made.columns] if wanted is None else wanted
+        names = [c.name for c in shown] if wanted is None else wanted
         for name in names:
             column = made.column(name)
             channels = list(column.order[:top])
@@ -327,9 +453,11 @@ class NetworkView:
         """One number explained (:meth:`~convlens.activations.Explainer.explain`'s
         ``to_dict()``), with ``column`` (the column clicked: a collapsed block's number is
         explained as the number of the layer inside that gave it, ``layer``), ``image_shape``
-        (the image as the model sees it, ``(C, H, W)``; ``receptive_field`` is in it) and
-        ``previous`` (:func:`previous_box`) and ``photo_field`` (the receptive field on the
-        page's photo, :func:`photo_box`)."""
+        (the image as the model sees it, ``(C, H, W)``; ``receptive_field`` is in it),
+        ``previous`` (:func:`previous_box`), ``photo_field`` (the receptive field on the
+        page's photo, :func:`photo_box`), ``chain`` (the steps from the nearest conv,
+        :func:`~convlens.activations.explain_chain`'s ``to_dict()``) and ``slide`` (that
+        conv's kernel on its way into place, :func:`slide_boxes`)."""
         made = self._pass(image, key)
         column = made.column(layer)
         if len(column.shape) == 1:
@@ -338,10 +466,16 @@ class NetworkView:
             raise ModelError("the input image is what the model reads: click a layer's cell")
         layer = made.made_by.get(layer, layer)  # a collapsed block: the layer that gave it
         with self._lock:
-            explanation = made.explainer.explain(layer, channel, y, x, top=top)
+            chain = explain_chain(made.explainer, layer, channel, y, x, top=top)
             record = made.explainer.capture.get(layer)
+            conv = chain.conv
+            conv_sources = made.explainer.capture.get(conv.layer).sources if conv else []
+        explanation = chain.last
         source = record.sources[0] if record.sources else None
         result = explanation.to_dict()
+        result["chain"] = chain.to_dict()
+        result["slide"] = slide_boxes(conv, conv_sources[0]) if conv and conv_sources \
+            else None
         result["column"] = column.name
         result["image_shape"] = [int(s) for s in made.explainer.batch.shape[1:]]
         result["previous"] = previous_box(explanation, source)

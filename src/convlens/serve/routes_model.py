@@ -77,7 +77,7 @@ def model_routes(session: Session) -> APIRouter:
     def network_message(body: NetworkIn) -> bytes:
         image = session.images.load(body.image, "rgb", body.max_side)
         return network.render(image, (body.image, body.max_side), body.columns, body.top,
-                              body.display, body.scale)
+                              body.display, body.scale, body.open)
 
     @router.post("/api/network")
     async def network_columns(body: NetworkIn) -> Response:
@@ -107,10 +107,11 @@ def model_routes(session: Session) -> APIRouter:
 
 def network_query(image: str, max_side: int | None = None, columns: str | None = None,
                   top: int | None = None, display: int | None = None,
-                  scale: str | None = None) -> NetworkIn:
+                  scale: str | None = None, open: str | None = None) -> NetworkIn:
     """``GET /api/network``'s query as a :class:`.NetworkIn` (checked the same way)."""
     given = {"image": image, "max_side": max_side, "top": top, "display": display,
              "scale": scale,
-             "columns": None if columns is None else [c for c in columns.split(",") if c]}
+             "columns": None if columns is None else [c for c in columns.split(",") if c],
+             "open": None if open is None else [c for c in open.split(",") if c]}
     return NetworkIn.model_validate({key: value for key, value in given.items()
                                      if value is not None or key == "columns"})

@@ -1,17 +1,22 @@
 // The network view: the open model's layers as columns of channel thumbnails (POST
-// /api/network, serve/network.py), loaded as they scroll into view; a click on a cell's pixel
-// asks POST /api/network/explain and shows the library's parts in the explanation panel, and
-// outlines the cells it reads in the layer before and its receptive field in the input.
+// /api/network, serve/network.py), loaded as they scroll into view; a large network's blocks
+// are collapsed, each one column, and open (and close) into their layers. A click on a cell's
+// pixel asks POST /api/network/explain and shows, in the explanation panel, the library's
+// parts for every step from the nearest conv to that number (conv, batch norm, activation,
+// pool); the conv's kernel slides into place on its input (netslide.js), then the cells the
+// number reads in the layer before and its receptive field in the input are outlined, with
+// lines from the cell to both.
 import {errorText, postJSON, unpack} from "./api.js";
 import {showField} from "./boxes.js";
 import {$, el, showMessage} from "./dom.js";
 import {drawMap} from "./draw.js";
 import {partNode} from "./explain.js";
+import {slideBoxes, slideWanted, stopSlide} from "./netslide.js";
 import {short} from "./numbers.js";
 import {exposed, state, view} from "./state.js";
 
 const net = {seq: 0, key: "", layers: [], loaded: new Set(), observer: null, selected: null,
-  clicks: 0};
+  clicks: 0, open: new Set()};
 const CELL_SIDE = 56;             // css px of one thumbnail
 
 function base() {
@@ -27,9 +32,10 @@ export async function refreshNetwork() {
   // changes the view
   const key = JSON.stringify(base());
   if (key === net.key && net.model === view.modelInfo) return;
+  if (net.model !== view.modelInfo) net.open = new Set();    // another model: its blocks shut
   net.model = view.modelInfo;
   const seq = ++net.seq;
-  const body = {...base(), columns: []};
+  const body = {...base(), columns: [], open: [...net.open]};
   let response;
   try {
     response = await postJSON("/api/network", body);
@@ -51,6 +57,50 @@ export async function refreshNetwork() {
   buildColumns(head.layers);
 }
 
+// Open a collapsed block into its layers, or close it again: the column list is asked for
+// again, and the new columns' thumbnails load as they scroll into view.
+async function toggleBlock(name) {
+  if (net.open.has(name)) net.open.delete(name);
+  else net.open.add(name);
+  const seq = ++net.seq;
+  let response;
+  try {
+    response = await postJSON("/api/network", {...base(), columns: [], open: [...net.open]});
+  } catch (err) {
+    showMessage(`the server cannot be reached (${err.message})`);
+    return;
+  }
+  if (seq !== net.seq) return;
+  if (!response.ok) { showMessage(await errorText(response)); return; }
+  const {head} = unpack(await response.arrayBuffer());
+  if (seq !== net.seq) return;
+  const strip = $("#network-columns");
+  const scrolled = strip.scrollLeft;
+  net.layers = head.layers;
+  net.loaded = new Set();
+  buildColumns(head.layers);
+  strip.scrollLeft = scrolled;
+  document.body.dataset.networkOpen = [...net.open].join(",");
+  const first = strip.querySelector(`.net-col[data-block="${CSS.escape(name)}"], ` +
+    `.net-col[data-layer="${CSS.escape(name)}"]`);
+  if (first) first.scrollIntoView({block: "nearest", inline: "nearest"});
+}
+
+// A block's button: "open" on its collapsed column, "close" on its first layer's column.
+function blockButton(layer, first) {
+  if (layer.inner) {
+    return el("button", {type: "button", class: "small net-block", "data-testid": "open-block",
+      "aria-expanded": "false", title: `show the ${layer.inner} layers of ${layer.name}`,
+      text: `open ▸ ${layer.inner} layers`, onclick: () => toggleBlock(layer.name)});
+  }
+  if (layer.block && first) {
+    return el("button", {type: "button", class: "small net-block", "data-testid": "close-block",
+      "aria-expanded": "true", title: `show ${layer.block} as one column again`,
+      text: `◂ close ${layer.block}`, onclick: () => toggleBlock(layer.block)});
+  }
+  return null;
+}
+
 function buildColumns(layers) {
   const strip = $("#network-columns");
   strip.replaceChildren();
@@ -60,17 +110,20 @@ function buildColumns(layers) {
       .filter((name) => !net.loaded.has(name));
     if (names.length) loadColumns(names);
   }, {root: strip, rootMargin: "0px 400px"});
-  for (const layer of layers) {
+  layers.forEach((layer, i) => {
     const shape = layer.shape.join("×");
-    const column = el("div", {class: "net-col", "data-layer": layer.name},
+    const first = layer.block && layers[i - 1]?.block !== layer.block;
+    const column = el("div", {class: `net-col${layer.block ? " in-block" : ""}`,
+      "data-layer": layer.name, "data-block": layer.block},
       el("p", {class: "net-title", title: `${layer.name} (${layer.kind}) ${shape}`},
         el("b", {text: layer.name}), el("br"), `${layer.kind} ${shape}`,
         el("br"), layer.shown < layer.channels ? `${layer.shown} of ${layer.channels} channels` :
           `${layer.channels} channel${layer.channels === 1 ? "" : "s"}`),
+      blockButton(layer, first),
       el("div", {class: "net-cells"}));
     strip.append(column);
     net.observer.observe(column);
-  }
+  });
 }
 
 async function loadColumns(names) {
@@ -109,13 +162,14 @@ function drawColumn(name, info, maps) {
     canvas.style.height = `${(CELL_SIDE * mh) / side}px`;
     const wrap = el("div", {class: "net-cell map-wrap", "data-channel": String(channel.channel),
       title: `${name} channel ${channel.channel}: [${short(channel.min)}, ${short(channel.max)}]`},
-    canvas, el("div", {class: "box probe", hidden: ""}), el("div", {class: "box field", hidden: ""}));
+    canvas, el("div", {class: "box window", hidden: ""}), el("div", {class: "box probe", hidden: ""}),
+    el("div", {class: "box field", hidden: ""}));
     if (layer.explainable) {
       canvas.addEventListener("click", (event) => clickCell(layer, channel.channel, canvas, event));
     }
     cells.append(el("figure", {}, wrap, el("figcaption", {text: `ch ${channel.channel}`})));
   });
-  if (net.selected) outline(net.selected);
+  if (net.selected) outline(net.selected, false);
 }
 
 // The map cell under a click: the canvas is drawn at (or below) the map's size, stretched to
@@ -148,7 +202,7 @@ async function clickCell(layer, channel, canvas, event) {
   const answered = performance.now();
   showExplanation(data);
   net.selected = data;
-  outline(data);
+  outline(data, true);
   showField(data.photo_field);                            // and on the page's photo
   exposed.networkExplained = (exposed.networkExplained || 0) + 1;
   // for the benchmark (bench/bench_network.py): click to the frame that shows the numbers
@@ -159,7 +213,9 @@ async function clickCell(layer, channel, canvas, event) {
   });
 }
 
-// The library's parts in the explanation panel (the renderer the stages use).
+// The library's parts in the explanation panel (the renderer the stages use): the chain's
+// words, then each step from the nearest conv to the clicked number, one section each. The
+// clicked number's total is the panel's total; the steps before it have their own.
 function showExplanation(data) {
   const body = $("#explain-body");
   body.replaceChildren();
@@ -167,10 +223,27 @@ function showExplanation(data) {
   body.dataset.kind = `network:${data.kind}`;
   body.dataset.at = `network,${data.column},${data.channel},${data.y ?? ""},${data.x ?? ""}`;
   body.dataset.image = state.image;
-  for (const part of data.parts) {
+  const chain = data.chain;
+  for (const part of chain.intro) {
     const node = partNode(part);
     if (node) body.append(node);
   }
+  chain.steps.forEach((step, i) => {
+    const last = i === chain.steps.length - 1;
+    const section = el("section", {class: `chain-step${last ? " clicked" : ""}`,
+      "data-step": String(i), "data-layer": step.layer, "data-what": step.what,
+      "data-position": step.y === null ? `${step.channel}` : `${step.channel},${step.y},${step.x}`});
+    for (const part of step.parts) {
+      const node = partNode(part);
+      if (node) section.append(node);
+    }
+    if (!last) {
+      for (const node of section.querySelectorAll("[data-testid=total-value]")) {
+        node.setAttribute("data-testid", "step-total-value");
+      }
+    }
+    body.append(section);
+  });
   body.scrollIntoView({block: "nearest"});
 }
 
@@ -183,9 +256,12 @@ function place(box, shape, top, bottom, left, right) {
   box.hidden = false;
 }
 
-// The clicked cell, the cells it reads in the layer before, and its receptive field in the
-// input (the image as the model sees it), on every shown thumbnail of those columns.
-function outline(data) {
+// The clicked cell, the cells the number reads in the layer before and its receptive field in
+// the input; the conv's kernel sliding into place on its input (when the chain reaches a
+// conv); then lines from the cell to the cells read and to the receptive field. `animate`: a new click (a column loaded
+// later only redraws the outlines).
+function outline(data, animate) {
+  stopSlide();
   for (const box of document.querySelectorAll("#network-columns .box")) {
     box.hidden = true;
     box.classList.remove("sliding");
@@ -194,40 +270,43 @@ function outline(data) {
     const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
     return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
   };
+  const mapOf = (name) => {
+    const layer = net.layers.find((l) => l.name === name);
+    return layer && layer.shape.length === 3 ? layer.shape.slice(1) : null;
+  };
   const cell = document.querySelector(`.net-col[data-layer="${CSS.escape(data.column)}"] ` +
     `.net-cell[data-channel="${data.channel}"] .box.probe`);
   if (cell && data.y !== null) place(cell, data.shape.slice(1), data.y, data.y, data.x, data.x);
   else if (cell) place(cell, [1, 1], 0, 0, 0, 0);
-  const previous = data.previous;
-  if (previous) {
-    const layer = net.layers.find((l) => l.name === previous.layer);
-    if (layer && layer.shape.length === 3) {
-      const targets = boxes(previous.layer, "probe");
-      const slide = $("#network-slide").checked && (data.what === "conv" || data.what === "pool");
-      for (const box of targets) {
-        box.classList.toggle("sliding", slide);
-        if (slide) {              // the kernel's window starts at the top left corner ...
-          const height = previous.bottom - previous.top;
-          const width = previous.right - previous.left;
-          place(box, layer.shape.slice(1), 0, height, 0, width);
-          void box.offsetWidth;   // ... is laid out there, then slides into place (css)
-        }
-        place(box, layer.shape.slice(1), previous.top, previous.bottom, previous.left, previous.right);
-      }
-    }
-  }
-  const lines = () => {
-    if (net.selected !== data) return;                  // another cell was clicked meanwhile
-    drawLines(cell, previous ? boxes(previous.layer, "probe").filter((box) => !box.hidden) : []);
-  };
-  drawLines(null, []);
-  if (previous && $("#network-slide").checked) setTimeout(lines, 480);  // once it is in place
-  else lines();
   const field = data.receptive_field;
   if (field) {
     for (const box of boxes("input", "field")) {
       place(box, data.image_shape.slice(1), field.top, field.bottom, field.left, field.right);
     }
+  }
+  const previous = data.previous;
+  const previousMap = previous ? mapOf(previous.layer) : null;
+  if (previousMap) {          // where the kernel (or the pool's window) comes to rest
+    for (const box of boxes(previous.layer, "probe")) {
+      place(box, previousMap, previous.top, previous.bottom, previous.left, previous.right);
+    }
+  }
+  const finish = () => {
+    if (net.selected !== data) return;                  // another cell was clicked meanwhile
+    if (previousMap && data.slide?.layer === previous.layer) {   // at rest on the outline
+      for (const box of boxes(previous.layer, "window")) box.hidden = true;
+    }
+    drawLines(cell, previousMap ? boxes(previous.layer, "probe") : [],
+      field ? boxes("input", "field") : []);
+  };
+  drawLines(null, [], []);
+  const slide = data.slide;
+  const slideMap = slide ? mapOf(slide.layer) : null;
+  if (slideMap && boxes(slide.layer, "window").length) {
+    slideBoxes(boxes(slide.layer, "window"), slideMap, slide.boxes, place,
+      animate && slideWanted(), finish);
+  } else {
+    finish();
   }
   const shown = $("#network-selected");
   const named = data.column === data.layer ? data.layer : `${data.column} (given by ${data.layer})`;
@@ -239,9 +318,10 @@ function outline(data) {
       `${previous.left}..${previous.right}` : "");
 }
 
-// Lines from the clicked cell back to the cells it reads in the layer before (an SVG laid
-// over the columns, in their scrolled coordinates, so the lines scroll with them).
-function drawLines(cell, targets) {
+// Lines from the clicked cell back to the cells it reads in the layer before (straight), and
+// to its receptive field in the input (curved, dashed): an SVG laid over the columns, in their
+// scrolled coordinates, so the lines scroll with them.
+function drawLines(cell, targets, fields) {
   const strip = $("#network-columns");
   let svg = strip.querySelector("svg.net-lines");
   if (!svg) {                       // parsed as HTML: the parser gives it the SVG namespace
@@ -249,7 +329,7 @@ function drawLines(cell, targets) {
     svg = strip.querySelector("svg.net-lines");
   }
   svg.replaceChildren();
-  if (!cell || cell.hidden || !targets.length) return;
+  if (!cell || cell.hidden) return;
   const origin = strip.getBoundingClientRect();
   svg.setAttribute("width", String(strip.scrollWidth));
   svg.setAttribute("height", String(strip.scrollHeight));
@@ -259,11 +339,19 @@ function drawLines(cell, targets) {
       r.top + r.height / 2 - origin.top + strip.scrollTop];
   };
   const [x1, y1] = at(cell, "left");
-  for (const target of targets) {
+  for (const target of targets.filter((box) => !box.hidden)) {
     const [x2, y2] = at(target, "right");
     const line = document.createElementNS(svg.namespaceURI, "line");
     for (const [name, value] of Object.entries({x1, y1, x2, y2})) line.setAttribute(name, String(value));
     svg.append(line);
+  }
+  for (const target of fields.filter((box) => !box.hidden)) {
+    const [x2, y2] = at(target, "right");
+    const path = document.createElementNS(svg.namespaceURI, "path");
+    const lift = Math.min(y1, y2) - 24;                 // over the columns between them
+    path.setAttribute("d", `M ${x1} ${y1} C ${x1 - 40} ${lift}, ${x2 + 40} ${lift}, ${x2} ${y2}`);
+    path.setAttribute("class", "to-field");
+    svg.append(path);
   }
 }
 
