@@ -93,6 +93,7 @@ def test_train_on_an_image_folder_with_a_corrupt_file(cli, tmp_path):
                  "--out", "shapes-run", *QUICK)
     assert result.code == 0, result.err
     assert "skipped 1 unreadable image file(s)" in result.out
+    assert "(--strict makes this an error)" in result.out  # the library says strict=True
     strict = cli("train", "--data", "shapes", "--epochs", "1", "--strict", "--out", "s2",
                  *QUICK)
     assert strict.code == 2 and "unreadable image" in strict.err
@@ -235,3 +236,11 @@ def test_a_class_folder_named_in_latin1_trains_and_evaluates(cli, tmp_path):
     evaluated = cli("evaluate", "run", "--data", "drinks", "--out", "ev")
     assert evaluated.code == 0, evaluated.err
     assert "caf\\xe9" in evaluated.out and (tmp_path / "ev" / "confusion.png").is_file()
+
+
+def test_train_names_its_flags_in_notes(cli):
+    """The library's notes say amp=True; the command line's say --amp."""
+    result = cli("train", "--epochs", "1", "--out", "amp", "--amp", *QUICK)
+    assert result.code == 0, result.err
+    assert "--amp ignored on cpu" in result.out
+    assert "amp=True" not in result.out

@@ -684,3 +684,22 @@ def test_the_size_hint_is_the_declared_or_a_common_size_of_every_size_that_fits(
     assert message.endswith("it takes 42x42 to 49x49 inputs, and 48x48 is a common input size; "
                             "it expects 48x48 images: pass input_size=(48, 48)")
     assert refused.value.worded("cli").endswith("pass --input-size 48x48")
+
+
+def test_layer_errors_point_to_each_surfaces_list_of_layers(tiny):
+    """The library points to layer_table(model); the CLI to `convlens layers`; the page to its
+    layer menu. No library message names a command."""
+    from convlens.inspect import default_layer
+
+    flat = _opened(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 2)))
+    errors = []
+    for call in (lambda: check_layer_names(tiny, ["nope"]), lambda: check_layer_names(tiny, []),
+                 lambda: default_layer(flat)):
+        with pytest.raises(ModelError) as caught:
+            call()
+        errors.append(caught.value)
+    for error in errors:
+        assert "(see layer_table(model))" in str(error) and "convlens" not in str(error)
+        assert "(see `convlens layers MODEL`)" in error.worded("cli")
+        assert "(see the \"Layer to look into\" menu)" in error.worded("page")
+    assert "name one with --layer NAME" in errors[1].worded("cli")

@@ -410,3 +410,13 @@ def test_a_31x31_inline_kernel_runs_through_the_cli(cli, tmp_path, chelsea):
     patch = np.array(explained["patch"], dtype=np.float64).reshape(31, 31)
     weights = np.array(explained["kernel"], dtype=np.float64).reshape(31, 31)
     assert explained["conv"] == pytest.approx(float((patch * weights).sum()), abs=1e-4)
+
+
+def test_an_unknown_name_points_to_each_surfaces_list_of_kernels(cli):
+    with pytest.raises(KernelError) as caught:
+        get_kernel("qqqqqqqq")
+    assert str(caught.value) == "unknown kernel 'qqqqqqqq'; see list_kernels()"
+    assert caught.value.worded("page") == "unknown kernel 'qqqqqqqq'; see the kernel menu"
+    result = cli("run", "--kernels", "qqqqqqqq")
+    assert result.code == 2
+    assert result.err == "error: unknown kernel 'qqqqqqqq'; see `convlens kernels`\n"

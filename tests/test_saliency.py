@@ -262,3 +262,13 @@ def test_the_user_picks_which_output_to_explain():
     assert result.probability == pytest.approx(float(torch.softmax(box[0], 0).max()), rel=1e-6)
     with pytest.raises(ModelError, match=r"no output 3; it returns #0 \(1, 4\), #1 \(1, 10\)"):
         explain_class(_onet(output=3), image, ["gradcam"])
+
+
+def test_gradcam_layer_error_points_to_each_surfaces_list_of_layers():
+    opened = _opened(ColourDetector())
+    batch = prepare_input(_colour_scene(), opened).batch
+    with pytest.raises(ModelError) as caught:
+        gradcam(opened, batch, 0, "head")
+    assert str(caught.value).endswith("pick a conv layer (see layer_table(model))")
+    assert caught.value.worded("cli").endswith("pick a conv layer (see `convlens layers MODEL`)")
+    assert caught.value.worded("page").endswith("(see Grad-CAM's \"at layer\" menu)")

@@ -48,7 +48,8 @@ def test_short_digits_run_reaches_the_stated_accuracy(short_run):
     assert result.metrics["val_accuracy"] >= 0.96
     assert result.metrics["epochs"] == 3
     assert "SVC baseline on the same split" in text
-    assert "--amp ignored on cpu" in text
+    assert "amp=True ignored on cpu" in text  # the library's words (the CLI says --amp)
+    assert "--amp" not in text
     assert "epoch  train loss  train acc" in text
 
 
@@ -460,3 +461,45 @@ def test_torchrun_with_one_process_joins_a_group_of_one(monkeypatch):
         assert sorted(joined.shard(5, epoch=0, seed=0, generator=torch.Generator()).tolist()) \
             == [0, 1, 2, 3, 4]
     assert not torch_dist.is_initialized()  # left on the way out
+
+
+def test_notes_name_settings_in_the_words_of_whoever_reads_them(tmp_path):
+    """A note names a setting as the library spells it (amp=True, TrainConfig(..., resume=True));
+    the CLI's console words it with its flags (--amp, convlens train --out ... --resume)."""
+    from convlens.errors import Worded
+    from convlens.train import TrainEvents, fit
+
+    class Recorder(TrainEvents):
+        def __init__(self) -> None:
+            self.notes: list[str] = []
+
+        def note(self, text, tone=None):
+            self.notes.append(text)
+
+    def stop_after_one(record):
+        raise KeyboardInterrupt
+
+    recorder = Recorder()
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        fit(TrainConfig(out=out, epochs=2, amp=True, **QUICK), recorder, stop_after_one)
+    worded = [note for note in recorder.notes if isinstance(note, Worded)]
+    assert [note.worded("python") for note in worded] == [
+        "amp=True ignored on cpu (autocast pays off on CUDA GPUs)",
+        f"interrupted after epoch 1; continue with: TrainConfig(out={str(out)!r}, resume=True)"]
+    assert [note.worded("cli") for note in worded] == [
+        "--amp ignored on cpu (autocast pays off on CUDA GPUs)",
+        f"interrupted after epoch 1; continue with: convlens train --out {out} --resume"]
+    assert not any("--" in note for note in recorder.notes)
+
+
+@pytest.mark.parametrize(("surface", "shown"), [("python", "amp=True ignored"),
+                                                 ("cli", "--amp ignored")])
+def test_the_console_words_notes_for_its_surface(surface, shown):
+    from convlens.errors import Option, Worded
+    from convlens.results.training import ConsoleEvents
+
+    console = Console(record=True, width=100, file=open(os.devnull, "w"))  # noqa: SIM115
+    ConsoleEvents(console, progress=False, surface=surface).note(
+        Worded("amp=True ignored on cpu", [Option("amp=True", "--amp")]))
+    assert console.export_text() == f"{shown} on cpu\n"

@@ -55,11 +55,42 @@ class ConvlensError(Exception):
     def worded(self, surface: Surface = "python") -> str:
         """The message for ``surface``: each option's first mention (a whole word) in that
         surface's words."""
-        text = str(self)
-        for option in self.options:
-            spelled = option.spelled(surface).replace("\\", "\\\\")  # no group references
-            text = _whole_word(option.python).sub(spelled, text, count=1)
-        return text
+        return reword(str(self), self.options, surface)
+
+
+class Worded(str):
+    """A line of text that is not an error (a training run's note) naming settings as the
+    library spells them, with the ``options`` that reword it for another surface. It is a
+    ``str``: whatever just prints it shows the library's words.
+
+    >>> note = Worded("amp=True ignored on cpu", [Option("amp=True", "--amp")])
+    >>> note, note.worded("cli")
+    ('amp=True ignored on cpu', '--amp ignored on cpu')
+    """
+
+    options: tuple[Option, ...]
+
+    def __new__(cls, text: str, options: Sequence[Option] = ()) -> Worded:
+        made = super().__new__(cls, text)
+        made.options = tuple(options)
+        return made
+
+    def worded(self, surface: Surface = "python") -> str:
+        """The text for ``surface`` (see :meth:`ConvlensError.worded`)."""
+        return reword(str(self), self.options, surface)
+
+
+def worded(text: str, surface: Surface) -> str:
+    """``text`` for ``surface``: reworded where it is a :class:`Worded`, else as it is."""
+    return text.worded(surface) if isinstance(text, Worded) else text
+
+
+def reword(text: str, options: Sequence[Option], surface: Surface) -> str:
+    """``text`` with each option's first mention (a whole word) in ``surface``'s words."""
+    for option in options:
+        spelled = option.spelled(surface).replace("\\", "\\\\")  # no group references
+        text = _whole_word(option.python).sub(spelled, text, count=1)
+    return text
 
 
 def _whole_word(words: str) -> re.Pattern[str]:

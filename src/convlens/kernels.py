@@ -96,6 +96,11 @@ def register_kernel(
     return kernel
 
 
+KERNEL_LIST = Option("list_kernels()", "`convlens kernels`", "the kernel menu")
+"""Where each surface lists the built-in kernels: :func:`list_kernels`, the ``kernels``
+command, the menu atop each of the page's kernels."""
+
+
 def list_kernels(pattern: str = "*") -> list[str]:
     """Registered kernel names matching a shell-style ``pattern`` (``"sobel*"``), in order."""
     return [name for name in _REGISTRY if fnmatch.fnmatch(name, pattern.lower())]
@@ -108,8 +113,9 @@ def get_kernel(name: str) -> Kernel:
     if key in _REGISTRY:
         return _REGISTRY[key]
     close = difflib.get_close_matches(key, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `convlens kernels`"
-    raise KernelError(f"unknown kernel {_short_name(name.strip())!r}{hint}")
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; see {KERNEL_LIST.python}"
+    raise KernelError(f"unknown kernel {_short_name(name.strip())!r}{hint}",
+                      options=[KERNEL_LIST])
 
 
 def parse_kernel(

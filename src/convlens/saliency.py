@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, ModelError, Option
 from .inspect import (
+    LAYER_LIST,
     LayerCapture,
     Prediction,
     check_layer_names,
@@ -48,6 +49,8 @@ from .models.heads import ChosenOutput, OutputChoice, choose_output
 
 CAM_LAYER = Option("layer=NAME", "--layer NAME", "Grad-CAM's \"at layer\"")
 """How each surface names the layer Grad-CAM reads."""
+CAM_LAYER_LIST = replace(LAYER_LIST, page="Grad-CAM's \"at layer\" menu")
+"""Where each surface lists the layers Grad-CAM may read."""
 IG_STEPS = 32
 """Integrated-gradients path steps; more steps, smaller convergence delta, more time."""
 IG_BATCH = 8
@@ -181,7 +184,8 @@ def gradcam(opened: OpenedModel, batch: torch.Tensor, target: int, layer: str) -
         if not isinstance(maps, torch.Tensor) or maps.ndim != 4:
             kind = layer_types(opened).get(layer, "?")
             raise ModelError(f"Grad-CAM needs feature maps (N, C, H, W) at layer {layer!r} "
-                             f"({kind}); pick a conv layer (see `convlens layers`)")
+                             f"({kind}); pick a conv layer (see {CAM_LAYER_LIST.python})",
+                             options=[CAM_LAYER_LIST])
         score = _logits(output, opened.output)[0, target]
         (gradients,) = torch.autograd.grad(score, maps)
     weights = gradients.mean(dim=(2, 3), keepdim=True)

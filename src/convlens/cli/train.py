@@ -160,7 +160,7 @@ def train_command(
         device=device, amp=amp, channels_last=channels_last, compile=compile_model,
         threads=threads, workers=workers, strict=strict, download=download, patience=patience,
         baseline=baseline, filters_gif=gif, out=out, force=force, resume=resume)
-    train(config, console=console, progress=progress)
+    train(config, console=console, progress=progress, surface="cli")
 
 
 @app.command("evaluate", rich_help_panel=TRAINING_COMMANDS)

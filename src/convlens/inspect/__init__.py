@@ -36,7 +36,7 @@ from .maps import (
     tensor_bytes,
     top_images,
 )
-from .names import check_layer_names, conv_layers, default_layer, layer_types
+from .names import LAYER_LIST, check_layer_names, conv_layers, default_layer, layer_types
 from .running import diagnose, run_model
 from .table import (
     LayerRow,
@@ -49,6 +49,7 @@ from .table import (
 )
 
 __all__ = [
+    "LAYER_LIST",
     "STORED_MAX_SIDE",
     "Activations",
     "ChannelStats",

@@ -14,6 +14,10 @@ from ..models import OpenedModel
 CONV_TYPES = ("Conv2d", "LazyConv2d")
 LAYERS = Option("layers=[NAME]", "--layer NAME", "\"Layer to look into\"")
 """How each surface names the layers to look at."""
+LAYER_LIST = Option("layer_table(model)", "`convlens layers MODEL`",
+                    "the \"Layer to look into\" menu")
+"""Where each surface lists a model's layers: :func:`convlens.inspect.layer_table`, the
+``layers`` command, the page's layer menu."""
 MAX_NAMES_LISTED = 60
 """Layer names an unknown-layer error lists before it says how many there are in all."""
 
@@ -50,10 +54,11 @@ def check_layer_names(opened: OpenedModel, names: Sequence[str]) -> list[str]:
             if len(valid) > MAX_NAMES_LISTED:
                 shown += f", ... ({len(valid)} in all)"
             raise ModelError(f"no layer named {name!r} in this model{hint}; the layers are: "
-                             f"{shown or '(none)'} (see `convlens layers`)")
+                             f"{shown or '(none)'} (see {LAYER_LIST.python})",
+                             options=[LAYER_LIST])
     if not names:
-        raise ModelError(f"no layer given; name one with {LAYERS.python} (see `convlens layers`)",
-                         options=[LAYERS])
+        raise ModelError(f"no layer given; name one with {LAYERS.python} (see "
+                         f"{LAYER_LIST.python})", options=[LAYERS, LAYER_LIST])
     return list(names)
 
 
@@ -62,5 +67,5 @@ def default_layer(opened: OpenedModel) -> str:
     convs = conv_layers(opened)
     if not convs:
         raise ModelError(f"this model has no Conv2d layer; name a layer with {LAYERS.python} "
-                         "(see `convlens layers`)", options=[LAYERS])
+                         f"(see {LAYER_LIST.python})", options=[LAYERS, LAYER_LIST])
     return convs[0]

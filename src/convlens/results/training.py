@@ -17,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ..errors import Surface, worded
 from ..outputs import printable, save_figure, write_file
 from ..plot.training import plot_confusion, plot_curves, save_filters_gif
 from ..train import BatchUpdate, EpochCallback, Tone, TrainConfig, TrainEvents, TrainResult, fit
@@ -30,6 +31,7 @@ def train(
     console: Console | None = None,
     progress: bool | None = None,
     on_epoch_end: EpochCallback | None = None,
+    surface: Surface = "python",
 ) -> TrainResult:
     """Train as ``config`` says (:func:`convlens.train.fit`) and write the run folder with
     its figures.
@@ -37,8 +39,9 @@ def train(
     ``console`` receives the per-epoch table and notes (rank 0 only; ``None``: silent);
     ``progress`` shows rich progress bars (default: when ``console`` is a terminal).
     ``on_epoch_end(record)`` is called after every epoch with that epoch's metrics.
+    ``surface``: whose words the notes use for a setting (``amp=True``, or the CLI's ``--amp``).
     """
-    events = ConsoleEvents(console, progress)
+    events = ConsoleEvents(console, progress, surface)
     result = fit(config, events, on_epoch_end)
     if result.main:
         result.files += write_figures(result)
@@ -96,7 +99,8 @@ def summary(result: TrainResult) -> list[tuple[str, Tone]]:
 class ConsoleEvents(TrainEvents):
     """The run on a rich console: notes, a fixed-width table with one row per epoch (airbench
     style; ``*`` marks a new best) and, with ``progress``, transient bars for the epochs and
-    the batches of the current one. A ``None`` console shows nothing."""
+    the batches of the current one. A ``None`` console shows nothing. Notes name settings in
+    ``surface``'s words (:class:`convlens.errors.Worded`)."""
 
     COLUMNS = (("epoch", 5, "{:d}"), ("train loss", 10, "{:.4f}"), ("train acc", 9, "{:.2%}"),
                ("val loss", 8, "{:.4f}"), ("val acc", 8, "{:.2%}"), ("lr", 8, "{:.5f}"),
@@ -104,8 +108,10 @@ class ConsoleEvents(TrainEvents):
     KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
             "images_per_second", "seconds")
 
-    def __init__(self, console: Console | None, progress: bool | None = None) -> None:
+    def __init__(self, console: Console | None, progress: bool | None = None,
+                 surface: Surface = "python") -> None:
         self.console = console
+        self.surface: Surface = surface
         self.batches = bool(console is not None and (
             progress if progress is not None else console.is_terminal))
         self._bars: Progress | None = None
@@ -114,8 +120,8 @@ class ConsoleEvents(TrainEvents):
 
     def note(self, text: str, tone: Tone = Tone.INFO) -> None:
         if self.console is not None:
-            self.console.print(text, style=STYLES[tone], markup=False, highlight=False,
-                               soft_wrap=True)
+            self.console.print(worded(text, self.surface), style=STYLES[tone], markup=False,
+                               highlight=False, soft_wrap=True)
 
     def begin(self, epochs: int, done: int, steps: int) -> None:
         cells = "  ".join(f"{name:>{width}}" for name, width, _ in self.COLUMNS)

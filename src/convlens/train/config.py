@@ -13,6 +13,10 @@ from ..limits import MAX_LAYER_NUMBER, check_at_most
 from ..models import check_settings, get_model_entry
 from ..sizes import parse_size
 
+AMP = Option("amp=True", "--amp")
+RESUME = Option("resume=True", "--resume")
+"""How each surface names the settings a training run's notes and errors mention."""
+
 # ---------------------------------------------------------------------------------------------
 # Hyperparameters: every number that shapes training, in one place, per kind of data.
 #
@@ -181,7 +185,7 @@ class TrainConfig:
                 check_settings(entry, self.arch_kwargs)
         if self.resume and self.out is None:
             raise ConfigError("resume=True needs out: the folder of the run to continue",
-                              options=[Option("resume=True", "--resume"), Option("out", "--out")])
+                              options=[RESUME, Option("out", "--out")])
 
     def to_json(self) -> dict:
         """The settings as JSON-ready values (``out`` as text, ``size`` as a list)."""

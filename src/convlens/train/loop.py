@@ -48,7 +48,8 @@ from ..data import (
     parse_data_spec,
     stratified_split,
 )
-from ..errors import DataError
+from ..data.specs import STRICT
+from ..errors import DataError, Option, Worded
 from ..limits import check_at_most
 from ..models import ModelInfo, create_model, save_checkpoint
 from ..models.checkpoint import WEIGHTS_FILE
@@ -58,7 +59,7 @@ from ..sizes import parse_size
 from ..version import __version__
 from ..wording import plural
 from .baseline import svc_baseline
-from .config import MOMENTUM, PRESETS, Hyper, TrainConfig
+from .config import AMP, MOMENTUM, PRESETS, Hyper, TrainConfig
 from .distributed import Dist, distributed
 from .events import BatchUpdate, EpochCallback, Tone, TrainEvents
 from .files import DEFAULT_RUNS_ROOT, TrainResult, kept_info, new_run_dir, write_metrics
@@ -134,8 +135,9 @@ def _fit(config: TrainConfig, saved: dict | None, dist: Dist, events: TrainEvent
     events.note(held.describe())
     if splits.skipped:
         path, reason = splits.skipped[0]
-        events.note(f"warning: skipped {len(splits.skipped)} unreadable image file(s), e.g. "
-                    f"{path}: {reason} (--strict makes this an error)", Tone.WARNING)
+        events.note(Worded(f"warning: skipped {len(splits.skipped)} unreadable image file(s), "
+                           f"e.g. {path}: {reason} (strict=True makes this an error)",
+                           [STRICT]), Tone.WARNING)
     baseline = (svc_baseline(splits.train, splits.val, test_set, events)
                 if config.baseline and dist.main else None)
     train_set, val_set, test_set = _place((splits.train, splits.val, test_set), dist.device)
@@ -320,8 +322,11 @@ class _RunFolder:
     def failed(self, exc: BaseException, events: TrainEvents) -> None:
         """Say how to continue an interrupted run; leave no empty folder behind."""
         if isinstance(exc, KeyboardInterrupt) and self.out_dir is not None and self.epochs_done:
-            events.note(f"interrupted after epoch {self.epochs_done}; continue with: convlens "
-                        f"train --out {printable(self.out_dir)} --resume", Tone.WARNING)
+            shown = printable(self.out_dir)
+            again = Option(f"TrainConfig(out={shown!r}, resume=True)",
+                           f"convlens train --out {shown} --resume")
+            events.note(Worded(f"interrupted after epoch {self.epochs_done}; continue with: "
+                               f"{again.python}", [again]), Tone.WARNING)
         if not self.epochs_done:  # nothing to resume
             remove_made(self.made)
 
@@ -465,8 +470,8 @@ def _describe(config: TrainConfig, splits: DataSplits, model: nn.Module, augment
                 f"wd {config.weight_decay}, label smoothing {config.label_smoothing}, "
                 f"augment: {augment.describe()}, seed {config.seed}")
     if config.amp and dist.device.type != "cuda":
-        events.note(f"--amp ignored on {dist.device.type} (autocast pays off on CUDA GPUs)",
-                    Tone.WARNING)
+        events.note(Worded(f"{AMP.python} ignored on {dist.device.type} (autocast pays off on "
+                           "CUDA GPUs)", [AMP]), Tone.WARNING)
 
 
 def _metrics(config: TrainConfig, dist: Dist, held: _HeldOut, state: LoopState,

@@ -63,7 +63,7 @@ def read_saved(folder: Path, given: TrainConfig) -> tuple[TrainConfig, dict]:
     state_path = folder / STATE_FILE
     if not state_path.is_file():
         raise ConfigError(f"nothing to resume in {folder}: no {STATE_FILE} (was it made by "
-                          "convlens train?)")
+                          "a training run?)")
     try:
         payload = json.loads(state_path.read_text(encoding="utf-8"))
         _check_payload(payload)
