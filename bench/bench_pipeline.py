@@ -50,7 +50,8 @@ import torch
 from convlens import fused
 from convlens.config import LayerConfig
 from convlens.kernels import TUTORIAL_KERNELS, kernel_bank, parse_kernels
-from convlens.layers import FixedConvLayer, run_layer
+from convlens.layers import run_layer
+from convlens.reference import FixedConvLayer
 from convlens.sizes import check_fits
 
 CONFIG = LayerConfig()  # valid padding, stride 1, ReLU, 2x2 max pool with stride 2

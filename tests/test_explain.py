@@ -311,7 +311,7 @@ def test_the_explanation_names_the_input_it_was_worked_on():
 def test_numpy_activations_match_the_layers_own_modules(kind):
     """Explanations activate in NumPy; each formula equals PyTorch's module to rounding."""
     from convlens.explain.layer import ACTIVATIONS, activate
-    from convlens.layers import make_activation
+    from convlens.reference import make_activation
 
     assert set(ACTIVATIONS) == set(Activation)
     rng = np.random.default_rng(len(kind.value))

@@ -15,8 +15,9 @@ from convlens.config import LayerConfig, parse_padding
 from convlens.errors import ConfigError
 from convlens.images import load_image
 from convlens.kernels import get_kernel, list_kernels, parse_kernel
-from convlens.layers import FixedConvLayer, check_layer_budget, compute_stages
+from convlens.layers import check_layer_budget, compute_stages
 from convlens.limits import BudgetError, use_budget
+from convlens.reference import FixedConvLayer
 from convlens.sizes import output_size, same_padding
 
 # torch padding mode -> (scipy.ndimage mode, OpenCV border)

@@ -213,7 +213,7 @@ def test_auto_keeps_the_reference_where_the_fused_backend_is_missing(monkeypatch
 def test_unknown_backend_is_one_line():
     from convlens.layers import run_layer
 
-    with pytest.raises(ConfigError, match="backend must be auto, torch or fused; got 'gpu'"):
+    with pytest.raises(ConfigError, match="backend must be auto, torch, fused or numpy; got 'gpu'"):
         run_layer(torch.rand(1, 1, 9, 9), torch.rand(1, 1, 3, 3), LayerConfig(), "cpu", "gpu")
 
 

@@ -23,9 +23,9 @@ from .config import Activation, LayerConfig
 from .defaults import DEFAULT_CROP, DEFAULT_FRAMES, SCREEN_DPI
 from .errors import ConfigError
 from .explain import explain_pixel
-from .layers import pad_input
 from .limits import MAX_ANIMATED_KERNEL_SIDE
 from .outputs import check_out_file, printable, write_file
+from .reference import pad_input
 from .sizes import check_fits, resolve_padding
 
 MAX_PADDED_SIDE = 20

@@ -1,9 +1,11 @@
-"""Load any image as a ``(C, H, W)`` float32 tensor in [0, 1], gray (C=1) or RGB (C=3).
+"""Load any image as a ``(C, H, W)`` float32 array or tensor in [0, 1], gray (C=1) or RGB (C=3).
 
 Sources: a path Pillow reads (JPEG, PNG, BMP, TIFF, WebP, GIF's first frame), a PIL image, a
 NumPy array ``(H, W)`` / ``(H, W, C)`` or a tensor ``(H, W)`` / ``(C, H, W)``. EXIF orientation
 is honoured, transparency is composited over white, and gray is ITU-R BT.601 luma computed in
 float (0.299 R + 0.587 G + 0.114 B), not Pillow's rounded 8-bit ``convert("L")``.
+:func:`load_image_array` loads without torch (``convlens run`` never imports it);
+:func:`load_image` is the same numbers as a tensor sharing the array's memory.
 
 
 Images and maps shown at a display size are shrunk by one whole factor, area-averaged
@@ -19,14 +21,16 @@ import warnings
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, ModelError
 from .outputs import printable
+
+if TYPE_CHECKING:  # torch loads only where a tensor is made or resized
+    import torch
 
 BT601 = (0.299, 0.587, 0.114)
 """Luma weights for R, G, B (ITU-R BT.601)."""
@@ -40,7 +44,10 @@ DEFAULT_SAMPLE = "chelsea"
 BUNDLED_MODEL = "digits-cnn"
 """The folder under ``samples/`` of the small digits CNN that ships with convlens."""
 
-ImageSource = str | Path | Image.Image | np.ndarray | torch.Tensor
+ImageSource = Union[str, Path, Image.Image, np.ndarray, "torch.Tensor"]
+
+_ROWS_PER_BLOCK = 32
+"""Rows converted at a time: the block's values stay in cache between the passes over them."""
 
 
 class ColorMode(str, enum.Enum):
@@ -87,11 +94,29 @@ def load_image(
     max_side: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> torch.Tensor:
-    """Load ``source`` as a float32 tensor of shape ``(C, H, W)`` with values in [0, 1].
+    """Load ``source`` as a float32 tensor of shape ``(C, H, W)`` with values in [0, 1]: the
+    array of :func:`load_image_array` (see there), sharing its memory.
+
+    >>> load_image(np.full((2, 3), 255, dtype=np.uint8)).shape
+    torch.Size([1, 2, 3])
+    """
+    import torch
+
+    return torch.from_numpy(load_image_array(source, mode, max_side, max_pixels))
+
+
+def load_image_array(
+    source: ImageSource,
+    mode: str | ColorMode = ColorMode.GRAY,
+    max_side: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Load ``source`` as a C-contiguous float32 array ``(C, H, W)`` with values in [0, 1].
 
     ``mode`` picks gray (C=1, BT.601 luma) or rgb (C=3). ``max_side`` (pixels), if given,
     shrinks the image with antialiasing so that its longer side is at most that; it never
-    enlarges.
+    enlarges (shrinking imports torch: its antialiased bilinear resize is the one used
+    everywhere).
 
     Values are scaled to [0, 1] by what the pixels are: integer arrays by their type's maximum
     (255 for uint8, 65535 for uint16, ...); float arrays are taken as they are and must lie in
@@ -101,27 +126,31 @@ def load_image(
     (2^(N-1) - 1), negative values refused) and as 16-bit without one; float (``F``: float
     TIFF) at their real values, which must lie in [0, 1]. 16-bit RGB PNGs reach Pillow as 8-bit.
 
-    >>> load_image(np.full((2, 3), 255, dtype=np.uint8)).shape
-    torch.Size([1, 2, 3])
+    >>> load_image_array(np.full((2, 3), 255, dtype=np.uint8)).shape
+    (1, 2, 3)
     """
     color = parse_mode(mode)
     if isinstance(source, (str, Path)):
         array = _read_file(Path(source), max_pixels)
     elif isinstance(source, Image.Image):
         array = _pil_to_array(source)
-    elif isinstance(source, torch.Tensor):
-        array = _tensor_to_array(source)
     elif isinstance(source, np.ndarray):
         array = source
+    elif hasattr(source, "detach"):  # a tensor
+        array = _tensor_to_array(source)
     else:
         raise ImageError(
             f"expected a path, PIL image, NumPy array or tensor; got {type(source).__name__}"
         )
-    tensor = _array_to_chw(array)
-    tensor = _to_mode(tensor, color)
+    image = _array_to_mode(array, color)
     if max_side is not None:
-        tensor = resize_max_side(tensor, max_side)
-    return tensor.contiguous()
+        if max_side < 1:
+            raise ImageError(f"max_side must be a positive number of pixels; got {max_side}")
+        if max(image.shape[-2:]) > max_side:
+            import torch
+
+            image = resize_max_side(torch.from_numpy(image), max_side).numpy()
+    return np.ascontiguousarray(image)
 
 
 def resize_max_side(image: torch.Tensor, max_side: int) -> torch.Tensor:
@@ -143,6 +172,8 @@ def to_gray(image: torch.Tensor) -> torch.Tensor:
         return image
     if image.shape[0] != 3:
         raise ImageError(f"expected 1 or 3 channels; got {image.shape[0]}")
+    import torch
+
     weights = torch.tensor(BT601, dtype=image.dtype, device=image.device).view(3, 1, 1)
     return (image * weights).sum(dim=0, keepdim=True)
 
@@ -186,6 +217,8 @@ def _bilinear(batch: torch.Tensor, size: tuple[int, int], antialias: bool) -> to
     antialiased kernel gets an output one pixel wide and several tall wrong (torch 2.13 on the
     CPU: up to 0.4 off on [0, 1] images; one pixel tall is right), so that output is computed
     transposed."""
+    import torch.nn.functional as F
+
     if antialias and size[1] == 1 and size[0] > 1:
         flipped = F.interpolate(batch.transpose(-1, -2), size=(size[1], size[0]),
                                 mode="bilinear", align_corners=False, antialias=True)
@@ -291,7 +324,7 @@ def _read_file(path: Path, max_pixels: int) -> np.ndarray:
 
 
 def _pil_to_array(img: Image.Image) -> np.ndarray:
-    """Pixel values of a PIL image as an array _array_to_chw scales to [0, 1] (see
+    """Pixel values of a PIL image as an array _array_to_mode scales to [0, 1] (see
     :func:`load_image` for each mode's scale)."""
     depth = _integer_depth(img) if img.mode == "I" else None
     img = ImageOps.exif_transpose(img) or img
@@ -359,7 +392,15 @@ def _tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
     return data.numpy()
 
 
-def _array_to_chw(array: np.ndarray) -> torch.Tensor:
+def _array_to_mode(array: np.ndarray, mode: ColorMode) -> np.ndarray:
+    """An image array ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` (alpha dropped)
+    as float32 ``(C, H, W)`` in [0, 1] in ``mode``: gray is BT.601 luma, rgb repeats a gray
+    image's channel.
+
+    The values are those of scaling to float32 first (integers / their type's maximum) and then
+    weighting each channel in float32 and adding them in order, computed a block of rows at a
+    time (8-bit pixels through a table per channel), so no float copy of the whole colour image
+    is made."""
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3 and array.shape[2] == 4:
@@ -368,29 +409,89 @@ def _array_to_chw(array: np.ndarray) -> torch.Tensor:
         raise ImageError(f"expected an image array (H, W) or (H, W, 3); got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageError(f"image is empty (shape {array.shape})")
+    if np.issubdtype(array.dtype, np.floating) and array.dtype != np.float32:
+        array = array.astype(np.float32)  # checked and used as float32, as it is drawn
+    scale = _scaler(array)
+    height, width = array.shape[:2]
+    if array.ndim == 2:
+        gray = scale(array)[None]
+        if mode is ColorMode.RGB:
+            return np.ascontiguousarray(np.broadcast_to(gray, (3, height, width)))
+        return gray
+    if mode is ColorMode.RGB:
+        out = np.empty((3, height, width), np.float32)
+        for channel in range(3):
+            out[channel] = scale(array[:, :, channel])
+        return out
+    weights = [np.float32(w) for w in BT601]
+    gray = np.empty((1, height, width), np.float32)
+    part = np.empty((min(_ROWS_PER_BLOCK, height), width), np.float32)
+    for top in range(0, height, _ROWS_PER_BLOCK):
+        rows = array[top:top + _ROWS_PER_BLOCK]
+        out = gray[0, top:top + _ROWS_PER_BLOCK]
+        scratch = part[:out.shape[0]]
+        for channel, weight in enumerate(weights):
+            scale(rows[:, :, channel], weight, scratch if channel else out)
+            if channel:
+                out += scratch
+    return gray
+
+
+def _scaler(array: np.ndarray):
+    """``scale(values, weight=1, out=None)``: the float32 values of part of ``array`` in
+    [0, 1] times ``weight`` (float32 ``v / max`` first, then the product), for the whole
+    array's dtype; float arrays are checked to be finite and in [0, 1] once, here."""
     if np.issubdtype(array.dtype, np.bool_):
-        values = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
-        values = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
-    elif np.issubdtype(array.dtype, np.floating):
-        values = array.astype(np.float32)
-        if not np.isfinite(values).all():
+        table = np.array([0.0, 1.0], np.float32)
+        return _table_scaler(table, np.uint8)
+    if array.dtype == np.uint8:
+        return _table_scaler(np.arange(256, dtype=np.float32) / np.float32(255.0), None)
+    if np.issubdtype(array.dtype, np.integer):
+        top = float(np.iinfo(array.dtype).max)
+
+        def scale_integers(values, weight=None, out=None):
+            scaled = values.astype(np.float32) / top
+            return _weighted(scaled, weight, out)
+
+        return scale_integers
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
             raise ImageError("image array holds NaN or infinite values")
-        low, high = float(values.min()), float(values.max())
+        low, high = float(array.min()), float(array.max())
         if low < 0.0 or high > 1.0:
             raise ImageError(
                 f"float image values must lie in [0, 1]; got [{low:.4g}, {high:.4g}] "
                 "(pass uint8 data, or divide by 255)"
             )
-    else:
-        raise ImageError(f"unsupported image array dtype {array.dtype}")
-    tensor = torch.from_numpy(np.ascontiguousarray(values))
-    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
+        def scale_floats(values, weight=None, out=None):
+            return _weighted(values.astype(np.float32), weight, out)
+
+        return scale_floats
+    raise ImageError(f"unsupported image array dtype {array.dtype}")
 
 
-def _to_mode(image: torch.Tensor, mode: ColorMode) -> torch.Tensor:
-    if mode is ColorMode.GRAY:
-        return to_gray(image)
-    if image.shape[0] == 1:
-        return image.expand(3, -1, -1)
-    return image
+def _table_scaler(table: np.ndarray, view: type | None):
+    """A scaler for small integer pixels: each value's float32 (times the weight) looked up in
+    ``table``."""
+    tables: dict[object, np.ndarray] = {}
+
+    def scale(values, weight=None, out=None):
+        key = None if weight is None else float(weight)
+        if key not in tables:
+            tables[key] = table if weight is None else table * weight
+        index = values.view(np.uint8) if view is not None else values
+        if out is None:
+            return np.take(tables[key], index)
+        return np.take(tables[key], index, out=out)
+
+    return scale
+
+
+def _weighted(values: np.ndarray, weight, out):
+    if weight is not None:
+        values = np.multiply(values, weight, out=values)
+    if out is None:
+        return values
+    np.copyto(out, values)
+    return out

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-import torch
+import numpy as np
 from matplotlib.figure import Figure, SubFigure
 
 from .config import Activation, PoolType
@@ -23,11 +23,11 @@ from .defaults import REPORT_DPI
 from .display import parts_html
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
 from .explain.parts import Grids, Part
-from .layers import Stages
 from .numbers import format_raw
 from .plot import plot_image, plot_kernels, plot_maps
 from .plot.png import figure_png
 from .sizes import config_chain
+from .stages import Stages, zeroed_share
 from .version import __version__
 
 E = TypeVar("E", PixelExplanation, PooledExplanation)
@@ -93,17 +93,18 @@ def render_report(
     figures = dict(figures or {})
     config = stages.config
     names = stages.kernel_names
-    channels, height, width = stages.input.shape
-    _, conv_h, conv_w = stages.conv.shape
-    kernel_h, kernel_w = stages.kernels.shape[2:]
+    arrays = stages.arrays
+    channels, height, width = arrays.input.shape
+    _, conv_h, conv_w = arrays.conv.shape
+    kernel_h, kernel_w = arrays.kernels.shape[2:]
     row, col = pixel if pixel is not None else _interesting_pixel(stages)
     explanation = _reused(explained, PixelExplanation, (row, col)) or explain_pixel(
-        stages.input, stages.kernels, config, 0, row, col, kernel_name=names[0])
+        arrays.input, arrays.kernels, config, 0, row, col, kernel_name=names[0])
     chain = config_chain(config, (height, width), (kernel_h, kernel_w))
     images = {name: _png(figures.get(name), partial(_draw, stages, name))
               for name in ("filters", "conv", "activated", "pooled")}
     images["input"] = _png(figures.get("input"), lambda: plot_image(
-        stages.input, title=f"input: {source}", dpi=REPORT_DPI))
+        arrays.input, title=f"input: {source}", dpi=REPORT_DPI))
     from .plot.explain import plot_explanation, plot_pooled_explanation
 
     images["explain"] = _png(None, lambda: plot_explanation(explanation))
@@ -118,14 +119,14 @@ def render_report(
     if config.pool is not None:
         cell = explanation.pooled_cell or _strongest_pooled(stages)
         pooled = _reused(explained, PooledExplanation, cell) or explain_pooled(
-            stages.input, stages.kernels, config, 0, *cell, kernel_name=names[0])
+            arrays.input, arrays.kernels, config, 0, *cell, kernel_name=names[0])
         pooled_png = _png(None, lambda: plot_pooled_explanation(pooled))
         winners_png = _given_png(figures.get("winners"))
         sections.append(_pooling_section(stages, chain, pooled, images["pooled"], pooled_png,
                                          winners_png))
     else:
         sections.append(_section("pooling", "6. Pooling", [
-            _p("Pooling was off for this run (<code>--pool none</code>), so the layer's output is "
+            _p("Pooling was off for this run (no pool size was set), so the layer's output is "
                "the activated map itself: "
                f"{conv_h}x{conv_w} values per kernel (height x width)."),
             _img(images["pooled"], "pooled stage (equal to the activated stage)"),
@@ -137,8 +138,8 @@ def render_report(
         f"<p>One conv layer with {len(names)} fixed kernel{'s' if len(names) > 1 else ''} "
         f"({html.escape(', '.join(names))}), then {config.activation.value}"
         + (f", then {config.pool_type.value} pooling" if config.pool else "")
-        + f": {channels}x{height}x{width} in, {stages.pooled.shape[0]}x"
-        f"{stages.pooled.shape[1]}x{stages.pooled.shape[2]} out (channels x height x width). "
+        + f": {channels}x{height}x{width} in, {arrays.pooled.shape[0]}x"
+        f"{arrays.pooled.shape[1]}x{arrays.pooled.shape[2]} out (channels x height x width). "
         "Every number below comes from "
         "this run; each step says what it does, how big its result is, and works one value out "
         "by hand.</p>"
@@ -187,7 +188,7 @@ def write_report(
 
 
 def _input_section(stages: Stages, source: str, png: bytes) -> str:
-    channels, height, width = stages.input.shape
+    channels, height, width = stages.arrays.input.shape
     if channels == 1:
         how = ("loaded as gray: each pixel's brightness is its luma, "
                "0.299 R + 0.587 G + 0.114 B (ITU-R BT.601), one number per pixel")
@@ -202,7 +203,7 @@ def _input_section(stages: Stages, source: str, png: bytes) -> str:
 
 
 def _normalization_section(stages: Stages, e: PixelExplanation) -> str:
-    data = stages.input
+    data = stages.arrays.input
     low, high = float(data.min()), float(data.max())
     inside = ~e.padded
     rows = [index for index in range(inside.shape[0]) if inside[index].any()]
@@ -223,7 +224,7 @@ def _normalization_section(stages: Stages, e: PixelExplanation) -> str:
 
 
 def _kernels_section(stages: Stages, descriptions: Sequence[str] | None, png: bytes) -> str:
-    count, channels, kh, kw = stages.kernels.shape
+    count, channels, kh, kw = stages.arrays.kernels.shape
     items = []
     for index, name in enumerate(stages.kernel_names):
         text = f"<b>{html.escape(name)}</b>"
@@ -247,13 +248,13 @@ def _kernels_section(stages: Stages, descriptions: Sequence[str] | None, png: by
 def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
                   explain_png: bytes) -> str:
     config = stages.config
-    count, conv_h, conv_w = stages.conv.shape
+    count, conv_h, conv_w = stages.arrays.conv.shape
     step = chain.steps[0]
     formulas = "".join(f"<div class='sum'>{axis}: {html.escape(item.formula())}</div>"
                        for axis, item in step.axes())
     notes = "".join(_p(html.escape(note), "note") for note in
                     (item.rounding_note() for _, item in step.axes()) if note)
-    low, high = float(stages.conv.min()), float(stages.conv.max())
+    low, high = float(stages.arrays.conv.min()), float(stages.arrays.conv.max())
     return _section("conv", "4. Convolution", [
         _p(f"Each kernel slides over the image {config.stride} pixel"
            f"{'s' if config.stride > 1 else ''} at a time. At every stop it multiplies each "
@@ -275,14 +276,15 @@ def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
 
 def _activation_section(stages: Stages, e: PixelExplanation, png: bytes) -> str:
     config = stages.config
-    changed = float(((stages.conv != 0) & (stages.activated == 0)).float().mean())
+    activated = stages.arrays.activated
+    changed = zeroed_share(stages.arrays.conv, activated)
     words = ACTIVATION_WORDS[config.activation]
     share = (f" Here that zeroed {changed:.0%} of all conv values." if
              config.activation in (Activation.RELU,) else "")
     return _section("activation", "5. Activation", [
         _p(f"The conv values can be negative and of any size. The activation function is "
            f"applied to each value on its own: {words}.{share} The size does not change: "
-           f"still {stages.activated.shape[1]}x{stages.activated.shape[2]} (height x width) "
+           f"still {activated.shape[1]}x{activated.shape[2]} (height x width) "
            "per kernel."),
         _worked(e.parts(), ("activation",)),
         _img(png, "activated stage"),
@@ -296,8 +298,8 @@ def _pooling_section(stages: Stages, chain, pooled: PooledExplanation, pooled_pn
     formulas = "".join(f"<div class='sum'>{axis}: {html.escape(item.formula())}</div>"
                        for axis, item in step.axes())
     size, stride = config.pool, config.effective_pool_stride or 1  # pooling is on here
-    _, pool_h, pool_w = stages.pooled.shape
-    _, act_h, act_w = stages.activated.shape
+    _, pool_h, pool_w = stages.arrays.pooled.shape
+    _, act_h, act_w = stages.arrays.activated.shape
     kept = (pool_h * pool_w) / (act_h * act_w)
     if config.pool_type is PoolType.MAX:
         what = ("keeps only the largest value of each window (the strongest response) and drops "
@@ -383,31 +385,50 @@ def _png(given: Path | bytes | None, draw: Callable[[], Figure | SubFigure]) -> 
 
 def _draw(stages: Stages, name: str) -> Figure:
     names = stages.kernel_names
+    arrays = stages.arrays
     if name == "filters":
-        return plot_kernels(stages.kernels, names)
+        return plot_kernels(arrays.kernels, names)
     if name == "conv":
-        return plot_maps(stages.conv, names, "conv", signed=True, dpi=REPORT_DPI)
+        return plot_maps(arrays.conv, names, "conv", signed=True, dpi=REPORT_DPI)
     if name == "activated":
-        return plot_maps(stages.activated, names, f"activated ({stages.config.activation.value})",
+        return plot_maps(arrays.activated, names, f"activated ({stages.config.activation.value})",
                          dpi=REPORT_DPI)
-    return plot_maps(stages.pooled, names, "pooled", dpi=REPORT_DPI)
+    return plot_maps(arrays.pooled, names, "pooled", dpi=REPORT_DPI)
+
+
+_ROWS_AT_A_TIME = 256
+"""Rows of a map searched at a time for its strongest value: no float copy of a whole map."""
 
 
 def _interesting_pixel(stages: Stages) -> tuple[int, int]:
     """The strongest response of the first kernel, away from the border where possible."""
-    conv = stages.activated[0].abs() if stages.activated[0].abs().max() > 0 else stages.conv[0]
+    activated = stages.arrays.activated[0]
+    conv = activated if _largest_size(activated, 0, activated.shape[0]) > 0 else (
+        stages.arrays.conv[0])
     height, width = conv.shape
     margin_h, margin_w = min(height // 4, 8), min(width // 4, 8)
-    inner = torch.full_like(conv, -1.0)
-    inner[margin_h: height - margin_h, margin_w: width - margin_w] = conv.abs()[
-        margin_h: height - margin_h, margin_w: width - margin_w]
-    index = int(torch.argmax(inner))
-    return index // width, index % width
+    inner = conv[margin_h: height - margin_h, margin_w: width - margin_w]
+    if not inner.size:  # no inner pixel: the first one, as the argmax of all -1 gave
+        return 0, 0
+    best, at = -1.0, (0, 0)
+    for top in range(0, inner.shape[0], _ROWS_AT_A_TIME):
+        block = np.abs(inner[top: top + _ROWS_AT_A_TIME])
+        index = int(np.argmax(block))
+        if block.flat[index] > best:
+            best = float(block.flat[index])
+            at = (top + index // inner.shape[1], index % inner.shape[1])
+    return at[0] + margin_h, at[1] + margin_w
+
+
+def _largest_size(data: np.ndarray, start: int, stop: int) -> float:
+    """The largest absolute value of rows ``start:stop`` of ``data`` (no copy made)."""
+    part = data[start:stop]
+    return max(float(part.max()), -float(part.min())) if part.size else 0.0
 
 
 def _strongest_pooled(stages: Stages) -> tuple[int, int]:
-    pooled = stages.pooled[0]
-    index = int(torch.argmax(pooled))
+    pooled = stages.arrays.pooled[0]
+    index = int(np.argmax(pooled))
     return index // pooled.shape[1], index % pooled.shape[1]
 
 

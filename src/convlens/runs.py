@@ -8,6 +8,7 @@ An existing non-empty folder is only reused with ``force=True``; nothing else is
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import platform
 import time
@@ -18,17 +19,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from .config import LayerConfig
 from .defaults import FIGURE_DPI
-from .devices import resolve_device
-from .display import stages_png
+from .devices import check_device_name
 from .errors import ConfigError, Option
 from .explain import PixelExplanation, PooledExplanation, explain_pixel, explain_pooled
-from .images import ColorMode, load_image, parse_mode
-from .kernels import Kernel, kernel_bank
-from .layers import LayerEstimate, Stages, check_layer_budget, compute_stages, estimate_layer
+from .images import ColorMode, load_image_array, parse_mode
+from .kernels import Kernel, kernel_array
+from .layers import (
+    LayerEstimate,
+    Stages,
+    check_layer_budget,
+    compute_stages,
+    estimate_layer,
+    stage_device,
+)
 from .limits import MAX_FIGURE_INCHES, MAX_KERNELS, check_at_most
 from .numbers import format_bytes
 from .outputs import check_out_dir as check_out_dir
@@ -41,6 +47,7 @@ from .report import write_report
 from .version import __version__
 
 if TYPE_CHECKING:
+    import torch
     from matplotlib.figure import Figure
 
 STAGES_FILE = "stages.npz"
@@ -63,6 +70,8 @@ class RunResult:
     seconds: float = 0.0
 
     def _repr_png_(self) -> bytes:
+        from .display import stages_png
+
         return stages_png(self.stages)
 
 
@@ -226,19 +235,20 @@ def stage_figures(stages: Stages, dpi: float = FIGURE_DPI) -> dict[str, Callable
     in memory); maps are reduced to the pixels their panels have at ``dpi``."""
     config = stages.config
     names = stages.kernel_names
+    arrays = stages.arrays
     pool_note = (
         f"{config.pool_type.value} pool {config.pool}x{config.pool}, "
         f"stride {config.effective_pool_stride}" if config.pool else "no pooling: equals activated"
     )
     return {
-        "filters.png": lambda: plot_kernels(stages.kernels, names),
-        "conv.png": lambda: plot_maps(stages.conv, names, "conv: kernel slid over the input "
+        "filters.png": lambda: plot_kernels(arrays.kernels, names),
+        "conv.png": lambda: plot_maps(arrays.conv, names, "conv: kernel slid over the input "
                                       "(cross-correlation); red > 0 > blue", signed=True,
                                       dpi=dpi),
-        "activated.png": lambda: plot_maps(stages.activated, names,
+        "activated.png": lambda: plot_maps(arrays.activated, names,
                                            f"activated: {config.activation.value} of conv",
                                            dpi=dpi),
-        "pooled.png": lambda: plot_maps(stages.pooled, names, f"pooled: {pool_note}", dpi=dpi),
+        "pooled.png": lambda: plot_maps(arrays.pooled, names, f"pooled: {pool_note}", dpi=dpi),
         "overview.png": lambda: plot_overview(stages),
     }
 
@@ -297,10 +307,11 @@ def run_settings(
     stages: Stages,
     mode: ColorMode,
     max_side: int | None,
-    device: torch.device,
+    device: str | torch.device,
     command: str | None,
 ) -> dict:
-    """Everything needed to reproduce a run, JSON-ready."""
+    """Everything needed to reproduce a run, JSON-ready (``torch_version`` is the installed
+    torch's, read without importing it)."""
     return {
         "convlens_version": __version__,
         "command": command,
@@ -313,11 +324,20 @@ def run_settings(
             for name, kernel in zip(stages.kernel_names, kernels)
         ],
         "layer": config.to_dict(),
-        "shapes": {key: list(getattr(stages, key).shape) for key in Stages.STAGE_NAMES},
+        "shapes": {key: list(getattr(stages.arrays, key).shape) for key in Stages.STAGE_NAMES},
         "sizes": [step.formula() for step in stages.sizes],
-        "torch_version": torch.__version__,
+        "torch_version": installed_version("torch"),
         "python_version": platform.python_version(),
     }
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of ``package`` (None if it is not installed), without importing
+    it."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def run_image(
@@ -352,13 +372,15 @@ def run_image(
     check_at_most(len(kernels), MAX_KERNELS, "the number of kernels",
                   "run them in groups of at most that many")
     color = parse_mode(mode)
-    target = resolve_device(device)
-    image = load_image(source, color, max_side)
-    check_run_budget(tuple(image.shape), tuple(kernel_bank(kernels, image.shape[0]).shape),
-                     config)
+    if isinstance(device, str):
+        check_device_name(device)  # a wrong name fails before the image is read
+    image = load_image_array(source, color, max_side)
+    kernel_shape = tuple(kernel_array(kernels, image.shape[0]).shape)
+    check_run_budget(tuple(image.shape), kernel_shape, config)
+    target = stage_device(device, image.shape, kernel_shape, config)
     stages = compute_stages(image, kernels, config, target)
     explanations = check_teaching_options(stages, winners, explain_at)
-    note = stages_npz_note({name: tuple(getattr(stages, name).shape)
+    note = stages_npz_note({name: tuple(getattr(stages.arrays, name).shape)
                             for name in Stages.STAGE_NAMES}, npz)
     if note is not None and notify is not None:
         notify(note)
@@ -419,11 +441,12 @@ def explain_run_pixel(
     by the pooled cell it feeds; a pixel outside the map raises a one-line error."""
     items: list[PixelExplanation | PooledExplanation] = []
     for index, name in enumerate(stages.kernel_names):
-        pixel = explain_pixel(stages.input, stages.kernels, stages.config, index, *at,
+        arrays = stages.arrays
+        pixel = explain_pixel(arrays.input, arrays.kernels, stages.config, index, *at,
                               kernel_name=name, flip=True)
         items.append(pixel)
         if pixel.pooled_cell is not None:
-            items.append(explain_pooled(stages.input, stages.kernels, stages.config, index,
+            items.append(explain_pooled(arrays.input, arrays.kernels, stages.config, index,
                                         *pixel.pooled_cell, kernel_name=name))
     return items
 

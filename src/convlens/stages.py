@@ -32,6 +32,15 @@ class StageArrays(NamedTuple):
     pooled: np.ndarray
 
 
+class StageMaps(NamedTuple):
+    """The three stages a NumPy backend returns for a batch, each float32 ``(N, K, H', W')``:
+    :class:`~convlens.config.StageOutputs` made of arrays instead of tensors."""
+
+    conv: np.ndarray
+    activated: np.ndarray
+    pooled: np.ndarray
+
+
 @dataclass(eq=False)
 class Stages:
     """Every stage of one image through one layer.
@@ -153,4 +162,4 @@ def _float32(array: object) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-__all__ = ["StageArrays", "StageSummary", "Stages", "zeroed_share"]
+__all__ = ["StageArrays", "StageMaps", "StageSummary", "Stages", "zeroed_share"]

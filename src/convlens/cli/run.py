@@ -126,7 +126,7 @@ def run(
             try:
                 result = run_one(source, folder)
                 summary.add_row(Text(printable(source.name)),
-                                "x".join(map(str, result.stages.pooled.shape)),
+                                "x".join(map(str, result.stages.arrays.pooled.shape)),
                                 Text(printable(folder)), f"{result.seconds:.2f}")
                 del result
             except ConvlensError as exc:

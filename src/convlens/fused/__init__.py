@@ -24,6 +24,8 @@ Nothing the size of a stage is allocated besides the three outputs themselves (n
 which asks Linux for transparent huge pages: first-touching fresh memory in 4 KiB pages costs
 more than the convolution itself on virtual machines.
 
+:func:`run_layer` takes NumPy arrays (and returns arrays) or torch tensors (and returns tensors
+sharing the same memory); this module imports neither torch nor numba itself.
 The numba kernels live in :mod:`convlens.fused.compiled`, imported on the first
 :func:`run_layer` call: importing this module, :func:`is_available` and :func:`supports` cost
 no numba, so the dispatcher (:func:`convlens.layers.run_layer`) can ask them on every run and
@@ -38,18 +40,22 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-import torch
 
 from ..config import LEAKY_SLOPE, Activation, LayerConfig, PaddingMode, PoolType, StageOutputs
 from ..errors import ConfigError
 from ..limits import MAX_KERNEL_SIDE
 from ..sizes import check_fits, resolve_padding
+from ..stages import StageMaps
+
+if TYPE_CHECKING:  # tensors are taken and given back, but torch is never imported here
+    import torch
 
 ACTIVATION_CODES = {
     # the numbers fused_tasks takes for each activation
@@ -114,44 +120,102 @@ def _kernel():
     return _COMPILED.fused_tasks
 
 
-def supports(batch: torch.Tensor, weights: torch.Tensor, config: LayerConfig) -> bool:
+def supports(batch: Any, weights: Any, config: LayerConfig) -> bool:
     """Whether :func:`run_layer` handles this case (else the torch reference runs).
 
-    The fused path takes a float32 ``(N, C, H, W)`` batch on the CPU with matching float32
-    ``(K, C, kh, kw)`` weights up to :data:`~convlens.limits.MAX_KERNEL_SIDE` a side, and pools
-    whose windows overlap by at most :data:`MAX_POOL_OVERLAP` rows. Gradients are not tracked.
+    The fused path takes a float32 ``(N, C, H, W)`` batch with matching float32 ``(K, C, kh,
+    kw)`` weights, NumPy arrays or CPU tensors, up to :data:`~convlens.limits.MAX_KERNEL_SIDE`
+    a side, and pools whose windows overlap by at most :data:`MAX_POOL_OVERLAP` rows.
+    Gradients are not tracked.
     """
-    if batch.ndim != 4 or weights.ndim != 4 or batch.shape[1] != weights.shape[1]:
+    if not plain_inputs(batch, weights):
         return False
-    if batch.device.type != "cpu" or weights.device.type != "cpu":
-        return False
-    if batch.dtype != torch.float32 or weights.dtype != torch.float32:
-        return False
-    if batch.requires_grad or weights.requires_grad:
-        return False
-    if max(weights.shape[2:]) > MAX_KERNEL_SIDE or min(batch.shape) == 0 or not len(weights):
+    if max(weights.shape[2:]) > MAX_KERNEL_SIDE:
         return False
     overlap = 0 if config.pool is None else config.pool - (config.effective_pool_stride or 1)
     return overlap <= MAX_POOL_OVERLAP
 
 
-def run_layer(
-    batch: torch.Tensor,
-    weights: torch.Tensor,
-    config: LayerConfig,
-    out: StageOutputs | None = None,
-    threads: int | None = None,
-) -> StageOutputs:
+def plain_inputs(batch: Any, weights: Any) -> bool:
+    """Whether ``batch`` and ``weights`` are a float32 ``(N, C, H, W)`` batch and matching
+    float32 ``(K, C, kh, kw)`` weights on the CPU, both NumPy arrays or both tensors that track
+    no gradient, none of it empty: what the NumPy-memory backends take."""
+    if isinstance(batch, np.ndarray) and isinstance(weights, np.ndarray):
+        if batch.dtype != np.float32 or weights.dtype != np.float32:
+            return False
+    elif is_tensor(batch) and is_tensor(weights):
+        if batch.device.type != "cpu" or weights.device.type != "cpu":
+            return False
+        if str(batch.dtype) != "torch.float32" or str(weights.dtype) != "torch.float32":
+            return False
+        if batch.requires_grad or weights.requires_grad:
+            return False
+    else:
+        return False
+    if batch.ndim != 4 or weights.ndim != 4 or batch.shape[1] != weights.shape[1]:
+        return False
+    return min(batch.shape) > 0 and min(weights.shape) > 0
+
+
+def is_tensor(value: object) -> bool:
+    """Whether ``value`` is a torch tensor (without importing torch: a tensor can only exist
+    once torch is loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def default_threads() -> int:
+    """The threads a CPU backend uses by default: torch's setting where torch is loaded (so
+    ``torch.set_num_threads`` is honoured), else the CPUs this process may run on."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def as_arrays(batch: torch.Tensor, weights: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A CPU batch and weights as the NumPy arrays sharing their memory."""
+    return batch.detach().numpy(), weights.detach().contiguous().numpy()
+
+
+def as_tensors(maps: StageMaps) -> StageOutputs:
+    """Stages made of arrays as tensors sharing their memory; an array that is another stage
+    (``activated`` is ``conv`` without an activation) stays the same tensor."""
+    import torch
+
+    made: dict[int, torch.Tensor] = {}
+    for array in maps:
+        if id(array) not in made:
+            made[id(array)] = torch.from_numpy(array)
+    return StageOutputs(*(made[id(array)] for array in maps))
+
+
+@overload
+def run_layer(batch: np.ndarray, weights: np.ndarray, config: LayerConfig,
+              out: StageMaps | None = None, threads: int | None = None) -> StageMaps: ...
+
+
+@overload
+def run_layer(batch: torch.Tensor, weights: torch.Tensor, config: LayerConfig,
+              out: StageOutputs | None = None, threads: int | None = None) -> StageOutputs: ...
+
+
+def run_layer(batch, weights, config, out=None, threads=None):
     """Stages of ``batch`` ``(N, C, H, W)`` for ``weights`` ``(K, C, kh, kw)``, one pass.
 
-    Returns :class:`~convlens.config.StageOutputs` ``(conv, activated, pooled)``, each
-    ``(N, K, H', W')`` float32 on the CPU, equal to :class:`~convlens.layers.FixedConvLayer`'s up
-    to float32 summation order. As in the reference, ``activated`` is ``conv`` itself for the
-    activation ``none`` and ``pooled`` is ``activated`` itself without pooling.
+    Returns ``(conv, activated, pooled)``, each ``(N, K, H', W')`` float32, equal to
+    :class:`~convlens.reference.FixedConvLayer`'s up to float32 summation order: a
+    :class:`~convlens.stages.StageMaps` of arrays for arrays, a
+    :class:`~convlens.config.StageOutputs` of CPU tensors for tensors. As in the reference,
+    ``activated`` is ``conv`` itself for the activation ``none`` and ``pooled`` is
+    ``activated`` itself without pooling.
 
-    ``out`` reuses the tensors of an earlier call of the same shapes (a loop over images or a
+    ``out`` reuses the outputs of an earlier call of the same shapes (a loop over images or a
     benchmark): writing into memory already touched is about twice as fast as into fresh pages.
-    ``threads`` defaults to ``torch.get_num_threads()``.
+    ``threads`` defaults to :func:`default_threads`.
     """
     if not supports(batch, weights, config):
         raise ConfigError(
@@ -159,19 +223,44 @@ def run_layer(
             f"weights up to {MAX_KERNEL_SIDE} a side; got {tuple(batch.shape)} {batch.dtype} and "
             f"{tuple(weights.shape)} {weights.dtype}"
         )
-    n_images, _, height, width = batch.shape
-    n_kernels, _, kh, kw = weights.shape
-    kernel_size = (kh, kw)
-    sizes = check_fits(config, height, width, kernel_size)
-    conv_h, conv_w = sizes[0].outputs
-    pooling = config.pool is not None
-    pool = config.pool or 1
-    pool_stride = config.effective_pool_stride or 1
-    pooled_h, pooled_w = sizes[1].outputs if pooling else (conv_h, conv_w)
+    if isinstance(batch, np.ndarray):
+        return _run_arrays(batch, weights, config, out, threads)
+    x, w = as_arrays(batch, weights)
+    if out is None:
+        return as_tensors(_run_arrays(x, w, config, None, threads))
+    arrays = _checked_out(out)
+    maps = _run_arrays(x, w, config, StageMaps(*arrays), threads)
+    given = {id(array): tensor for array, tensor in zip(arrays, out)}
+    return StageOutputs(*(given[id(array)] for array in maps))
 
-    x = _padded(batch.detach().numpy(), resolve_padding(config, height, width, kernel_size),
-                config.padding_mode)
-    w = weights.detach().contiguous().numpy()
+
+def _checked_out(out: StageOutputs) -> list[np.ndarray]:
+    """The arrays of ``out``'s tensors, once each is checked to be a contiguous float32 CPU
+    tensor (errors name the tensor)."""
+    arrays = []
+    for name, tensor in zip(StageOutputs._fields, out):
+        if (not is_tensor(tensor) or str(tensor.dtype) != "torch.float32"
+                or tensor.device.type != "cpu" or not tensor.is_contiguous()):
+            raise ConfigError(f"out.{name} must be a contiguous float32 CPU tensor; got "
+                              f"{tuple(tensor.shape)} {tensor.dtype}")
+        arrays.append(tensor.numpy())
+    return arrays
+
+
+def layer_shapes(x_shape: tuple[int, ...], w_shape: tuple[int, ...], config: LayerConfig
+                 ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """The conv (and activated) and pooled shapes ``(N, K, H', W')`` of a layer run."""
+    n_images, _, height, width = x_shape
+    n_kernels = w_shape[0]
+    sizes = check_fits(config, height, width, (w_shape[2], w_shape[3]))
+    conv_h, conv_w = sizes[0].outputs
+    pooled_h, pooled_w = sizes[1].outputs if config.pool is not None else (conv_h, conv_w)
+    return (n_images, n_kernels, conv_h, conv_w), (n_images, n_kernels, pooled_h, pooled_w)
+
+
+def bias_values(config: LayerConfig, n_kernels: int) -> np.ndarray:
+    """The bias per kernel as float32 ``(K,)`` (zeros without one); a wrong count is an
+    error."""
     bias = np.zeros(n_kernels, np.float32)
     if config.bias is not None:
         if len(config.bias) != n_kernels:
@@ -179,25 +268,38 @@ def run_layer(
                 f"bias needs one value per kernel ({n_kernels}); got {len(config.bias)}"
             )
         bias[:] = config.bias
+    return bias
 
-    conv_shape = (n_images, n_kernels, conv_h, conv_w)
-    pooled_shape = (n_images, n_kernels, pooled_h, pooled_w)
+
+def _run_arrays(batch: np.ndarray, weights: np.ndarray, config: LayerConfig,
+                out: StageMaps | None, threads: int | None) -> StageMaps:
+    n_images, _, height, width = batch.shape
+    n_kernels, _, kh, kw = weights.shape
+    conv_shape, pooled_shape = layer_shapes(batch.shape, weights.shape, config)
+    pooling = config.pool is not None
+    pool = config.pool or 1
+    pool_stride = config.effective_pool_stride or 1
+    pooled_h = pooled_shape[2]
+
+    x = _padded(batch, resolve_padding(config, height, width, (kh, kw)), config.padding_mode)
+    w = np.ascontiguousarray(weights)
+    bias = bias_values(config, n_kernels)
     activate = config.activation is not Activation.NONE
-    conv, activated, pooled = _outputs(out, conv_shape, pooled_shape, activate, pooling)
+    conv, activated, pooled = outputs(out, conv_shape, pooled_shape, activate, pooling)
 
     rows, cols, taps = _taps(w, x.shape[2], config.dilation)
-    threads = max(1, threads or torch.get_num_threads())
-    if conv.numel() * taps.shape[1] < _SMALL_WORK:
+    threads = max(1, threads or default_threads())
+    if conv.size * taps.shape[1] < _SMALL_WORK:
         threads = 1
     blocks = _blocks_per_image(n_images, pooled_h, pool, pool_stride, threads)
     arguments = (
         x.reshape(n_images, -1, x.shape[3]), rows, cols, taps, bias, config.stride,
         ACTIVATION_CODES[config.activation], np.float32(LEAKY_SLOPE), pool, pool_stride,
         pooling, config.pool_type is PoolType.MAX, blocks, _TILE,
-        conv.numpy(), activated.numpy(), pooled.numpy(),
+        conv, activated, pooled,
     )
     _run_tasks(arguments, n_images * blocks, threads)
-    return StageOutputs(conv, activated, pooled)
+    return StageMaps(conv, activated, pooled)
 
 
 def _padded(x: np.ndarray, pads: tuple[int, int, int, int], mode: PaddingMode) -> np.ndarray:
@@ -252,14 +354,14 @@ def _thread_pool(size: int) -> ThreadPoolExecutor:
         return _POOL[0]
 
 
-def _outputs(
-    out: StageOutputs | None,
+def outputs(
+    out: StageMaps | None,
     conv_shape: tuple[int, ...],
     pooled_shape: tuple[int, ...],
     activate: bool,
     pooling: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The three output tensors: ``out``'s when given and fitting, else fresh ones.
+) -> StageMaps:
+    """The three output arrays: ``out``'s when given and fitting, else fresh ones.
 
     Without an activation the activated stage *is* the conv stage, and without pooling the
     pooled stage *is* the activated one, as in the reference layer.
@@ -267,25 +369,26 @@ def _outputs(
     if out is not None:
         conv, activated, pooled = out
         expected = (conv_shape, conv_shape, pooled_shape)
-        for name, tensor, shape in zip(StageOutputs._fields, out, expected):
-            if (tuple(tensor.shape) != shape or tensor.dtype != torch.float32
-                    or tensor.device.type != "cpu" or not tensor.is_contiguous()):
+        for name, array, shape in zip(StageOutputs._fields, out, expected):
+            if (tuple(array.shape) != shape or array.dtype != np.float32
+                    or not array.flags.c_contiguous or not array.flags.writeable):
                 raise ConfigError(
                     f"out.{name} must be a contiguous float32 CPU tensor of shape {shape}; got "
-                    f"{tuple(tensor.shape)} {tensor.dtype}"
+                    f"{tuple(array.shape)} {array.dtype}"
                 )
-        if (activate and conv.data_ptr() == activated.data_ptr()) or (
-                pooling and pooled.data_ptr() in (conv.data_ptr(), activated.data_ptr())):
+        if (activate and np.may_share_memory(conv, activated)) or (
+                pooling and (np.may_share_memory(pooled, conv)
+                             or np.may_share_memory(pooled, activated))):
             raise ConfigError("out's conv, activated and pooled tensors must be separate")
     else:
-        conv = torch.from_numpy(np.empty(conv_shape, np.float32))
-        activated = torch.from_numpy(np.empty(conv_shape, np.float32)) if activate else conv
-        pooled = torch.from_numpy(np.empty(pooled_shape, np.float32)) if pooling else activated
+        conv = np.empty(conv_shape, np.float32)
+        activated = np.empty(conv_shape, np.float32) if activate else conv
+        pooled = np.empty(pooled_shape, np.float32) if pooling else activated
     if not activate:
         activated = conv
     if not pooling:
         pooled = activated
-    return conv, activated, pooled
+    return StageMaps(conv, activated, pooled)
 
 
 def _taps(weights: np.ndarray, padded_h: int, dilation: int):
@@ -314,5 +417,6 @@ def _blocks_per_image(
     return int(max(1, min(wanted, most, pooled_h)))
 
 
-__all__ = ["ACTIVATION_CODES", "MAX_POOL_OVERLAP", "is_available", "is_loaded", "run_layer",
+__all__ = ["ACTIVATION_CODES", "MAX_POOL_OVERLAP", "bias_values", "default_threads", "is_available",
+           "is_loaded", "is_tensor", "layer_shapes", "outputs", "plain_inputs", "run_layer",
            "supports"]
