@@ -469,10 +469,11 @@ def test_hovering_and_clicking_maps_in_a_live_notebook_explain_them(live_page, a
     maps = page.locator("img").first
     maps.scroll_into_view_if_needed()
     box = maps.bounding_box()
-    # what the explorer shows by default: the sample, gray, 256 px, the tutorial's layer
+    # what the explorer shows by default: the sample, gray, full size (as the CLI and the
+    # page compute it), the tutorial's layer
     names = ["sobel-h", "laplacian", "sobel-v"]
     reference = convlens.compute_stages(
-        convlens.load_image(convlens.images.sample_path("chelsea"), "gray", max_side=256),
+        convlens.load_image(convlens.images.sample_path("chelsea"), "gray"),
         convlens.parse_kernels(names), LayerConfig(), backend="torch")
 
     def settled() -> str:
@@ -545,3 +546,22 @@ def test_the_network_view_explains_any_number_as_the_library_does():
     view.channel.value = 99                        # past the 32 channels: clamped by the box
     assert view.channel.value == 31 and view.explanation.channel == 31
     assert "text/html" in view._repr_mimebundle_() and "network view" in repr(view)
+
+
+def test_the_explorer_computes_at_full_size_and_says_both_sizes_when_shrunk():
+    """The explorer's default working size is the one every surface shares (full size), so a
+    probed pixel's numbers are the CLI's; a smaller longer side picked is said beside the
+    image's own size."""
+    from convlens.defaults import DEFAULT_MAX_SIDE
+
+    chelsea = convlens.load_image(convlens.images.sample_path("chelsea"))
+    explorer = explore(device="cpu")
+    assert DEFAULT_MAX_SIDE is None and explorer.max_side.value is None
+    assert tuple(explorer.image.shape) == tuple(chelsea.shape) == (1, 300, 451)
+    assert explorer.image_size == (300, 451)
+    assert "image 451x300 px, computed at its own size" in explorer.status.value
+    explorer.max_side.value = 128
+    assert tuple(explorer.image.shape) == (1, 85, 128)
+    assert torch.equal(explorer.image, convlens.load_image(convlens.images.sample_path("chelsea"),
+                                                           max_side=128))
+    assert "image 451x300 px, computed at 128x85 (longer side 128 px)" in explorer.status.value

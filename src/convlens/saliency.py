@@ -264,41 +264,29 @@ def check_steps(steps: int) -> None:
 
 def explain_class(
     opened: OpenedModel,
-    image: torch.Tensor,
+    image: torch.Tensor | PreparedInput,
     methods: Sequence[str | SaliencyMethod] = (SaliencyMethod.GRADCAM,),
     target: str | int | None = None,
     layer: str | None = None,
     steps: int = IG_STEPS,
     top_k: int = 5,
+    *,
+    output: Any = None,
 ) -> ClassSaliency:
     """Saliency of ``image`` ``(C, H, W)`` in [0, 1] for class ``target`` (default: the top
     prediction) by each of ``methods``; Grad-CAM at ``layer`` (default: the last conv layer).
+
+    ``image`` may instead be an input the model has already run on, given with the model's
+    ``output`` for it (as :func:`convlens.inspect.feature_maps` returns them), so the forward
+    pass is not repeated.
     """
     chosen = parse_methods(methods)
     if SaliencyMethod.INTEGRATED_GRADIENTS in chosen:
         check_steps(steps)
-    prepared = prepare_input(image, opened)
-    with LayerCapture(opened, []) as capture, torch.no_grad():
-        output = run_model(opened, capture, prepared.batch)
-    return explain_output(opened, prepared, output, chosen, target, layer, steps, top_k)
-
-
-def explain_output(
-    opened: OpenedModel,
-    prepared: PreparedInput,
-    output: Any,
-    methods: Sequence[str | SaliencyMethod] = (SaliencyMethod.GRADCAM,),
-    target: str | int | None = None,
-    layer: str | None = None,
-    steps: int = IG_STEPS,
-    top_k: int = 5,
-) -> ClassSaliency:
-    """:func:`explain_class` of an input the model has already run on: ``prepared`` and the
-    model's ``output`` for it (as :func:`convlens.inspect.feature_maps` returns them), so the
-    forward pass is not repeated."""
-    chosen = parse_methods(methods)
-    if SaliencyMethod.INTEGRATED_GRADIENTS in chosen:
-        check_steps(steps)
+    prepared = image if isinstance(image, PreparedInput) else prepare_input(image, opened)
+    if output is None:
+        with LayerCapture(opened, []) as capture, torch.no_grad():
+            output = run_model(opened, capture, prepared.batch)
     scores = choose_output(output, opened.output)
     logits = _logits(output, opened.output)
     index = resolve_target(opened, target, logits)
@@ -351,7 +339,6 @@ __all__ = [
     "SaliencyMethod",
     "default_gradcam_layer",
     "explain_class",
-    "explain_output",
     "gradcam",
     "guided_backprop",
     "guided_backprop_unavailable",

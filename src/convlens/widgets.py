@@ -40,7 +40,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 try:
     import ipywidgets as widgets
@@ -61,7 +61,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .config import Activation, LayerConfig, PaddingMode, PoolType
-from .defaults import SCREEN_DPI, WORKING_SIDES
+from .defaults import DEFAULT_MAX_SIDE, SCREEN_DPI, WORKING_SIDES
 from .display import (
     esc,
     figure_png,
@@ -78,6 +78,7 @@ from .images import (
     display_factor,
     downsample_for_display,
     load_image,
+    resize_max_side,
 )
 from .kernels import TUTORIAL_KERNELS, Kernel, get_kernel, list_kernels, parse_kernel
 from .layers import Stages, compute_stages
@@ -90,9 +91,6 @@ if TYPE_CHECKING:
 GRID_MAX_SIDE = 11
 """Largest kernel side the grid editor offers (larger kernels given in code still show)."""
 
-DEFAULT_MAX_SIDE = 256
-"""Images are shrunk to this longer side by default so every edit redraws in well under a
-second; pick a larger size (or ``None``, full size) in the image controls."""
 
 MAX_STEP = 8
 MAX_PADDING = 8
@@ -283,6 +281,14 @@ class Explorer:
     without ipyevents), and the widgets themselves: ``sample, upload, mode, max_side, stride,
     padding, padding_mode, dilation, activation, pool, pool_type, pool_stride, probe_kernel,
     probe_stage, probe_row, probe_col, maps, locator, readout, status``.
+
+    ``max_side`` is the working size: the image is computed at its own size by default
+    (:data:`convlens.defaults.DEFAULT_MAX_SIDE`, as the CLI and the page compute it, so a
+    probed pixel's numbers are theirs): drawing the overview, at most
+    :data:`~convlens.plot.stages.OVERVIEW_MAX_SIDE` px a map whatever the working size, takes
+    most of an edit's time. A smaller longer side can be picked in
+    the image controls; the status line then says both sizes. :attr:`image_size` is the
+    image's own ``(H, W)``.
     """
 
     def __init__(
@@ -433,7 +439,7 @@ class Explorer:
         self.maps.value = png
         self._png_size = struct.unpack(">II", png[16:24])  # width, height from the IHDR chunk
         self.panels = map_panels(figure, stages, OVERVIEW_MAX_SIDE)
-        self.status.value = stages_html(stages)
+        self.status.value = f"<div>{self._sizes_html(image)}{stages_html(stages)}</div>"
         self._sync_probe_controls()
         self.explain()
 
@@ -667,10 +673,16 @@ class Explorer:
                 path = Path(folder) / Path(name).name
                 path.write_bytes(content)
                 try:
-                    return load_image(path, mode, max_side)
+                    return self._shrunk(load_image(path, mode), max_side)
                 except ImageError as exc:
                     raise ImageError(str(exc).replace(str(path), path.name)) from None
-        return load_image(source, mode, max_side)
+        return self._shrunk(load_image(source, mode), max_side)
+
+    def _shrunk(self, image: torch.Tensor, max_side: int | None) -> torch.Tensor:
+        """``image`` at the working size, its own size kept in :attr:`image_size`."""
+        height, width = image.shape[-2:]
+        self.image_size = (int(height), int(width))
+        return image if max_side is None else resize_max_side(image, max_side)
 
     def _uploaded(self, change: dict) -> None:
         files = change["new"]
@@ -686,6 +698,16 @@ class Explorer:
             self._image_key = None
             self.refresh()
 
+    def _sizes_html(self, image: torch.Tensor) -> str:
+        """The image's own size and the size it is computed at, as the page says them."""
+        height, width = self.image_size
+        own = f"image {width}x{height} px"
+        if tuple(image.shape[-2:]) == (height, width):
+            return f"<p>{own}, computed at its own size</p>"
+        shrunk = f"{int(image.shape[-1])}x{int(image.shape[-2])}"
+        return (f"<p>{own}, computed at {shrunk} (longer side {self.max_side.value} px); "
+                "full size gives the image's own numbers</p>")
+
     def _show_error(self, message: str) -> None:
         self.error = message
         table = stages_html(self.stages) if self.stages is not None else ""
@@ -693,22 +715,17 @@ class Explorer:
                                                    "settings that worked)" if table else ""))
 
 
-def explore(
-    image: ImageSource | None = None,
-    kernels: Sequence[Kernel | str] = TUTORIAL_KERNELS,
-    config: LayerConfig | None = None,
-    *,
-    mode: str | ColorMode = ColorMode.GRAY,
-    max_side: int | None = DEFAULT_MAX_SIDE,
-    device: str | torch.device = "auto",
-) -> Explorer:
+def explore(image: ImageSource | None = None,
+            kernels: Sequence[Kernel | str] = TUTORIAL_KERNELS,
+            config: LayerConfig | None = None, **options: Any) -> Explorer:
     """Build an :class:`Explorer` on ``image`` (default: the bundled photo) and ``kernels``.
 
     ``image`` is anything :func:`convlens.load_image` takes (path, array, PIL image, tensor);
     ``kernels`` any specs :func:`convlens.parse_kernel` takes; ``config`` the starting layer
-    settings. ``max_side`` (pixels, or None) shrinks the image so edits redraw quickly.
+    settings; ``options`` the explorer's own: ``mode``, ``max_side`` (pixels, or None: full
+    size, the default, as everywhere in convlens) and ``device``.
     """
-    return Explorer(image, kernels, config, mode=mode, max_side=max_side, device=device)
+    return Explorer(image, kernels, config, **options)
 
 
 @dataclass(frozen=True)

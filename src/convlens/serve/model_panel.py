@@ -1,7 +1,7 @@
 """The model panel: one open model, its predictions, feature maps, learned filters, Grad-CAM.
 
 The model is opened with :func:`convlens.models.open_model` and looked into with
-:func:`convlens.results.inspection.inspect_image` and :func:`convlens.saliency.explain_output`
+:func:`convlens.results.inspection.inspect_image` and :func:`convlens.saliency.explain_class`
 (Grad-CAM of the same forward pass); this module only picks what the page shows of those
 results and packs it (:func:`render_run`, :func:`.wire.pack`). Checkpoints are opened from
 the working folder (only those :meth:`ModelPanel.found` lists, never an arbitrary path) or from
@@ -25,7 +25,7 @@ from ..models import INFO_FILE, WEIGHTS_FILE, OpenedModel, open_model
 from ..models.info import FORMAT
 from ..plot.models import FilterScale, rgb_tiles
 from ..results.inspection import Inspection, inspect_image
-from ..saliency import ClassSaliency, SaliencyMethod, explain_output
+from ..saliency import ClassSaliency, SaliencyMethod, explain_class
 from .cache import LRU
 from .limits import MAX_MODEL_BYTES, too_large
 from .schemas import ModelRunIn
@@ -158,9 +158,10 @@ class ModelPanel:
                                  nearest=layer if layer in convs else False)
             saliency = None
             if seen.predictions is not None:  # a classifier: Grad-CAM of the chosen class
-                saliency = explain_output(opened, seen.activations.prepared,
-                                          seen.activations.output, [SaliencyMethod.GRADCAM],
-                                          body.target, body.cam_layer or None)
+                saliency = explain_class(opened, seen.activations.prepared,
+                                         [SaliencyMethod.GRADCAM], body.target,
+                                         body.cam_layer or None,
+                                         output=seen.activations.output)
         header, arrays = render_run(seen, layer, body.top, body.display, saliency, self.source)
         message = pack(header, arrays)
         self._runs.put(key, message)
