@@ -14,6 +14,7 @@ from PIL import Image
 from convlens.errors import ImageError, ModelError
 from convlens.images import (
     load_image,
+    load_image_array,
     match_channels,
     resize_exact,
     resize_max_side,
@@ -333,3 +334,68 @@ def test_match_channels_converts_only_what_has_one_reading():
     assert torch.equal(match_channels(rgb[0], 3), rgb[:1].expand(3, -1, -1))  # (H, W) is gray
     with pytest.raises(ModelError, match="expects 3-channel images; this image has 2"):
         match_channels(torch.rand(2, 4, 4), 3)
+
+
+def _torch_formula(values: np.ndarray, mode: str) -> np.ndarray:
+    """What loading computed before the NumPy loader: the float32 values (integers / their
+    type's maximum) as a ``(C, H, W)`` tensor, gray as torch's float32 weighted sum."""
+    if values.ndim == 3 and values.shape[2] == 4:
+        values = values[:, :, :3]
+    if np.issubdtype(values.dtype, np.integer):
+        scaled = values.astype(np.float32) / float(np.iinfo(values.dtype).max)
+    else:
+        scaled = values.astype(np.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(scaled))
+    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    if mode == "gray" and tensor.shape[0] == 3:
+        weights = torch.tensor((0.299, 0.587, 0.114), dtype=torch.float32).view(3, 1, 1)
+        tensor = (tensor * weights).sum(dim=0, keepdim=True)
+    elif mode == "rgb" and tensor.shape[0] == 1:
+        tensor = tensor.expand(3, -1, -1)
+    return tensor.contiguous().numpy()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["uint8", "uint16", "int32", "bool", "float32", "float64"]),
+       st.sampled_from([None, 1, 3, 4]), st.sampled_from(["gray", "rgb"]),
+       st.integers(1, 70), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_array_loader_keeps_the_numbers_of_the_torch_formula(dtype, channels, mode, height,
+                                                             width, seed):
+    """The NumPy loader (a block of rows at a time, 8-bit values through tables) gives the
+    numbers the tensor formula gave, to float32 rounding, for every pixel type and layout
+    (images taller than a block included), and ``load_image`` is that array as a tensor."""
+    rng = np.random.default_rng(seed)
+    shape = (height, width) if channels is None else (height, width, channels)
+    if dtype == "bool":
+        values = rng.random(shape) < 0.5
+    elif dtype.startswith("float"):
+        values = rng.random(shape).astype(dtype)
+    else:
+        values = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    got = load_image_array(values, mode)
+    expected = _torch_formula(values, mode)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=2e-7, atol=1e-7)
+    np.testing.assert_array_equal(load_image(values, mode).numpy(), got)
+
+
+def test_array_loader_of_8_bit_colour_is_bit_for_bit_the_old_gray(chelsea):
+    """For 8-bit photos (the common case) the tables give exactly the float32 gray that
+    scaling, weighting and adding in torch gave."""
+    rgb = np.asarray(Image.open(chelsea).convert("RGB"))
+    np.testing.assert_array_equal(load_image_array(rgb), _torch_formula(rgb, "gray"))
+    np.testing.assert_array_equal(load_image_array(rgb, "rgb"), _torch_formula(rgb, "rgb"))
+
+
+def test_array_loader_needs_no_torch(chelsea):
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from convlens.images import load_image_array, sample_path\n"
+            "image = load_image_array(sample_path())\n"
+            "print(image.shape, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["(1,", "300,", "451)", "False"]

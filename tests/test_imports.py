@@ -106,3 +106,27 @@ def test_help_and_arithmetic_skip_what_they_do_not_use(args, unneeded):
                           env={**_clean_env(), "COLUMNS": "100"})
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": []}, done.stdout + done.stderr
+
+
+def test_run_on_the_sample_imports_no_torch_or_numba(tmp_path):
+    """``convlens run`` with its defaults (figures, report.html, stages.npz, run.json) computes,
+    draws, explains and writes without torch, torchvision or numba: the NumPy backend does the
+    layer, the image loads as an array, run.json reads torch's version from package metadata."""
+    out = tmp_path / "out"
+    report, output = _run_heavy(["run", "--out", str(out)], ("torch", "numba", "torchvision"))
+    assert report["code"] == 0, output
+    assert report["heavy"] == [], f"convlens run imported {report['heavy']}"
+    assert {"stages.npz", "report.html", "run.json", "conv.png"} <= {
+        path.name for path in out.iterdir()}
+    settings = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert settings["device"] == "cpu" and settings["torch_version"]
+
+
+def _run_heavy(args: list[str], heavy: tuple[str, ...]) -> tuple[dict, str]:
+    """:func:`_run` watching for ``heavy`` instead of :data:`HEAVY` (a run draws with
+    matplotlib)."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(heavy)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**_clean_env(), "COLUMNS": "100", "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout + done.stderr

@@ -145,3 +145,36 @@ def test_report_fits_a_phone_screen(browser, tmp_path):
         assert page.locator("table.grid").count() >= 2
     finally:
         page.close()
+
+
+def test_report_text_names_no_command_line_flag():
+    """The library's words name no CLI flag (``--pool none`` was one): the report is made by
+    the library, whichever surface asked for it."""
+    image = load_image(np.linspace(0, 255, 20 * 24).reshape(20, 24).astype(np.uint8))
+    drawn = {name: _tiny_png() for name in ("input", "filters", "conv", "activated", "pooled")}
+    for config in (LayerConfig(pool=None), LayerConfig(pool=2)):
+        stages = compute_stages(image, parse_kernels(["box-3", "sobel-h"]), config)
+        words = " ".join(_parse(render_report(stages, figures=drawn)).text)
+        assert not re.search(r"(^|\s)--[a-z]", words), re.findall(r"--[a-z-]+", words)
+
+
+def test_the_worked_pixel_is_the_strongest_inner_response():
+    """The pixel worked out by hand: the largest |activated| of the first kernel away from a
+    border of up to 8 cells (the first such in row-major order), found in blocks of rows, as
+    an argmax over the whole inner map finds it."""
+    from convlens.report import _ROWS_AT_A_TIME, _interesting_pixel
+
+    rng = np.random.default_rng(7)
+    image = load_image(rng.integers(0, 256, (_ROWS_AT_A_TIME * 2 + 40, 50), dtype=np.uint8))
+    stages = compute_stages(image, parse_kernels(["laplacian", "sobel-v"]), LayerConfig())
+    activated = np.abs(stages.arrays.activated[0])
+    height, width = activated.shape
+    inner = np.full_like(activated, -1.0)
+    inner[8:height - 8, 8:width - 8] = activated[8:height - 8, 8:width - 8]
+    expected = divmod(int(np.argmax(inner)), width)
+    assert _interesting_pixel(stages) == expected
+    # ties: the first in row-major order, even across blocks
+    stages.arrays.activated[0][:] = 0.0
+    stages.arrays.activated[0][height - 9, 9] = 5.0
+    stages.arrays.activated[0][10, 20] = 5.0
+    assert _interesting_pixel(stages) == (10, 20)

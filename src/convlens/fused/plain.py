@@ -90,14 +90,14 @@ def run_layer(batch: np.ndarray, weights: np.ndarray, config: LayerConfig,
     overlapping = pooling and (config.pool or 1) > pool_step
     unit = 1 if overlapping or not pooling else pool_step
     units = conv_h // unit if pooling and not overlapping else conv_h
-    pieces = min(units, 4 * threads) if threads > 1 else 1
+    pieces = max(1, min(units, 4 * threads)) if threads > 1 else 1
     tasks = [(image, units * p // pieces * unit,
               conv_h if p == pieces - 1 else units * (p + 1) // pieces * unit)
              for image in range(n_images) for p in range(pieces)]
     _run(tasks, lambda task: layer.rows(task[0], task[1], task[2], not overlapping), threads)
     if overlapping:
         pooled_h = pooled_shape[2]
-        parts = min(pooled_h, 4 * threads) if threads > 1 else 1
+        parts = max(1, min(pooled_h, 4 * threads)) if threads > 1 else 1
         tasks = [(image, pooled_h * p // parts, pooled_h * (p + 1) // parts)
                  for image in range(n_images) for p in range(parts)]
         _run(tasks, lambda task: layer.pool_rows(task[0], task[1], task[2]), threads)
@@ -138,9 +138,12 @@ class _Layer:
                     conv += self.bias[k]
                 if self.maps.activated is not self.maps.conv:
                     self.activate(conv, self.maps.activated[image, k, top:bottom])
-        if pool_now and self.config.pool is not None:
+        if pool_now and self.config.pool is not None and stop >= self.config.pool:
+            # the pooled rows whose windows lie in these rows (``start`` is a whole number of
+            # pool strides, windows no taller than the stride)
             step = self.config.effective_pool_stride or 1
-            self.pool_rows(image, start // step, min(stop // step, self.maps.pooled.shape[2]))
+            last = (stop - self.config.pool) // step + 1
+            self.pool_rows(image, start // step, min(last, self.maps.pooled.shape[2]))
 
     def _correlate(self, out: np.ndarray, x: np.ndarray, taps: list, top: int,
                    scratch: np.ndarray) -> None:
