@@ -42,3 +42,27 @@ def test_the_examples_in_the_docstrings_hold():
     import convlens.wording
 
     assert doctest.testmod(convlens.wording).failed == 0
+
+
+def test_clipped_values_say_their_length_wherever_a_message_shows_them():
+    """One clipping for every message: a long kernel name, a kernel cell, a model.json field, a
+    budget; quoted where the value is text the user typed, the count outside the quotes."""
+    from convlens.errors import ConfigError, KernelError, ModelError
+    from convlens.kernels import get_kernel, parse_kernel
+    from convlens.limits import parse_budget
+    from convlens.models.info import ModelInfo
+    from convlens.wording import clipped, whole_number
+
+    assert clipped("abc", 2, quote=True) == "'ab'... (3 characters)"
+    assert clipped("ab", 2, quote=True) == "'ab'"
+    assert whole_number(2**79) == str(2**79) and whole_number(2**80) == "an integer of 25 digits"
+    with pytest.raises(KernelError, match=r"^unknown kernel 'q{24}\.\.\. \(500 characters\)'"):
+        get_kernel("q" * 500)
+    with pytest.raises(KernelError, match=r"column 1: 'y{21}\.\.\.' is not a number"):
+        parse_kernel([["y" * 60, 1]])  # a cell: clipped inside its sentence, no count
+    with pytest.raises(ConfigError, match=r"got '9{24}'\.\.\. \(70 characters\)$"):
+        parse_budget("9" * 70)
+    described = ModelInfo(architecture="tinyvgg", in_channels=1, input_size=(8, 8),
+                          class_names=["a", "b"], mean=[0.5], std=[0.2]).to_dict()
+    with pytest.raises(ModelError, match=r"'metrics' must be an object; got 'z{40}'\.\.\. \(99 "):
+        ModelInfo.from_dict({**described, "metrics": "z" * 99})

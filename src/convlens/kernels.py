@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import KernelError, Option
 from .limits import MAX_KERNEL_SIDE
+from .wording import clipped, whole_number
 
 if TYPE_CHECKING:  # torch loads only where a tensor is asked for (kernel_bank)
     import torch
@@ -387,10 +388,7 @@ def _cell(label: str, channels: int, channel: int, row: int, col: int) -> str:
 def _show(value: object, limit: int = 24) -> str:
     """A short, one-line picture of what a user gave (huge integers by their digit count)."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = int(value)
-        if value.bit_length() > 80:
-            return f"an integer of {int(value.bit_length() * math.log10(2)) + 1} digits"
-        return str(value)
+        return whole_number(int(value))
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
@@ -399,6 +397,8 @@ def _show(value: object, limit: int = 24) -> str:
         value, (dict, list, tuple)) else repr(value)
     if isinstance(value, (list, tuple, dict)):
         return f"a {text}"
+    # not wording.clipped: a cell's text stands inside a sentence ("row 1, column 1: 10000...
+    # is too large"), where a character count would split it; the cell's place is said already
     text = " ".join(str(text).split())
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return repr(text) if isinstance(value, str) else text
@@ -554,8 +554,8 @@ def _read_npy(path: Path, label: str) -> np.ndarray:
 
 
 def _short_name(text: str) -> str:
-    compact = re.sub(r"\s+", " ", text)
-    return compact if len(compact) <= 24 else compact[:21] + "..."
+    """A kernel spec as a name in a message: one line, clipped."""
+    return clipped(re.sub(r"\s+", " ", text), 24)
 
 
 def _fmt(value: float) -> str:

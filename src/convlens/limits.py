@@ -28,6 +28,7 @@ from contextlib import contextmanager
 
 from .errors import ConfigError
 from .numbers import format_bytes, format_count
+from .wording import clipped
 
 # ----------------------------------------------------------------------------- hard limits
 MAX_KERNEL_SIDE = 31
@@ -143,12 +144,12 @@ def parse_budget(value: str | int | None) -> int | None:
         match = re.fullmatch(r"(\d{1,15}(?:\.\d{0,6})?)\s*([a-z]*)", text)
         if not match or match.group(2) not in _UNITS:
             raise ConfigError(f"a memory budget must be a size such as 16G, 512M or 'none'; got "
-                              f"{_short(value)!r}")
+                              f"{_short(value, quote=True)}")
         number, unit = float(match.group(1)), match.group(2)
     size = number * _UNITS[unit]
     if not math.isfinite(size) or size < 2**20 or size > 2**60:
         raise ConfigError(f"a memory budget must lie between 1M and 1E (2**60 bytes); got "
-                          f"{_short(value)!r}")
+                          f"{_short(value, quote=True)}")
     return int(size)
 
 
@@ -245,15 +246,12 @@ def _budget_text(size: int) -> str:
     return f"{math.ceil(size / 2**30)}G"
 
 
-def _short(value: object, keep: int = 24) -> str:
-    """``value`` as text, cut to ``keep`` characters with its digit count (a 5000-digit number
-    must not fill the terminal)."""
+def _short(value: object, keep: int = 24, quote: bool = False) -> str:
+    """``value`` as text, clipped (:func:`convlens.wording.clipped`) so that a 5000-digit
+    number does not fill the terminal; a number too long for ``str()`` by its bits."""
     if isinstance(value, int) and value.bit_length() > 4000:  # str() refuses past 4300 digits
         return f"a {value.bit_length()}-bit number"
-    text = str(value)
-    if len(text) <= keep:
-        return text
-    return f"{text[:keep]}... ({len(text)} characters)"
+    return clipped(str(value), keep, quote)
 
 
 __all__ = [

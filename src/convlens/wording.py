@@ -5,6 +5,8 @@ Torch- and matplotlib-free: the arithmetic-only commands import it.
 
 from __future__ import annotations
 
+import math
+
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """``count`` and ``noun``, the noun plural unless the count is one.
@@ -47,11 +49,27 @@ def percent(share: float, digits: int = 1, most: int = 4) -> str:
     return f"{value:.{places}f}%"
 
 
-def clipped(text: str, keep: int = 40) -> str:
+def clipped(text: str, keep: int = 40, quote: bool = False) -> str:
     """``text`` cut to ``keep`` characters, saying how long it was, so that a huge value a
-    user typed does not fill an error line.
+    user typed does not fill an error line; ``quote``: the kept part in quotes (``repr``), the
+    count outside them.
 
-    >>> clipped("short"), clipped("x" * 50, 4)
-    ('short', 'xxxx... (50 characters)')
+    >>> clipped("short"), clipped("x" * 50, 4), clipped("x" * 50, 4, quote=True)
+    ('short', 'xxxx... (50 characters)', "'xxxx'... (50 characters)")
     """
-    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+    if len(text) <= keep:
+        return repr(text) if quote else text
+    kept = repr(text[:keep]) if quote else text[:keep]
+    return f"{kept}... ({len(text)} characters)"
+
+
+def whole_number(value: int, most_bits: int = 80) -> str:
+    """``value`` in digits, or past ``most_bits`` bits how many digits it has (Python refuses to
+    print past 4300 digits, and no one reads them).
+
+    >>> whole_number(12), whole_number(10**400)
+    ('12', 'an integer of 401 digits')
+    """
+    if value.bit_length() > most_bits:
+        return f"an integer of {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return str(value)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import ModelError
 from ..limits import MAX_MODEL_WIDTH
 from ..version import __version__
-from ..wording import plural
+from ..wording import clipped, plural, whole_number
 
 FORMAT = "convlens-model"
 FORMAT_VERSION = 1
@@ -221,8 +221,8 @@ def _show(value: object, limit: int = 40, quote: bool = True) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int) and value.bit_length() > 100:
-        return f"an integer of {int(value.bit_length() * math.log10(2)) + 1} digits"
+    if isinstance(value, int):
+        return whole_number(value, most_bits=100)
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
@@ -232,6 +232,4 @@ def _show(value: object, limit: int = 40, quote: bool = True) -> str:
         return f"a list of {plural(len(value), 'item')}"
     if isinstance(value, list):
         return "[" + ", ".join(_show(v, 12) for v in value) + "]"
-    text = " ".join(str(value).split())
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return repr(text) if quote and isinstance(value, str) else text
+    return clipped(" ".join(str(value).split()), limit, quote=quote and isinstance(value, str))
