@@ -217,3 +217,20 @@ def test_saliency_result_skips_what_the_model_cannot_take_and_writes_its_files(e
     summary = json.loads((tmp_path / "sal" / "saliency.json").read_text())
     assert summary["files"] == sorted(names) and summary["command"] == "convlens saliency"
     assert summary["class"]["index"] == data["class"]["index"]
+
+
+def test_a_failed_prediction_keeps_its_error_for_each_surface_to_word(tmp_path):
+    """predict_files keeps a file it could not read with its error (data, not text): the
+    library's words by default, the CLI's flags where the CLI words it."""
+    from convlens.errors import ImageError, Option
+    from convlens.results.prediction import Failure, Predictions
+
+    error = ImageError("too big; raise max_pixels=N", options=[Option("max_pixels=N",
+                                                                      "--max-pixels N")])
+    failure = Failure(tmp_path / "big.png", error)
+    path, kept = failure  # a (file, error) pair, as before
+    assert path == tmp_path / "big.png" and kept is error
+    assert failure.message() == "too big; raise max_pixels=N"
+    assert failure.message("cli") == "too big; raise --max-pixels N"
+    predictions = Predictions([], [failure])
+    assert predictions.total == 1 and predictions.to_dict() == []

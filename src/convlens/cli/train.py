@@ -256,8 +256,9 @@ def predict_command(
     if top_k < 1:
         raise ConfigError(f"--top-k must be at least 1; got {top_k}")
     predictions = predict_files(model_path, images, top_k=top_k, device=device)
-    for path, reason in predictions.failures:
-        error_console.print(printable(f"skipped {path}: {reason}"), markup=False)
+    for failure in predictions.failures:
+        error_console.print(printable(f"skipped {failure.path}: {failure.message('cli')}"),
+                            markup=False)
     if as_json:
         console.print_json(json.dumps(predictions.to_dict()))
     else:

@@ -8,9 +8,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from ..devices import resolve_device
-from ..errors import ConvlensError
+from ..errors import ConvlensError, Surface
 from ..images import iter_image_files, load_image
 from ..models import Prediction, load_checkpoint, predict
 from ..outputs import prepare_out_dir, printable, write_text
@@ -30,13 +31,25 @@ class ImagePrediction:
                 "top": [{"class": p.label, "probability": p.probability} for p in self.top]}
 
 
+class Failure(NamedTuple):
+    """An image file that could not be read, and why: the error itself, for each surface to
+    word (:meth:`message`)."""
+
+    path: Path
+    error: ConvlensError
+
+    def message(self, surface: Surface = "python") -> str:
+        """Why, in ``surface``'s words (the library's settings or the CLI's flags)."""
+        return self.error.worded(surface)
+
+
 @dataclass
 class Predictions:
     """The images of one ``predict`` call: ``images`` in the order given (folders expanded),
-    and ``failures``, the files that could not be read, with the reason."""
+    and ``failures``, the files that could not be read, each with its error."""
 
     images: list[ImagePrediction] = field(default_factory=list)
-    failures: list[tuple[Path, str]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -71,7 +84,9 @@ def predict_files(
     opened = load_checkpoint(model_path, device=resolve_device(device))
     found = list(iter_image_files(list(paths)))
     mode = "rgb" if opened.in_channels == 3 else "gray"
-    read, images, failures = [], [], []
+    read: list[Path] = []
+    images: list = []
+    failures: list[Failure] = []
     for path in found:
         try:
             images.append(load_image(path, mode=mode))
@@ -79,10 +94,10 @@ def predict_files(
         except ConvlensError as exc:
             if len(found) == 1:
                 raise
-            failures.append((path, str(exc)))
+            failures.append(Failure(path, exc))
     ranked = predict(opened, images, top_k=top_k) if images else []
     return Predictions([ImagePrediction(path, top) for path, top in zip(read, ranked)],
                        failures)
 
 
-__all__ = ["PREDICTIONS_FILE", "ImagePrediction", "Predictions", "predict_files"]
+__all__ = ["PREDICTIONS_FILE", "Failure", "ImagePrediction", "Predictions", "predict_files"]
