@@ -6,91 +6,66 @@ CPU cores where the system allows (`os.sched_setaffinity`), opens the page in he
 Chromium (Debian's `/usr/bin/chromium`, driven by Playwright), waits for the network view, and
 clicks cells of three layers in turn (a conv, a max pool, the dense output), one pixel each
 time. The page's own timings are read: from the click to the frame after the numbers are drawn
-(`total_ms`), of which the request (`request_ms`: the server's explanation and the transfer)
-and the drawing (`draw_ms`). The first click, which pays the forward pass the view shares with
-the columns, is left out.
+(`total_ms`), of which the request (`request_ms`: the server's explanation, with the steps from
+the nearest conv, and the transfer) and the drawing (`draw_ms`). The first click, which pays the
+forward pass the view shares with the columns, is left out.
 
     .venv/bin/python bench/bench_network.py                 # 60 clicks
     .venv/bin/python bench/bench_network.py --clicks 200
-    .venv/bin/python bench/bench_network.py --model resnet18   # goal 300 ms
+    .venv/bin/python bench/bench_network.py --model resnet18      # goal 300 ms
+    .venv/bin/python bench/bench_network.py --model efficientnet  # goal 300 ms
 
-``--model resnet18`` serves resnet18 (torchvision's layout, written out here, random weights,
-ImageNet's normalization) at 224x224 px instead: the page collapses it into its blocks, and
-the clicks go to ``conv1``, ``layer2`` (explained as its last ReLU) and ``fc``.
+``--model resnet18`` serves resnet18 (torchvision's layout, tests/architectures.py, weights of
+our own making, ImageNet's normalization) at 224x224 px instead: the page collapses it into
+its blocks; ``layer3`` is opened (its layers' columns load as they scroll into view) and the
+clicks go to ``conv1``, ``layer2`` (explained as its last ReLU), ``layer3.0.conv2`` and
+``fc``. ``--model efficientnet`` does the same with the EfficientNet-like net (MBConv blocks
+with squeeze-and-excitation gates), ``blocks`` opened.
 
-Prints median, 90th percentile and max per phase and whether the median meets the 100 ms goal.
+The server's start (and its wait until it answers) is bench_serve.py's.
+
+Prints median, 90th percentile and max per phase and whether the median meets the goal.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
+from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TARGETS_MS = {"bundled": 100.0, "resnet18": 300.0}
+from bench_serve import CHROMIUM, CHROMIUM_ARGS, free_port, wait_serving
+
+TARGETS_MS = {"bundled": 100.0, "resnet18": 300.0, "efficientnet": 300.0}
 PHASES = ("total_ms", "request_ms", "draw_ms")
 LAYERS = {"bundled": ("features.conv2", "features.pool1", "classifier.fc"),
-          "resnet18": ("conv1", "layer2", "fc")}
+          "resnet18": ("conv1", "layer2", "layer3.0.conv2", "fc"),
+          "efficientnet": ("stem", "blocks.3.depthwise.0", "blocks.5.project.1", "classifier")}
+OPENED = {"bundled": None, "resnet18": "layer3", "efficientnet": "blocks"}
+"""The collapsed block the benchmark opens before it clicks."""
+ARCHITECTURES = Path(__file__).resolve().parents[1] / "tests"
+"""Where the written-out architectures live (tests/architectures.py)."""
 
-_RESNET_SERVER = """
-import sys
-import torch, torch.nn as nn, uvicorn
+_MODEL_SERVER = """
+import sys, tempfile
+sys.path.insert(0, sys.argv[3])
+import uvicorn
+from architectures import EfficientNetLike, ResNet18, own_weights
 from convlens.models import ModelInfo, ModelKind, OpenedModel
 from convlens.serve import create_app
 
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-    def forward(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return self.relu(out + identity)
-
-class ResNet18(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        widths = [(64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)]
-        for index, (cin, cout, stride) in enumerate(widths, start=1):
-            setattr(self, f"layer{index}", nn.Sequential(Block(cin, cout, stride),
-                                                          Block(cout, cout, 1)))
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, 1000)
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-torch.manual_seed(0)
-info = ModelInfo("resnet18", 3, (224, 224), [str(k) for k in range(1000)],
+name, classes = sys.argv[2], 1000
+build = {"resnet18": lambda: ResNet18(classes=classes),
+         "efficientnet": lambda: EfficientNetLike(classes=classes)}[name]
+with tempfile.TemporaryDirectory() as folder:
+    model = own_weights(build, folder)
+info = ModelInfo(name, 3, (224, 224), [str(k) for k in range(classes)],
                  [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-opened = OpenedModel(ResNet18().eval(), ModelKind.FACTORY, "resnet18 (random weights)", info)
+opened = OpenedModel(model, ModelKind.FACTORY, name + " (our weights)", info)
 uvicorn.run(create_app(opened), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def two_cores() -> set[int] | None:
@@ -104,23 +79,13 @@ def two_cores() -> set[int] | None:
 def start_server(port: int, cores: set[int] | None, model: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     command = [sys.executable, "-m", "convlens", "serve", "--port", str(port)]
-    if model == "resnet18":
-        command = [sys.executable, "-c", _RESNET_SERVER, str(port)]
+    if model != "bundled":
+        command = [sys.executable, "-c", _MODEL_SERVER, str(port), model, str(ARCHITECTURES)]
     server = subprocess.Popen(
         command, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/meta", timeout=2):
-                return server
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited: {server.stderr.read().decode()}") from None
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the server did not start within 60 s")
+    return wait_serving(server, port)
 
 
 def run(clicks: int, model: str) -> dict:
@@ -139,6 +104,11 @@ def run(clicks: int, model: str) -> dict:
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("Number(document.body.dataset.networkColumns || 0) >= 3",
                                    timeout=60000)
+            if OPENED[model]:
+                block = OPENED[model]
+                page.locator(f'.net-col[data-layer="{block}"] [data-testid=open-block]').click()
+                page.wait_for_function(f"document.body.dataset.networkOpen === '{block}'",
+                                       timeout=30000)
             for index in range(clicks + 1):
                 layer = layers[index % len(layers)]
                 column = page.locator(f'.net-col[data-layer="{layer}"]')
@@ -180,7 +150,7 @@ def main() -> int:
     args = parser.parse_args()
     result = run(args.clicks, args.model)
     target = TARGETS_MS[args.model]
-    name = "bundled digits CNN" if args.model == "bundled" else "resnet18 at 224 px"
+    name = "bundled digits CNN" if args.model == "bundled" else f"{args.model} at 224 px"
     print(f"{name}, a click on a cell until its arithmetic is drawn")
     median = table(result["timings"])
     cores = result["cores"]

@@ -48,17 +48,7 @@ def start_server(port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         [sys.executable, "-m", "convlens", "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/meta", timeout=2):
-                return server
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited: {server.stderr.read().decode()}") from None
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the server did not start within 60 s")
+    return wait_serving(server, port)
 
 
 def make_image(size: int, folder: Path) -> Path:
@@ -161,6 +151,22 @@ def main() -> int:
     width, height = (int(v) for v in args.viewport.split("x"))
     result = run(args.size, args.kernels, args.edits, (width, height))
     return 0 if summarize(result, args.size, args.kernels) else 1
+
+
+def wait_serving(server: subprocess.Popen, port: int) -> subprocess.Popen:
+    """``server`` (started with ``stderr=PIPE``) once it answers ``/api/meta`` on ``port``
+    (60 s at most; its error when it exits first). Shared with bench_network.py."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/meta", timeout=2):
+                return server
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited: {server.stderr.read().decode()}") from None
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not start within 60 s")
 
 
 if __name__ == "__main__":

@@ -598,6 +598,15 @@ def test_one_panel_shows_every_step_from_the_conv_and_the_lines(browser, server,
                   .get_attribute("data-channel"))
     click_cell(page, "features.conv1", channel, 0.9, 0.9)
     assert len(page.evaluate("window.convlens.networkSlidePath")) == 1
+    # and the tutorial layer's slide (slide.js): the clicked pixel is explained at once
+    target = page.locator(".krow:nth-child(1) .stage[data-stage=conv] canvas")
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    page.mouse.click(box["x"] + 0.45 * box["width"], box["y"] + 0.3 * box["height"])
+    page.wait_for_function("(document.querySelector('#explain-body').dataset.at || '')"
+                           ".split(',')[1] === 'conv'", timeout=10000)
+    assert page.evaluate("window.convlens.slidePath === undefined")
+    assert page.evaluate("document.body.dataset.sliding") is None
     reduced.close()
     assert errors == []
 

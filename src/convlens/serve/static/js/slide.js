@@ -16,6 +16,8 @@ export const sliding = () => running !== null;
 
 export function slideOnExplain(probe) {
   if (probe.stage === "pooled") return;
+  // the system asks for less motion: the explanation's outlines come at once
+  if (window.matchMedia?.("(prefers-reduced-motion: reduce)").matches) return;
   pending = {k: probe.k, stage: probe.stage, row: probe.row, col: probe.col};
 }
 
