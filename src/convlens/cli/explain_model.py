@@ -18,16 +18,13 @@ from ..outputs import printable
 from ._app import MODEL_COMMANDS, app, console, error_console
 from .explain import ForceFile, _check_figure_path, print_parts
 from .inspect import (
-    Arch,
+    MODEL_DEFAULTS,
     ImageArg,
-    InputSize,
-    Mean,
     ModelDevice,
+    ModelFlags,
     ModelSpec,
-    Std,
-    TrustCode,
-    Weights,
     open_model_for_cli,
+    with_model_flags,
 )
 
 COMMAND = "explain-model"
@@ -47,6 +44,7 @@ def route(args: list[str]) -> list[str]:
 
 
 @app.command(COMMAND, hidden=True, rich_help_panel=MODEL_COMMANDS)
+@with_model_flags
 def explain_model(
     model: ModelSpec,
     image: ImageArg = None,
@@ -73,12 +71,7 @@ def explain_model(
         "--figure", help="Also draw it: the photo with the receptive field outlined and, for a "
         "conv, patch × kernel = products (png, jpg, pdf or svg).", show_default=False)] = None,
     force: ForceFile = False,
-    weights: Weights = None,
-    arch: Arch = None,
-    input_size: InputSize = None,
-    mean: Mean = None,
-    std: Std = None,
-    trust_code: TrustCode = False,
+    flags: ModelFlags = MODEL_DEFAULTS,
     device: ModelDevice = "cpu",
 ) -> None:
     """Explain one number inside any CNN: how the value at (channel, y, x) of a layer's
@@ -134,8 +127,7 @@ def explain_model(
     if top < 1:
         raise ConfigError(f"--top must be at least 1; got {top}")
     position = parse_at(at, "--at") if at is not None else None
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device,
-                                quiet=as_json)
+    opened = open_model_for_cli(model, flags, device, quiet=as_json)
     path = image if image is not None else sample_path()
     picture = load_image(path, mode="rgb")
     prepared = prepare_input(picture, opened)

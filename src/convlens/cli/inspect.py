@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import JustifyMethod
@@ -70,17 +74,61 @@ OutDir = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Result folder (default: a new folder under convlens-out/).")]
 
 
-def open_model_for_cli(model: str, weights: Path | None, arch: str | None,
-                       input_size: str | None, mean: str | None, std: str | None,
-                       trust_code: bool, device: str, quiet: bool = False,
+@dataclass(frozen=True)
+class ModelFlags:
+    """The MODEL options that say how to open a model (``--weights``, ``--arch``,
+    ``--input-size``, ``--mean``, ``--std``, ``--trust-code``) as one value; a command takes
+    them as one ``flags: ModelFlags`` parameter (see :func:`with_model_flags`)."""
+
+    weights: Path | None = None
+    arch: str | None = None
+    input_size: str | None = None
+    mean: str | None = None
+    std: str | None = None
+    trust_code: bool = False
+
+
+MODEL_OPTIONS = {"weights": Weights, "arch": Arch, "input_size": InputSize, "mean": Mean,
+               "std": Std, "trust_code": TrustCode}
+"""Each :class:`ModelFlags` field's typer option, in the order ``--help`` lists them."""
+MODEL_DEFAULTS = ModelFlags()
+
+
+def with_model_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with its ``flags: ModelFlags`` parameter written out as the MODEL options,
+    in its place, for typer (so ``--help`` lists them there); the command receives them as one
+    :class:`ModelFlags`. One list of options, not one per command."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if parameter.name != "flags":
+            parameters.append(parameter)
+            continue
+        parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                         annotation=annotation,
+                                         default=getattr(ModelFlags, name))
+                       for name, annotation in MODEL_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def run(**given: Any) -> None:
+        flags = ModelFlags(**{name: given.pop(name) for name in MODEL_OPTIONS})
+        command(**given, flags=flags)
+
+    setattr(run, "__signature__", signature.replace(  # noqa: B010 (a function's attribute)
+        parameters=[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parameters]))
+    return run
+
+
+def open_model_for_cli(model: str, flags: ModelFlags, device: str, quiet: bool = False,
                        output: str | None = None) -> OpenedModel:
-    """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``
-    and ``serve``) and say what was opened, with any notes."""
+    """Open the model the MODEL options name (shared by ``layers``, ``inspect``, ``saliency``,
+    ``explain`` and ``serve``) and say what was opened, with any notes."""
     from ..models import open_model
 
-    opened = open_model(model, weights=weights, arch=arch, input_size=input_size,
-                        mean=_numbers(mean, "--mean"), std=_numbers(std, "--std"),
-                        trust_code=trust_code, device=device, output=output)
+    opened = open_model(model, weights=flags.weights, arch=flags.arch,
+                        input_size=flags.input_size, mean=_numbers(flags.mean, "--mean"),
+                        std=_numbers(flags.std, "--std"), trust_code=flags.trust_code,
+                        device=device, output=output)
     (error_console if quiet else console).print(f"model: {opened.describe()}", markup=False,
                                                 highlight=False)
     for note in opened.notes:
@@ -141,7 +189,8 @@ def layers_command(
     """
     from ..inspect import LayerTableError, layer_table
 
-    opened = open_model_for_cli(model, weights, arch, input_size, None, None, trust_code,
+    opened = open_model_for_cli(model, ModelFlags(weights, arch, input_size,
+                                                  trust_code=trust_code),
                                 device, quiet=as_json, output=output)
     try:
         table = layer_table(opened)  # at --input-size: open_model applied it
@@ -219,6 +268,7 @@ def _layers_grid(table: LayerTable, rows: list[tuple], dropped: list[str]) -> Ta
 
 
 @app.command("inspect", rich_help_panel=MODEL_COMMANDS)
+@with_model_flags
 def inspect_command(
     ctx: typer.Context,
     model: ModelSpec,
@@ -253,12 +303,7 @@ def inspect_command(
     images_shown: Annotated[int, typer.Option(
         "--images", help="How many --data images to show.", rich_help_panel=SHOW)] = 8,
     top_k: TopK = 5,
-    weights: Weights = None,
-    arch: Arch = None,
-    input_size: InputSize = None,
-    mean: Mean = None,
-    std: Std = None,
-    trust_code: TrustCode = False,
+    flags: ModelFlags = MODEL_DEFAULTS,
     output: Output = None,
     device: ModelDevice = "auto",
     out: OutDir = None,
@@ -295,8 +340,7 @@ def inspect_command(
         if not data.is_dir():
             raise ImageError(f"--data must be a folder of images; got {printable(data)}")
         sources = list(iter_image_files([data], recursive=True))
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device,
-                                output=output)
+    opened = open_model_for_cli(model, flags, device, output=output)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -380,6 +424,7 @@ def _predictions_table(predictions) -> Table:
 
 
 @app.command("saliency", rich_help_panel=MODEL_COMMANDS)
+@with_model_flags
 def saliency_command(
     ctx: typer.Context,
     model: ModelSpec,
@@ -397,12 +442,7 @@ def saliency_command(
         "--steps", help="Integrated-gradients steps (more: smaller convergence delta).",
         rich_help_panel=SHOW)] = 32,
     top_k: TopK = 5,
-    weights: Weights = None,
-    arch: Arch = None,
-    input_size: InputSize = None,
-    mean: Mean = None,
-    std: Std = None,
-    trust_code: TrustCode = False,
+    flags: ModelFlags = MODEL_DEFAULTS,
     output: Output = None,
     device: ModelDevice = "auto",
     out: OutDir = None,
@@ -430,8 +470,7 @@ def saliency_command(
     source = image if image is not None else sample_path()
     folder = out if out is not None else opt.DEFAULT_ROOT / f"saliency-{source.stem}"
     check_out_dir(folder, force)
-    opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code, device,
-                                output=output)
+    opened = open_model_for_cli(model, flags, device, output=output)
     found = saliency_image(opened, source, method or DEFAULT_METHODS, class_, layer, steps, top_k)
     for note in found.notes:
         error_console.print(f"note: {note}", markup=False)

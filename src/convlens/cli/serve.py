@@ -14,14 +14,11 @@ from ..errors import ConfigError
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console
 from .inspect import (
     MODEL,
-    Arch,
-    InputSize,
-    Mean,
+    MODEL_DEFAULTS,
+    ModelFlags,
     Output,
-    Std,
-    TrustCode,
-    Weights,
     open_model_for_cli,
+    with_model_flags,
 )
 
 DEFAULT_HOST = "127.0.0.1"
@@ -35,6 +32,7 @@ NO_MODEL = "none"
 
 
 @app.command(rich_help_panel=CONVOLUTION_COMMANDS)
+@with_model_flags
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on. The default "
                                       "answers this computer only; `0.0.0.0` opens the page "
@@ -48,12 +46,7 @@ def serve(
                      "with --weights, `torchvision:NAME`. Default: the small digits CNN that "
                      "ships with convlens; `none` starts with no model.", rich_help_panel=MODEL,
                      show_default=False)] = None,
-    weights: Weights = None,
-    arch: Arch = None,
-    input_size: InputSize = None,
-    mean: Mean = None,
-    std: Std = None,
-    trust_code: TrustCode = False,
+    flags: ModelFlags = MODEL_DEFAULTS,
     output: Output = None,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default "
                                                "web browser.")] = False,
@@ -100,15 +93,13 @@ def serve(
             markup=False)
     port = _bind_check(host, port)
     if model is None:  # the digits CNN that ships with convlens: a real network, no set-up
-        opened = open_model_for_cli(str(bundled_model_path()), None, None, None, None, None,
-                                    False, device)
+        opened = open_model_for_cli(str(bundled_model_path()), MODEL_DEFAULTS, device)
     elif model.strip().lower() == NO_MODEL:
         opened = None
     else:
-        opened = open_model_for_cli(model, weights, arch, input_size, mean, std, trust_code,
-                                    device, output=output)
+        opened = open_model_for_cli(model, flags, device, output=output)
     application = create_app(opened, device=device, allowed_hosts=allowed_hosts(host),
-                             trust_code=trust_code)
+                             trust_code=flags.trust_code)
     shown_host = "127.0.0.1" if host == "localhost" else host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
