@@ -18,7 +18,10 @@ Peers (all compute the same valid cross-correlation, ReLU and 2x2 max pool, stri
 * ``convlens reused``: :func:`convlens.fused.run_layer` writing into the buffers of the previous
   run (steady state of a loop over images);
 * ``convlens fresh``: :func:`convlens.layers.run_layer` as ``compute_stages`` calls it, fresh
-  outputs each run (first touch of new pages included).
+  outputs each run (first touch of new pages included);
+* ``convlens numpy``: the NumPy backend, :func:`convlens.fused.plain.run_layer` (shifted copies
+  of the input added a block of rows at a time), fresh outputs each run: what ``auto`` picks
+  for small work in a fresh process, as it loads nothing.
 
 Workloads: W1 one 4096x4096 gray image with the tutorial's three 3x3 kernels; W2a the same image
 with 16 3x3 kernels and W2b with 8 7x7; W3 a batch of 256 gray 512x512 images with the tutorial's
@@ -49,6 +52,7 @@ import torch
 
 from convlens import fused
 from convlens.config import LayerConfig
+from convlens.fused import plain
 from convlens.kernels import TUTORIAL_KERNELS, kernel_bank, parse_kernels
 from convlens.layers import run_layer
 from convlens.reference import FixedConvLayer
@@ -186,12 +190,22 @@ def convlens_fresh(work: Workload) -> Callable[[], Stages3]:
     return run
 
 
+def convlens_numpy(work: Workload) -> Callable[[], Stages3]:
+    batch, weights = work.batch.numpy(), work.weights.numpy()
+
+    def run() -> Stages3:
+        return tuple(plain.run_layer(batch, weights, CONFIG))  # type: ignore[return-value]
+
+    return run
+
+
 PEERS: dict[str, Callable[[Workload], Callable[[], Stages3]]] = {
     "opencv": per_kernel_peer(_opencv),
     "scipy": per_kernel_peer(_scipy),
     "torch eager": torch_eager,
     "convlens fresh": convlens_fresh,
     "convlens reused": convlens_reused,
+    "convlens numpy": convlens_numpy,
 }
 
 
@@ -306,8 +320,9 @@ def one_off_costs() -> None:
     after installing), then warm, and the compute step alone with each backend."""
     snippet = (
         "import time; t = time.perf_counter();"
-        "from convlens import compute_stages, load_image, parse_kernels, sample_path;"
-        "image = load_image(sample_path()); k = parse_kernels(['sobel-h', 'laplacian', 'sobel-v']);"
+        "from convlens import compute_stages, load_image_array, parse_kernels, sample_path;"
+        "image = load_image_array(sample_path());"
+        "k = parse_kernels(['sobel-h', 'laplacian', 'sobel-v']);"
         "t1 = time.perf_counter(); compute_stages(image, k, backend='{backend}');"
         "print(f'{{t1 - t:.2f}} {{time.perf_counter() - t1:.2f}}')"
     )
@@ -316,6 +331,7 @@ def one_off_costs() -> None:
         print("\none-off cost in a fresh process (seconds of wall time):")
         for label, backend in (("fused, cold numba cache", "fused"),
                                ("fused, warm numba cache", "fused"),
+                               ("numpy", "numpy"),
                                ("torch reference", "torch")):
             result = subprocess.run([sys.executable, "-c", snippet.format(backend=backend)],
                                     env=env, capture_output=True, text=True, check=True)

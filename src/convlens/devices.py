@@ -1,6 +1,6 @@
 """Pick the torch device: ``auto`` prefers CUDA, then Apple's MPS, then the CPU.
 
-Deciding whether a GPU is there needs torch, and importing torch and starting CUDA costs a few
+Deciding whether a GPU is there needs torch, and importing torch and starting CUDA costs
 seconds, more than the CPU backends take for a photo. :func:`device_for_work` is the rule the
 layer commands use: ``auto`` looks for a GPU only for work of at least :data:`GPU_MIN_MACS`
 multiply-adds; below it ``auto`` means the CPU and torch is not imported. An explicit
@@ -19,11 +19,13 @@ if TYPE_CHECKING:  # torch loads only where a torch device is asked for
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 GPU_MIN_MACS = 20_000_000_000
-"""Multiply-adds from which ``auto`` looks for a GPU for one layer run. Below it the CPU is
-faster as a whole: importing torch (2.0-2.2 s on the 2-core machine) and starting CUDA (1-2 s
-more, measured on an H200) cost 3-4 s, while the fused CPU kernel does about 5 G multiply-adds a
-second on 2 cores (a 12 MP photo with the tutorial's three kernels, 0.29 G, in 0.06 s). 20 G
-multiply-adds is about 4 s of CPU work: 16 5x5 kernels on a 48 MP RGB photo."""
+"""Multiply-adds (``N K C kh kw H' W'``) from which ``auto`` looks for a GPU for one layer run;
+below it ``auto`` is the CPU and torch is not imported. On the 2-core machine importing torch
+alone takes 2.0-2.2 s (measured), and starting CUDA adds typically 1-3 s more (not measured
+here: no GPU; ``bench/gpu_check.sh`` times it where there is one). The CPU backends do the work
+at about 1.5 G (NumPy) to 4 G (fused, once loaded) multiply-adds a second here (a 12 MP photo
+with the tutorial's three kernels, 0.29 G, in 0.19 s and 0.07 s warm), so 20 G is 5-13 s of CPU
+work, more than a GPU costs to start: 16 5x5 kernels on a 48 MP RGB photo is about 58 G."""
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:

@@ -163,10 +163,14 @@ def stage_device(device: Any, image_shape: Sequence[int], kernel_shape: Sequence
     return device_for_work(device, work)
 
 
-FUSED_MIN_MACS = 300_000_000
+FUSED_MIN_MACS = 1_000_000_000
 """Multiply-adds (input pixels x kernel weights) from which ``auto`` runs the fused numba
-kernel rather than the NumPy backend, when numba is not loaded yet; measured by
-``bench/bench_backend_threshold.py`` (see its table in the module docstring there)."""
+kernel rather than the NumPy backend while numba is not loaded yet. Measured in fresh processes
+by ``bench/bench_backend_threshold.py`` (its table is in its docstring): the NumPy backend, which
+loads nothing, stays ahead of the fused kernel plus its load (about a second: importing numba
+and loading the cached kernel) up to about 1.0 G; a 12 MP photo with the tutorial's three
+kernels (0.29 G) took 1.1 s NumPy against 3.0 s fused and 7.2 s torch (importing torch
+included), 48 MP (1.3 G) 3.3 s NumPy against 2.3 s fused."""
 
 BACKENDS = ("auto", "torch", "fused", "numpy")
 """What :func:`run_layer` may be asked to use: ``torch`` is
@@ -214,9 +218,10 @@ def choose_backend(batch: Any, weights: Any, config: LayerConfig, device: str,
 
     ``auto`` takes the torch reference on a GPU and for what the CPU backends do not take
     (float64, tensors tracking gradients); else the fused kernel where it applies and pays
-    (:func:`fused_pays`), else the NumPy backend, which starts at once: on a 2-core machine
-    it runs the bundled photo's layer in about 10 ms, where importing torch alone takes 2 s and
-    loading the numba kernel about 1 s.
+    (:func:`fused_pays`); else, for work of :data:`FUSED_MIN_MACS` or more where numba is
+    missing, torch if it is imported already; else the NumPy backend, which loads nothing: on
+    the 2-core machine it runs the bundled photo's layer in 20-50 ms, where importing torch
+    alone takes 2 s and loading the numba kernel about 1 s.
     """
     if backend != "auto":
         return backend
@@ -224,9 +229,12 @@ def choose_backend(batch: Any, weights: Any, config: LayerConfig, device: str,
         return "torch"
     if fused_pays(batch, weights) and fused_backend().supports(batch, weights, config):
         return "fused"
-    if numpy_backend().supports(batch, weights, config):
-        return "numpy"
-    return "torch"
+    if not numpy_backend().supports(batch, weights, config):
+        return "torch"
+    pixels = int(batch.shape[0]) * int(batch.shape[2]) * int(batch.shape[3])
+    if "torch" in sys.modules and pixels * math.prod(weights.shape) >= FUSED_MIN_MACS:
+        return "torch"  # large work without numba: torch's conv, already paid for, is faster
+    return "numpy"
 
 
 @overload
