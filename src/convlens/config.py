@@ -14,12 +14,13 @@ reason: the backends share it without importing each other.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, Option
 from .limits import MAX_LAYER_NUMBER, bounded_int, check_at_most
 
 if TYPE_CHECKING:
@@ -191,9 +192,9 @@ def parse_pool(pool: int | str | None) -> int | None:
 E = TypeVar("E", bound=enum.Enum)
 
 
-def parse_enum(kind: type[E], value: Any, label: str) -> E:
+def parse_enum(kind: type[E], value: Any, label: str, options: Sequence[Option] = ()) -> E:
     """``value`` as a member of ``kind`` (a member or its string), else a :class:`ConfigError`
-    naming ``label`` and the choices.
+    naming ``label`` and the choices (``options``: how other surfaces name ``label``).
 
     >>> parse_enum(PoolType, "avg", "pool type")
     <PoolType.AVG: 'avg'>
@@ -202,7 +203,8 @@ def parse_enum(kind: type[E], value: Any, label: str) -> E:
         return kind(value)
     except ValueError:
         choices = ", ".join(str(member.value) for member in kind)
-        raise ConfigError(f"{label} must be one of {choices}; got {value!r}") from None
+        raise ConfigError(f"{label} must be one of {choices}; got {value!r}",
+                          options=options) from None
 
 
 def check_positive(label: str, value: Any, limit: int | None = None) -> None:

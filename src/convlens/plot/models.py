@@ -19,6 +19,7 @@ import torch
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from ..config import parse_enum
 from ..errors import ConfigError, ImageError, ModelError, Option
 from ..numbers import format_number
 from ..wording import percent
@@ -49,12 +50,17 @@ class FilterView(str, enum.Enum):
     CHANNELS = "channels"
 
 
+SCALE = Option("scale", "--scale")
+VIEW = Option("view", "--filter-view")
+"""How each surface names the filter figures' settings."""
+
+
 def parse_scale(value: str | FilterScale) -> FilterScale:
-    return _choice(FilterScale, value, Option("scale", "--scale"))
+    return parse_enum(FilterScale, value, SCALE.python, options=[SCALE])
 
 
 def parse_view(value: str | FilterView) -> FilterView:
-    return _choice(FilterView, value, Option("view", "--filter-view"))
+    return parse_enum(FilterView, value, VIEW.python, options=[VIEW])
 
 
 def rgb_tiles(weights: np.ndarray, scale: FilterScale | str = FilterScale.SHARED) -> np.ndarray:
@@ -420,15 +426,6 @@ def _show_image(ax, image: np.ndarray, dim: bool = False) -> None:
 def _short(source: str, limit: int = 22) -> str:
     name = source.replace("\\", "/").rsplit("/", 1)[-1]
     return name if len(name) <= limit else name[: limit - 3] + "..."
-
-
-def _choice(kind: type[enum.Enum], value, setting: Option):
-    try:
-        return kind(getattr(value, "value", value))
-    except ValueError:
-        names = ", ".join(str(member.value) for member in kind.__members__.values())
-        raise ConfigError(f"{setting.python} must be one of {names}; got {value!r}",
-                          options=[setting]) from None
 
 
 __all__ = [
