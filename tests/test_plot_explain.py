@@ -124,7 +124,8 @@ def test_winners_figure_draws_the_stages_pooled_cells_and_boxes_the_winners():
     bold = [text.get_text() for text in zoom_ax.texts if text.get_fontweight() == "bold"]
     assert sorted(bold) == sorted(f"{v:.2f}" for v in expected.ravel())
     # the figure draws the run's pooled stage, it does not pool again
-    shifted = dataclasses.replace(stages, pooled=stages.pooled + 1)
+    shifted = dataclasses.replace(stages, arrays=stages.arrays._replace(
+        pooled=stages.arrays.pooled + 1))
     np.testing.assert_allclose(plot_winners(shifted).axes[2].images[0].get_array(),
                                expected + 1, atol=1e-6)
     with pytest.raises(ConfigError, match="max pooling"):

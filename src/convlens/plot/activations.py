@@ -9,18 +9,22 @@ Built from the explanation's parts (:mod:`convlens.activations`, worded once) wi
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..activations import ActivationExplanation, ConvExplanation
 from ..errors import ConfigError
 from ..explain.parts import Grids, Heading, Sentence, WrittenSum
 from .explain import HIGHLIGHT, draw_grid
 from .stages import SIGNED_CMAP
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..activations import ActivationExplanation
 
 GRID_ROWS = 3
 """Input channels drawn as grids (the strongest first); the text says the rest."""
@@ -35,8 +39,7 @@ def plot_activation(explanation: ActivationExplanation, image: torch.Tensor | np
     :class:`convlens.models.PreparedInput` ``.display`` holds it) with the receptive field of
     ``explanation``'s number outlined; a conv's strongest input channels as grids (patch ×
     kernel = products); the heading, the sum and the result as text."""
-    photo = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(
-        image)
+    photo = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
     if photo.ndim != 3 or photo.shape[0] not in (1, 3):
         raise ConfigError(f"expected an image (C, H, W) with 1 or 3 channels; got shape "
                           f"{tuple(photo.shape)}")
@@ -70,6 +73,8 @@ def plot_activation(explanation: ActivationExplanation, image: torch.Tensor | np
         ax.set_axis_off()
     text_axes[0].text(0.0, 1.0, "\n".join(_lines(parts)), ha="left", va="top", fontsize=9,
                       family="monospace", transform=text_axes[0].transAxes)
+    from ..activations import ConvExplanation  # the model side (torch) loads only when drawn
+
     if isinstance(explanation, ConvExplanation) and explanation.padded.any():
         figure.suptitle("hatched = padding", fontsize=9)
     return figure

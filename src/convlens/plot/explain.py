@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
@@ -38,9 +38,24 @@ from ..explain.parts import (
     WrittenSum,
     find,
 )
-from ..layers import Stages
+from ..images import downsample_for_display
 from ..numbers import format_number, format_raw
-from .stages import SIGNED_CMAP, UNSIGNED_CMAP
+from .layout import (
+    PAD,
+    Grid,
+    fit_text,
+    place_suptitle,
+    suptitle_room,
+    text_extent,
+    tick_labels_room,
+    title_room,
+)
+from .stages import DISPLAY_MAX_SIDE, SIGNED_CMAP, UNSIGNED_CMAP, panel_pixels, stage_array
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ..stages import Stages
 
 PAD_COLOR = "#5b3f8c"
 PAD_FILL = "#ddd1f2"
@@ -76,10 +91,7 @@ def draw_grid(
     """
     height, width = values.shape
     ax.imshow(values, cmap=cmap, norm=norm, interpolation="nearest")
-    ax.set_xticks(np.arange(width + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(height + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=1.2)
-    ax.tick_params(which="minor", length=0)
+    _cell_lines(ax, height, width, "white", 1.2)
     _labels(ax, row_labels, col_labels, height, width)
     padded = np.zeros(values.shape, dtype=bool) if padded is None else padded
     for (row, col), is_pad in np.ndenumerate(padded):
@@ -100,18 +112,64 @@ def draw_grid(
         ax.set_title(title, fontsize=10)
 
 
+def _cell_lines(ax, height: int, width: int, color: str, linewidth: float) -> None:
+    """The lines between the cells of a ``height x width`` grid drawn on ``ax``: one
+    collection (where a grid of minor ticks would make two ticks, four artists, per line)."""
+    xs = np.arange(width + 1) - 0.5
+    ys = np.arange(height + 1) - 0.5
+    segments = [((x, ys[0]), (x, ys[-1])) for x in xs] + [((xs[0], y), (xs[-1], y))
+                                                          for y in ys]
+    ax.add_collection(LineCollection(segments, colors=color, linewidths=linewidth,
+                                     zorder=1.5), autolim=False)
+
+
+def _label_step(height: int, width: int) -> int:
+    """Every how many cells a grid's rows and columns are labelled with their coordinates."""
+    return max(1, max(height, width) // 8)
+
+
+def grid_room(shape: tuple[int, int], row_labels: Sequence[int] | None,
+              col_labels: Sequence[int] | None, title: str = "", title_size: float = 10
+              ) -> tuple[float, float, float]:
+    """Inches a :func:`draw_grid` panel of ``shape`` cells needs around its box: ``(above,
+    left, labels)``: its title and column labels above, its row labels left, and of
+    ``above`` the column labels' share (the title sits over them)."""
+    height, width = shape
+    step = _label_step(height, width)
+    labels = 0.0 if col_labels is None else tick_labels_room(
+        [str(col_labels[0])], LABEL_SIZE, across=False)
+    left = 0.0 if row_labels is None else tick_labels_room(
+        [str(row_labels[i]) for i in range(0, height, step)], LABEL_SIZE, across=True)
+    return title_room(title, title_size) + labels, left, labels
+
+
+def lift_title(ax: Axes, box: tuple[float, float], shape: tuple[int, int], labels: float
+               ) -> None:
+    """Put ``ax``'s title over its column labels (``labels`` inches tall) by arithmetic: the
+    axes drawn in its ``box`` (width, height inches) at equal aspect for ``shape`` cells.
+    (Left to itself, matplotlib measures the tick labels at every drawing to find this.)"""
+    width, height = box
+    drawn = min(height, width * shape[0] / shape[1])
+    title = ax.title
+    ax.set_title(title.get_text(), fontsize=title.get_fontsize(), y=1 + labels / drawn)
+
+
+LABEL_SIZE = 7
+"""Points of a grid's row and column coordinate labels."""
+
+
 def _labels(ax, row_labels, col_labels, height: int, width: int) -> None:
-    step = max(1, max(height, width) // 8)
+    step = _label_step(height, width)
     if row_labels is None:
         ax.set_yticks([])
     else:
         ticks = list(range(0, height, step))
-        ax.set_yticks(ticks, [str(row_labels[i]) for i in ticks], fontsize=7)
+        ax.set_yticks(ticks, [str(row_labels[i]) for i in ticks], fontsize=LABEL_SIZE)
     if col_labels is None:
         ax.set_xticks([])
     else:
         ticks = list(range(0, width, step))
-        ax.set_xticks(ticks, [str(col_labels[i]) for i in ticks], fontsize=7)
+        ax.set_xticks(ticks, [str(col_labels[i]) for i in ticks], fontsize=LABEL_SIZE)
         ax.xaxis.tick_top()
 
 
@@ -147,28 +205,61 @@ def plot_explanation(
     rows = channels * len(blocks)
     side = _grid_side(kh, kw)
     if figure is None:
-        figure = Figure(figsize=(3 * side + 4.4, side * rows + 0.9), layout="constrained")
-    axes = figure.subplots(rows, 4, squeeze=False,
-                           gridspec_kw={"width_ratios": [side, side, side, 4.2]})
+        figure = Figure(figsize=(3 * side + 4.4, side * rows + 0.9))
+    width, height = _inches(figure)
+    where = find(parts, "where")
+    suptitle = fit_text(_wrap(getattr(where, "text", ""), int((3 * side + 4.4) * 9))
+                        + ("  (hatched = padding)" if e.padded.any() else ""), 11,
+                        width - 2 * PAD)
+    grid = Grid(width, height, rows, 4, width_ratios=[side, side, side, 4.2],
+                top=suptitle_room(suptitle, 11))
+    axes = [[figure.add_axes((0, 0, 1, 1)) for _ in range(4)] for _ in range(rows)]
     show = max(kh, kw) <= 11
     cell_points = side * 72 * 0.8 / max(kh, kw)
-    patches = [grid.shown(detail=False)[0][1] for grid in blocks[0][0]]
+    patches = [grid_part.shown(detail=False)[0][1] for grid_part in blocks[0][0]]
+    lifts: list[tuple[Axes, int, int, tuple[int, int], float]] = []
     for block, (grids, lines) in enumerate(blocks):
-        for channel, grid in enumerate(grids):
-            tables = [table for _, table in grid.shown(detail=False)]
+        for channel, grid_part in enumerate(grids):
+            tables = [table for _, table in grid_part.shown(detail=False)]
             if len(tables) == 2:  # true convolution: the same patch, the kernel turned
                 tables = [patches[channel], *tables]
-            row_axes = axes[block * channels + channel]
+            row = block * channels + channel
+            row_axes = axes[row]
             for index, (ax, table) in enumerate(zip(row_axes[:3], tables)):
                 prefix = ("", "× ", "= ")[index]
                 _draw_table(ax, table, show, cell_points, prefix,
                             PATCH_CMAPS[channels][channel] if table.scale == "raw" else None)
+                lifts.append(_reserve_table(grid, row, index, ax, table))
             row_axes[3].set_axis_off()
-        _text_panel(axes[block * channels][3], lines, 9.5)
-    where = find(parts, "where")
-    figure.suptitle(_wrap(getattr(where, "text", ""), int((3 * side + 4.4) * 9))
-                    + ("  (hatched = padding)" if e.padded.any() else ""), fontsize=11)
+        grid.reserve_overhang(3, _text_panel(axes[block * channels][3], lines, 9.5))
+    _place(grid, axes, lifts)
+    place_suptitle(figure, suptitle, 11, height)
     return figure
+
+
+def _inches(figure: Figure | SubFigure) -> tuple[float, float]:
+    """``(width, height)`` in inches of a figure or of a sub-figure's share of its figure."""
+    return figure.bbox.width / figure.dpi, figure.bbox.height / figure.dpi
+
+
+def _reserve_table(grid: Grid, row: int, column: int, ax: Axes, table: Table
+                   ) -> tuple[Axes, int, int, tuple[int, int], float]:
+    """Keep room around one drawn grid part (its title and coordinate labels)."""
+    return _reserve_grid(grid, row, column, ax, table.array().shape, table.row_labels,
+                         table.col_labels)
+
+
+def _place(grid: Grid, axes: Sequence[Sequence[Axes]],
+           lifts: Sequence[tuple[Axes, int, int, tuple[int, int], float]]) -> None:
+    """Every axes of ``axes`` (rows of columns) in its box of ``grid``, and the titles of the
+    grids with column labels above those labels."""
+    for row, row_axes in enumerate(axes):
+        for column, ax in enumerate(row_axes):
+            ax.set_position(grid.rect(row, column))
+    for ax, row, column, shape, labels in lifts:
+        if labels:
+            _, _, box_w, box_h = grid.box(row, column)
+            lift_title(ax, (box_w, box_h), shape, labels)
 
 
 def _block(parts: Sequence[Part], grids_key: str, sum_key: str
@@ -211,11 +302,14 @@ def _draw_table(ax, table: Table, show: bool, cell_points: float, prefix: str = 
                                edgecolor=WINNER, linewidth=4, zorder=4))
 
 
-def _text_panel(ax, lines: Sequence[str], fontsize: float) -> None:
+def _text_panel(ax, lines: Sequence[str], fontsize: float) -> float:
+    """``lines`` written in ``ax`` (no frame), left-aligned and centred vertically; returns
+    the inches the text is wide."""
     ax.set_axis_off()
     text = "\n".join(_wrap(line, TEXT_PANEL_CHARS) if line else "" for line in lines)
     ax.text(0.0, 0.5, text, ha="left", va="center", fontsize=fontsize, family="monospace",
             transform=ax.transAxes)
+    return text_extent(text, fontsize, "monospace")[0]
 
 
 def _wrap(text: str, width: int) -> str:
@@ -244,21 +338,28 @@ def plot_pooled_explanation(
     size = len(e.window_rows)
     side = _pooled_side(size)
     if figure is None:
-        figure = Figure(figsize=(2 * side + 3.8, side + 0.9), layout="constrained")
-    conv_ax, act_ax, text_ax = figure.subplots(
-        1, 3, gridspec_kw={"width_ratios": [side, side, 3.6]})
+        figure = Figure(figsize=(2 * side + 3.8, side + 0.9))
+    width, height = _inches(figure)
+    where = find(parts, "where")
+    suptitle = fit_text(_wrap(getattr(where, "text", ""), int((2 * side + 3.8) * 9)), 11,
+                        width - 2 * PAD)
+    grid = Grid(width, height, 1, 3, width_ratios=[side, side, 3.6],
+                top=suptitle_room(suptitle, 11))
+    conv_ax, act_ax, text_ax = axes = [figure.add_axes((0, 0, 1, 1)) for _ in range(3)]
     cell_points = side * 72 * 0.8 / size
     grids = find(parts, "window")
     assert isinstance(grids, Grids)
     conv_table, values_table = grids.tables[0], grids.tables[1]
     _draw_table(conv_ax, conv_table, True, cell_points)
     _draw_table(act_ax, values_table, True, cell_points, "→ ")
+    lifts = [_reserve_table(grid, 0, 0, conv_ax, conv_table),
+             _reserve_table(grid, 0, 1, act_ax, values_table)]
     result = next(part for part in parts if isinstance(part, Sentence)
                   and part.key in ("max", "mean"))
     heading = next(part.text for part in parts if isinstance(part, Heading))
-    _text_panel(text_ax, [heading, "", result.text], 10)
-    where = find(parts, "where")
-    figure.suptitle(_wrap(getattr(where, "text", ""), int((2 * side + 3.8) * 9)), fontsize=11)
+    grid.reserve_overhang(2, _text_panel(text_ax, [heading, "", result.text], 10))
+    _place(grid, [axes], lifts)
+    place_suptitle(figure, suptitle, 11, height)
     return figure
 
 
@@ -284,8 +385,9 @@ def plot_explanations(
             side = _pooled_side(len(item.window_rows))
             heights.append(side + 0.9)
             widths.append(2 * side + 3.8)
-    figure = Figure(figsize=(max(widths), sum(heights)), layout="constrained")
-    subfigures = figure.subfigures(len(items), 1, height_ratios=heights, squeeze=False)
+    figure = Figure(figsize=(max(widths), sum(heights)))
+    subfigures = figure.subfigures(len(items), 1, height_ratios=heights, squeeze=False,
+                                   wspace=0, hspace=0)
     for item, sub in zip(items, subfigures[:, 0]):
         if isinstance(item, PixelExplanation):
             plot_explanation(item, flip=flip, figure=sub)
@@ -297,21 +399,22 @@ def plot_explanations(
 # --------------------------------------------------------------------------- pooling winners
 
 
-def plot_winners(stages: Stages, zoom_windows: int = 4) -> Figure:
+def plot_winners(stages: Stages, zoom_windows: int = 4, dpi: float | None = None) -> Figure:
     """What max pooling keeps: per kernel, the activated map with a zoomed region where each
     window's winning pixel is outlined in green and the losers are dimmed, beside the pooled
     cells they become (``stages.pooled``, as the run computed them).
 
     The zoom shows ``zoom_windows`` x ``zoom_windows`` pool windows around the busiest part of
-    the maps (largest mean activation).
+    the maps (largest mean activation). The whole maps are drawn at most
+    :data:`~convlens.plot.stages.DISPLAY_MAX_SIDE` pixels a side, and with ``dpi`` (of the
+    saved picture) no larger than their panels (area-averaged; the title says so).
     """
     config = stages.config
     if config.pool is None or config.pool_type is not PoolType.MAX:
         raise ConfigError("the winners figure needs max pooling")
-    maps = stages.activated.detach().to("cpu", torch.float32)
-    winners = pool_winners(maps, config).numpy()
-    pooled = stages.pooled.detach().to("cpu", torch.float32).numpy()
-    data = maps.numpy()
+    data = stage_array(stages, "activated")
+    winners = np.asarray(pool_winners(stages.activated, config))
+    pooled = stage_array(stages, "pooled")
     count, height, width = data.shape
     names = list(stages.kernel_names)
     size, stride = config.pool, config.effective_pool_stride or config.pool
@@ -320,31 +423,43 @@ def plot_winners(stages: Stages, zoom_windows: int = 4) -> Figure:
     top, left = _busiest(data, size, stride, n_rows, n_cols)
     span_h, span_w = (n_rows - 1) * stride + size, (n_cols - 1) * stride + size
     aspect = height / width
-    figure = Figure(figsize=(13, max(3.4, 4.2 * min(aspect, 1.2)) * count + 0.8),
-                    layout="constrained")
-    axes = figure.subplots(count, 3, squeeze=False,
-                           gridspec_kw={"width_ratios": [1.3, 1.0, 0.75]})
+    fig_size = (13.0, max(3.4, 4.2 * min(aspect, 1.2)) * count + 0.8)
+    figure = Figure(figsize=fig_size)
+    suptitle = fit_text(f"Max pooling keeps one pixel per {size}x{size} window (the largest) "
+                        "and drops the rest", 12, fig_size[0] - 2 * PAD)
+    grid = Grid(*fig_size, count, 3, width_ratios=[1.3, 1.0, 0.75],
+                top=suptitle_room(suptitle, 12))
+    axes = [[figure.add_axes((0, 0, 1, 1)) for _ in range(3)] for _ in range(count)]
     kept = winners.reshape(count, -1).mean(axis=1)
+    full_w = fig_size[0] * 1.3 / 3.05
+    max_side = DISPLAY_MAX_SIDE if dpi is None else min(DISPLAY_MAX_SIDE, panel_pixels(
+        full_w, full_w * aspect, 1.0, dpi))
+    shown, factor = downsample_for_display(data, max_side)
+    lifts = []
     for index in range(count):
         full_ax, zoom_ax, pooled_ax = axes[index]
         high = float(data[index].max()) or 1.0
         norm = Normalize(min(0.0, float(data[index].min())), high)
-        full_ax.imshow(data[index], cmap=UNSIGNED_CMAP, norm=norm, interpolation="nearest")
+        full_ax.imshow(shown[index], cmap=UNSIGNED_CMAP, norm=norm, interpolation="nearest",
+                       extent=(-0.5, width - 0.5, height - 0.5, -0.5))
         full_ax.add_patch(Rectangle((left - 0.5, top - 0.5), span_w, span_h, fill=False,
                                     edgecolor=HIGHLIGHT, linewidth=2))
         full_ax.set_xticks([])
         full_ax.set_yticks([])
-        full_ax.set_title(f"{names[index]}: activated {height}x{width}\n"
-                          f"orange box = the zoom; {kept[index]:.0%} of pixels win a window",
-                          fontsize=9)
+        full_title = (f"{names[index]}: activated {height}x{width}"
+                      + (f" (drawn at 1/{factor})" if factor > 1 else "") + "\n"
+                      f"orange box = the zoom; {kept[index]:.0%} of pixels win a window")
+        full_ax.set_title(full_title, fontsize=9)
+        grid.reserve_title(index, 0, full_title, 9)
         block = data[index, top: top + span_h, left: left + span_w]
         mask = winners[index, top: top + span_h, left: left + span_w]
         zoom_norm = Normalize(min(0.0, float(block.min())), float(block.max()) or 1.0)
+        zoom_rows, zoom_cols = list(range(top, top + span_h)), list(range(left, left + span_w))
         draw_grid(zoom_ax, block, cmap=UNSIGNED_CMAP, norm=zoom_norm,
-                  row_labels=list(range(top, top + span_h)),
-                  col_labels=list(range(left, left + span_w)),
+                  row_labels=zoom_rows, col_labels=zoom_cols,
                   title=f"zoom: {size}x{size} windows (orange), stride {stride};\n"
                         "green box = the winner kept; grey numbers are dropped")
+        lifts.append(_reserve_grid(grid, index, 1, zoom_ax, block.shape, zoom_rows, zoom_cols))
         for r in range(n_rows):
             for c in range(n_cols):
                 zoom_ax.add_patch(Rectangle((c * stride - 0.5, r * stride - 0.5), size, size,
@@ -366,16 +481,28 @@ def plot_winners(stages: Stages, zoom_windows: int = 4) -> Figure:
                                             edgecolor=WINNER, linewidth=2.5, zorder=4))
         prow, pcol = top // stride, left // stride
         cells = pooled[index, prow: prow + n_rows, pcol: pcol + n_cols]
+        cell_rows, cell_cols = list(range(prow, prow + n_rows)), list(range(pcol, pcol + n_cols))
         draw_grid(pooled_ax, cells, cmap=UNSIGNED_CMAP, norm=zoom_norm,
                   text=_texts(cells, lambda v: f"{v:.2f}") if max(n_rows, n_cols) <= 12
-                  else None,
-                  row_labels=list(range(prow, prow + n_rows)),
-                  col_labels=list(range(pcol, pcol + n_cols)),
+                  else None, row_labels=cell_rows, col_labels=cell_cols,
                   title=f"pooled cells kept\n({pooled.shape[1]}x{pooled.shape[2]} in all)")
-    figure.suptitle(
-        f"Max pooling keeps one pixel per {size}x{size} window (the largest) and drops the rest",
-        fontsize=12)
+        lifts.append(_reserve_grid(grid, index, 2, pooled_ax, cells.shape, cell_rows,
+                                   cell_cols))
+    _place(grid, axes, lifts)
+    place_suptitle(figure, suptitle, 12, fig_size[1])
     return figure
+
+
+def _reserve_grid(grid: Grid, row: int, column: int, ax: Axes, shape: tuple[int, ...],
+                  row_labels: Sequence[int] | None, col_labels: Sequence[int] | None
+                  ) -> tuple[Axes, int, int, tuple[int, int], float]:
+    """Keep room around one :func:`draw_grid` panel of ``shape`` cells (its title and labels);
+    what placing its title afterwards needs (:func:`lift_title`)."""
+    cells = (int(shape[0]), int(shape[1]))
+    above, left, labels = grid_room(cells, row_labels, col_labels, ax.get_title(), 10)
+    grid.reserve(row, column, above=above, left=left)
+    grid.reserve_width(column, text_extent(ax.get_title(), 10)[0])
+    return ax, row, column, cells, labels
 
 
 def _busiest(data: np.ndarray, size: int, stride: int, n_rows: int, n_cols: int
@@ -384,16 +511,22 @@ def _busiest(data: np.ndarray, size: int, stride: int, n_rows: int, n_cols: int
     largest mean activation (each map scaled by its maximum first)."""
     scale = np.abs(data).reshape(len(data), -1).max(axis=1)
     scale[scale == 0] = 1.0
-    summed = torch.from_numpy((np.abs(data) / scale[:, None, None]).sum(axis=0))[None, None]
+    summed = (np.abs(data) / scale[:, None, None]).sum(axis=0, dtype=np.float64)
     span_h, span_w = (n_rows - 1) * stride + size, (n_cols - 1) * stride + size
     span_h, span_w = min(span_h, data.shape[1]), min(span_w, data.shape[2])
-    scores = F.avg_pool2d(summed, (span_h, span_w), stride)[0, 0]
+    # each span's sum from the summed-area table, at every stride-th place (an average pool)
+    table = np.zeros((summed.shape[0] + 1, summed.shape[1] + 1))
+    table[1:, 1:] = summed.cumsum(axis=0).cumsum(axis=1)
+    rows = np.arange(0, summed.shape[0] - span_h + 1, stride)
+    cols = np.arange(0, summed.shape[1] - span_w + 1, stride)
+    scores = (table[np.ix_(rows + span_h, cols + span_w)] - table[np.ix_(rows, cols + span_w)]
+              - table[np.ix_(rows + span_h, cols)] + table[np.ix_(rows, cols)])
     # keep away from the borders, where padding makes artificial edges, when there is room
     margin_h, margin_w = scores.shape[0] // 12, scores.shape[1] // 12
-    inner = torch.full_like(scores, -1.0)
+    inner = np.full_like(scores, -1.0)
     inner[margin_h: scores.shape[0] - margin_h, margin_w: scores.shape[1] - margin_w] = scores[
         margin_h: scores.shape[0] - margin_h, margin_w: scores.shape[1] - margin_w]
-    index = int(torch.argmax(inner))
+    index = int(np.argmax(inner))
     return (index // scores.shape[1]) * stride, (index % scores.shape[1]) * stride
 
 

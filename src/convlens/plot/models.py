@@ -23,7 +23,7 @@ from ..config import parse_enum
 from ..errors import ConfigError, ImageError, ModelError, Option
 from ..numbers import format_number
 from ..wording import percent
-from .stages import SIGNED_CMAP, _as_numpy, plot_maps
+from .stages import SIGNED_CMAP, as_array, plot_maps
 
 HEAT_CMAP = "inferno"
 OVERLAY_ALPHA = 0.55
@@ -93,7 +93,7 @@ def plot_filters(
     At most ``max_filters`` filters are drawn (``max_channels`` in the channels view, with at
     most ``max_channels`` input channels each); the title says when some are left out.
     """
-    data = _as_numpy(weights)
+    data = as_array(weights)
     if data.ndim != 4:
         raise ConfigError(f"expected filters (K, C, kh, kw); got shape {data.shape}")
     scale, view = parse_scale(scale), parse_view(view)
@@ -228,7 +228,7 @@ def plot_learned_vs_classical(
     kernel fits the filter's size). Learned filters are drawn as RGB tiles (3 input channels)
     or averaged over channels; kernels with their sign, each on its own symmetric scale.
     """
-    data = _as_numpy(weights)
+    data = as_array(weights)
     count, channels, kh, kw = data.shape
     pairs = sorted((m for m in matches if m is not None), key=lambda m: -abs(m.cosine))
     pairs = pairs[:max_pairs]

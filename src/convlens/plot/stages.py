@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
@@ -22,6 +21,27 @@ from ..images import downsample_for_display
 from ..kernels import common_denominator
 from ..limits import MAX_FIGURE_INCHES, MAX_PANEL_ASPECT
 from ..numbers import format_number
+from .layout import (
+    COLORBAR_ASPECT,
+    COLORBAR_PAD,
+    COLORBAR_SHRINK,
+    PAD,
+    POINT,
+    TICK_ROOM,
+    Grid,
+    colorbar_labels,
+    fit_text,
+    place_suptitle,
+    suptitle_room,
+    text_extent,
+    tick_fontsize,
+    tick_labels_room,
+)
+
+if TYPE_CHECKING:  # tensors are accepted (read through NumPy); torch is not imported for them
+    import torch
+
+    from ..stages import Stages
 
 DISPLAY_MAX_SIDE = 768
 """Longest side, in pixels, at which a map is drawn; larger maps are area-averaged down."""
@@ -48,8 +68,7 @@ def bounded_figsize(width: float, height: float) -> tuple[float, float]:
 
 def _no_ticks(ax) -> None:
     """No ticks or tick labels on either axis of ``ax`` (the frame stays). The axes are hidden,
-    not just emptied, so the constrained layout and the drawing skip them (the pixels are the
-    same; a stage figure lays out about a tenth faster)."""
+    not just emptied, so the drawing skips them."""
     ax.set_xticks([])
     ax.set_yticks([])
     ax.xaxis.set_visible(False)
@@ -77,7 +96,7 @@ def plot_kernels(
     weights share a small denominator (1/16 for a Gaussian) are written as whole numbers with
     the factor in the title, the way textbooks print them.
     """
-    weights = _as_numpy(kernels)
+    weights = as_array(kernels)
     if weights.ndim == 2:
         weights = weights[None, None]
     elif weights.ndim == 3:
@@ -89,36 +108,41 @@ def plot_kernels(
     panel_h = max(2.0, kh * cell + 0.9)
     per_row = min(count, KERNEL_COLUMNS)
     blocks = math.ceil(count / per_row)
-    figure = Figure(figsize=bounded_figsize(
-        panel_w * per_row, panel_h * channels * blocks + (0.5 if title else 0)),
-        layout="constrained")
-    axes = figure.subplots(channels * blocks, per_row, squeeze=False)
-    for ax in axes.flat[count * channels:]:
-        ax.set_axis_off()
+    size = bounded_figsize(panel_w * per_row,
+                           panel_h * channels * blocks + (0.5 if title else 0))
+    figure = Figure(figsize=size)
+    title = fit_text(title or "", 12, size[0] - 2 * PAD)
+    grid = Grid(*size, channels * blocks, per_row, top=suptitle_room(title, 12))
     show_numbers = max(kh, kw) <= 11
+    font = 11 if max(kh, kw) <= 5 else 7
+    panels = []
     for index in range(count):
         denominator = common_denominator(weights[index])
-        limit = float(np.abs(weights[index]).max()) or 1.0
         block, column = divmod(index, per_row)
         for channel in range(channels):
-            ax = axes[block * channels + channel][column]
-            grid = weights[index, channel]
-            ax.imshow(grid, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
-            _no_ticks(ax)
-            if show_numbers:
-                font = 11 if max(kh, kw) <= 5 else 7
-                for (row, col), value in np.ndenumerate(grid):
-                    shade = abs(value) / limit
-                    ax.text(col, row, format_number(value * denominator), ha="center",
-                            va="center", fontsize=font, color="white" if shade > 0.6 else "black")
             label = names[index]
             if denominator > 1:
                 label += f"  (x 1/{denominator})"
             if channels > 1:
                 label = f"{label} [{CHANNEL_LABELS[channel] if channels == 3 else channel}]"
-            ax.set_title(label, fontsize=10)
-    if title:
-        figure.suptitle(title, fontsize=12)
+            row = block * channels + channel
+            label = fit_text(label, 10, size[0] / per_row - 2 * PAD)
+            grid.reserve_title(row, column, label, 10)
+            panels.append((row, column, index, channel, denominator, label))
+    for row, column, index, channel, denominator, label in sorted(panels):  # row by row
+        ax = figure.add_axes(grid.rect(row, column))
+        grid_values = weights[index, channel]
+        limit = float(np.abs(weights[index]).max()) or 1.0
+        ax.imshow(grid_values, cmap=SIGNED_CMAP, vmin=-limit, vmax=limit,
+                  interpolation="nearest")
+        _no_ticks(ax)
+        if show_numbers:
+            for (r, c), value in np.ndenumerate(grid_values):
+                shade = abs(value) / limit
+                ax.text(c, r, format_number(value * denominator), ha="center", va="center",
+                        fontsize=font, color="white" if shade > 0.6 else "black")
+        ax.set_title(label, fontsize=10)
+    place_suptitle(figure, title, 12, size[1])
     return figure
 
 
@@ -140,7 +164,7 @@ def plot_maps(
     to the pixels their panel has at that resolution, so nothing is drawn that the saved
     picture cannot show.
     """
-    data = _as_numpy(maps)
+    data = as_array(maps)
     if data.ndim == 2:
         data = data[None]
     count, height, width = data.shape
@@ -157,18 +181,13 @@ def plot_maps(
         max_side = min(max_side, panel_pixels(panel_w, panel_w * aspect, size[0] / (
             panel_w * columns), dpi))
     display, factor = downsample_for_display(data, max_side)
-    figure = Figure(figsize=size, layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for index in range(rows * columns):
-        ax = axes[index // columns][index % columns]
-        if index >= count:
-            ax.set_axis_off()
-            continue
+    figure = Figure(figsize=size)
+    title = fit_text(title, 12, size[0] - 2 * PAD)
+    grid = Grid(*size, rows, columns, top=suptitle_room(title, 12))
+    panels = []
+    for index in range(count):
         low, high = float(lows[index]), float(highs[index])
         norm, cmap = display_norm(display[index], signed)
-        image = ax.imshow(display[index], cmap=cmap, norm=norm, interpolation="nearest",
-                          aspect="auto" if stretched else "equal")
-        _no_ticks(ax)
         label = (f"{names[index]}  {height}x{width}\n"
                  f"range [{format_number(low)}, {format_number(high)}]")
         if factor > 1:
@@ -176,11 +195,37 @@ def plot_maps(
         if stretched:
             label += "  (stretched)"
         cut = _clip_note(norm, (low, high))
-        ax.set_title(label + cut.replace("\n", "; "), fontsize=9)
-        figure.colorbar(image, ax=ax, shrink=0.8,
-                        extend=("both" if signed else "max") if cut else "neither")
-    if title:
-        figure.suptitle(title, fontsize=12)
+        label = fit_text(label + cut.replace("\n", "; "), 9, size[0] / columns - 2 * PAD)
+        grid.reserve_title(*divmod(index, columns), label, 9)
+        panels.append((norm, cmap, label, cut))
+    row_spans = grid.rows_spans()  # the rows first: a colour bar's ticks depend on its length
+    images, bars = [], []
+    for index, (norm, cmap, label, _) in enumerate(panels):
+        ax = figure.add_axes(grid.rect(*divmod(index, columns)))
+        images.append(ax.imshow(display[index], cmap=cmap, norm=norm, interpolation="nearest",
+                                aspect="auto" if stretched else "equal"))
+        _no_ticks(ax)
+        ax.set_title(label, fontsize=9)
+    labels_font = tick_fontsize()
+    for index, (image, (_, _, _, cut)) in enumerate(zip(images, panels)):
+        row, column = divmod(index, columns)
+        top, box_h = row_spans[row]
+        bar_h = box_h * COLORBAR_SHRINK
+        bar_w = bar_h / COLORBAR_ASPECT
+        bar_top = top + (box_h - bar_h) / 2
+        bar = figure.colorbar(image, cax=figure.add_axes(grid.fractions(0, bar_top, bar_w,
+                                                                        bar_h)),
+                              extend=("both" if signed else "max") if cut else "neither")
+        room = tick_labels_room(colorbar_labels(bar), labels_font, across=True)
+        grid.reserve(row, column, right=COLORBAR_PAD + bar_w + room)
+        bars.append((bar, bar_top, bar_w, bar_h))
+    column_spans = grid.columns_spans()  # now with the colour bars' room: place everything
+    for index, (image, (bar, bar_top, bar_w, bar_h)) in enumerate(zip(images, bars)):
+        row, column = divmod(index, columns)
+        left, box_w = column_spans[column]
+        image.axes.set_position(grid.rect(row, column))
+        bar.ax.set_position(grid.fractions(left + box_w + COLORBAR_PAD, bar_top, bar_w, bar_h))
+    place_suptitle(figure, title, 12, size[1])
     return figure
 
 
@@ -188,15 +233,20 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
                max_side: int = DISPLAY_MAX_SIDE, dpi: float | None = None) -> Figure:
     """Draw an image ``(C, H, W)`` in [0, 1] (gray or RGB) with its size in the title; with
     ``dpi``, no larger than the figure's pixels at that resolution (see :func:`plot_maps`)."""
-    data = _as_numpy(image)
+    data = as_array(image)
     channels, height, width = data.shape
     aspect, stretched = panel_aspect(height, width)
     size = bounded_figsize(6, 6 * aspect + 0.6)
     if dpi is not None:
         max_side = min(max_side, panel_pixels(6, 6 * aspect, size[0] / 6, dpi))
     display, factor = downsample_for_display(data, max_side)
-    figure = Figure(figsize=size, layout="constrained")
-    ax = figure.subplots()
+    suffix = f"  (drawn at 1/{factor})" if factor > 1 else ""
+    suffix += "  (stretched)" if stretched else ""
+    label = fit_text(f"{title}  {channels}x{height}x{width}{suffix}", 10, size[0] - 2 * PAD)
+    figure = Figure(figsize=size)
+    grid = Grid(*size, 1, 1)
+    grid.reserve_title(0, 0, label, 10)
+    ax = figure.add_axes(grid.rect(0, 0))
     fit: Literal["auto", "equal"] = "auto" if stretched else "equal"
     if channels == 1:
         ax.imshow(display[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect=fit)
@@ -204,9 +254,7 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
         ax.imshow(np.clip(display.transpose(1, 2, 0), 0, 1), interpolation="nearest",
                   aspect=fit)
     _no_ticks(ax)
-    suffix = f"  (drawn at 1/{factor})" if factor > 1 else ""
-    suffix += "  (stretched)" if stretched else ""
-    ax.set_title(f"{title}  {channels}x{height}x{width}{suffix}", fontsize=10)
+    ax.set_title(label, fontsize=10)
     return figure
 
 
@@ -256,10 +304,20 @@ def panel_pixels(width: float, height: float, scale: float, dpi: float) -> int:
     return max(1, math.ceil(max(width, height) * scale * dpi))
 
 
-def _as_numpy(data: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(data, torch.Tensor):
-        return data.detach().to("cpu", torch.float32).numpy()
+def as_array(data: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``data`` as a float32 NumPy array: arrays as they are (no copy when already float32),
+    tensors through their own NumPy view (detached and on the CPU first), so this module never
+    needs torch itself."""
+    if hasattr(data, "detach"):  # a tensor: no torch import to recognise it
+        data = data.detach().cpu()
     return np.asarray(data, dtype=np.float32)
+
+
+def stage_array(stages: Stages, name: str) -> np.ndarray:
+    """Stage ``name`` (``input``, ``kernels``, ``conv``, ``activated``, ``pooled``) of
+    ``stages`` as a float32 NumPy array, read from its arrays (no tensor, and so no torch, is
+    made for a figure)."""
+    return as_array(getattr(stages.arrays, name))
 
 
 OVERVIEW_COLUMNS = ("input", "kernel", "conv", "activated", "pooled")
@@ -285,11 +343,18 @@ def kernel_strip(weights: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE, scale: str = "stage") -> Figure:
+OVERVIEW_PANEL = 2.6
+"""Inches a side of one panel of :func:`plot_overview`."""
+OVERVIEW_BAR_ASPECT = 30
+"""Length over thickness of the overview's colour bars, one under each stage's column."""
+
+
+def plot_overview(stages: Stages, max_side: int = OVERVIEW_MAX_SIDE,
+                  scale: str = "stage") -> Figure:
     """One figure of a whole run: the input, then per kernel its weights, conv, activated and
     pooled maps side by side, each titled with its shape and true value range.
 
-    ``stages`` is a :class:`convlens.layers.Stages`. Every map is drawn in the input's pixel
+    ``stages`` is a :class:`convlens.stages.Stages`. Every map is drawn in the input's pixel
     frame, so a stride-2 or pooled map takes the room its values do (a 2x2 pool: a quarter).
     ``scale="stage"`` (default) gives each stage one colour scale, shared by all kernels and
     spanning the largest value, with its colour bar; ``"map"`` gives each map its own scale,
@@ -299,82 +364,125 @@ def plot_overview(stages, max_side: int = OVERVIEW_MAX_SIDE, scale: str = "stage
     if scale not in OVERVIEW_SCALES:
         raise ConfigError(f"overview scale must be one of {', '.join(OVERVIEW_SCALES)}; "
                           f"got {scale!r}")
-    kernels = _as_numpy(stages.kernels)
+    kernels = stage_array(stages, "kernels")
     count = kernels.shape[0]
-    height, width = stages.input.shape[-2:]
-    panel = 2.6
+    source = stage_array(stages, "input")
+    height, width = source.shape[-2:]
+    panel = OVERVIEW_PANEL
     aspect, stretched = panel_aspect(height, width)
     fit: Literal["auto", "equal"] = "auto" if stretched else "equal"
-    figure = Figure(figsize=bounded_figsize(panel * len(OVERVIEW_COLUMNS),
-                                            panel * max(aspect, 0.5) * count + 1.6),
-                    layout="constrained")
-    axes = figure.subplots(count, len(OVERVIEW_COLUMNS), squeeze=False)
-    for ax in axes.flat:
-        _no_ticks(ax)
-    image, _ = downsample_for_display(_as_numpy(stages.input), max_side)
-    shown = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
-    axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect=fit,
-                      extent=(0, width, height, 0))
-    axes[0][0].set_title(f"input {'x'.join(map(str, stages.input.shape))}"
-                         + ("\n(stretched: maps too long to draw to scale)" if stretched else ""),
-                         fontsize=9)
-    for row in range(1, count):
-        axes[row][0].set_axis_off()
+    size = bounded_figsize(panel * len(OVERVIEW_COLUMNS), panel * max(aspect, 0.5) * count + 1.6)
+    figure = Figure(figsize=size)
+    how = ("one colour scale per stage, shared by the kernels" if scale == "stage" else
+           "each map its own colour scale")
+    suptitle = fit_text(f"input -> kernel -> {stages.config.describe()}\n"
+                        f"maps drawn at their true size against the input; {how}\n"
+                        f"colours cut at the {DISPLAY_PERCENTILE:g}th percentile of |values| "
+                        "where a title says so (values beyond get the end colours)", 10,
+                        size[0] - 2 * PAD)
+    grid = Grid(*size, count, len(OVERVIEW_COLUMNS), top=suptitle_room(suptitle, 10))
+    titles: dict[tuple[int, int], tuple[str, float]] = {}
+    titles[0, 0] = (f"input {'x'.join(map(str, source.shape))}"
+                    + ("\n(stretched: maps too long to draw to scale)" if stretched else ""), 9)
     for row in range(count):
-        _overview_kernel(axes[row][1], kernels[row], stages.kernel_names[row])
-    data = {name: _as_numpy(getattr(stages, name)) for name in OVERVIEW_STAGES}
+        titles[row, 1] = (_kernel_label(kernels[row], stages.kernel_names[row]), 9)
+    data = {name: stage_array(stages, name) for name in OVERVIEW_STAGES}
     ranges = {name: _map_ranges(values) for name, values in data.items()}
     shared = {name: _stage_norm(values, name) for name, values in data.items()}
+    reduced = {name: downsample_for_display(values, max_side)[0]
+               for name, values in data.items()}
+    norms: dict[tuple[int, int], tuple[Normalize, str]] = {}
     for name in OVERVIEW_STAGES:
         column = OVERVIEW_COLUMNS.index(name)
-        drawn = None
-        reduced, _ = downsample_for_display(data[name], max_side)
         lows, highs = ranges[name]
         for row in range(count):
-            values = data[name][row]
-            small = reduced[row:row + 1]
             low, high = float(lows[row]), float(highs[row])
             if scale == "stage":
                 norm, cmap = shared[name]
             else:
-                norm, cmap = display_norm(small[0], signed=name == "conv" or low < 0)
-            note = _clip_note(norm, (low, high))
-            ax = axes[row][column]
-            map_h, map_w = values.shape
+                norm, cmap = display_norm(reduced[name][row], signed=name == "conv" or low < 0)
+            norms[row, column] = (norm, cmap)
+            map_h, map_w = data[name][row].shape
+            share = map_h * map_w / (height * width)
+            shape = f"{map_h}x{map_w}" + (f" ({share:.0%} of input px)" if share < 0.9 else "")
+            titles[row, column] = (f"{name} {shape}\nrange [{format_number(low)}, "
+                                   f"{format_number(high)}]{_clip_note(norm, (low, high))}", 8)
+    titles = {place: (fit_text(text, fontsize, size[0] / len(OVERVIEW_COLUMNS) - 2 * PAD),
+                      fontsize) for place, (text, fontsize) in titles.items()}
+    for (row, column), (text, fontsize) in titles.items():
+        grid.reserve_title(row, column, text, fontsize)
+    # the columns first: a colour bar under a column is as long as the column is wide
+    column_spans = grid.columns_spans()
+    bars = {}
+    if scale == "stage":
+        label_h = text_extent("0", 7)[1] + TICK_ROOM + text_extent("scale", 8)[1] + 4 * POINT
+        thickness = max(COLORBAR_SHRINK * column_spans[2][1] / OVERVIEW_BAR_ASPECT, 2 * POINT)
+        grid.bottom = 0.15 + thickness + label_h
+        bars = {name: thickness for name in OVERVIEW_STAGES}
+    row_spans = grid.rows_spans()
+    axes = [[figure.add_axes(grid.rect(row, column)) for column in range(len(OVERVIEW_COLUMNS))]
+            for row in range(count)]
+    for row_axes in axes:
+        for ax in row_axes:
+            _no_ticks(ax)
+    image, _ = downsample_for_display(source, max_side)
+    shown = image[0] if image.shape[0] == 1 else np.clip(image.transpose(1, 2, 0), 0, 1)
+    axes[0][0].imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect=fit,
+                      extent=(0, width, height, 0))
+    for row in range(1, count):
+        axes[row][0].set_axis_off()
+    for row in range(count):
+        _overview_kernel(axes[row][1], kernels[row])
+    for (row, column), (text, fontsize) in titles.items():
+        axes[row][column].set_title(text, fontsize=fontsize)
+    for name in OVERVIEW_STAGES:
+        column = OVERVIEW_COLUMNS.index(name)
+        drawn = None
+        for row in range(count):
+            norm, cmap = norms[row, column]
+            map_h, map_w = data[name][row].shape
             top, left = (height - map_h) / 2, (width - map_w) / 2  # centred in the input frame
-            drawn = ax.imshow(small[0], cmap=cmap, norm=norm, interpolation="nearest",
+            ax = axes[row][column]
+            drawn = ax.imshow(reduced[name][row], cmap=cmap, norm=norm, interpolation="nearest",
                               aspect=fit, extent=(left, left + map_w, top + map_h, top))
             ax.set_xlim(0, width)
             ax.set_ylim(height, 0)
-            share = map_h * map_w / (height * width)
-            size = f"{map_h}x{map_w}" + (f" ({share:.0%} of input px)" if share < 0.9 else "")
-            ax.set_title(f"{name} {size}\nrange [{format_number(low)}, "
-                         f"{format_number(high)}]{note}", fontsize=8)
-        if scale == "stage" and drawn is not None:
+        if name in bars and drawn is not None:
+            lows, highs = ranges[name]
             norm = shared[name][0]
             cut = bool(_clip_note(norm, (float(lows.min()), float(highs.max()))))
             below_zero = norm.vmin is not None and norm.vmin < 0
             extend = ("both" if below_zero else "max") if cut else "neither"
-            bar = figure.colorbar(drawn, ax=axes[:, column], location="bottom", shrink=0.8,
-                                  aspect=30, extend=extend)
+            left, box_w = column_spans[column]
+            length = box_w * COLORBAR_SHRINK
+            last_top, last_h = row_spans[-1]
+            cax = figure.add_axes(grid.fractions(left + (box_w - length) / 2,
+                                                 last_top + last_h + 0.15, length, bars[name]))
+            bar = figure.colorbar(drawn, cax=cax, orientation="horizontal", extend=extend)
             bar.set_label(f"{name} scale" + (" (cut: arrows)" if cut else ""), fontsize=8)
             bar.ax.tick_params(labelsize=7)
-    how = ("one colour scale per stage, shared by the kernels" if scale == "stage" else
-           "each map its own colour scale")
-    figure.suptitle(f"input -> kernel -> {stages.config.describe()}\n"
-                    f"maps drawn at their true size against the input; {how}\n"
-                    f"colours cut at the {DISPLAY_PERCENTILE:g}th percentile of |values| where "
-                    "a title says so (values beyond get the end colours)", fontsize=10)
+    place_suptitle(figure, suptitle, 10, size[1])
     return figure
 
 
-def _overview_kernel(ax, weights: np.ndarray, name: str) -> None:
-    """One kernel ``(C, kh, kw)`` in the overview: every channel's grid, numbers written in."""
+def _kernel_label(weights: np.ndarray, name: str) -> str:
+    """The overview's title of one kernel ``(C, kh, kw)``: its name, the channels of an RGB
+    kernel, and the factor its written whole numbers are scaled by."""
+    label = name + ("  (R | G | B)" if weights.shape[0] == 3 else "")
+    if max(weights.shape[1:]) <= 5:
+        denominator = common_denominator(weights)
+        if denominator > 1:  # the cells hold whole numbers: say what they are scaled by
+            label += f"\nx 1/{denominator}"
+    return label
+
+
+def _overview_kernel(ax, weights: np.ndarray) -> None:
+    """One kernel ``(C, kh, kw)`` in the overview: every channel's grid, numbers written in
+    (its title is :func:`_kernel_label`)."""
     strip = kernel_strip(weights)
     limit = float(np.nanmax(np.abs(strip))) or 1.0
     ax.imshow(np.ma.masked_invalid(strip), cmap=SIGNED_CMAP, vmin=-limit, vmax=limit,
               interpolation="nearest")
-    label = name + ("  (R | G | B)" if weights.shape[0] == 3 else "")
     if max(weights.shape[1:]) <= 5:
         denominator = common_denominator(weights)
         font = 8 if weights.shape[0] == 1 else 6
@@ -382,9 +490,6 @@ def _overview_kernel(ax, weights: np.ndarray, name: str) -> None:
             if not np.isnan(value):
                 ax.text(c, r, format_number(value * denominator), ha="center", va="center",
                         fontsize=font, color="white" if abs(value) / limit > 0.6 else "black")
-        if denominator > 1:  # the cells hold whole numbers: say what they are scaled by
-            label += f"\nx 1/{denominator}"
-    ax.set_title(label, fontsize=9)
 
 
 def _stage_norm(values: np.ndarray, name: str) -> tuple[Normalize, str]:
