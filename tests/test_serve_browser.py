@@ -408,8 +408,16 @@ def test_a_shrunk_photo_shows_both_sizes_and_each_pixel_its_command(browser, ser
     page.set_input_files("#file", files=[{"name": "big.png", "mimeType": "image/png",
                                           "buffer": data}])
     wait_renders(page, count + 1)
+    # 1.5 Mpx is within the page's working budget: full size, as the CLI computes it
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('big.png: 1500×1000 px (width×height)')")
+    assert page.locator("#max-side").input_value() == "full"
+    count = renders(page)
+    page.select_option("#max-side", "1024")                        # a working size picked
+    wait_renders(page, count + 1)
     page.wait_for_function("document.querySelector('#image-info').textContent"
                            ".startsWith('big.png: 1500×1000 → 1024×683 px (width×height)')")
+    assert "the working size picked" in page.get_by_test_id("size-note").inner_text()
 
     hover_fraction(page, row_selector(0, "conv"), 0.3, 0.6)
     _, row, col = explained_at(page, "conv")
@@ -515,5 +523,108 @@ def test_one_colour_scale_per_stage_lets_kernels_be_compared(browser, server):
     assert (np.abs(shared[1] - white).mean() < 0.8 * np.abs(own[1] - white).mean())
     # a scale cut at a percentile says so under the map
     assert "colours cut at ±" in caption.inner_text()
+    assert not page.errors
+    page.context.close()
+
+
+def test_the_first_render_of_an_uploaded_photo_shows_its_own_maps(browser, server, cli):
+    import json
+    import shlex
+
+    from convlens.kernels import TUTORIAL_KERNELS
+
+    page = open_page(browser, server, permissions=["clipboard-read", "clipboard-write"])
+    photo = (np.add.outer(np.arange(400), 2 * np.arange(600)) % 251).astype(np.uint8)
+    photo[100:300, 200:260] = np.random.default_rng(5).integers(0, 256, (200, 60))
+    data = png_bytes(photo)                                        # width 600, height 400
+    loads = page.evaluate("window.convlens.loads.length")
+    runs = page.evaluate("window.convlens.modelRuns || 0")
+    page.requests.clear()
+    page.set_input_files("#file", files=[{"name": "photo.png", "mimeType": "image/png",
+                                          "buffer": data}])
+    page.wait_for_function(f"window.convlens.loads.length > {loads}", timeout=20000)
+    page.wait_for_function(f"window.convlens.modelRuns > {runs}", timeout=20000)
+    # the first drawing took the upload and one stages request, which brought the picture too
+    # (the model panel and the network view follow it)
+    asked = [url.split("/api/")[1].split("?")[0] for url in page.requests if "/api/" in url]
+    assert [name for name in asked if name in ("image", "stages", "input")] == [
+        "image", "stages"], asked
+    assert asked.index("model/run") > asked.index("stages")
+    assert page.evaluate("window.convlens.loads.at(-1)")["width"] == 600
+
+    # its sizes: full size, as the CLI computes it, and nothing shrunk
+    info = page.locator("#image-info").inner_text()
+    assert info.startswith("photo.png: 600×400 px (width×height), 1 channel (gray)"), info
+    assert page.get_by_test_id("size-note").count() == 0
+    assert page.locator("#max-side").input_value() == "full"
+    conv_caption = page.locator(".krow:nth-child(1) .stage[data-stage=conv] .caption")
+    assert conv_caption.inner_text().startswith("conv 598×398")
+
+    # the input drawn is this photo, area-averaged as the server shrinks it for drawing
+    from convlens.images import downsample_for_display
+
+    size = page.evaluate("[document.querySelector('#input-canvas').width, "
+                         "document.querySelector('#input-canvas').height]")
+    drawn = canvas_pixels(page, "#input-canvas").reshape(size[1], size[0], 4)[..., 0]
+    expected, _ = downsample_for_display(photo[None] / 255.0, max(size))
+    assert np.abs(drawn.astype(int) - np.rint(expected[0] * 255).astype(int)).max() <= 1
+
+    # a hovered pixel: the library's number, and a command without --max-side that prints it
+    Path("photo.png").write_bytes(data)                # cli runs in its own tmp folder
+    image = load_image("photo.png", "gray")
+    reference = compute_stages(image, [get_kernel(name) for name in TUTORIAL_KERNELS],
+                               LayerConfig(), device="cpu", backend="torch")
+    hover_fraction(page, row_selector(0, "conv"), 0.42, 0.33)
+    k, row, col = explained_at(page, "conv")
+    assert explained_value(page, "conv-value") == pytest.approx(
+        float(reference.conv[k, row, col]), abs=1e-5)
+    assert page.locator("#explain-body").get_attribute("data-image").startswith("upload-")
+    command = page.get_by_test_id("command").inner_text()
+    assert command == f"convlens explain photo.png --kernel sobel-h --at {row},{col}"
+    page.get_by_test_id("copy-command").click()
+    page.wait_for_function("document.querySelector('[data-testid=copy-command]')"
+                           ".textContent === 'copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == command
+    result = cli(*shlex.split(command)[1:], "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["conv"] == pytest.approx(explained_value(page, "conv-value"),
+                                                           abs=1e-6)
+    assert not page.errors
+    page.context.close()
+
+
+def test_a_photo_over_the_working_budget_is_shrunk_to_fit_and_says_why(browser, server):
+    from convlens.serve.limits import budget_text
+
+    page = open_page(browser, server)
+    ramp = (np.add.outer(np.arange(2000) // 3, np.arange(3000) // 5) % 256).astype(np.uint8)
+    count = renders(page)
+    page.set_input_files("#file", files=[{"name": "huge.png", "mimeType": "image/png",
+                                          "buffer": png_bytes(ramp)}])     # 3000x2000, 6 Mpx
+    wait_renders(page, count + 1)
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('huge.png: 3000×2000 → 2048×1365 px (width×height)')")
+    note = page.get_by_test_id("size-note").inner_text()
+    assert note == (f": shrunk to fit the page's working budget of {budget_text()}; pick a "
+                    "working size to change it")
+    assert page.locator("#max-side").input_value() == "2048"
+    hover_fraction(page, row_selector(0, "conv"), 0.5, 0.5)
+    _, row, col = explained_at(page, "conv")
+    command = page.get_by_test_id("command").inner_text()
+    assert command.endswith(f"--at {row},{col} --max-side 2048"), command
+
+    # full size picked from the menu: the photo's own size, and the page says it is over
+    count = renders(page)
+    page.select_option("#max-side", "full")
+    wait_renders(page, count + 1)
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('huge.png: 3000×2000 px (width×height)')")
+    assert f"over the page's working budget of {budget_text()}" in page.get_by_test_id(
+        "size-note").inner_text()
+    assert page.locator(".krow:nth-child(1) .stage[data-stage=conv] .caption").inner_text(
+        ).startswith("conv 2998×1998")
+    hover_fraction(page, row_selector(0, "conv"), 0.5, 0.5)
+    _, row, col = explained_at(page, "conv")
+    assert page.get_by_test_id("command").inner_text().endswith(f"--at {row},{col}")
     assert not page.errors
     page.context.close()

@@ -17,15 +17,17 @@ DEFAULT_CROP = 6
 """Side, in pixels, of the image crop an animation slides the kernel over unless asked
 otherwise."""
 
-DEFAULT_MAX_SIDE = 1024
-"""Longest side, in pixels, the explorer shrinks an image to unless another working size is
-picked (the page stays interactive on a 24 MP photo). The command the page offers for a
-hovered pixel passes it as ``--max-side`` whenever it shrank the image, so the CLI prints the
-same numbers."""
+DEFAULT_MAX_SIDE: int | None = None
+"""Longest side, in pixels, the CLI and the page shrink an image to unless another is asked
+for; ``None``: full size. ``convlens run`` and ``convlens explain`` compute at the photo's own size,
+and so does the page, so a hovered pixel's numbers are ``convlens explain IMAGE --at y,x``'s.
+Only a photo over the page's working budget (:data:`convlens.serve.limits.PAGE_BUDGET_BYTES`)
+is shrunk there, to the largest of :data:`WORKING_SIDES` that fits; the page says so and the
+command it offers for a hovered pixel then carries ``--max-side``."""
 
 WORKING_SIDES = (128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
 """Longest sides, in pixels, an image may be shrunk to before computing, as the page's and the
-notebook explorer's menus offer them (``None``/full size besides, in the notebook)."""
+notebook explorer's menus offer them (full size, ``None``, besides)."""
 
 FIGURE_DPI = 110
 """Resolution of the figure files commands write (``run``, ``train``, ``explain``; dots per

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..defaults import DEFAULT_MAX_SIDE
 from ..limits import MAX_KERNEL_SIDE
 
 if TYPE_CHECKING:  # the library loads when a command runs, not for --help
@@ -34,7 +35,10 @@ KernelSpecs = Annotated[
 Mode = Annotated[str, typer.Option("--mode", help="Load the image as `gray` (BT.601 luma) or "
                                    "`rgb`.", rich_help_panel=IMAGE)]
 MaxSide = Annotated[int | None, typer.Option("--max-side", help="Shrink the image so its "
-                    "longer side is at most this many pixels.", rich_help_panel=IMAGE)]
+                    "longer side is at most this many pixels; default: "
+                    + ("full size, as the page computes unless a photo is over its working "
+                       "budget" if DEFAULT_MAX_SIDE is None else f"{DEFAULT_MAX_SIDE}") + ".",
+                    rich_help_panel=IMAGE)]
 Stride = Annotated[int, typer.Option("--stride", help="Step of the kernel, in pixels.",
                                      rich_help_panel=LAYER)]
 Padding = Annotated[str, typer.Option("--padding", help="Cells added on each side: a number, "

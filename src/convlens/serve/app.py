@@ -4,10 +4,11 @@ Routes, by module (each a thin layer over :mod:`convlens` functions):
 
 * :mod:`.routes_page`: ``GET /api/meta`` (presets, limits, defaults, colour maps, samples, the
   model if any); ``POST /api/image?name=&mode=&max_side=`` (the raw bytes of an upload, not
-  multipart, so the size limit holds while reading); ``GET /api/input`` (the loaded image,
+  multipart, so the size limit holds while reading; the answer says the working size the page
+  starts it at, :mod:`.working`); ``GET /api/input`` (the loaded image,
   downsampled for display);
 * :mod:`.routes_stages`: ``POST /api/stages`` (every stage of every kernel, quantized to uint8,
-  see :mod:`.wire`); ``POST /api/explain`` (one conv, activated or pooled pixel, see
+  see :mod:`.wire`, and with ``input`` the image and its sizes: a new photo's first drawing); ``POST /api/explain`` (one conv, activated or pooled pixel, see
   :mod:`.hover`); ``POST /api/download/{npz,figures,overview}`` (``stages.npz``, the run figures
   as a zip, the overview PNG, made by the same functions as ``convlens run``);
 * :mod:`.routes_model`: ``/api/model/...`` (predictions, layers, feature maps, filters,

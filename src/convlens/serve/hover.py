@@ -71,7 +71,7 @@ def _command(session: Session, body: ExplainIn, kernel: Kernel, config: LayerCon
     """The ``convlens explain`` command of the hovered pixel (:mod:`.reproduce`), with
     ``--max-side`` when the page shrank the image, and where to run it."""
     stored = session.images.get(body.image)
-    shrunk = max(original_size(stored.path)) > body.max_side
+    shrunk = body.max_side is not None and max(original_size(stored.path)) > body.max_side
     argument = image_argument(stored.id, stored.name, stored.path)
     text = explain_command(argument, mode=body.mode, max_side=body.max_side if shrunk else None,
                            kernel=kernel, config=config, at=(body.row, body.col),

@@ -1,18 +1,19 @@
 """Routes the page starts from: ``GET /api/meta`` (presets, limits, defaults, colour tables),
-``POST /api/image`` (an upload) and ``GET /api/input`` (the loaded image, for drawing)."""
+``POST /api/image`` (an upload) and ``GET /api/input`` (the loaded image, for drawing; the page
+itself gets it with its stages, see :mod:`.stages`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..config import Activation, LayerConfig, PaddingMode, PoolType
+from ..defaults import DEFAULT_MAX_SIDE
 from ..errors import ImageError
-from ..images import SAMPLES, ColorMode, downsample_for_display
+from ..images import SAMPLES, ColorMode
 from ..inspect.fields import DENSE_TYPES
 from ..inspect.names import CONV_TYPES
 from ..kernels import TUTORIAL_KERNELS, Kernel, common_denominator, get_kernel, list_kernels
@@ -20,7 +21,6 @@ from ..numbers import format_number
 from ..plot.stages import SIGNED_CMAP, UNSIGNED_CMAP
 from ..version import __version__
 from .limits import (
-    DEFAULT_WORKING_SIDE,
     DISPLAY_SIDES,
     MAX_DILATION,
     MAX_JSON_BYTES,
@@ -28,11 +28,15 @@ from .limits import (
     MAX_KERNELS,
     MAX_LAYER_NUMBER,
     MAX_MODEL_BYTES,
+    PAGE_BUDGET_BYTES,
     WORKING_SIDES,
+    budget_text,
+    fit_side,
 )
 from .reproduce import original_size
 from .session import Session
-from .wire import colour_table, pack, to_uint8
+from .wire import colour_table, input_pixels, pack
+from .working import image_sizes
 
 HEAT_CMAP = "jet"
 """Colour map of the Grad-CAM overlay (the one Grad-CAM figures usually use)."""
@@ -64,14 +68,16 @@ def page_routes(session: Session) -> APIRouter:
         defaults = LayerConfig()
         return {
             "version": __version__,
-            "samples": [{"id": f"sample-{name}", "name": name} for name in SAMPLES],
+            "samples": [{"id": f"sample-{name}", "name": name,
+                         "fit_side": fit_side(*original_size(images.get(f"sample-{name}").path))}
+                        for name in SAMPLES],
             "presets": presets,
             "default_kernels": list(TUTORIAL_KERNELS),
             "layer": {**defaults.to_dict(), "pool": defaults.pool},
             "choices": {"activation": [a.value for a in Activation],
                         "padding_mode": [m.value for m in PaddingMode],
                         "pool_type": [p.value for p in PoolType],
-                        "working_sides": list(WORKING_SIDES),
+                        "working_sides": [None, *sorted(WORKING_SIDES, reverse=True)],
                         "mode": [m.value for m in ColorMode],
                         "padding": list(PADDING_CHOICES), "pool": list(POOL_CHOICES),
                         "pool_stride": list(POOL_STRIDE_CHOICES)},
@@ -80,8 +86,9 @@ def page_routes(session: Session) -> APIRouter:
                        "upload_bytes": session.max_upload_bytes, "pixels": images.max_pixels,
                        "json_bytes": MAX_JSON_BYTES, "model_bytes": MAX_MODEL_BYTES,
                        "layer_number": MAX_LAYER_NUMBER, "dilation": MAX_DILATION,
-                       "display": list(DISPLAY_SIDES)},
-            "default_working_side": DEFAULT_WORKING_SIDE,
+                       "display": list(DISPLAY_SIDES),
+                       "working_budget": {"bytes": PAGE_BUDGET_BYTES, "text": budget_text()}},
+            "default_working_side": DEFAULT_MAX_SIDE,
             "colours": {"signed": colour_table(SIGNED_CMAP),
                         "unsigned": colour_table(UNSIGNED_CMAP), "heat": colour_table(HEAT_CMAP)},
             "model": session.models.info(),
@@ -89,43 +96,51 @@ def page_routes(session: Session) -> APIRouter:
 
     @router.post("/api/image")
     async def upload(request: Request, name: str = "upload", mode: str = "gray",
-                     max_side: int = DEFAULT_WORKING_SIDE) -> dict:
-        """Take an image file as the raw request body; answer its id and loaded size. The body
-        is limited to ``session.max_upload_bytes`` while it is read (:mod:`.guard`)."""
+                     max_side: int | None = None) -> dict:
+        """Take an image file as the raw request body; answer its id and its sizes
+        (:func:`.working.image_sizes`) loaded at ``max_side`` (default: the working size the
+        page starts it at, its ``fit_side``: full size unless over the working budget). The
+        body is limited to ``session.max_upload_bytes`` while it is read (:mod:`.guard`)."""
         data = await request.body()
         if not data:
             raise ImageError("the upload is empty; choose an image file")
         stored, new = images.add_upload(data, name)
         try:
+            if max_side is None:
+                max_side = await to_thread.run_sync(_fit_of, stored.path)
             image = await to_thread.run_sync(images.load, stored.id, mode, max_side)
         except ImageError as exc:
             if new:  # a file that does not load; an earlier copy of it stays usable
                 images.forget(stored)
             message = str(exc).replace(str(stored.path), repr(stored.name))
             raise ImageError(message.replace(stored.path.name, stored.name)) from None
-        return {**stored.info(image), **image_sizes(stored.path, image)}
+        return {**stored.info(image), "max_side": max_side,
+                **image_sizes(stored.path, tuple(image.shape), max_side)}
 
     @router.get("/api/input")
-    async def input_pixels(image: str, mode: str = "gray", max_side: int = DEFAULT_WORKING_SIDE,
-                           display: int = 512) -> Response:
+    async def input_image(image: str, mode: str = "gray",
+                          max_side: int | None = DEFAULT_MAX_SIDE, display: int = 512
+                          ) -> Response:
         """The loaded image as uint8 ``(C, h, w)``, downsampled to ``display`` px for drawing."""
         display = min(max(display, DISPLAY_SIDES[0]), DISPLAY_SIDES[1])
         stored = images.get(image)
         tensor = await to_thread.run_sync(images.load, image, mode, max_side)
-        shown, factor = downsample_for_display(tensor.numpy(), display)
-        header = {**stored.info(tensor), **image_sizes(stored.path, tensor), "factor": factor}
-        return Response(pack(header, {"input": to_uint8(shown * 255)}),
-                        media_type="application/octet-stream")
+        shown, factor = input_pixels(tensor, display)
+        header = {**stored.info(tensor), **image_sizes(stored.path, tuple(tensor.shape),
+                                                       max_side), "factor": factor}
+        return Response(pack(header, {"input": shown}), media_type="application/octet-stream")
 
     return router
 
 
-def image_sizes(path: Path, image: torch.Tensor) -> dict:
-    """The file's ``original`` size and the loaded image's ``working`` size, both
-    ``[width, height]`` in pixels, and whether the page ``shrunk`` it."""
-    original = list(original_size(path))
-    working = [int(image.shape[2]), int(image.shape[1])]
-    return {"original": original, "working": working, "shrunk": original != working}
+def _fit_of(path: Path) -> int | None:
+    """The page's working size for the image file at ``path`` (:func:`.limits.fit_side`); None
+    for a file whose header does not read, which :func:`convlens.images.load_image` then
+    refuses with its own words."""
+    try:
+        return fit_side(*original_size(path))
+    except Exception:
+        return None
 
 
 def preset_cells(kernel: Kernel) -> list[list[str]]:

@@ -14,10 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Activation, LayerConfig, PaddingMode, PoolType, parse_enum
+from ..defaults import DEFAULT_MAX_SIDE
 from ..errors import ConfigError
 from ..kernels import Kernel, parse_kernel
 from .limits import (
-    DEFAULT_WORKING_SIDE,
     DISPLAY_SIDES,
     MAX_DILATION,
     MAX_KERNELS,
@@ -64,13 +64,14 @@ class KernelIn(BaseModel):
 
 
 class StateIn(BaseModel):
-    """Everything the stages depend on: image, colour mode, working size, kernels, layer."""
+    """Everything the stages depend on: image, colour mode, working size (``max_side``, the
+    longer side in px; None: full size, the default of the CLI too), kernels, layer."""
 
     model_config = ConfigDict(extra="forbid")
 
     image: str = Field(..., max_length=80)
     mode: Literal["gray", "rgb"] = "gray"
-    max_side: int = DEFAULT_WORKING_SIDE
+    max_side: int | None = DEFAULT_MAX_SIDE
     kernels: list[KernelIn] = Field(..., min_length=1, max_length=MAX_KERNELS)
     layer: LayerIn = LayerIn()
 
@@ -78,9 +79,11 @@ class StateIn(BaseModel):
 class StagesIn(StateIn):
     """The state plus how to send the maps: ``display`` px a side at most, ``have`` the key of
     the maps the page already shows in each row (those are not sent again), ``client`` and
-    ``seq`` for latest-edit-wins."""
+    ``seq`` for latest-edit-wins, and ``input``: px a side at most of the input image to send
+    along (None: not sent), so a new image's first drawing takes one request."""
 
     display: int = Field(384, ge=DISPLAY_SIDES[0], le=DISPLAY_SIDES[1])
+    input: int | None = Field(None, ge=DISPLAY_SIDES[0], le=DISPLAY_SIDES[1])
     have: list[str | None] = Field(default_factory=list, max_length=MAX_KERNELS)
     client: str = Field("", max_length=64)
     seq: int = 0
@@ -112,7 +115,7 @@ class ModelRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image: str = Field(..., max_length=80)
-    max_side: int = DEFAULT_WORKING_SIDE
+    max_side: int | None = DEFAULT_MAX_SIDE
     layer: str | None = Field(None, max_length=200)
     cam_layer: str | None = Field(None, max_length=200)
     target: str | None = Field(None, max_length=100)

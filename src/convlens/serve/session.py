@@ -36,6 +36,9 @@ MAX_STORED_IMAGES = 8
 """Uploads kept on disk (oldest removed first)."""
 IMAGE_CACHE_SIZE = 6
 """Loaded images (float tensors) kept in memory."""
+IMAGE_CACHE_BYTES = 512 * 1024 * 1024
+"""Bytes of loaded images kept in memory: at full size a 24 Mpx photo is 96 MB gray and 288 MB
+rgb (the model panel's), so the count alone would not bound them."""
 STAGE_CACHE_SIZE = 4096
 """Most per-kernel display payloads kept in memory (a few hundred KiB each at the default
 display size, up to 3 MiB at the largest)."""
@@ -74,7 +77,7 @@ class ImageStore:
             for name in SAMPLES
         }
         self._uploads = LRU(MAX_STORED_IMAGES, on_evict=self.forget)
-        self._loaded = LRU(IMAGE_CACHE_SIZE)
+        self._loaded = LRU(IMAGE_CACHE_SIZE, max_bytes=IMAGE_CACHE_BYTES, weigh=_tensor_bytes)
         self._load_locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
         self.loads = 0
@@ -105,8 +108,9 @@ class ImageStore:
             raise ImageError(f"unknown image {image_id!r}; load an image or pick a sample again")
         return stored
 
-    def load(self, image_id: str, mode: str, max_side: int) -> torch.Tensor:
-        """The image ``(C, H, W)`` in [0, 1], loaded once per (image, mode, working size)."""
+    def load(self, image_id: str, mode: str, max_side: int | None) -> torch.Tensor:
+        """The image ``(C, H, W)`` in [0, 1], loaded once per (image, mode, working size);
+        ``max_side`` None: full size."""
         check_working_side(max_side)
         stored = self.get(image_id)
         key = (image_id, mode, max_side)
@@ -161,6 +165,10 @@ class LatestWins:
                 return None
             self.computed += 1
             return await to_thread.run_sync(work)
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
 
 
 def payload_bytes(payload: dict) -> int:

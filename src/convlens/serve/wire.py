@@ -54,6 +54,13 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
+def input_pixels(image: torch.Tensor, display_side: int) -> tuple[np.ndarray, int]:
+    """The image ``(C, H, W)`` in [0, 1] as uint8 ``(C, h, w)`` for drawing, area-averaged by a
+    whole factor to at most ``display_side`` px a side; and that factor."""
+    shown, factor = downsample_for_display(image.numpy(), display_side)
+    return to_uint8(shown * 255), factor
+
+
 def quantize_map(data: torch.Tensor, display_side: int, signed: bool | None = None
                  ) -> tuple[np.ndarray, dict]:
     """One map ``(H, W)`` -> uint8 ``(h, w)`` for drawing, and its numbers.

@@ -1,60 +1,76 @@
-// The input image: a sample, an upload (file, drop or paste), its sizes (the file's and the
-// working size it is shrunk to), and its drawing beside the explanation.
-import {errorText, post, unpack} from "./api.js";
+// The input image: a sample, an upload (file, drop or paste), its working size (the photo's
+// own size unless it is over the page's working budget, or the one picked), its sizes and why
+// they differ, and its drawing beside the explanation. The picture and its sizes come with the
+// stages (POST /api/stages with `input`), so a new photo's first drawing takes one request.
+import {errorText, post} from "./api.js";
 import {$, clearMessage, el, setStatus, showMessage, wxh} from "./dom.js";
 import {drawInput} from "./draw.js";
-import {runModel} from "./model.js";
 import {clearProbe} from "./probe.js";
 import {scheduleStages} from "./stages.js";
-import {state, view} from "./state.js";
+import {exposed, state, view} from "./state.js";
 
-function inputDisplaySide() {
+// A working size as the menu's value: "full" for the photo's own size (null in the requests).
+export const sideValue = (side) => (side === null ? "full" : String(side));
+const sideOf = (value) => (value === "full" ? null : Number(value));
+
+export function inputDisplaySide() {
   const limits = view.meta.limits.display;
   const width = $("#input-wrap").getBoundingClientRect().width || 360;
   const wanted = Math.ceil((width * (window.devicePixelRatio || 1)) / 64) * 64;
   return Math.min(limits[1], Math.max(limits[0], wanted));
 }
 
-// "big.jpg: 6000×4000 → 1024×683 px (width×height)" when the page shrank it.
-function sizeText(head) {
-  const sizes = head.shrunk ? `${wxh(head.original)} → ${wxh(head.working)}` : wxh(head.working);
+// "big.jpg: 6000×4000 → 2048×1365 px (width×height)" when the working size is not the file's.
+function sizeText(image) {
+  const sizes = image.shrunk ? `${wxh(image.original)} → ${wxh(image.working)}` : wxh(image.working);
   return `${sizes} px (width×height)`;
 }
 
-export async function loadInput() {
-  const params = new URLSearchParams({image: state.image, mode: state.mode,
-    max_side: String(state.maxSide), display: String(inputDisplaySide())});
-  const response = await fetch(`/api/input?${params}`);
-  if (!response.ok) { showMessage(await errorText(response)); return false; }
-  const {head, arrays} = unpack(await response.arrayBuffer());
-  view.inputHeader = head;
-  drawInput($("#input-canvas"), arrays.input);
-  const [c, h, w] = head.shape;
+// The input picture and its sizes, as the stages' answer sent them (`image` its header part).
+export function showInput(image, array, factor) {
+  view.inputHeader = image;
+  drawInput($("#input-canvas"), array);
+  const [c, h, w] = image.shape;
   const colour = c === 1 ? "gray" : "rgb";
   $("#input-caption").replaceChildren(el("b", {text: "input"}),
-    ` ${head.name}: ${colour}, ${wxh([w, h])} px` + (head.factor > 1 ? ` (drawn at 1/${head.factor})` : ""));
+    ` ${image.name}: ${colour}, ${wxh([w, h])} px` + (factor > 1 ? ` (drawn at 1/${factor})` : ""));
   const info = $("#image-info");
-  info.textContent = `${head.name}: ${sizeText(head)}, ${c === 1 ? "1 channel (gray)" : "3 channels (rgb)"}`;
-  info.classList.toggle("shrunk", Boolean(head.shrunk));
-  if (head.shrunk) {
-    info.title = `shrunk to ${state.maxSide} px on its longer side before computing; ` +
-      "pick another Longest side to change it";
-  } else {
-    info.removeAttribute("title");
-  }
-  $("#input-canvas").setAttribute("aria-label", `the input image ${head.name}, ${w} wide and ${h} high`);
-  runModel();
-  return true;
+  info.replaceChildren(`${image.name}: ${sizeText(image)}, ` +
+    (c === 1 ? "1 channel (gray)" : "3 channels (rgb)"),
+  image.note ? el("span", {class: "why", "data-testid": "size-note", text: `: ${image.note}`}) : "");
+  info.classList.toggle("shrunk", Boolean(image.shrunk));
+  $("#input-canvas").setAttribute("aria-label", `the input image ${image.name}, ${w} wide and ${h} high`);
 }
 
-// Another image (or working size) is chosen: the probe goes, the image and stages follow.
-export async function changeImage() {
+// The working-size menu shows the state's size.
+export function showWorkingSide() {
+  $("#max-side").value = sideValue(state.maxSide);
+}
+
+// Another image or working size: the probe goes, and the stages with the new picture are
+// asked for. `since` is when the user asked (for the timings).
+export function changeImage(since = performance.now()) {
   clearProbe();
-  if (await loadInput()) scheduleStages();
+  showWorkingSide();
+  view.loadStart = {at: since, image: state.image};
+  scheduleStages();
+}
+
+// A new image starts at its own working size: full size unless over the budget.
+export function useImage(id, fitSide, since) {
+  state.image = id;
+  state.maxSide = fitSide;
+  changeImage(since);
+}
+
+export function pickWorkingSide(value) {
+  state.maxSide = sideOf(value);
+  changeImage();
 }
 
 async function uploadFile(file) {
   if (!file) return;
+  const since = performance.now();
   const limit = view.meta.limits.upload_bytes;
   if (file.size > limit) {
     showMessage(`${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MiB, over the ` +
@@ -62,8 +78,8 @@ async function uploadFile(file) {
     return;
   }
   setStatus(`loading ${file.name || "the image"}…`, true);
-  const params = new URLSearchParams({name: file.name || "pasted.png", mode: state.mode,
-    max_side: String(state.maxSide)});
+  // no max_side: the server loads it at the working size the page starts it at (fit_side)
+  const params = new URLSearchParams({name: file.name || "pasted.png", mode: state.mode});
   let response;
   try {
     response = await post(`/api/image?${params}`, {
@@ -79,7 +95,7 @@ async function uploadFile(file) {
     return;
   }
   const info = await response.json();
-  state.image = info.id;
+  exposed.uploadMs = performance.now() - since;
   state.imageName = info.name;
   const select = $("#sample");
   let option = select.querySelector("option[data-upload]");
@@ -91,7 +107,7 @@ async function uploadFile(file) {
   option.textContent = `${info.name} (yours)`;
   select.value = info.id;
   clearMessage();
-  await changeImage();
+  useImage(info.id, info.fit_side, since);
 }
 
 export function setupImageInputs() {

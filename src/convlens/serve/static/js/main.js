@@ -9,7 +9,7 @@
 //   slide.js (a click slides the kernel to the pixel)  network.js (the network view)
 import {$, clearMessage, isPhone, showMessage} from "./dom.js";
 import {restoreExplain, requestExplain} from "./explain.js";
-import {loadInput, setupImageInputs} from "./image.js";
+import {setupImageInputs} from "./image.js";
 import {addKernel, buildRows, kernelFromPreset, randomizeKernel, rebuild} from "./kernels.js";
 import {refreshModels, setupModel} from "./model.js";
 import {setupNetwork} from "./network.js";
@@ -33,7 +33,8 @@ async function start() {
   view.meta = meta;
   view.luts = {signed: lutOf(meta.colours.signed), unsigned: lutOf(meta.colours.unsigned),
     heat: lutOf(meta.colours.heat)};
-  state.maxSide = meta.default_working_side;
+  const sample = meta.samples.find((s) => s.id === state.image);
+  state.maxSide = sample ? sample.fit_side : meta.default_working_side;
   state.kernels = meta.default_kernels.map(kernelFromPreset);
   state.layer = defaultLayer();
   setupSettings();
@@ -64,7 +65,7 @@ async function start() {
   buildRows();
   document.body.dataset.ready = "1";
   view.modelInfo = meta.model;
-  if (await loadInput()) scheduleStages();
+  scheduleStages();                                     // the maps first, then the model
   refreshModels();
 }
 

@@ -3,7 +3,7 @@
 import {errorText, postJSON} from "./api.js";
 import {stateBody} from "./body.js";
 import {$, el, fillSelect, showMessage} from "./dom.js";
-import {changeImage, loadInput} from "./image.js";
+import {pickWorkingSide, sideValue, useImage} from "./image.js";
 import {buildRows, mergeChannels} from "./kernels.js";
 import {scheduleStages} from "./stages.js";
 import {state, view} from "./state.js";
@@ -38,8 +38,8 @@ export function setupSettings() {
   fillSelect($("#pool_type"), same(choices.pool_type), layer.pool_type);
   fillSelect($("#pool_stride"), [["auto", "= window"], ...same(choices.pool_stride)], layer.pool_stride);
   fillSelect($("#mode"), same(choices.mode), state.mode);
-  fillSelect($("#max-side"), choices.working_sides.map((v) => [String(v), `${v} px`]),
-    String(view.meta.default_working_side));
+  fillSelect($("#max-side"), choices.working_sides.map((v) => [sideValue(v),
+    v === null ? "full size" : `${v} px`]), sideValue(state.maxSide));
   fillSelect($("#sample"), view.meta.samples.map((s) => [s.id, s.name]), state.image);
   $("#stride").max = String(limits.layer_number);
   $("#dilation").max = String(limits.dilation);
@@ -56,21 +56,19 @@ export function setupSettings() {
       scheduleStages();
     });
   }
-  $("#mode").addEventListener("change", async (event) => {
+  $("#mode").addEventListener("change", (event) => {
     state.mode = event.target.value;
     if (state.mode === "gray" && state.kernels.some((kernel) => kernel.planes.length === 3)) {
       state.kernels = state.kernels.map((kernel) => (kernel.planes.length === 3 ? mergeChannels(kernel) : kernel));
     }
     buildRows();
-    if (await loadInput()) scheduleStages();
+    scheduleStages();
   });
-  $("#max-side").addEventListener("change", (event) => {
-    state.maxSide = Number(event.target.value);
-    changeImage();
-  });
+  $("#max-side").addEventListener("change", (event) => pickWorkingSide(event.target.value));
   $("#sample").addEventListener("change", (event) => {
-    state.image = event.target.value;
-    changeImage();
+    const since = performance.now();
+    const sample = view.meta.samples.find((s) => s.id === event.target.value);
+    useImage(event.target.value, sample ? sample.fit_side : null, since);
   });
 }
 

@@ -1,29 +1,41 @@
 // The stages of every kernel: the state goes to POST /api/stages (latest edit wins), the
-// uint8 maps that come back are drawn, and the size chain is written out.
+// uint8 maps that come back are drawn, and the size chain is written out. A new image, colour
+// mode or working size asks for the input picture in the same request, and the model panel
+// follows only once the maps are on screen.
 import {errorText, postJSON, unpack} from "./api.js";
 import {stateBody} from "./body.js";
 import {$, clearMessage, el, setStatus, showMessage, wxh} from "./dom.js";
 import {drawMap} from "./draw.js";
 import {markStale} from "./explain.js";
+import {inputDisplaySide, showInput} from "./image.js";
+import {runModel} from "./model.js";
 import {short} from "./numbers.js";
 import {reprobe} from "./probe.js";
 import {exposed, view} from "./state.js";
 
-const DEBOUNCE_MS = 25;           // typing is coalesced this long before a request goes out
 const seqs = {client: Math.random().toString(36).slice(2), next: 0, drawn: 0};
-const flight = {busy: false, dirty: false, timer: null, editAt: null};
+const flight = {busy: false, dirty: false, queued: false, editAt: null};
 export const STAGES = ["conv", "activated", "pooled"];
 
-// The inputs changed: the stages are asked for again (and the explanation marked stale).
+// The inputs changed: the stages are asked for again (and the explanation marked stale). The
+// request goes out at once, after the current event's other changes (one request for them
+// all); while one is on its way, the latest state follows when it is answered, so typing never
+// piles up requests and no keystroke waits for a timer.
 export function scheduleStages() {
   markStale();
   if (flight.editAt === null) flight.editAt = performance.now();
-  clearTimeout(flight.timer);
-  flight.timer = setTimeout(() => {
+  if (flight.busy) { flight.dirty = true; return; }
+  if (flight.queued) return;
+  flight.queued = true;
+  queueMicrotask(() => {
+    flight.queued = false;
     if (flight.busy) flight.dirty = true;
     else sendStages();
-  }, DEBOUNCE_MS);
+  });
 }
+
+// What the input picture drawn now depends on.
+const inputKey = (body) => JSON.stringify([body.image, body.mode, body.max_side]);
 
 function displaySide() {
   const limits = view.meta.limits.display;
@@ -39,8 +51,10 @@ async function sendStages() {
   flight.editAt = null;
   flight.dirty = false;
   if (!body) return;
+  const wantsInput = inputKey(body) !== view.inputKey;
   const request = {...body, display: displaySide(), client: seqs.client, seq: ++seqs.next,
-    have: view.rows.map((row) => row.drawn || null)};
+    have: view.rows.map((row) => row.drawn || null),
+    input: wantsInput ? inputDisplaySide() : null};
   flight.busy = true;
   setStatus("computing…", true);
   const sentAt = performance.now();
@@ -68,10 +82,24 @@ async function sendStages() {
   seqs.drawn = request.seq;
   const {head, arrays} = unpack(buffer);
   clearMessage();
+  if (arrays.input) {
+    showInput(head.image, arrays.input, head.input_factor);
+    view.inputKey = inputKey(body);
+  }
   drawStages(head, arrays, body);
   const drawnAt = performance.now();
   requestAnimationFrame(() => {
     const shownAt = performance.now();
+    if (arrays.input) {
+      const load = view.loadStart;
+      if (load && load.image === body.image) {
+        exposed.loads.push({total_ms: shownAt - load.at, image: body.image,
+          width: head.image.shape[2], height: head.image.shape[1], upload_ms: exposed.uploadMs,
+          request_ms: receivedAt - sentAt, server_ms: head.timing.server_ms});
+        view.loadStart = null;
+      }
+      setTimeout(runModel, 0);                   // after the maps are on screen
+    }
     const timing = {
       seq: request.seq, total_ms: shownAt - editAt, debounce_ms: sentAt - editAt,
       request_ms: receivedAt - sentAt, draw_ms: drawnAt - receivedAt, paint_ms: shownAt - drawnAt,
