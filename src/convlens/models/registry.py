@@ -20,6 +20,7 @@ import torch.nn as nn
 from ..errors import ConfigError, ConvlensError, ModelError
 from ..limits import check_budget
 from ..numbers import format_count
+from ..wording import clipped, whole_number
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -154,7 +155,9 @@ def check_settings(entry: ModelEntry, settings: dict) -> dict:
         else:
             ok, kind = True, ""
         if not ok:
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            shown = (whole_number(value) if isinstance(value, int) and not isinstance(value, bool)
+                     else clipped(value, 37, quote=True) if isinstance(value, str)
+                     else clipped(repr(value), 40))
             raise ConfigError(f"model {entry.name!r}: setting {key!r} must be {kind}; got {shown}")
         checked[key] = value
     return checked
