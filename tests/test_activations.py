@@ -633,3 +633,83 @@ def test_real_architectures_with_their_own_weights_are_exact(tmp_path, build, ki
                 assert step.total == pytest.approx(want, rel=1e-4, abs=1e-5), step.layer
         chains += len(chain.steps) > 1
     assert chains > 10
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: a batch norm whose forward calls F.batch_norm itself (torch.fx
+    traces into it), then an activation."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                         False, 0.1, self.eps)
+        return self.act(x)
+
+
+class FunctionalLinear(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class FunctionalNet(nn.Module):
+    """Functions in forward as timm writes them: F.batch_norm with the module's statistics,
+    a squeeze-and-excitation gate on x.mean((2, 3), keepdim=True), F.linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = BatchNormAct(4)
+        self.reduce = nn.Conv2d(4, 4, 1)
+        self.fc = FunctionalLinear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        x = x * torch.sigmoid(self.reduce(x.mean((2, 3), keepdim=True)))
+        return self.fc(torch.mean(x, dim=[-2, -1], keepdim=True).flatten(1))
+
+
+def test_functions_timm_writes_in_forward_are_worked_out(tmp_path):
+    """F.batch_norm reading the module's running statistics is a batch norm (the conv folded
+    in), a spatial mean that keeps its dims a global average pool, F.linear a dense layer: each
+    worked out exactly, not shown as an unknown layer (found on timm's efficientnet_b0 and
+    mobilenetv3, whose every batch norm is a BatchNormAct2d)."""
+    model = own_weights(FunctionalNet, tmp_path)
+    explainer = Explainer(model, torch.rand(3, 6, 6))
+    assert explainer.capture.how == "torch.fx graph"
+    kinds = {name: explainer.capture.get(name).op.kind for name in explainer.layers()
+             if explainer.capture.get(name).op.name != "FunctionalNet"}
+    assert kinds["batch_norm"] == "batchnorm" and kinds["mean"] == "adaptive_avg"
+    assert kinds["mean_1"] == "adaptive_avg" and kinds["linear"] == "linear"
+    bn = explainer.explain("batch_norm", 2, 3, 4)
+    assert isinstance(bn, BatchNormExplanation) and bn.folded is not None
+    assert bn.folded.total == pytest.approx(bn.value, rel=1e-4, abs=1e-6)
+    with torch.no_grad():  # the oracle: the formula on the module's own numbers
+        bn_module = model.bn
+        normed = (model.conv(explainer.batch) - bn_module.running_mean[:, None, None]) / \
+            torch.sqrt(bn_module.running_var[:, None, None] + bn_module.eps) * \
+            bn_module.weight[:, None, None] + bn_module.bias[:, None, None]
+        want = F.silu(normed)
+    assert explainer.explain("bn.act", 2, 3, 4).value == pytest.approx(
+        float(want[0, 2, 3, 4]), rel=1e-6)
+    for name, position in [("batch_norm", (1, 0, 5)), ("mean", (3, 0, 0)),
+                           ("mean_1", (0, 0, 0)), ("linear", (2, None, None))]:
+        e = explainer.explain(name, *position)
+        assert not isinstance(e, OtherExplanation), (name, e)
+        assert e.total == pytest.approx(e.value, rel=1e-5, abs=1e-6), name
+    assert explain_chain(explainer, "bn.act", 1, 2, 2).conv is not None
+    # a batch norm that normalizes with the batch's statistics is shown, not worked out
+
+    class Training(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.zeros(2))
+            self.register_buffer("var", torch.ones(2))
+
+        def forward(self, x):
+            return F.batch_norm(x, self.mean, self.var, None, None, True, 0.1, 1e-5)
+
+    trained = Explainer(Training(), torch.rand(1, 2, 3, 3)).explain("batch_norm", 0, 1, 1)
+    assert isinstance(trained, OtherExplanation) and "own statistics" in trained.why

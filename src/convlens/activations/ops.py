@@ -2,8 +2,11 @@
 
 The same conv reads the same whether it is an ``nn.Conv2d``, a TorchScript ``Conv2d`` (its
 attributes) or a layer of an unflattened ``torch.export`` program (its graph's one ``conv2d``
-call, with a ``pad`` before it for a padding mode other than zeros). A layer convlens cannot
-read with certainty is ``other``: it is shown as it is, never guessed.
+call, with a ``pad`` before it for a padding mode other than zeros). A function a traced
+``forward`` calls is read the same way: ``F.batch_norm`` with the module's running statistics
+(timm's ``BatchNormAct2d``), ``F.linear``, a spatial ``mean`` that keeps its dims (a global
+average pool). A layer convlens cannot read with certainty is ``other``: it is shown as it
+is, never guessed.
 
 Kinds: ``conv``, ``batchnorm``, ``act`` (elementwise activation, ``function`` names it),
 ``maxpool``, ``avgpool``, ``adaptive_avg``, ``adaptive_max``, ``linear``, ``flatten``, ``add``,
@@ -264,6 +267,16 @@ def function_op(node: torch.fx.Node) -> LayerOp:
         return LayerOp("act", name, {"function": _FUNCTION_ACTS[target],
                                      "slope": float(slope) if target is F.leaky_relu else 0.01,
                                      "approximate": kwargs.get("approximate", "none")})
+    if node.op == "call_function" and target is F.batch_norm:
+        return _function_batchnorm(node, args, kwargs)
+    if node.op == "call_function" and target is F.linear:
+        weight, bias = _get_attr(node, args[1] if len(args) > 1 else kwargs.get("weight")), \
+            _get_attr(node, args[2] if len(args) > 2 else kwargs.get("bias"))
+        if isinstance(weight, torch.Tensor) and (bias is None or isinstance(bias, torch.Tensor)):
+            return LayerOp("linear", name, {"weight": _np(weight), "bias": _np(bias)})
+        return LayerOp("other", name)
+    if _is_spatial_mean(node, target, args, kwargs):
+        return LayerOp("adaptive_avg", name, {"output_size": 1})
     if (node.op == "call_function" and target is torch.flatten) or (
             node.op == "call_method" and target == "flatten"):
         full = [*args, *(None, 0, -1)[len(args):]]
@@ -271,3 +284,53 @@ def function_op(node: torch.fx.Node) -> LayerOp:
                                          "end": int(kwargs.get("end_dim", full[2]))})
     return LayerOp("other", name)
 
+
+_NOT_READ = object()
+"""An argument :func:`_get_attr` cannot read as a fixed tensor (another layer's output)."""
+
+
+def _get_attr(node: torch.fx.Node, arg: Any) -> Any:
+    """A call's argument as the traced module holds it: a ``get_attr`` node's parameter or
+    buffer (``self.running_mean`` in a ``forward``), None as None, anything else
+    :data:`_NOT_READ`."""
+    if arg is None:
+        return None
+    owner = node.graph.owning_module
+    if isinstance(arg, torch.fx.Node) and arg.op == "get_attr" and owner is not None:
+        value: Any = owner
+        for part in str(arg.target).split("."):
+            value = getattr(value, part, None)
+        return value if isinstance(value, torch.Tensor) else _NOT_READ
+    return _NOT_READ
+
+
+def _function_batchnorm(node: torch.fx.Node, args: list, kwargs: dict) -> LayerOp:
+    """``F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)``
+    in a ``forward`` (timm's ``BatchNormAct2d``): a batch norm where it uses the module's
+    running statistics (not training) and its weights are the module's."""
+    names = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum",
+             "eps")
+    given = dict(zip(names, args)) | kwargs
+    if given.get("training", False) is not False:
+        return LayerOp("other", node.name, {"why": "it normalizes with each batch's own "
+                                                   "statistics (training)"})
+    read = {key: _get_attr(node, given.get(key)) for key in names[1:5]}
+    eps = given.get("eps", 1e-5)
+    if any(value is _NOT_READ for value in read.values()) or read["running_mean"] is None or \
+            read["running_var"] is None or not isinstance(eps, (int, float)):
+        return LayerOp("other", node.name)
+    return _batchnorm(node.name, read["weight"], read["bias"], read["running_mean"],
+                      read["running_var"], eps)
+
+
+def _is_spatial_mean(node: torch.fx.Node, target: Any, args: list, kwargs: dict) -> bool:
+    """``x.mean((2, 3), keepdim=True)`` (or ``torch.mean``): a global average pool that keeps
+    the map's shape ``(N, C, 1, 1)``."""
+    if not ((node.op == "call_method" and target == "mean") or (
+            node.op == "call_function" and target is torch.mean)):
+        return False
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+    if not isinstance(dims, (tuple, list)) or keep is not True or "dtype" in kwargs:
+        return False
+    return sorted(int(d) for d in dims) in ([2, 3], [-2, -1])
