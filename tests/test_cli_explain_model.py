@@ -16,7 +16,7 @@ import torch.nn as nn
 from PIL import Image
 
 from convlens.activations import Explainer
-from convlens.cli.explain_model import route
+from convlens.cli._routing import route
 from convlens.images import load_image, sample_path
 from convlens.models import ModelInfo, create_model, open_model, prepare_input, save_checkpoint
 

@@ -19,6 +19,7 @@ import typer
 from ..errors import ConvlensError
 from ..limits import BUDGET_ENV, BudgetError
 from ._app import COMMAND_ORDER, app, error_console
+from ._routing import route
 
 COMMAND_MODULES = {
     "run": "run", "kernels": "run",
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if _command(args) == "explain":  # with --layer: any model's layer (cli/explain_model.py)
-        args = importlib.import_module(".explain_model", __name__).route(args)
+        args = route(args)
     _tolerant_streams()
     load_commands(args)
     try:

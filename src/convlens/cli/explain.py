@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.columns import Columns
 from rich.console import Group
 from rich.markup import escape
 from rich.rule import Rule
@@ -200,6 +199,8 @@ def print_parts(parts: Sequence[Part]) -> None:
                 if operator and items:
                     items.append(Text(f"\n{operator}", style="bold"))
                 items.append(_rich_table(table))
+            from rich.columns import Columns
+
             console.print(Columns(items, padding=(0, 2)))
         elif isinstance(part, TextTable):
             console.print(_rich_text_table(part))

@@ -16,6 +16,7 @@ import typer
 from ..errors import ConfigError
 from ..outputs import printable
 from ._app import MODEL_COMMANDS, app, console, error_console
+from ._routing import COMMAND
 from .explain import ForceFile, _check_figure_path, print_parts
 from .inspect import (
     MODEL_DEFAULTS,
@@ -26,21 +27,6 @@ from .inspect import (
     open_model_for_cli,
     with_model_flags,
 )
-
-COMMAND = "explain-model"
-MODEL_FLAGS = ("--layer", "-l")
-"""Flags that make ``convlens explain`` the model form."""
-
-
-def route(args: list[str]) -> list[str]:
-    """``args`` (a ``convlens explain ...`` command line) with ``explain`` turned into
-    ``explain-model`` when it names a layer (``--layer``): the model form of the command."""
-    if not any(word in MODEL_FLAGS or word.startswith("--layer=") for word in args):
-        return args
-    for index, word in enumerate(args):
-        if word == "explain" and (index == 0 or args[index - 1] != "--budget"):
-            return [*args[:index], COMMAND, *args[index + 1:]]
-    return args
 
 
 @app.command(COMMAND, hidden=True, rich_help_panel=MODEL_COMMANDS)
