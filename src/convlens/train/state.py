@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..models import unwrap_model
 from ..outputs import write_file, write_text
 from ..version import __version__
+from ..wording import clipped
 from .config import TrainConfig
 
 STATE_WEIGHTS = "train-state.safetensors"
@@ -71,7 +72,7 @@ def read_saved(folder: Path, given: TrainConfig) -> tuple[TrainConfig, dict]:
         saved.validate()
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError,
             ConfigError) as exc:  # json's errors are ValueErrors (UnicodeDecodeError too)
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        detail = clipped(" ".join(str(exc).split()), 200) or type(exc).__name__
         raise ConfigError(f"{state_path} is damaged ({detail}); start a new run") from None
     if payload.get("splits") != SPLITS:
         raise ConfigError(f"the run in {folder} was started by an older convlens, whose val split "
@@ -163,7 +164,7 @@ def _check_payload(payload: object) -> None:
         value = payload.get(name)
         if not isinstance(value, kind) or isinstance(value, bool) or (
                 isinstance(value, (int, float)) and not 0 <= value < 2**53):
-            raise ValueError(f"{name!r} is {str(value)[:40]!r}")
+            raise ValueError(f"{name!r} is {clipped(str(value), 40, quote=True)}")
     optimizer = payload["optimizer"]
     if not isinstance(optimizer.get("state"), dict) or not isinstance(
             optimizer.get("param_groups"), list):
