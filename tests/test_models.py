@@ -536,8 +536,8 @@ def test_the_size_hint_is_the_declared_one_or_a_common_one_not_the_smallest():
 def test_a_huge_or_long_setting_is_refused_in_one_short_line():
     """A 5000-digit width was a ValueError from repr() (Python prints no int past 4300
     digits); now it is a ConfigError that says how long the value is."""
-    with pytest.raises(ConfigError, match="'width' must be a whole number; got an integer of "
-                                          "5001 digits$"):
+    too_long = "'width' must be a whole number; got an integer of 5001 digits$"
+    with pytest.raises(ConfigError, match=too_long):
         create_model("tinyvgg", 1, 10, (8, 8), width=10**5000)
     with pytest.raises(ConfigError, match=r"got 'w{37}'\.\.\. \(300 characters\)$"):
         create_model("tinyvgg", 1, 10, (8, 8), width="w" * 300)
