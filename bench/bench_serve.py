@@ -12,14 +12,16 @@ at a laptop-sized viewport, and reads the page's own timings (`window.convlens`)
   from the input event to the frame after the maps are drawn (the typing debounce, the request,
   the server's computation, the transfer and the drawing). Goal: median under 60 ms.
 * **kernel edit on a phone photo** (4000x3000 JPEG, 12 Mpx), at the working size the page picks
-  by default (over the page's working budget, so 2048x1536), 8 kernels; same goal.
+  by default (over the page's working budget, so 2048x1536), 8 kernels: shown beside the 60 ms
+  goal for reference (the issue sets none at this size; it does not decide the exit status).
 
     .venv/bin/python bench/bench_serve.py                      # all three, side by side
     .venv/bin/python bench/bench_serve.py --rounds 15 --edits 40
     .venv/bin/python bench/bench_serve.py --size 2048 --kernels 4 --no-phone
 
 Prints one line per measurement (median, 90th percentile, max in ms; goal; met / NOT met), then
-a breakdown of the edits by phase, and the CPU load while it ran. Exits 1 when a goal is missed.
+a breakdown of the edits by phase, and the CPU load while it ran. Exits 1 when one of the first
+two goals is missed.
 """
 
 from __future__ import annotations
@@ -218,22 +220,22 @@ def summarize(result: dict, args: argparse.Namespace) -> bool:
           f"{result['load'][0]:.1f} -> {result['load'][1]:.1f} (1-minute, whole machine)\n")
     rows = [(f"first render after upload, {PHOTO[0]}x{PHOTO[1]} photo "
              f"({len(result['first'])} rounds)", [t["total_ms"] for t in result["first"]],
-             FIRST_RENDER_GOAL_MS),
+             FIRST_RENDER_GOAL_MS, True),
             (f"kernel edit, {args.size}x{args.size}, {args.kernels} kernels "
              f"({len(result['edits'])} edits)", [t["total_ms"] for t in result["edits"]],
-             EDIT_GOAL_MS)]
+             EDIT_GOAL_MS, True)]
     if "phone" in result:
         w, h = result["phone_working"]
         rows.append((f"kernel edit, {PHONE[0]}x{PHONE[1]} phone photo at the page's default "
-                     f"{w}x{h}, {args.kernels} kernels", [t["total_ms"] for t in result["phone"]],
-                     EDIT_GOAL_MS))
+                     f"{w}x{h}, {args.kernels} kernels (reference)",
+                     [t["total_ms"] for t in result["phone"]], EDIT_GOAL_MS, False))
     width = max(len(row[0]) for row in rows)
     print(f"{'':<{width}}{'median':>9}{'p90':>9}{'max':>9}{'goal':>9}")
     met = True
-    for title, values, goal in rows:
+    for title, values, goal, decides in rows:
         median, p90, most = spread(values)
         verdict = "met" if median < goal else "NOT met"
-        met = met and median < goal
+        met = met and (median < goal or not decides)
         print(f"{title:<{width}}{median:>9.0f}{p90:>9.0f}{most:>9.0f}{goal:>9.0f}  {verdict}")
     print()
     first = result["first"]

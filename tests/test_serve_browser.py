@@ -626,5 +626,18 @@ def test_a_photo_over_the_working_budget_is_shrunk_to_fit_and_says_why(browser, 
     hover_fraction(page, row_selector(0, "conv"), 0.5, 0.5)
     _, row, col = explained_at(page, "conv")
     assert page.get_by_test_id("command").inner_text().endswith(f"--at {row},{col}")
+
+    # a sample, then the photo again from the menu: each starts at its own working size
+    count = renders(page)
+    page.select_option("#sample", "sample-chelsea")
+    wait_renders(page, count + 1)
+    assert page.locator("#max-side").input_value() == "full"
+    assert page.get_by_test_id("size-note").count() == 0
+    count = renders(page)
+    page.select_option("#sample", label="huge.png (yours)")
+    wait_renders(page, count + 1)
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('huge.png: 3000×2000 → 2048×1365 px (width×height)')")
+    assert page.locator("#max-side").input_value() == "2048"
     assert not page.errors
     page.context.close()

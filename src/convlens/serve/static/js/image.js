@@ -63,6 +63,13 @@ export function useImage(id, fitSide, since) {
   changeImage(since);
 }
 
+// The working size a sample or upload of the #sample menu starts at.
+export function fitOf(option) {
+  if (option?.dataset.fit) return sideOf(option.dataset.fit);
+  const sample = view.meta.samples.find((s) => s.id === option?.value);
+  return sample ? sample.fit_side : null;
+}
+
 export function pickWorkingSide(value) {
   state.maxSide = sideOf(value);
   changeImage();
@@ -104,6 +111,7 @@ async function uploadFile(file) {
     select.prepend(option);
   }
   option.value = info.id;
+  option.dataset.fit = sideValue(info.fit_side);        // its working size when picked again
   option.textContent = `${info.name} (yours)`;
   select.value = info.id;
   clearMessage();

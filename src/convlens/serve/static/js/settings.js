@@ -3,7 +3,7 @@
 import {errorText, postJSON} from "./api.js";
 import {stateBody} from "./body.js";
 import {$, el, fillSelect, showMessage} from "./dom.js";
-import {pickWorkingSide, sideValue, useImage} from "./image.js";
+import {fitOf, pickWorkingSide, sideValue, useImage} from "./image.js";
 import {buildRows, mergeChannels} from "./kernels.js";
 import {scheduleStages} from "./stages.js";
 import {state, view} from "./state.js";
@@ -66,9 +66,8 @@ export function setupSettings() {
   });
   $("#max-side").addEventListener("change", (event) => pickWorkingSide(event.target.value));
   $("#sample").addEventListener("change", (event) => {
-    const since = performance.now();
-    const sample = view.meta.samples.find((s) => s.id === event.target.value);
-    useImage(event.target.value, sample ? sample.fit_side : null, since);
+    const select = event.target;
+    useImage(select.value, fitOf(select.selectedOptions[0]), performance.now());
   });
 }
 
