@@ -165,6 +165,9 @@ def test_inspect_unknown_layer_lists_the_valid_ones(cli, workdir):
     assert result.code == 2
     assert "no layer named 'feature.3'" in result.err and "features.5, flatten" in result.err
     assert result.err.count("\n") == 1
+    # the library points to layer_table(model); the command line to its own command
+    assert result.err.endswith("(see `convlens layers MODEL`)\n")
+    assert "layer_table" not in result.err
 
 
 @pytest.mark.parametrize("model", [["clinets:build", "--trust-code",
