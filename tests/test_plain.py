@@ -266,3 +266,14 @@ def test_compute_stages_on_an_array_imports_no_torch_or_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("size", [10, 70_000, 300_001])
+def test_value_range_is_min_and_max_read_once(size):
+    from convlens.stages import value_range
+
+    values = np.random.default_rng(size).standard_normal(size).astype(np.float32)
+    assert value_range(values.reshape(1, 1, -1)) == (float(values.min()), float(values.max()))
+    values[size // 2] = np.nan
+    low, high = value_range(values)
+    assert np.isnan(low) and np.isnan(high)

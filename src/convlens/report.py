@@ -27,7 +27,7 @@ from .numbers import format_raw
 from .plot import plot_image, plot_kernels, plot_maps
 from .plot.png import figure_png
 from .sizes import config_chain
-from .stages import Stages, zeroed_share
+from .stages import Stages
 from .version import __version__
 
 E = TypeVar("E", PixelExplanation, PooledExplanation)
@@ -204,7 +204,7 @@ def _input_section(stages: Stages, source: str, png: bytes) -> str:
 
 def _normalization_section(stages: Stages, e: PixelExplanation) -> str:
     data = stages.arrays.input
-    low, high = float(data.min()), float(data.max())
+    low, high = stages.value_range("input")
     inside = ~e.padded
     rows = [index for index in range(inside.shape[0]) if inside[index].any()]
     first = next(part for part in e.parts() if isinstance(part, Grids))
@@ -254,7 +254,7 @@ def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
                        for axis, item in step.axes())
     notes = "".join(_p(html.escape(note), "note") for note in
                     (item.rounding_note() for _, item in step.axes()) if note)
-    low, high = float(stages.arrays.conv.min()), float(stages.arrays.conv.max())
+    low, high = stages.value_range("conv")
     return _section("conv", "4. Convolution", [
         _p(f"Each kernel slides over the image {config.stride} pixel"
            f"{'s' if config.stride > 1 else ''} at a time. At every stop it multiplies each "
@@ -277,7 +277,7 @@ def _conv_section(stages: Stages, e: PixelExplanation, chain, conv_png: bytes,
 def _activation_section(stages: Stages, e: PixelExplanation, png: bytes) -> str:
     config = stages.config
     activated = stages.arrays.activated
-    changed = zeroed_share(stages.arrays.conv, activated)
+    changed = stages.zeroed()
     words = ACTIVATION_WORDS[config.activation]
     share = (f" Here that zeroed {changed:.0%} of all conv values." if
              config.activation in (Activation.RELU,) else "")

@@ -56,6 +56,9 @@ class Stages:
     kernel_names: list[str]
     sizes: list[SizeStep] = field(default_factory=list)
     _tensors: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
+    _ranges: dict[str, tuple[float, float]] = field(default_factory=dict, init=False,
+                                                    repr=False)
+    _zeroed: list[float] = field(default_factory=list, init=False, repr=False)
 
     STAGE_NAMES = StageArrays._fields
 
@@ -113,14 +116,48 @@ class Stages:
         """Shape, range and share of zeros per stage, with the size formula that produced it."""
         a = self.arrays
         formulas = {step.stage: step.formula(separator) for step in self.sizes}
-        rows = [StageSummary.of("input", a.input, "")]
-        rows.append(StageSummary.of("conv", a.conv, formulas.get("conv", "")))
-        activated = StageSummary.of("activated", a.activated, "same size as conv")
-        activated.zeroed = zeroed_share(a.conv, a.activated)
+        rows = [StageSummary.of("input", a.input, "", self.value_range("input"))]
+        rows.append(StageSummary.of("conv", a.conv, formulas.get("conv", ""),
+                                    self.value_range("conv")))
+        activated = StageSummary.of("activated", a.activated, "same size as conv",
+                                    self.value_range("activated"))
+        activated.zeroed = self.zeroed()
         rows.append(activated)
         pool_note = formulas.get("pooled", "no pooling: same as activated")
-        rows.append(StageSummary.of("pooled", a.pooled, pool_note))
+        rows.append(StageSummary.of("pooled", a.pooled, pool_note, self.value_range("pooled")))
         return rows
+
+    def value_range(self, name: str) -> tuple[float, float]:
+        """The smallest and largest value of stage ``name``, worked out once (the stages are a
+        result: they are read, not changed, once made)."""
+        if name not in self._ranges:
+            self._ranges[name] = value_range(getattr(self.arrays, name))
+        return self._ranges[name]
+
+    def zeroed(self) -> float:
+        """The share of conv values the activation set to zero (:func:`zeroed_share`), worked
+        out once."""
+        if not self._zeroed:
+            self._zeroed.append(zeroed_share(self.arrays.conv, self.arrays.activated))
+        return self._zeroed[0]
+
+
+_BLOCK_VALUES = 1 << 16
+"""Values read at a time when a whole stage is scanned (256 KiB: the second pass over a block
+finds it in cache)."""
+
+
+def value_range(array: np.ndarray) -> tuple[float, float]:
+    """``(min, max)`` of ``array``, a block at a time so it is read from memory once."""
+    flat = array.reshape(-1)
+    if flat.size <= _BLOCK_VALUES:
+        return float(flat.min()), float(flat.max())
+    low, high = np.float32(np.inf), np.float32(-np.inf)
+    for start in range(0, flat.size, _BLOCK_VALUES):
+        block = flat[start:start + _BLOCK_VALUES]
+        low = np.minimum(low, block.min())  # NaN propagates, as in array.min()
+        high = np.maximum(high, block.max())
+    return float(low), float(high)
 
 
 def zeroed_share(conv: np.ndarray, activated: np.ndarray) -> float:
@@ -147,9 +184,12 @@ class StageSummary:
     zeroed: float | None = None
 
     @classmethod
-    def of(cls, stage: str, array: np.ndarray, formula: str) -> StageSummary:
+    def of(cls, stage: str, array: np.ndarray, formula: str,
+           limits: tuple[float, float] | None = None) -> StageSummary:
+        """The row of ``array`` (its ``limits``, ``(min, max)``, when known already)."""
         values = np.asarray(array)
-        return cls(stage, tuple(values.shape), float(values.min()), float(values.max()), formula)
+        low, high = limits if limits is not None else value_range(values)
+        return cls(stage, tuple(values.shape), low, high, formula)
 
 
 def _float32(array: object) -> np.ndarray:
@@ -162,4 +202,4 @@ def _float32(array: object) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-__all__ = ["StageArrays", "StageMaps", "StageSummary", "Stages", "zeroed_share"]
+__all__ = ["StageArrays", "StageMaps", "StageSummary", "Stages", "value_range", "zeroed_share"]
