@@ -244,6 +244,9 @@ def test_bad_input_shows_a_message_and_the_page_keeps_working(browser, server):
         transfer.items.add(new File([blob], 'stripes.png', {type: 'image/png'}));
         window.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
     }""")
+    # its picture and sizes show though the kernels cannot be stacked yet
+    page.wait_for_function("document.querySelector('#image-info').textContent"
+                           ".startsWith('stripes.png: 40×30')")
     page.locator(".krow:nth-child(1) .size").select_option("3")
     wait_renders(page, count + 1)
     page.wait_for_function("document.querySelector('#image-info').textContent"

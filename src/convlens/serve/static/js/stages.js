@@ -11,7 +11,7 @@ import {inputDisplaySide, showInput} from "./image.js";
 import {runModel} from "./model.js";
 import {short} from "./numbers.js";
 import {reprobe} from "./probe.js";
-import {exposed, view} from "./state.js";
+import {exposed, state, view} from "./state.js";
 
 const seqs = {client: Math.random().toString(36).slice(2), next: 0, drawn: 0};
 const flight = {busy: false, dirty: false, queued: false, editAt: null};
@@ -37,6 +37,23 @@ export function scheduleStages() {
 // What the input picture drawn now depends on.
 const inputKey = (body) => JSON.stringify([body.image, body.mode, body.max_side]);
 
+// The stages cannot be drawn (a bad cell or setting): the picture of a new image, mode or
+// working size is shown all the same (GET /api/input), so the page shows what was chosen.
+async function showInputAlone() {
+  const body = {image: state.image, mode: state.mode, max_side: state.maxSide};
+  const key = inputKey(body);
+  if (key === view.inputKey) return;
+  const params = new URLSearchParams({image: body.image, mode: body.mode,
+    display: String(inputDisplaySide())});
+  if (body.max_side !== null) params.set("max_side", String(body.max_side));
+  const response = await fetch(`/api/input?${params}`);
+  if (!response.ok || inputKey({image: state.image, mode: state.mode, max_side: state.maxSide}) !== key) return;
+  const {head, arrays} = unpack(await response.arrayBuffer());
+  showInput(head, arrays.input, head.factor);
+  view.inputKey = key;
+  runModel();
+}
+
 function displaySide() {
   const limits = view.meta.limits.display;
   const wrap = $(".krow .stage .map-wrap") || $("#rows");
@@ -50,7 +67,7 @@ async function sendStages() {
   const editAt = flight.editAt ?? performance.now();
   flight.editAt = null;
   flight.dirty = false;
-  if (!body) return;
+  if (!body) { showInputAlone(); return; }          // a bad cell: the new picture still shows
   const wantsInput = inputKey(body) !== view.inputKey;
   const request = {...body, display: displaySide(), client: seqs.client, seq: ++seqs.next,
     have: view.rows.map((row) => row.drawn || null),
@@ -73,6 +90,7 @@ async function sendStages() {
     finishFlight();
     showMessage(text);
     setStatus("not updated: see the message");
+    if (wantsInput) showInputAlone();
     return;
   }
   const buffer = await response.arrayBuffer();
