@@ -3,7 +3,8 @@
 >>> from convlens.serve import create_app
 >>> app = create_app()                  # serve with uvicorn: uvicorn.run(app, port=8765)
 
-Modules, one idea each: :mod:`.app` (the factory), :mod:`.limits`, :mod:`.schemas` (request
+Modules, one idea each: :mod:`.app` (the factory), :mod:`.limits` (with the page's working
+budget), :mod:`.working` (the size a photo is computed at, and why), :mod:`.schemas` (request
 bodies), :mod:`.session` (caches, latest edit wins), :mod:`.wire` (binary messages),
 :mod:`.stages` and :mod:`.hover` (the conv layer's answers), :mod:`.model_panel`, and the
 routes (:mod:`.routes_page`, :mod:`.routes_stages`, :mod:`.routes_model`).
