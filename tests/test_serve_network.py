@@ -411,6 +411,57 @@ def test_a_collapsed_block_opens_into_its_layers_and_closes(resnet, image):
         assert "layer1, layer2" in bad.json()["error"]
 
 
+HALF = MAX_COLUMNS // 8 + 2
+"""Residual blocks (4 layers each) in one stage of :func:`_two_stages`: two stages hold more
+layers than a view shows at once, one does not."""
+
+
+def _two_stages() -> torch.nn.Module:
+    torch.manual_seed(2)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.Sequential(*[torch.nn.Sequential(*[_Residual(4) for _ in range(HALF)])
+                              for _ in range(2)]),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+
+
+def test_a_block_of_many_layers_opens_into_its_blocks(image):
+    """A block holding more layers than a view shows at once opens into its children (each a
+    block of its own, as timm's efficientnet ``blocks`` opens into its stages), which open into
+    their layers; a cell inside is found and explained before its block was ever opened."""
+    from fastapi.testclient import TestClient
+
+    from convlens.activations.core import opened_of
+
+    half = HALF
+    model = _two_stages()
+    app = create_app(opened_of(model))
+    with TestClient(app, headers={TOKEN_HEADER: app.state.token}) as served:
+        inside = served.post("/api/network/explain", json={
+            "image": IMAGE, "layer": "1.1.2.conv", "channel": 1, "y": 2, "x": 3})
+        assert inside.status_code == 200, inside.text       # found though no block is open
+        want = explain_activation(opened_of(model), image, "1.1.2.conv", 1, 2, 3)
+        assert inside.json()["total"] == pytest.approx(want.total, rel=1e-9)
+        head, _ = network(served, columns=[])
+        layers = {layer["name"]: layer for layer in head["layers"]}
+        assert layers["1"]["inner"] == 2 and layers["1"]["blocks"] == []
+        head, _ = network(served, columns=[], open=["1"])
+        shown = [(layer["name"], layer["block"], layer["blocks"], layer["inner"])
+                 for layer in head["layers"]]
+        assert shown[2:4] == [("1.0", "1", ["1"], 4 * half), ("1.1", "1", ["1"], 4 * half)]
+        head, arrays = network(served, columns=["1.1.0.conv"], open=["1", "1.1"], top=2)
+        names = [layer["name"] for layer in head["layers"]]
+        inner = [layer for layer in head["layers"] if layer["block"] == "1.1"]
+        assert names[2] == "1.0" and len(inner) == 4 * half
+        assert inner[0]["name"] == "1.1.0.conv" and inner[0]["blocks"] == ["1", "1.1"]
+        assert arrays["maps:1.1.0.conv"].shape[0] == 2
+        # a sub-block's cell is explained as the layer inside that gave it
+        got = served.post("/api/network/explain", json={
+            "image": IMAGE, "layer": "1.0", "channel": 0, "y": 1, "x": 1}).json()
+        assert got["column"] == "1.0" and got["layer"].startswith("1.0.")
+        assert got["total"] == pytest.approx(got["value"], abs=1e-5)
+
+
 # ---------------------------------------------------------------------------- the page
 
 @pytest.fixture(scope="module")
@@ -583,7 +634,9 @@ def test_one_panel_shows_every_step_from_the_conv_and_the_lines(browser, server,
         assert line == pytest.approx(box, abs=0.5)
     # the switch off: in place at once
     page.locator("#network-slide").uncheck()
+    explained = page.evaluate("window.convlens.networkExplained")
     click_cell(page, "features.pool1", channel, 0.1, 0.1)
+    page.wait_for_function(f"window.convlens.networkExplained > {explained}", timeout=10000)
     assert len(page.evaluate("window.convlens.networkSlidePath")) == 1
     context.close()
     # the system asks for less motion: no slide, though the switch is on
@@ -652,3 +705,37 @@ def test_a_collapsed_block_opens_on_the_page_and_closes(browser, resnet_server, 
     assert page.locator('.net-col[data-layer="layer2"]').count() == 1
     assert errors == []
     context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_blocks_inside_blocks_open_and_close_on_the_page(browser):
+    """Stage ``1`` opens into its two stages, ``1.1`` into its layers; each open block has a
+    close button on its first column, and closing ``1`` closes ``1.1`` with it."""
+    from convlens.activations.core import opened_of
+
+    with serving(create_app(opened_of(_two_stages()), allowed_hosts=["127.0.0.1"])) as url:
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "/")
+        page.wait_for_function("Number(document.body.dataset.networkColumns || 0) >= 3",
+                               timeout=30000)
+        page.locator('.net-col[data-layer="1"] [data-testid=open-block]').click()
+        page.wait_for_function("document.body.dataset.networkOpen === '1'", timeout=10000)
+        assert page.locator('.net-col[data-block="1"]').count() == 2
+        page.locator('.net-col[data-layer="1.1"] [data-testid=open-block]').click()
+        page.wait_for_function("document.body.dataset.networkOpen === '1,1.1'", timeout=10000)
+        assert page.locator('.net-col[data-block="1.1"]').count() == 4 * HALF
+        closers = page.locator("[data-testid=close-block]")
+        assert [closers.nth(i).get_attribute("data-block") for i in range(closers.count())] == \
+            ["1", "1.1"]
+        page.locator('.net-col[data-layer="1.1.0.conv"] .net-cell').first.wait_for(
+            timeout=20000)                                 # loaded: it is in view
+        page.locator('[data-testid=close-block][data-block="1"]').click()
+        page.wait_for_function("document.body.dataset.networkOpen === ''", timeout=10000)
+        assert page.locator(".net-col.in-block").count() == 0
+        assert page.locator('.net-col[data-layer="1"]').count() == 1
+        assert errors == []
+        context.close()

@@ -115,8 +115,8 @@ class Column:
     it), its ``kind`` (``Conv2d``, ``add``, ...), the output ``shape`` without the batch
     (``(C, H, W)``, or ``(F,)`` for a layer of features, drawn as ``F`` one-cell maps),
     ``order``: every channel, most active (highest mean ``|value|``) first; ``block`` the
-    collapsed block it is inside (shown when that block is open), ``inner`` how many layers
-    a collapsed block's column holds (0: a layer)."""
+    collapsed block it is inside (shown when that block is open), ``inner`` how many columns
+    a collapsed block's column opens into (0: a layer)."""
 
     name: str
     kind: str
@@ -125,10 +125,12 @@ class Column:
     block: str | None = None
     inner: int = 0
 
-    def describe(self, top: int) -> dict:
+    def describe(self, top: int, blocks: list[str] | None = None) -> dict:
+        """The column for the page; ``blocks`` the blocks it is inside, outermost first."""
         return {"name": self.name, "kind": self.kind, "shape": list(self.shape),
                 "channels": len(self.order), "shown": min(top, len(self.order)),
-                "explainable": self.name != INPUT, "block": self.block, "inner": self.inner}
+                "explainable": self.name != INPUT, "block": self.block, "inner": self.inner,
+                "blocks": blocks or []}
 
 
 @dataclass
@@ -136,8 +138,10 @@ class Pass:
     """One forward pass of one model on one image, and the columns drawn from it; ``made_by``
     names, for a collapsed block's column, the layer inside it that gave the block's output
     (a click there is explained as that layer's number: the same number, worked out);
-    ``inner`` the layers that ran inside each collapsed block, in order (their columns and
-    maps are made when first asked for)."""
+    ``inner`` what each collapsed block met so far shows when opened, in order: the layers
+    that ran inside it, or, where they are more than :data:`MAX_COLUMNS`, its children (each
+    a block of its own where it holds layers). A block's columns and maps are made when first
+    asked for."""
 
     explainer: Explainer
     columns: list[Column]
@@ -145,45 +149,98 @@ class Pass:
     maps: dict[str, torch.Tensor]
     made_by: dict[str, str]
     inner: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    _opened: dict[str, Column] = dataclasses.field(default_factory=dict)
+    containers: set[str] = dataclasses.field(default_factory=set)
+    _made: dict[str, Column] = dataclasses.field(default_factory=dict)
 
     def column(self, name: str) -> Column:
+        """Column ``name``: shown, or inside a block (whose columns are made to find it)."""
         for column in self.columns:
             if column.name == name:
                 return column
-        for block, names in self.inner.items():
-            if name in names:
-                return self.block_columns(block)[names.index(name)]
-        raise ModelError(f"no column named {name!r} in the network view; the columns are: "
-                         f"{', '.join(c.name for c in self.columns[:40])}")
+        searched: set[str] = set()
+        while name not in self._made:
+            waiting = [block for block in self.inner if block not in searched]
+            if not waiting:
+                raise ModelError(f"no column named {name!r} in the network view; the columns "
+                                 f"are: {', '.join(c.name for c in self.columns[:40])}")
+            for block in waiting:
+                searched.add(block)
+                self.block_columns(block)
+        return self._made[name]
 
     def block_columns(self, block: str) -> list[Column]:
-        """The columns of collapsed block ``block``'s layers (made, with their maps, the
-        first time)."""
+        """The columns collapsed block ``block`` shows when opened (made, with their maps, the
+        first time; a block among them gets its own ``inner``)."""
         if block not in self.inner:
             blocks = ", ".join(self.inner) or "(none: the network is shown layer by layer)"
             raise ModelError(f"no collapsed block named {block!r} to open; the blocks are: "
                              f"{blocks}")
         made = []
         for name in self.inner[block]:
-            if name not in self._opened:
+            if name not in self._made:
                 found = _layer_maps(self.explainer, name)
                 assert found is not None  # inner lists only layers that give maps
-                data, features, kind = found
-                self.maps[name] = data
-                self._opened[name] = _column(name, kind, data, features, block=block)
-            made.append(self._opened[name])
+                self._made[name] = self._column(name, found, block)
+            made.append(self._made[name])
         return made
 
+    def _column(self, name: str, found: tuple[torch.Tensor, bool, str], block: str | None
+                ) -> Column:
+        """The column of layer or block ``name`` (its maps ``found``), inside ``block``; a
+        container is a collapsed block: what it holds, and the layer that gave its output."""
+        data, features, kind = found
+        self.maps[name] = data
+        count = 0
+        if name in self.containers:
+            self.inner[name] = _contents(self.explainer, name, self.containers)
+            count = len(self.inner[name])
+            by = _made_by(self.explainer, name, self.explainer.output(name), self.containers)
+            if by is not None:
+                self.made_by[name] = by
+        return _column(name, kind, data, features, block=block, inner=count)
+
+    def blocks_of(self, column: Column) -> list[str]:
+        """The blocks ``column`` is inside, outermost first."""
+        chain: list[str] = []
+        block = column.block
+        while block is not None:
+            chain.insert(0, block)
+            block = self._made[block].block if block in self._made else None
+        return chain
+
     def shown(self, opened: list[str]) -> list[Column]:
-        """The columns in order, each block named in ``opened`` as its layers."""
+        """The columns in order, each block named in ``opened`` as what it holds (a block
+        inside it that is named too, opened as well)."""
         for block in opened:
-            if block not in self.inner:
+            try:
+                known = self.column(block).inner > 0
+            except ModelError:
+                known = False
+            if not known:
                 self.block_columns(block)  # raises: no such block
-        shown: list[Column] = []
-        for column in self.columns:
-            shown += self.block_columns(column.name) if column.name in opened else [column]
-        return shown
+        wanted = set(opened)
+
+        def expand(columns: list[Column]) -> list[Column]:
+            out: list[Column] = []
+            for column in columns:
+                out += expand(self.block_columns(column.name)) if column.name in wanted \
+                    and column.inner else [column]
+            return out
+
+        return expand(self.columns)
+
+
+def _contents(explainer: Explainer, block: str, containers: set[str]) -> list[str]:
+    """What block ``block`` shows when opened: the layers that ran inside it
+    (:func:`_inside`), or where they are more than :data:`MAX_COLUMNS` its children that
+    give maps, in the order they were registered."""
+    layers = _inside(explainer, block, containers)
+    if len(layers) <= MAX_COLUMNS:
+        return layers
+    module = explainer.opened.module.get_submodule(block)
+    children = [f"{block}.{child}" for child, _ in module.named_children()]
+    children = [name for name in children if _layer_maps(explainer, name) is not None]
+    return children or layers
 
 
 def _maps_of(output: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
@@ -270,23 +327,13 @@ def build_pass(opened, image: torch.Tensor) -> Pass:
     if collapsed:
         names = [name for name, _ in module.named_children()]
     maps: dict[str, torch.Tensor] = {INPUT: explainer.batch[0].detach().to("cpu", torch.float32)}
-    columns = [_column(INPUT, "input", maps[INPUT], False)]
-    made_by: dict[str, str] = {}
-    inner: dict[str, list[str]] = {}
+    made = Pass(explainer, [_column(INPUT, "input", maps[INPUT], False)], collapsed, maps, {},
+                containers=containers if collapsed else set())
     for name in names:
         found = _layer_maps(explainer, name)
-        if found is None:
-            continue
-        maps[name] = found[0]
-        count = 0
-        if collapsed and name in containers:
-            inner[name] = _inside(explainer, name, containers)
-            count = len(inner[name])
-            by = _made_by(explainer, name, explainer.output(name), containers)
-            if by is not None:
-                made_by[name] = by
-        columns.append(_column(name, found[2], found[0], found[1], inner=count))
-    return Pass(explainer, columns, collapsed, maps, made_by, inner)
+        if found is not None:
+            made.columns.append(made._column(name, found, None))
+    return made
 
 
 def column_thumbnails(data: torch.Tensor, channels: list[int], display: int,
@@ -437,7 +484,7 @@ class NetworkView:
             "open": [name for name in opened],
             "scale": scale.value, "scale_words": scale.words, "top": top,
             "top_words": f"the {top} most active channels of each layer (highest mean |value|)",
-            "layers": [c.describe(top) for c in shown], "columns": {}}
+            "layers": [c.describe(top, made.blocks_of(c)) for c in shown], "columns": {}}
         arrays: dict[str, np.ndarray] = {}
         names = [c.name for c in shown] if wanted is None else wanted
         for name in names:

@@ -60,8 +60,13 @@ export async function refreshNetwork() {
 // Open a collapsed block into its layers, or close it again: the column list is asked for
 // again, and the new columns' thumbnails load as they scroll into view.
 async function toggleBlock(name) {
-  if (net.open.has(name)) net.open.delete(name);
-  else net.open.add(name);
+  if (net.open.has(name)) {         // closed, with every block open inside it
+    for (const block of [...net.open]) {
+      if (block === name || block.startsWith(`${name}.`)) net.open.delete(block);
+    }
+  } else {
+    net.open.add(name);
+  }
   const seq = ++net.seq;
   let response;
   try {
@@ -86,19 +91,24 @@ async function toggleBlock(name) {
   if (first) first.scrollIntoView({block: "nearest", inline: "nearest"});
 }
 
-// A block's button: "open" on its collapsed column, "close" on its first layer's column.
-function blockButton(layer, first) {
+// A block's buttons: "open" on its collapsed column; "close" on the first column of each
+// open block it is in.
+function blockButtons(layer, before) {
+  const buttons = [];
   if (layer.inner) {
-    return el("button", {type: "button", class: "small net-block", "data-testid": "open-block",
-      "aria-expanded": "false", title: `show the ${layer.inner} layers of ${layer.name}`,
-      text: `open ▸ ${layer.inner} layers`, onclick: () => toggleBlock(layer.name)});
+    buttons.push(el("button", {type: "button", class: "small net-block",
+      "data-testid": "open-block", "aria-expanded": "false",
+      title: `show what ${layer.name} holds, ${layer.inner} columns`,
+      text: `open ▸ ${layer.inner}`, onclick: () => toggleBlock(layer.name)}));
   }
-  if (layer.block && first) {
-    return el("button", {type: "button", class: "small net-block", "data-testid": "close-block",
-      "aria-expanded": "true", title: `show ${layer.block} as one column again`,
-      text: `◂ close ${layer.block}`, onclick: () => toggleBlock(layer.block)});
+  for (const block of layer.blocks) {
+    if (before?.blocks.includes(block)) continue;
+    buttons.push(el("button", {type: "button", class: "small net-block",
+      "data-testid": "close-block", "data-block": block, "aria-expanded": "true",
+      title: `show ${block} as one column again`, text: `◂ close ${block}`,
+      onclick: () => toggleBlock(block)}));
   }
-  return null;
+  return buttons;
 }
 
 function buildColumns(layers) {
@@ -112,14 +122,13 @@ function buildColumns(layers) {
   }, {root: strip, rootMargin: "0px 400px"});
   layers.forEach((layer, i) => {
     const shape = layer.shape.join("×");
-    const first = layer.block && layers[i - 1]?.block !== layer.block;
     const column = el("div", {class: `net-col${layer.block ? " in-block" : ""}`,
       "data-layer": layer.name, "data-block": layer.block},
       el("p", {class: "net-title", title: `${layer.name} (${layer.kind}) ${shape}`},
         el("b", {text: layer.name}), el("br"), `${layer.kind} ${shape}`,
         el("br"), layer.shown < layer.channels ? `${layer.shown} of ${layer.channels} channels` :
           `${layer.channels} channel${layer.channels === 1 ? "" : "s"}`),
-      blockButton(layer, first),
+      blockButtons(layer, layers[i - 1]),
       el("div", {class: "net-cells"}));
     strip.append(column);
     net.observer.observe(column);
