@@ -20,7 +20,9 @@ our own making, ImageNet's normalization) at 224x224 px instead: the page collap
 its blocks; ``layer3`` is opened (its layers' columns load as they scroll into view) and the
 clicks go to ``conv1``, ``layer2`` (explained as its last ReLU), ``layer3.0.conv2`` and
 ``fc``. ``--model efficientnet`` does the same with the EfficientNet-like net (MBConv blocks
-with squeeze-and-excitation gates), ``blocks`` opened.
+with squeeze-and-excitation gates): ``blocks`` opened into its stages, then ``blocks.3`` into
+its layers; the clicks go to ``stem``, ``blocks.3.depthwise.0``, ``blocks.5`` and
+``classifier``.
 
 The server's start (and its wait until it answers) is bench_serve.py's.
 
@@ -42,9 +44,9 @@ TARGETS_MS = {"bundled": 100.0, "resnet18": 300.0, "efficientnet": 300.0}
 PHASES = ("total_ms", "request_ms", "draw_ms")
 LAYERS = {"bundled": ("features.conv2", "features.pool1", "classifier.fc"),
           "resnet18": ("conv1", "layer2", "layer3.0.conv2", "fc"),
-          "efficientnet": ("stem", "blocks.3.depthwise.0", "blocks.5.project.1", "classifier")}
-OPENED = {"bundled": None, "resnet18": "layer3", "efficientnet": "blocks"}
-"""The collapsed block the benchmark opens before it clicks."""
+          "efficientnet": ("stem", "blocks.3.depthwise.0", "blocks.5", "classifier")}
+OPENED = {"bundled": (), "resnet18": ("layer3",), "efficientnet": ("blocks", "blocks.3")}
+"""The collapsed blocks the benchmark opens, in turn, before it clicks."""
 ARCHITECTURES = Path(__file__).resolve().parents[1] / "tests"
 """Where the written-out architectures live (tests/architectures.py)."""
 
@@ -104,10 +106,10 @@ def run(clicks: int, model: str) -> dict:
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("Number(document.body.dataset.networkColumns || 0) >= 3",
                                    timeout=60000)
-            if OPENED[model]:
-                block = OPENED[model]
+            for count, block in enumerate(OPENED[model], start=1):
                 page.locator(f'.net-col[data-layer="{block}"] [data-testid=open-block]').click()
-                page.wait_for_function(f"document.body.dataset.networkOpen === '{block}'",
+                opened = ",".join(OPENED[model][:count])
+                page.wait_for_function(f"document.body.dataset.networkOpen === '{opened}'",
                                        timeout=30000)
             for index in range(clicks + 1):
                 layer = layers[index % len(layers)]
