@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
@@ -355,3 +355,29 @@ def test_names_load_with_their_module_and_dir_lists_them():
             __import__(f"convlens.explain.{package._LAZY[name]}", fromlist=[name]), name)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         package.nothing  # noqa: B018
+
+
+@settings(max_examples=80, deadline=None)
+@given(size=st.integers(1, 4), stride=st.integers(1, 4), height=st.integers(1, 14),
+       width=st.integers(1, 14), ties=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_pool_winners_are_torchs_max_pool_indices(size, stride, height, width, ties, seed):
+    """The NumPy winners are exactly the pixels torch's ``max_pool2d`` indices point at, ties
+    (few distinct values) and NaN included; an array in gives an array, a tensor a tensor."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(seed)
+    values = (rng.integers(0, 3, (2, height, width)) if ties
+              else rng.normal(size=(2, height, width))).astype(np.float32)
+    if height * width > 3:
+        values[0, rng.integers(height), rng.integers(width)] = np.nan
+    config = LayerConfig(pool=size, pool_stride=stride)
+    assume(height >= size and width >= size)
+    expected = np.zeros(values.shape, dtype=bool)
+    _, indices = F.max_pool2d(torch.from_numpy(values)[None], size, stride, return_indices=True)
+    for k in range(2):
+        expected[k].flat[indices[0, k].flatten().numpy()] = True
+    got = pool_winners(values, config)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(pool_winners(torch.from_numpy(values), config).numpy(),
+                                  expected)

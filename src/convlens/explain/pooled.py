@@ -9,14 +9,14 @@ window's winner at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, overload
 
 import numpy as np
 
 from ..config import LayerConfig, PoolType
 from ..errors import ConfigError
 from ..sizes import check_at
-from .layer import activate, conv_block, pool_window, prepare, window_dict
+from .layer import activate, as_numpy, conv_block, pool_window, prepare, window_dict
 from .parts import (
     Grids,
     Heading,
@@ -139,26 +139,59 @@ def explain_pooled(
     )
 
 
-def pool_winners(activated: torch.Tensor, config: LayerConfig) -> torch.Tensor:
-    """Boolean ``(K, H, W)`` mask of the activated-map pixels that win a max-pool window.
+@overload
+def pool_winners(activated: np.ndarray, config: LayerConfig) -> np.ndarray: ...
 
-    Uses PyTorch's own ``max_pool2d`` indices, so ties go where PyTorch sends them. Pixels in
-    no window, and losers, are False.
+
+@overload
+def pool_winners(activated: torch.Tensor, config: LayerConfig) -> torch.Tensor: ...
+
+
+def pool_winners(activated, config):
+    """Boolean ``(K, H, W)`` mask of the activated-map pixels that win a max-pool window: an
+    array for an array, a tensor for a tensor.
+
+    Computed in NumPy the way PyTorch's ``max_pool2d`` picks its indices, so ties go where
+    PyTorch sends them: each window is scanned in row-major order and a value replaces the
+    winner so far when it is larger (or NaN). Pixels in no window, and losers, are False.
     """
-    import torch
-    import torch.nn.functional as F
-
     if config.pool is None or config.pool_type is not PoolType.MAX:
         raise ConfigError("pool winners need max pooling; this layer's pooling is "
                           f"{config.pool_type.value if config.pool else 'off'}")
-    maps = activated.detach().to("cpu", torch.float32)
+    maps = as_numpy(activated)
     if maps.ndim != 3:
         raise ConfigError(f"expected activated maps (K, H, W); got shape {tuple(maps.shape)}")
-    _, indices = F.max_pool2d(maps[None], config.pool, config.effective_pool_stride,
-                              return_indices=True)
-    mask = torch.zeros(maps.shape[0], maps.shape[1] * maps.shape[2], dtype=torch.bool)
-    mask.scatter_(1, indices[0].flatten(1), True)
-    return mask.view_as(maps)
+    mask = winner_mask(maps, config.pool, config.effective_pool_stride or config.pool)
+    if isinstance(activated, np.ndarray):
+        return mask
+    import torch
+
+    return torch.from_numpy(mask)
+
+
+def winner_mask(maps: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """The winners of every ``size x size`` window, ``stride`` apart, of ``maps``
+    ``(K, H, W)`` (see :func:`pool_winners`)."""
+    count, height, width = maps.shape
+    rows, cols = (height - size) // stride + 1, (width - size) // stride + 1
+    mask = np.zeros(maps.shape, dtype=bool)
+    if rows < 1 or cols < 1:
+        return mask
+    best = np.empty((count, rows, cols), maps.dtype)
+    where = np.zeros((count, rows, cols), np.int64)  # offset a * size + b of the winner
+    for a in range(size):
+        for b in range(size):
+            values = maps[:, a: a + (rows - 1) * stride + 1: stride,
+                          b: b + (cols - 1) * stride + 1: stride]
+            if a == 0 and b == 0:
+                best[:] = values
+                continue
+            wins = (values > best) | np.isnan(values)
+            best[wins] = values[wins]
+            where[wins] = a * size + b
+    k, r, c = np.indices((count, rows, cols))
+    mask[k, r * stride + where // size, c * stride + where % size] = True
+    return mask
 
 
 def pooled_cells_of(
