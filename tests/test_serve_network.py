@@ -310,9 +310,15 @@ def test_a_cell_comes_with_the_steps_from_its_conv(client, opened, image):
     last = conv["previous"]
     assert slide["boxes"][-1] == [last["top"], last["bottom"], last["left"], last["right"]]
     assert slide["boxes"][0] == [0, 1, 0, 1]                  # the corner: padding 1
+    assert got["selected"] == (
+        f"features.pool1 (MaxPool2d) at (6, 2, 1) = {steps[-1]['parts'][-2]['spans'][1]['text']}"
+        f"; receptive field in the input: rows {got['receptive_field']['top']}.."
+        f"{got['receptive_field']['bottom']}, cols {got['receptive_field']['left']}.."
+        f"{got['receptive_field']['right']}; reads features.relu2 rows 4..5, cols 2..3")
     dense = client.post("/api/network/explain", json={
         "image": IMAGE, "layer": "classifier.fc", "channel": 2}).json()
     assert len(dense["chain"]["steps"]) == 1 and dense["slide"] is None
+    assert dense["selected"].startswith("classifier.fc (Linear) at [2] = ")
     assert "combines many numbers" in dense["chain"]["end"]
 
 
@@ -598,6 +604,8 @@ def test_one_panel_shows_every_step_from_the_conv_and_the_lines(browser, server,
         want = explain_activation(opened, image, layer, c, y, x)
         assert _total_of(steps.nth(i)) == pytest.approx(want.total, rel=1e-9, abs=1e-12)
     assert got["total"] == pytest.approx(_total_of(steps.nth(3)))
+    assert page.locator("#network-selected").inner_text().startswith(
+        f"features.pool1 (MaxPool2d) at ({channel}, {got['y']}, {got['x']}) = {got['shown']}")
     conv = steps.nth(0)     # patch × kernel = products → partial sum, for the top 8 channels
     assert conv.locator(".eq[data-key=products]").count() == 8
     assert conv.locator("table.mat[data-key=patch]").count() == 8

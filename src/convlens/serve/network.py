@@ -43,6 +43,7 @@ from ..activations.pool import PoolExplanation
 from ..config import PaddingMode
 from ..defaults import DEFAULT_MAX_SIDE
 from ..errors import ConfigError, ModelError
+from ..explain.parts import six
 from ..explain.patches import padding_source
 from ..images import downsample_for_display
 from ..limits import check_budget
@@ -503,8 +504,9 @@ class NetworkView:
         (the image as the model sees it, ``(C, H, W)``; ``receptive_field`` is in it),
         ``previous`` (:func:`previous_box`), ``photo_field`` (the receptive field on the
         page's photo, :func:`photo_box`), ``chain`` (the steps from the nearest conv,
-        :func:`~convlens.activations.explain_chain`'s ``to_dict()``) and ``slide`` (that
-        conv's kernel on its way into place, :func:`slide_boxes`)."""
+        :func:`~convlens.activations.explain_chain`'s ``to_dict()``), ``slide`` (that
+        conv's kernel on its way into place, :func:`slide_boxes`) and ``selected`` (the line
+        that says so, :func:`selected_words`)."""
         made = self._pass(image, key)
         column = made.column(layer)
         if len(column.shape) == 1:
@@ -529,7 +531,27 @@ class NetworkView:
         seen = made.explainer.input_size
         result["photo_field"] = photo_box(explanation.field,
                                           (int(image.shape[-2]), int(image.shape[-1])), seen)
+        result["selected"] = selected_words(result)
         return result
+
+
+def selected_words(result: dict) -> str:
+    """The line under the view that says which number is chosen, what it reads in the layer
+    before and its receptive field in the input, from :meth:`NetworkView.explain`'s
+    ``result``."""
+    column, layer = result["column"], result["layer"]
+    named = layer if column == layer else f"{column} (given by {layer})"
+    at = f"[{result['channel']}]" if result["y"] is None else \
+        f"({result['channel']}, {result['y']}, {result['x']})"
+    words = f"{named} ({result['kind']}) at {at} = {six(result['value'])}"
+    field, previous = result["receptive_field"], result["previous"]
+    if field:
+        words += (f"; receptive field in the input: rows {field['top']}..{field['bottom']}, "
+                  f"cols {field['left']}..{field['right']}")
+    if previous:
+        words += (f"; reads {previous['layer']} rows {previous['top']}..{previous['bottom']}, "
+                  f"cols {previous['left']}..{previous['right']}")
+    return words
 
 
 def check_top(top: int) -> None:

@@ -271,10 +271,7 @@ function place(box, shape, top, bottom, left, right) {
 // later only redraws the outlines).
 function outline(data, animate) {
   stopSlide();
-  for (const box of document.querySelectorAll("#network-columns .box")) {
-    box.hidden = true;
-    box.classList.remove("sliding");
-  }
+  for (const box of document.querySelectorAll("#network-columns .box")) box.hidden = true;
   const boxes = (name, kind) => {
     const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
     return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
@@ -317,14 +314,7 @@ function outline(data, animate) {
   } else {
     finish();
   }
-  const shown = $("#network-selected");
-  const named = data.column === data.layer ? data.layer : `${data.column} (given by ${data.layer})`;
-  shown.textContent = `${named} (${data.kind}) at ${data.y === null ? `[${data.channel}]` :
-    `(${data.channel}, ${data.y}, ${data.x})`} = ${short(data.value)}` +
-    (field ? `; receptive field in the input: rows ${field.top}..${field.bottom}, cols ` +
-      `${field.left}..${field.right}` : "") +
-    (previous ? `; reads ${previous.layer} rows ${previous.top}..${previous.bottom}, cols ` +
-      `${previous.left}..${previous.right}` : "");
+  $("#network-selected").textContent = data.selected;      // worded by serve/network.py
 }
 
 // Lines from the clicked cell back to the cells it reads in the layer before (straight), and
