@@ -9,8 +9,9 @@ Routes, by module (each a thin layer over :mod:`convlens` functions):
   downsampled for display);
 * :mod:`.routes_stages`: ``POST /api/stages`` (every stage of every kernel, quantized to uint8,
   see :mod:`.wire`, and with ``input`` the image and its sizes: a new photo's first drawing);
-  ``POST /api/explain`` (one conv, activated or pooled pixel, see :mod:`.hover`); ``POST /api/download/{npz,figures,overview}`` (``stages.npz``, the run figures
-  as a zip, the overview PNG, made by the same functions as ``convlens run``);
+  ``POST /api/explain`` (one conv, activated or pooled pixel, see :mod:`.hover`);
+  ``POST /api/download/{npz,figures,overview}`` (``stages.npz``, the run figures as a zip, the
+  overview PNG, made by the same functions as ``convlens run``);
 * :mod:`.routes_model`: ``/api/model/...`` (predictions, layers, feature maps, filters,
   Grad-CAM, see :mod:`.model_panel`).
 
