@@ -33,7 +33,8 @@ def test_a_plain_value_comes_out_as_typers_validator_gives_it(annotation, value)
 
 @pytest.mark.parametrize(("annotation", "value"), [
     (int, "1.5"), (int, "x"), (int, " 3"), (int, "1_000"), (float, "1e3"), (float, "nan"),
-    (Path, "x.png"), (bool, "yes"), (int, 2.0),
+    (Path, "x.png"), (bool, "yes"), (int, 2.0), (int, "9" * 19), (int, "9" * 5000),
+    (float, "1" * 16), (float, "0." + "1" * 16),
 ])
 def test_anything_else_is_left_to_typer(annotation, value):
     assert _plain_value(annotation, _Info(), value) == (False, None)
@@ -50,3 +51,9 @@ def test_bad_numbers_keep_typers_words(cli):
     result = cli("size", "--input", "28", "--kernel", "3", "--stride", "1.5")
     assert result.code == 2
     assert "valid integer" in result.err  # typer's words, as before
+
+
+def test_a_number_too_long_for_python_keeps_typers_one_line(cli):
+    """5000 digits: Python's int() refuses them; typer's words, as before, not a traceback."""
+    result = cli("size", "--input", "28", "--kernel", "3", "--stride", "9" * 5000)
+    assert result.code == 2 and result.err.count("\n") == 1

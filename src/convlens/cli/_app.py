@@ -47,8 +47,8 @@ def _flags_show_no_type() -> None:
 _flags_show_no_type()
 
 
-_WHOLE = re.compile(r"-?[0-9]+")
-_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_WHOLE = re.compile(r"-?[0-9]{1,18}")
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
 
 
 def _plain_value(annotation: Any, info: object, value: object) -> tuple[bool, object]:
