@@ -68,6 +68,10 @@ def _boxes(figure) -> list[tuple[int, str, Bbox]]:
         if title is not None and title.get_text():
             boxes.append((-1, f"suptitle {title.get_text()[:30]!r}",
                           title.get_window_extent(renderer)))
+        for number, text in enumerate(owner.texts):  # a grid's coordinates, say
+            if text is not title and text.get_text():
+                boxes.append((-2 - number, f"figure text {text.get_text()!r}",
+                              text.get_window_extent(renderer)))
     return boxes
 
 

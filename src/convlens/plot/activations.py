@@ -12,14 +12,14 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..errors import ConfigError
 from ..explain.parts import Grids, Heading, Sentence, WrittenSum
-from .explain import HIGHLIGHT, draw_grid
-from .stages import SIGNED_CMAP
+from .explain import HIGHLIGHT, draw_grid, grid_room
+from .layout import Grid, place_suptitle, suptitle_room, text_extent
+from .stages import SIGNED_CMAP, SymmetricNorm
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 GRID_ROWS = 3
 """Input channels drawn as grids (the strongest first); the text says the rest."""
 TEXT_CHARS = 52
+PADDING_NOTE = "hatched = padding"
 MAX_GRID_SIDE = 11
 """Largest kernel side whose cells get their numbers written in."""
 
@@ -47,36 +48,46 @@ def plot_activation(explanation: ActivationExplanation, image: torch.Tensor | np
     grids = [part for part in parts if isinstance(part, Grids) and part.key == "products"]
     grids = grids[:GRID_ROWS]
     rows = max(1, len(grids))
-    figure = Figure(figsize=(4.2 + (3 * 2.2 if grids else 0) + 4.4, max(3.6, 2.2 * rows + 0.8)),
-                    layout="constrained")
+    size = (4.2 + (3 * 2.2 if grids else 0) + 4.4, max(3.6, 2.2 * rows + 0.8))
+    figure = Figure(figsize=size)
     columns = 5 if grids else 2
     ratios = [4.2, 2.2, 2.2, 2.2, 4.4] if grids else [4.2, 4.4]
-    axes = figure.subplots(rows, columns, squeeze=False, gridspec_kw={"width_ratios": ratios})
+    grid = Grid(*size, rows, columns, width_ratios=ratios, top=suptitle_room(
+        PADDING_NOTE, 9))
+    axes = [[figure.add_axes((0, 0, 1, 1)) for _ in range(columns)] for _ in range(rows)]
     _photo(axes[0][0], photo, explanation)
-    for ax in axes[1:, 0]:
-        ax.set_axis_off()
-    for row, grid in enumerate(grids):
-        for ax, (operator, table) in zip(axes[row][1:4], grid.shown(detail=False)[:3]):
+    grid.reserve_title(0, 0, axes[0][0].get_title(), 9)
+    for row_axes in axes[1:]:
+        row_axes[0].set_axis_off()
+    for row, grid_part in enumerate(grids):
+        for column, (ax, (operator, table)) in enumerate(
+                zip(axes[row][1:4], grid_part.shown(detail=False)[:3]), start=1):
             values = table.array()
             bound = float(np.abs(values).max()) or 1.0
             kh, kw = values.shape
-            draw_grid(ax, values, cmap=SIGNED_CMAP,
-                      norm=TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound),
+            title = (f"{operator} " if operator else "") + table.caption()
+            draw_grid(ax, values, cmap=SIGNED_CMAP, norm=SymmetricNorm(bound),
                       text=[list(r) for r in table.cells] if max(kh, kw) <= MAX_GRID_SIDE
                       else None,
                       padded=table.mark_array("padding") if table.marks is not None else None,
                       row_labels=table.row_labels, col_labels=table.col_labels,
-                      title=(f"{operator} " if operator else "") + table.caption(),
-                      cell_points=2.2 * 72 * 0.8 / max(kh, kw))
-    text_axes = axes[:, -1]
-    for ax in text_axes:
-        ax.set_axis_off()
-    text_axes[0].text(0.0, 1.0, "\n".join(_lines(parts)), ha="left", va="top", fontsize=9,
-                      family="monospace", transform=text_axes[0].transAxes)
+                      title=title, cell_points=2.2 * 72 * 0.8 / max(kh, kw))
+            above, left = grid_room((kh, kw), table.row_labels, table.col_labels, title)
+            grid.reserve(row, column, above=above, left=left)
+            grid.reserve_width(column, text_extent(title, 10)[0])
+    for row_axes in axes:
+        row_axes[-1].set_axis_off()
+    text = "\n".join(_lines(parts))
+    axes[0][-1].text(0.0, 1.0, text, ha="left", va="top", fontsize=9, family="monospace",
+                     transform=axes[0][-1].transAxes)
+    grid.reserve_overhang(columns - 1, text_extent(text, 9, "monospace")[0])
+    for row, row_axes in enumerate(axes):
+        for column, ax in enumerate(row_axes):
+            ax.set_position(grid.rect(row, column))
     from ..activations import ConvExplanation  # the model side (torch) loads only when drawn
 
     if isinstance(explanation, ConvExplanation) and explanation.padded.any():
-        figure.suptitle("hatched = padding", fontsize=9)
+        place_suptitle(figure, PADDING_NOTE, 9, size[1])
     return figure
 
 

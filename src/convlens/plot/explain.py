@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import patheffects
+from matplotlib import patheffects, rcParams
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
-from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.lines import Line2D
+from matplotlib.markers import TICKLEFT, TICKUP, MarkerStyle
 from matplotlib.patches import Rectangle
+from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from ..config import PoolType
 from ..defaults import SCREEN_DPI
@@ -50,7 +53,14 @@ from .layout import (
     tick_labels_room,
     title_room,
 )
-from .stages import DISPLAY_MAX_SIDE, SIGNED_CMAP, UNSIGNED_CMAP, panel_pixels, stage_array
+from .stages import (
+    DISPLAY_MAX_SIDE,
+    SIGNED_CMAP,
+    UNSIGNED_CMAP,
+    SymmetricNorm,
+    panel_pixels,
+    stage_array,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -83,7 +93,9 @@ def draw_grid(
     fontsize: float | None = None,
     cell_points: float = 30.0,
 ) -> None:
-    """Draw a ``(h, w)`` grid of cells coloured by value with ``text`` written in each.
+    """Draw a ``(h, w)`` grid of cells coloured by value with ``text`` written in each (marks
+    are added with ``add_artist``: the image already fixes the limits, so nothing is
+    re-measured for them).
 
     ``padded`` ``(h, w)`` marks padding cells (lavender, hatched, purple numbers);
     ``row_labels`` / ``col_labels`` label the axes with coordinates (e.g. input rows and cols).
@@ -92,11 +104,11 @@ def draw_grid(
     height, width = values.shape
     ax.imshow(values, cmap=cmap, norm=norm, interpolation="nearest")
     _cell_lines(ax, height, width, "white", 1.2)
-    _labels(ax, row_labels, col_labels, height, width)
+    labels = _labels(ax, row_labels, col_labels, height, width)
     padded = np.zeros(values.shape, dtype=bool) if padded is None else padded
     for (row, col), is_pad in np.ndenumerate(padded):
         if is_pad:
-            ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=PAD_FILL,
+            ax.add_artist(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=PAD_FILL,
                                    hatch="//", edgecolor=PAD_EDGE, linewidth=0))
     if text is not None:
         size = fontsize or _cell_font(text, cell_points)
@@ -108,8 +120,8 @@ def draw_grid(
                 "white" if luminance < 0.5 else "black")
             ax.text(col, row, text[row][col], ha="center", va="center", fontsize=size,
                     color=color, fontweight="bold" if padded[row, col] else "normal")
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:  # over the column labels
+        ax.set_title(title, fontsize=10, pad=rcParams["axes.titlepad"] + labels)
 
 
 def _cell_lines(ax, height: int, width: int, color: str, linewidth: float) -> None:
@@ -130,52 +142,67 @@ def _label_step(height: int, width: int) -> int:
 
 def grid_room(shape: tuple[int, int], row_labels: Sequence[int] | None,
               col_labels: Sequence[int] | None, title: str = "", title_size: float = 10
-              ) -> tuple[float, float, float]:
+              ) -> tuple[float, float]:
     """Inches a :func:`draw_grid` panel of ``shape`` cells needs around its box: ``(above,
-    left, labels)``: its title and column labels above, its row labels left, and of
-    ``above`` the column labels' share (the title sits over them)."""
+    left)``: its title and column labels above, its row labels left."""
     height, width = shape
     step = _label_step(height, width)
     labels = 0.0 if col_labels is None else tick_labels_room(
         [str(col_labels[0])], LABEL_SIZE, across=False)
     left = 0.0 if row_labels is None else tick_labels_room(
         [str(row_labels[i]) for i in range(0, height, step)], LABEL_SIZE, across=True)
-    return title_room(title, title_size) + labels, left, labels
-
-
-def lift_title(ax: Axes, box: tuple[float, float], shape: tuple[int, int], labels: float
-               ) -> None:
-    """Put ``ax``'s title over its column labels (``labels`` inches tall) by arithmetic: the
-    axes drawn in its ``box`` (width, height inches) at equal aspect for ``shape`` cells.
-    (Left to itself, matplotlib measures the tick labels at every drawing to find this.)"""
-    width, height = box
-    drawn = min(height, width * shape[0] / shape[1])
-    title = ax.title
-    ax.set_title(title.get_text(), fontsize=title.get_fontsize(), y=1 + labels / drawn)
+    return title_room(title, title_size) + labels, left
 
 
 LABEL_SIZE = 7
 """Points of a grid's row and column coordinate labels."""
 
 
-def _labels(ax, row_labels, col_labels, height: int, width: int) -> None:
+def _labels(ax, row_labels, col_labels, height: int, width: int) -> float:
+    """Coordinates along the left (rows) and the top (columns) of a grid, every
+    :func:`_label_step`-th cell, each with its tick mark; returns the points the column
+    labels take above the axes (0 without them).
+
+    They look like tick labels but are drawn as the figure's texts placed against ``ax`` and
+    one line of tick marks per side: matplotlib's own ticks make four artists per label and
+    measure them all at every drawing, the most expensive part of a small grid. (So
+    ``ax.texts`` holds only the cells' numbers.)"""
+    ax.xaxis.set_visible(False)
+    ax.yaxis.set_visible(False)
     step = _label_step(height, width)
-    if row_labels is None:
-        ax.set_yticks([])
-    else:
-        ticks = list(range(0, height, step))
-        ax.set_yticks(ticks, [str(row_labels[i]) for i in ticks], fontsize=LABEL_SIZE)
+    figure = ax.figure
+    if row_labels is not None:
+        rows = list(range(0, height, step))
+        along = blended_transform_factory(ax.transAxes, ax.transData)
+        ax.add_artist(Line2D([0] * len(rows), rows, linestyle="", marker=MarkerStyle(TICKLEFT),
+                             markersize=TICK_LENGTH, markeredgewidth=TICK_WIDTH, color="black",
+                             transform=along, clip_on=False))
+        where = offset_copy(along, fig=figure, x=-2 * TICK_LENGTH, units="points")
+        for row in rows:
+            figure.text(0, row, str(row_labels[row]), transform=where, ha="right",
+                        va="center", fontsize=LABEL_SIZE)
     if col_labels is None:
-        ax.set_xticks([])
-    else:
-        ticks = list(range(0, width, step))
-        ax.set_xticks(ticks, [str(col_labels[i]) for i in ticks], fontsize=LABEL_SIZE)
-        ax.xaxis.tick_top()
+        return 0.0
+    cols = list(range(0, width, step))
+    along = blended_transform_factory(ax.transData, ax.transAxes)
+    ax.add_artist(Line2D(cols, [1] * len(cols), linestyle="", marker=MarkerStyle(TICKUP),
+                         markersize=TICK_LENGTH, markeredgewidth=TICK_WIDTH, color="black",
+                         transform=along, clip_on=False))
+    where = offset_copy(along, fig=figure, y=2 * TICK_LENGTH, units="points")
+    for col in cols:
+        figure.text(col, 1, str(col_labels[col]), transform=where, ha="center", va="bottom",
+                    fontsize=LABEL_SIZE)
+    return tick_labels_room([str(col_labels[0])], LABEL_SIZE, across=False) * 72
+
+
+TICK_LENGTH = 3.5
+"""Points a grid's coordinate tick marks are long (and their labels away from them)."""
+TICK_WIDTH = 0.8
+"""Points a grid's coordinate tick marks are wide (matplotlib's default ticks)."""
 
 
 def _signed_norm(values: np.ndarray) -> Normalize:
-    bound = float(np.abs(values).max()) or 1.0
-    return TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
+    return SymmetricNorm(float(np.abs(values).max()) or 1.0)
 
 
 # --------------------------------------------------------------------------- one pixel
@@ -217,7 +244,6 @@ def plot_explanation(
     show = max(kh, kw) <= 11
     cell_points = side * 72 * 0.8 / max(kh, kw)
     patches = [grid_part.shown(detail=False)[0][1] for grid_part in blocks[0][0]]
-    lifts: list[tuple[Axes, int, int, tuple[int, int], float]] = []
     for block, (grids, lines) in enumerate(blocks):
         for channel, grid_part in enumerate(grids):
             tables = [table for _, table in grid_part.shown(detail=False)]
@@ -229,10 +255,10 @@ def plot_explanation(
                 prefix = ("", "× ", "= ")[index]
                 _draw_table(ax, table, show, cell_points, prefix,
                             PATCH_CMAPS[channels][channel] if table.scale == "raw" else None)
-                lifts.append(_reserve_table(grid, row, index, ax, table))
+                _reserve_table(grid, row, index, ax, table)
             row_axes[3].set_axis_off()
         grid.reserve_overhang(3, _text_panel(axes[block * channels][3], lines, 9.5))
-    _place(grid, axes, lifts)
+    _place(grid, axes)
     place_suptitle(figure, suptitle, 11, height)
     return figure
 
@@ -242,24 +268,17 @@ def _inches(figure: Figure | SubFigure) -> tuple[float, float]:
     return figure.bbox.width / figure.dpi, figure.bbox.height / figure.dpi
 
 
-def _reserve_table(grid: Grid, row: int, column: int, ax: Axes, table: Table
-                   ) -> tuple[Axes, int, int, tuple[int, int], float]:
+def _reserve_table(grid: Grid, row: int, column: int, ax: Axes, table: Table) -> None:
     """Keep room around one drawn grid part (its title and coordinate labels)."""
-    return _reserve_grid(grid, row, column, ax, table.array().shape, table.row_labels,
-                         table.col_labels)
+    _reserve_grid(grid, row, column, ax, table.array().shape, table.row_labels,
+                  table.col_labels)
 
 
-def _place(grid: Grid, axes: Sequence[Sequence[Axes]],
-           lifts: Sequence[tuple[Axes, int, int, tuple[int, int], float]]) -> None:
-    """Every axes of ``axes`` (rows of columns) in its box of ``grid``, and the titles of the
-    grids with column labels above those labels."""
+def _place(grid: Grid, axes: Sequence[Sequence[Axes]]) -> None:
+    """Every axes of ``axes`` (rows of columns) in its box of ``grid``."""
     for row, row_axes in enumerate(axes):
         for column, ax in enumerate(row_axes):
             ax.set_position(grid.rect(row, column))
-    for ax, row, column, shape, labels in lifts:
-        if labels:
-            _, _, box_w, box_h = grid.box(row, column)
-            lift_title(ax, (box_w, box_h), shape, labels)
 
 
 def _block(parts: Sequence[Part], grids_key: str, sum_key: str
@@ -298,7 +317,7 @@ def _draw_table(ax, table: Table, show: bool, cell_points: float, prefix: str = 
               padded=padded, row_labels=table.row_labels, col_labels=table.col_labels,
               title=prefix + table.caption(), cell_points=cell_points)
     for row, col in np.argwhere(table.mark_array("winner")):
-        ax.add_patch(Rectangle((col - 0.42, row - 0.42), 0.84, 0.84, fill=False,
+        ax.add_artist(Rectangle((col - 0.42, row - 0.42), 0.84, 0.84, fill=False,
                                edgecolor=WINNER, linewidth=4, zorder=4))
 
 
@@ -352,13 +371,13 @@ def plot_pooled_explanation(
     conv_table, values_table = grids.tables[0], grids.tables[1]
     _draw_table(conv_ax, conv_table, True, cell_points)
     _draw_table(act_ax, values_table, True, cell_points, "→ ")
-    lifts = [_reserve_table(grid, 0, 0, conv_ax, conv_table),
-             _reserve_table(grid, 0, 1, act_ax, values_table)]
+    _reserve_table(grid, 0, 0, conv_ax, conv_table)
+    _reserve_table(grid, 0, 1, act_ax, values_table)
     result = next(part for part in parts if isinstance(part, Sentence)
                   and part.key in ("max", "mean"))
     heading = next(part.text for part in parts if isinstance(part, Heading))
     grid.reserve_overhang(2, _text_panel(text_ax, [heading, "", result.text], 10))
-    _place(grid, [axes], lifts)
+    _place(grid, [axes])
     place_suptitle(figure, suptitle, 11, height)
     return figure
 
@@ -435,14 +454,13 @@ def plot_winners(stages: Stages, zoom_windows: int = 4, dpi: float | None = None
     max_side = DISPLAY_MAX_SIDE if dpi is None else min(DISPLAY_MAX_SIDE, panel_pixels(
         full_w, full_w * aspect, 1.0, dpi))
     shown, factor = downsample_for_display(data, max_side)
-    lifts = []
     for index in range(count):
         full_ax, zoom_ax, pooled_ax = axes[index]
         high = float(data[index].max()) or 1.0
         norm = Normalize(min(0.0, float(data[index].min())), high)
         full_ax.imshow(shown[index], cmap=UNSIGNED_CMAP, norm=norm, interpolation="nearest",
                        extent=(-0.5, width - 0.5, height - 0.5, -0.5))
-        full_ax.add_patch(Rectangle((left - 0.5, top - 0.5), span_w, span_h, fill=False,
+        full_ax.add_artist(Rectangle((left - 0.5, top - 0.5), span_w, span_h, fill=False,
                                     edgecolor=HIGHLIGHT, linewidth=2))
         full_ax.set_xticks([])
         full_ax.set_yticks([])
@@ -459,10 +477,10 @@ def plot_winners(stages: Stages, zoom_windows: int = 4, dpi: float | None = None
                   row_labels=zoom_rows, col_labels=zoom_cols,
                   title=f"zoom: {size}x{size} windows (orange), stride {stride};\n"
                         "green box = the winner kept; grey numbers are dropped")
-        lifts.append(_reserve_grid(grid, index, 1, zoom_ax, block.shape, zoom_rows, zoom_cols))
+        _reserve_grid(grid, index, 1, zoom_ax, block.shape, zoom_rows, zoom_cols)
         for r in range(n_rows):
             for c in range(n_cols):
-                zoom_ax.add_patch(Rectangle((c * stride - 0.5, r * stride - 0.5), size, size,
+                zoom_ax.add_artist(Rectangle((c * stride - 0.5, r * stride - 0.5), size, size,
                                             fill=False, edgecolor=HIGHLIGHT, linewidth=2.5,
                                             zorder=3))
         if max(span_h, span_w) <= 16:
@@ -477,7 +495,7 @@ def plot_winners(stages: Stages, zoom_windows: int = 4, dpi: float | None = None
                              color=color, fontweight=weight, zorder=5)
         for (r, c), won in np.ndenumerate(mask):
             if won:
-                zoom_ax.add_patch(Rectangle((c - 0.4, r - 0.4), 0.8, 0.8, fill=False,
+                zoom_ax.add_artist(Rectangle((c - 0.4, r - 0.4), 0.8, 0.8, fill=False,
                                             edgecolor=WINNER, linewidth=2.5, zorder=4))
         prow, pcol = top // stride, left // stride
         cells = pooled[index, prow: prow + n_rows, pcol: pcol + n_cols]
@@ -486,41 +504,42 @@ def plot_winners(stages: Stages, zoom_windows: int = 4, dpi: float | None = None
                   text=_texts(cells, lambda v: f"{v:.2f}") if max(n_rows, n_cols) <= 12
                   else None, row_labels=cell_rows, col_labels=cell_cols,
                   title=f"pooled cells kept\n({pooled.shape[1]}x{pooled.shape[2]} in all)")
-        lifts.append(_reserve_grid(grid, index, 2, pooled_ax, cells.shape, cell_rows,
-                                   cell_cols))
-    _place(grid, axes, lifts)
+        _reserve_grid(grid, index, 2, pooled_ax, cells.shape, cell_rows, cell_cols)
+    _place(grid, axes)
     place_suptitle(figure, suptitle, 12, fig_size[1])
     return figure
 
 
 def _reserve_grid(grid: Grid, row: int, column: int, ax: Axes, shape: tuple[int, ...],
-                  row_labels: Sequence[int] | None, col_labels: Sequence[int] | None
-                  ) -> tuple[Axes, int, int, tuple[int, int], float]:
-    """Keep room around one :func:`draw_grid` panel of ``shape`` cells (its title and labels);
-    what placing its title afterwards needs (:func:`lift_title`)."""
-    cells = (int(shape[0]), int(shape[1]))
-    above, left, labels = grid_room(cells, row_labels, col_labels, ax.get_title(), 10)
+                  row_labels: Sequence[int] | None, col_labels: Sequence[int] | None) -> None:
+    """Keep room around one :func:`draw_grid` panel of ``shape`` cells: its title and
+    coordinate labels."""
+    above, left = grid_room((int(shape[0]), int(shape[1])), row_labels, col_labels,
+                            ax.get_title(), 10)
     grid.reserve(row, column, above=above, left=left)
     grid.reserve_width(column, text_extent(ax.get_title(), 10)[0])
-    return ax, row, column, cells, labels
 
 
 def _busiest(data: np.ndarray, size: int, stride: int, n_rows: int, n_cols: int
              ) -> tuple[int, int]:
     """Top-left (conv coords, on the window grid) of the n_rows x n_cols windows with the
     largest mean activation (each map scaled by its maximum first)."""
-    scale = np.abs(data).reshape(len(data), -1).max(axis=1)
-    scale[scale == 0] = 1.0
-    summed = (np.abs(data) / scale[:, None, None]).sum(axis=0, dtype=np.float64)
+    summed = np.zeros((data.shape[1], data.shape[2]), np.float32)
+    for values in data:  # one map at a time: no copy of all the maps
+        scale = max(float(values.max(initial=0.0)), -float(values.min(initial=0.0))) or 1.0
+        summed += np.abs(values) * np.float32(1 / scale)
     span_h, span_w = (n_rows - 1) * stride + size, (n_cols - 1) * stride + size
     span_h, span_w = min(span_h, data.shape[1]), min(span_w, data.shape[2])
-    # each span's sum from the summed-area table, at every stride-th place (an average pool)
-    table = np.zeros((summed.shape[0] + 1, summed.shape[1] + 1))
-    table[1:, 1:] = summed.cumsum(axis=0).cumsum(axis=1)
+    # each span's sum at every stride-th place (an average pool): prefix sums down the rows,
+    # read at the windows' rows only, then along those rows
     rows = np.arange(0, summed.shape[0] - span_h + 1, stride)
     cols = np.arange(0, summed.shape[1] - span_w + 1, stride)
-    scores = (table[np.ix_(rows + span_h, cols + span_w)] - table[np.ix_(rows, cols + span_w)]
-              - table[np.ix_(rows + span_h, cols)] + table[np.ix_(rows, cols)])
+    down = np.zeros((summed.shape[0] + 1, summed.shape[1]))
+    np.cumsum(summed, axis=0, dtype=np.float64, out=down[1:])
+    bands = down[rows + span_h] - down[rows]
+    across = np.zeros((len(rows), summed.shape[1] + 1))
+    np.cumsum(bands, axis=1, out=across[:, 1:])
+    scores = across[:, cols + span_w] - across[:, cols]
     # keep away from the borders, where padding makes artificial edges, when there is room
     margin_h, margin_w = scores.shape[0] // 12, scores.shape[1] // 12
     inner = np.full_like(scores, -1.0)
