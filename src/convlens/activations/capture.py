@@ -221,8 +221,12 @@ class Capture:
         def pre(name):
             def hook(_module, inputs):
                 tensors = _tensors(inputs)
+                count = calls[name] + 1
+                known = (name if count == 1 else f"{name}#{count}") in self.records
+                # a call torch.fx recorded already is only followed (which tensor it made)
                 pending.setdefault(name, []).append(
-                    ([t.detach().clone() for t in tensors], [source(t) for t in tensors]))
+                    ([] if known else [t.detach().clone() for t in tensors],
+                     [source(t) for t in tensors]))
             return hook
 
         def post(name, sub):
@@ -231,13 +235,12 @@ class Capture:
                 calls[name] += 1
                 key = name if calls[name] == 1 else f"{name}#{calls[name]}"
                 leaf = next(sub.children(), None) is None
-                op = module_op(sub, types.get(name)) if leaf else LayerOp(
-                    "other", types.get(name, type(sub).__name__))
-                record = Record(key, op, inputs, _copy(output), sources, sub,
-                                [n for n in modules if n.startswith(name + ".")] if not leaf
-                                else [])
                 if key not in self.records:
-                    records[key] = record
+                    op = module_op(sub, types.get(name)) if leaf else LayerOp(
+                        "other", types.get(name, type(sub).__name__))
+                    records[key] = Record(
+                        key, op, inputs, _copy(output), sources, sub,
+                        [n for n in modules if n.startswith(name + ".")] if not leaf else [])
                 for tensor in _tensors(output):
                     if leaf or source(tensor) is None:
                         made[id(tensor)] = (tensor, key)
