@@ -35,7 +35,7 @@ export function clearMessage() {
 
 export function setStatus(text, busy = false) {
   const status = $("#status");
-  status.textContent = text;
+  if (status.textContent !== text) status.textContent = text;   // no relayout for the same words
   status.classList.toggle("busy", busy);
 }
 

@@ -14,7 +14,8 @@ import {reprobe} from "./probe.js";
 import {exposed, state, view} from "./state.js";
 
 const seqs = {client: Math.random().toString(36).slice(2), next: 0, drawn: 0};
-const flight = {busy: false, dirty: false, queued: false, editAt: null};
+const flight = {busy: false, dirty: false, queued: false, editAt: null, slow: null};
+const BUSY_AFTER_MS = 150;        // an answer later than this shows "computing…"
 export const STAGES = ["conv", "activated", "pooled"];
 
 // The inputs changed: the stages are asked for again (and the explanation marked stale). The
@@ -73,7 +74,9 @@ async function sendStages() {
     have: view.rows.map((row) => row.drawn || null),
     input: wantsInput ? inputDisplaySide() : null};
   flight.busy = true;
-  setStatus("computing…", true);
+  // "computing…" only for an answer slow enough to notice: a status line changed for every
+  // edit costs two frames of layout and paint
+  flight.slow = setTimeout(() => setStatus("computing…", true), BUSY_AFTER_MS);
   const sentAt = performance.now();
   let response;
   try {
@@ -137,6 +140,7 @@ async function sendStages() {
 }
 
 function finishFlight() {
+  clearTimeout(flight.slow);
   flight.busy = false;
   if (flight.dirty) sendStages();
 }
