@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +28,8 @@ from convlens.models import (
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
-NETS = textwrap.dedent('''
-    import torch.nn as nn
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-            self.flatten = nn.Flatten()
-            self.classifier = nn.Linear(8 * 8 * 8, 4)
-
-        def forward(self, x):
-            return self.classifier(self.flatten(self.features(x)))
-
-    def build():
-        return Net()
-''')
+NETS = (Path(__file__).parent / "small_nets.py").read_text(encoding="utf-8")
+"""A user's module: the tests' small classifier and its ``build`` factory."""
 
 
 @pytest.fixture(autouse=True)

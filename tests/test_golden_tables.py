@@ -17,10 +17,10 @@ import shutil
 
 import pytest
 import torch
-import torch.nn as nn
 
 from convlens import bundled_model_path
 from convlens.cli._app import console, error_console
+from small_nets import ScriptedNet
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -53,21 +53,6 @@ def printed(result) -> str:
 def _fits(text: str, columns: int) -> None:
     too_wide = [line for line in text.splitlines() if len(line) > columns]
     assert not too_wide, f"lines wider than {columns} columns: {too_wide}"
-
-
-class ScriptedNet(nn.Module):
-    """A small classifier for 32x32 RGB inputs, saved as TorchScript by the tests."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        self.flatten = nn.Flatten()
-        self.classifier = nn.Linear(8 * 8 * 8, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.features(x)))
 
 
 @pytest.fixture
@@ -201,10 +186,10 @@ def test_the_torchscript_table_prints_as_the_eager_one(cli, width, scripted, siz
     Linear layer a receptive field ('40x40 whole input'); the eager one (the layer has no
     output) leaves it blank."""
     width(120)
-    eager = cli("layers", "test_golden_tables:ScriptedNet", "--trust-code", "--input-size", size)
+    eager = cli("layers", "small_nets:ScriptedNet", "--trust-code", "--input-size", size)
     script = cli("layers", scripted, "--trust-code", "--input-size", size)
     assert eager.code == script.code == (0 if size == "32x32" else 2), (eager.err, script.err)
     assert eager.out.splitlines()[1:] == script.out.splitlines()[1:]
     rows = [json.loads(cli("layers", spec, "--trust-code", "--input-size", size, "--json").out)
-            for spec in ("test_golden_tables:ScriptedNet", scripted)]
+            for spec in ("small_nets:ScriptedNet", scripted)]
     assert rows[0]["layers"] == rows[1]["layers"]

@@ -40,6 +40,7 @@ from convlens.plot.models import (
     plot_top_images,
 )
 from several_outputs import build as build_onet
+from small_nets import sides_that_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -618,19 +619,6 @@ def _onet(declared=(48, 48), scripted=False, **kwargs) -> OpenedModel:
                        ModelInfo(in_channels=3, input_size=declared), **kwargs)
 
 
-def _sides_that_run(model: nn.Module, sides) -> list[int]:
-    """The oracle: every side the model runs at, found by running it."""
-    fitting = []
-    for side in sides:
-        try:
-            with torch.no_grad():
-                model(torch.zeros(1, 3, side, side))
-        except RuntimeError:
-            continue
-        fitting.append(side)
-    return fitting
-
-
 def test_the_table_of_a_model_with_several_outputs_shows_its_class_scores():
     opened = _onet()
     table = layer_table(opened)
@@ -659,7 +647,7 @@ def test_the_table_of_a_model_with_several_outputs_shows_its_class_scores():
 
 @pytest.mark.parametrize("scripted", [False, True])
 def test_the_size_hint_is_the_declared_or_a_common_size_of_every_size_that_fits(scripted):
-    fitting = _sides_that_run(build_onet().eval(), range(30, 70))
+    fitting = sides_that_run(build_onet().eval(), range(30, 70))
     assert fitting == list(range(42, 50))
     with pytest.raises(LayerTableError) as caught:
         layer_table(_onet(declared=(44, 44), scripted=scripted), (64, 64))

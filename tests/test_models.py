@@ -37,6 +37,7 @@ from convlens.models import (
 )
 from convlens.models.registry import _REGISTRY
 from several_outputs import ONET_LAYERS, ONetLike
+from small_nets import sides_that_run
 
 
 def _info(arch="tinyvgg", channels=1, size=(8, 8), classes=3, **kwargs) -> ModelInfo:
@@ -512,14 +513,7 @@ def test_a_bad_output_choice_names_the_setting_of_each_surface():
 
 def test_the_size_hint_is_the_declared_one_or_a_common_one_not_the_smallest():
     model = ONetLike().eval()
-    fitting = []
-    for side in range(30, 64):
-        try:
-            with torch.no_grad():
-                model(torch.zeros(1, 3, side, side))
-        except RuntimeError:
-            continue
-        fitting.append(side)
+    fitting = sides_that_run(model, range(30, 64))
     assert fitting == list(range(42, 50))  # ONet takes 42..49; made for 48
     assert preferred_side(fitting) == (48, "a common input size")
     assert preferred_side(fitting, layers=ONET_LAYERS) == (48, "a common input size")
