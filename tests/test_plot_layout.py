@@ -83,7 +83,13 @@ def _overlap(first: Bbox, second: Bbox) -> float:
 
 def assert_laid_out(figure) -> None:
     """Everything drawn is inside the figure and nothing overlaps anything else (a frame and
-    its own tick labels may touch)."""
+    its own tick labels may touch), at the dots per inch the figures are saved at."""
+    for dpi in (80, 90, 110):
+        figure.set_dpi(dpi)
+        _assert_laid_out(figure)
+
+
+def _assert_laid_out(figure) -> None:
     frame = figure.bbox
     boxes = _boxes(figure)
     assert boxes

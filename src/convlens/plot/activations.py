@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 
 from ..errors import ConfigError
 from ..explain.parts import Grids, Heading, Sentence, WrittenSum
-from .explain import HIGHLIGHT, draw_grid, grid_room
+from .explain import HIGHLIGHT, HINTING_SLACK, draw_grid, grid_room
 from .layout import Grid, place_suptitle, suptitle_room, text_extent
 from .stages import SIGNED_CMAP, SymmetricNorm
 
@@ -80,7 +80,8 @@ def plot_activation(explanation: ActivationExplanation, image: torch.Tensor | np
     text = "\n".join(_lines(parts))
     axes[0][-1].text(0.0, 1.0, text, ha="left", va="top", fontsize=9, family="monospace",
                      transform=axes[0][-1].transAxes)
-    grid.reserve_overhang(columns - 1, text_extent(text, 9, "monospace")[0])
+    grid.reserve_overhang(columns - 1, text_extent(text, 9, "monospace")[0] + HINTING_SLACK
+                          * max(len(line) for line in text.split("\n")))
     for row, row_axes in enumerate(axes):
         for column, ax in enumerate(row_axes):
             ax.set_position(grid.rect(row, column))

@@ -328,7 +328,14 @@ def _text_panel(ax, lines: Sequence[str], fontsize: float) -> float:
     text = "\n".join(_wrap(line, TEXT_PANEL_CHARS) if line else "" for line in lines)
     ax.text(0.0, 0.5, text, ha="left", va="center", fontsize=fontsize, family="monospace",
             transform=ax.transAxes)
-    return text_extent(text, fontsize, "monospace")[0]
+    longest = max(len(line) for line in text.split("\n"))
+    return text_extent(text, fontsize, "monospace")[0] + longest * HINTING_SLACK
+
+
+HINTING_SLACK = 0.5 / 72
+"""Inches a character of a text panel may draw wider than measured: Agg rounds each glyph's
+advance to whole pixels, up to half a pixel more at 72 dpi (a 46-character line at 90 dpi is
+7% wider than at 72)."""
 
 
 def _wrap(text: str, width: int) -> str:
