@@ -582,6 +582,12 @@ def test_the_first_render_of_an_uploaded_photo_shows_its_own_maps(browser, serve
     assert explained_value(page, "conv-value") == pytest.approx(
         float(reference.conv[k, row, col]), abs=1e-5)
     assert page.locator("#explain-body").get_attribute("data-image").startswith("upload-")
+    # the 3x3 patch is outlined where it lies on the input picture
+    box = page.locator("#field-box").bounding_box()
+    drawn_box = page.locator("#input-canvas").bounding_box()
+    assert box["y"] == pytest.approx(drawn_box["y"] + drawn_box["height"] * row / 400, abs=1.5)
+    assert box["x"] == pytest.approx(drawn_box["x"] + drawn_box["width"] * col / 600, abs=1.5)
+    assert box["width"] == pytest.approx(max(5, drawn_box["width"] * 3 / 600), abs=1.5)
     command = page.get_by_test_id("command").inner_text()
     assert command == f"convlens explain photo.png --kernel sobel-h --at {row},{col}"
     page.get_by_test_id("copy-command").click()

@@ -28,7 +28,7 @@ function sizeText(image) {
 
 // The input picture and its sizes, as the stages' answer sent them (`image` its header part).
 export function showInput(image, array, factor) {
-  view.inputHeader = image;
+  view.inputHeader = {...image, factor};  // the outlines on it (boxes.js) scale by the factor
   drawInput($("#input-canvas"), array);
   const [c, h, w] = image.shape;
   const colour = c === 1 ? "gray" : "rgb";

@@ -15,7 +15,7 @@ export const view = {
   rows: [],                       // one entry per kernel row: its elements
   header: null,                   // header of the stages drawn now
   drawnBody: null,                // the request body the drawn stages came from
-  inputHeader: null,              // the input image drawn now: name, shape, sizes, note
+  inputHeader: null,              // the input image drawn now: name, shape, sizes, note, factor
   inputKey: null,                 // [image, mode, max_side] it was drawn for
   loadStart: null,                // {at, image}: when a new image was asked for
   probe: null,                    // {k, stage, row, col}
