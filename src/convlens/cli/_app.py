@@ -104,8 +104,11 @@ def _plain_values_skip_pydantic() -> None:
             descriptor = self.type_descriptor
             if descriptor.is_file:
                 return original(self)
-            self._runtime_param = PlainFirst(parameter_info=descriptor.parameter_info,
-                                             annotation=descriptor.annotation)
+            try:
+                self._runtime_param = PlainFirst(parameter_info=descriptor.parameter_info,
+                                                 annotation=descriptor.annotation)
+            except (TypeError, AttributeError):  # another typer's internals: typer's own way
+                return original(self)
         return self._runtime_param
 
     setattr(get_runtime_param, "_convlens", True)  # noqa: B010 (a function's attribute)
