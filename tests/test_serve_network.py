@@ -407,6 +407,12 @@ def test_a_collapsed_block_opens_into_its_layers_and_closes(resnet, image):
         want_e = explain_activation(resnet, image, "layer2.0.conv2", 5, 0, 7)
         assert got["total"] == pytest.approx(want_e.total, rel=1e-9)
         assert got["previous"]["layer"] == "layer2.0.relu"
+        # the GET form takes the blocks to open too
+        response = served.get(f"/api/network?image={IMAGE}&columns=add_2&open=layer2&top=2")
+        assert response.status_code == 200, response.text
+        got_head, got_arrays = unpack(response.content)
+        assert [layer["name"] for layer in got_head["layers"]] == names
+        assert got_arrays["maps:add_2"].shape[0] == 2
         # closed again: one column
         head, _ = network(served, columns=[], open=[])
         assert [layer["name"] for layer in head["layers"]] == closed
@@ -604,6 +610,23 @@ def test_one_panel_shows_every_step_from_the_conv_and_the_lines(browser, server,
         want = explain_activation(opened, image, layer, c, y, x)
         assert _total_of(steps.nth(i)) == pytest.approx(want.total, rel=1e-9, abs=1e-12)
     assert got["total"] == pytest.approx(_total_of(steps.nth(3)))
+    # the receptive field on the page's photo: the part of the photo photo_box says
+    from convlens.serve.network import photo_box
+
+    height, width = image.shape[-2:]
+    want_field = photo_box(explain_activation(opened, image, "features.pool1", channel,
+                                              got["y"], got["x"]).field,
+                           (height, width), (8, 8))
+    shown = page.evaluate("""() => {
+      const b = document.querySelector('#field-box').getBoundingClientRect();
+      const c = document.querySelector('#input-canvas').getBoundingClientRect();
+      return [(b.top - c.top) / c.height, (b.bottom - c.top) / c.height,
+              (b.left - c.left) / c.width, (b.right - c.left) / c.width];
+    }""")
+    assert shown == pytest.approx([want_field["top"] / height,
+                                   (want_field["bottom"] + 1) / height,
+                                   want_field["left"] / width,
+                                   (want_field["right"] + 1) / width], abs=0.02)
     assert page.locator("#network-selected").inner_text().startswith(
         f"features.pool1 (MaxPool2d) at ({channel}, {got['y']}, {got['x']}) = {got['shown']}")
     conv = steps.nth(0)     # patch × kernel = products → partial sum, for the top 8 channels

@@ -9,6 +9,9 @@ import {exposed} from "./state.js";
 const DURATION_MS = 700;
 let running = null;
 
+// Whether a slide runs now.
+export const sliding = () => running !== null;
+
 // Whether a slide is to be shown: the switch is on and the user's system allows motion.
 export function slideWanted() {
   const reduced = window.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
@@ -33,12 +36,14 @@ export function slideBoxes(boxes, shape, steps, place, animate, done) {
     return;
   }
   document.body.dataset.networkSliding = "1";
+  show(0);                          // the corner first, whenever the first frame comes
   const started = performance.now();
-  let shown = -1;
+  let shown = 0;
   const frame = (now) => {
     if (running !== token) return;                  // another cell was clicked meanwhile
-    const index = Math.min(steps.length - 1,
-      Math.floor(((now - started) / DURATION_MS) * steps.length));
+    // a frame's time may precede `started` (it is when the frame began)
+    const index = Math.max(0, Math.min(steps.length - 1,
+      Math.floor(((now - started) / DURATION_MS) * steps.length)));
     if (index !== shown) { show(index); shown = index; }
     if (index < steps.length - 1) { requestAnimationFrame(frame); return; }
     running = null;

@@ -11,7 +11,7 @@ import {showField} from "./boxes.js";
 import {$, el, showMessage} from "./dom.js";
 import {drawMap} from "./draw.js";
 import {partNode} from "./explain.js";
-import {slideBoxes, slideWanted, stopSlide} from "./netslide.js";
+import {slideBoxes, slideWanted, sliding, stopSlide} from "./netslide.js";
 import {short} from "./numbers.js";
 import {exposed, state, view} from "./state.js";
 
@@ -178,7 +178,10 @@ function drawColumn(name, info, maps) {
     }
     cells.append(el("figure", {}, wrap, el("figcaption", {text: `ch ${channel.channel}`})));
   });
-  if (net.selected) outline(net.selected, false);
+  if (net.selected) {               // a column loaded later: its outlines, not a new slide
+    placeOutlines(net.selected);
+    if (!sliding()) linesOf(net.selected);
+  }
 }
 
 // The map cell under a click: the canvas is drawn at (or below) the map's size, stretched to
@@ -265,51 +268,76 @@ function place(box, shape, top, bottom, left, right) {
   box.hidden = false;
 }
 
-// The clicked cell, the cells the number reads in the layer before and its receptive field in
-// the input; the conv's kernel sliding into place on its input (when the chain reaches a
-// conv); then lines from the cell to the cells read and to the receptive field. `animate`: a new click (a column loaded
-// later only redraws the outlines).
-function outline(data, animate) {
-  stopSlide();
-  for (const box of document.querySelectorAll("#network-columns .box")) box.hidden = true;
-  const boxes = (name, kind) => {
-    const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
-    return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
-  };
-  const mapOf = (name) => {
-    const layer = net.layers.find((l) => l.name === name);
-    return layer && layer.shape.length === 3 ? layer.shape.slice(1) : null;
-  };
-  const cell = document.querySelector(`.net-col[data-layer="${CSS.escape(data.column)}"] ` +
-    `.net-cell[data-channel="${data.channel}"] .box.probe`);
+const boxesOf = (name, kind) => {
+  const column = document.querySelector(`.net-col[data-layer="${CSS.escape(name)}"]`);
+  return column ? [...column.querySelectorAll(`.net-cell .box.${kind}`)] : [];
+};
+
+const mapOf = (name) => {
+  const layer = net.layers.find((l) => l.name === name);
+  return layer && layer.shape.length === 3 ? layer.shape.slice(1) : null;
+};
+
+const cellOf = (data) => document.querySelector(
+  `.net-col[data-layer="${CSS.escape(data.column)}"] .net-cell[data-channel="${data.channel}"] .box.probe`);
+
+// The outlines that stay: the clicked cell, the cells the number reads in the layer before
+// and its receptive field in the input (also on a column that loads later); the kernel's
+// window at rest where no slide runs.
+function placeOutlines(data) {
+  for (const box of document.querySelectorAll("#network-columns .box.probe, #network-columns .box.field")) {
+    box.hidden = true;
+  }
+  const cell = cellOf(data);
   if (cell && data.y !== null) place(cell, data.shape.slice(1), data.y, data.y, data.x, data.x);
   else if (cell) place(cell, [1, 1], 0, 0, 0, 0);
   const field = data.receptive_field;
   if (field) {
-    for (const box of boxes("input", "field")) {
+    for (const box of boxesOf("input", "field")) {
       place(box, data.image_shape.slice(1), field.top, field.bottom, field.left, field.right);
     }
   }
   const previous = data.previous;
   const previousMap = previous ? mapOf(previous.layer) : null;
   if (previousMap) {          // where the kernel (or the pool's window) comes to rest
-    for (const box of boxes(previous.layer, "probe")) {
+    for (const box of boxesOf(previous.layer, "probe")) {
       place(box, previousMap, previous.top, previous.bottom, previous.left, previous.right);
     }
   }
-  const finish = () => {
-    if (net.selected !== data) return;                  // another cell was clicked meanwhile
-    if (previousMap && data.slide?.layer === previous.layer) {   // at rest on the outline
-      for (const box of boxes(previous.layer, "window")) box.hidden = true;
-    }
-    drawLines(cell, previousMap ? boxes(previous.layer, "probe") : [],
-      field ? boxes("input", "field") : []);
-  };
-  drawLines(null, [], []);
   const slide = data.slide;
   const slideMap = slide ? mapOf(slide.layer) : null;
-  if (slideMap && boxes(slide.layer, "window").length) {
-    slideBoxes(boxes(slide.layer, "window"), slideMap, slide.boxes, place,
+  if (slideMap && !sliding()) {   // at rest: on its own layer, or under the outline
+    const [top, bottom, left, right] = slide.boxes.at(-1);
+    for (const box of boxesOf(slide.layer, "window")) {
+      if (previousMap && slide.layer === previous.layer) box.hidden = true;
+      else place(box, slideMap, top, bottom, left, right);
+    }
+  }
+}
+
+// Lines from the clicked cell to the cells it reads and to its receptive field.
+function linesOf(data) {
+  const previous = data.previous;
+  drawLines(cellOf(data), previous && mapOf(previous.layer) ? boxesOf(previous.layer, "probe") : [],
+    data.receptive_field ? boxesOf("input", "field") : []);
+}
+
+// A new click: its outlines; the conv's kernel sliding into place on its input (when the
+// chain reaches a conv), step by step when `animate` and the page allows it; then the lines.
+function outline(data, animate) {
+  stopSlide();
+  for (const box of document.querySelectorAll("#network-columns .box.window")) box.hidden = true;
+  placeOutlines(data);
+  drawLines(null, [], []);
+  const finish = () => {
+    if (net.selected !== data) return;                  // another cell was clicked meanwhile
+    placeOutlines(data);                                // columns loaded meanwhile too
+    linesOf(data);
+  };
+  const slide = data.slide;
+  const slideMap = slide ? mapOf(slide.layer) : null;
+  if (slideMap && boxesOf(slide.layer, "window").length) {
+    slideBoxes(boxesOf(slide.layer, "window"), slideMap, slide.boxes, place,
       animate && slideWanted(), finish);
   } else {
     finish();
