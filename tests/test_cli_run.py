@@ -287,3 +287,42 @@ def test_gpu_check_says_plainly_that_there_is_no_gpu():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("no GPU: torch sees no CUDA device here, so nothing was checked")
     assert len(done.stdout.splitlines()) == 1
+
+
+def _run_files(folder: Path, fork: bool, monkeypatch, start=None) -> dict[str, bytes]:
+    """Every file of a run of a small photo (run.json's timing left out), with figures drawn
+    by a forked child or all here."""
+    from convlens import runs
+    from convlens.config import LayerConfig
+    from convlens.kernels import parse_kernels
+
+    monkeypatch.setattr(runs, "can_fork", lambda: fork)
+    if start is not None:
+        monkeypatch.setattr(runs.ChildFigure, "start", start)
+    out = folder / ("forked" if fork else "here")
+    result = runs.run_image(_photo(folder / "photo.png"), parse_kernels(["sobel-h", "box-3"]),
+                            LayerConfig(pool=2), out, winners=True)
+    files = {path.name: path.read_bytes() for path in result.files if path.name != "run.json"}
+    settings = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    files["run.json"] = json.dumps({**settings, "seconds": 0}).encode()
+    return files
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
+def test_figures_drawn_by_a_forked_child_are_the_same_files(tmp_path, monkeypatch):
+    """Half the figures are drawn by a forked child where the machine has CPUs to spare: the
+    files (and report.html, which embeds them) are byte for byte those drawn in one process,
+    in the same order."""
+    here = _run_files(tmp_path, False, monkeypatch)
+    forked = _run_files(tmp_path, True, monkeypatch)
+    assert list(forked) == list(here)
+    for name in here:
+        assert forked[name] == here[name], name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux only")
+def test_figures_a_child_did_not_draw_are_drawn_here(tmp_path, monkeypatch):
+    """A child that never ran (or failed) leaves its figures to the run's own process."""
+    here = _run_files(tmp_path, False, monkeypatch)
+    fallen_back = _run_files(tmp_path, True, monkeypatch, start=lambda self: None)
+    assert fallen_back == here

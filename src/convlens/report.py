@@ -90,7 +90,7 @@ def render_report(
     explanations the run already worked out (``run --explain``): the first kernel's of
     ``pixel`` and of the pooled cell it feeds are reused, not worked out again.
     """
-    figures = dict(figures or {})
+    figures = figures or {}  # read only where used: a picture may still be being drawn
     config = stages.config
     names = stages.kernel_names
     arrays = stages.arrays
@@ -101,13 +101,19 @@ def render_report(
     explanation = _reused(explained, PixelExplanation, (row, col)) or explain_pixel(
         arrays.input, arrays.kernels, config, 0, row, col, kernel_name=names[0])
     chain = config_chain(config, (height, width), (kernel_h, kernel_w))
-    images = {name: _png(figures.get(name), partial(_draw, stages, name))
-              for name in ("filters", "conv", "activated", "pooled")}
-    images["input"] = _png(figures.get("input"), lambda: plot_image(
-        arrays.input, title=f"input: {source}", dpi=REPORT_DPI))
     from .plot.explain import plot_explanation, plot_pooled_explanation
 
+    # the report's own pictures first, then the run's (which another process may be drawing)
+    images = {"input": _png(figures.get("input"), lambda: plot_image(
+        arrays.input, title=f"input: {source}", dpi=REPORT_DPI))}
     images["explain"] = _png(None, lambda: plot_explanation(explanation))
+    if config.pool is not None:
+        cell = explanation.pooled_cell or _strongest_pooled(stages)
+        pooled = _reused(explained, PooledExplanation, cell) or explain_pooled(
+            arrays.input, arrays.kernels, config, 0, *cell, kernel_name=names[0])
+        pooled_png = _png(None, lambda: plot_pooled_explanation(pooled))
+    for name in ("filters", "conv", "activated", "pooled"):
+        images[name] = _png(figures.get(name), partial(_draw, stages, name))
 
     sections = [
         _input_section(stages, source, images["input"]),
@@ -117,10 +123,6 @@ def render_report(
         _activation_section(stages, explanation, images["activated"]),
     ]
     if config.pool is not None:
-        cell = explanation.pooled_cell or _strongest_pooled(stages)
-        pooled = _reused(explained, PooledExplanation, cell) or explain_pooled(
-            arrays.input, arrays.kernels, config, 0, *cell, kernel_name=names[0])
-        pooled_png = _png(None, lambda: plot_pooled_explanation(pooled))
         winners_png = _given_png(figures.get("winners"))
         sections.append(_pooling_section(stages, chain, pooled, images["pooled"], pooled_png,
                                          winners_png))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,11 +197,18 @@ class FigureFiles:
         self.folder = Path(folder)
         self.pool = pool
         self.dpi = dpi
-        self._done: dict[str, Future[bytes]] = {}
+        self._done: dict[str, Future[bytes] | ChildFigure] = {}
+
+    def add_drawn_elsewhere(self, name: str, child: ChildFigure) -> Path:
+        """Take figure ``name`` as drawn by ``child`` (a :class:`ChildFigure`), in this place of
+        the order."""
+        self._done[name] = child
+        return self.folder / name
 
     def add(self, name: str, draw: Callable[[], Figure]) -> Path:
         """Draw ``draw()`` and queue it to be written as ``name`` in the folder."""
-        waiting = [future for future in self._done.values() if not future.done()]
+        waiting = [future for future in self._done.values()
+                   if isinstance(future, Future) and not future.done()]
         for future in waiting[:max(0, len(waiting) - self.WAITING + 1)]:
             future.result()
         rgba = draw_rgba(draw(), self.dpi)
@@ -217,17 +226,117 @@ class FigureFiles:
 
     def png(self, name: str) -> bytes:
         """The PNG bytes of figure ``name`` once written (errors of the writing raise here)."""
-        return self._done[name].result()
+        done = self._done[name]
+        return done.result(name) if isinstance(done, ChildFigure) else done.result()
 
     def paths(self) -> list[Path]:
         """Every file written, in the order added; waits for all of them."""
-        for future in self._done.values():
-            future.result()
+        for name, done in self._done.items():
+            if isinstance(done, ChildFigure):
+                done.result(name)
+            else:
+                done.result()
         return [self.folder / name for name in self._done]
 
 
 STAGE_FIGURES = ("filters.png", "conv.png", "activated.png", "pooled.png", "overview.png")
 """The figures every run writes, in the order they are drawn."""
+
+CHILD_FIGURES = ("conv.png", "pooled.png", "overview.png")
+"""The stage figures a forked child process draws while the run's own process draws the others
+and report.html's own pictures (about half the drawing each), where :func:`can_fork`."""
+
+
+def can_fork() -> bool:
+    """Whether a run may draw some figures in a forked child: on Linux (fork is safe there
+    after NumPy work: the child only draws) with more than one CPU to run it on."""
+    if sys.platform != "linux" or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except OSError:
+        return False
+
+
+class ChildFigure:
+    """Figures drawn into files of a folder by a forked child process: :meth:`start` forks,
+    the child draws each figure, writes its PNG and exits; :meth:`result` of a figure waits for
+    the child and reads the file. If the child failed, the figures are drawn again here, so a
+    failure shows as it would without a child (and a drawing error is raised here)."""
+
+    def __init__(self, folder: Path, draws: Mapping[str, Callable[[], Figure]],
+                 dpi: float = FIGURE_DPI) -> None:
+        self.folder = Path(folder)
+        self.draws = dict(draws)
+        self.dpi = dpi
+        self._pid: int | None = None
+        self._finished = False
+
+    def start(self) -> None:
+        """Fork the child that draws the figures (call before starting any thread that the
+        child would need: it only draws and writes)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: draw, write, leave without running anything of the parent's
+            code = 1
+            try:
+                for name, draw in self.draws.items():
+                    (self.folder / name).write_bytes(encode_png(draw_rgba(draw(), self.dpi),
+                                                                self.dpi))
+                code = 0
+            finally:
+                os._exit(code)
+        self._pid = pid
+
+    def done(self) -> bool:
+        """Always: the child's figures hold no memory of this process."""
+        return True
+
+    def reap(self) -> None:
+        """Wait for the child if nothing did yet (after an error: its files are not used)."""
+        if not self._finished and self._pid is not None:
+            os.waitpid(self._pid, 0)
+        self._finished = True
+
+    def result(self, name: str) -> bytes:
+        """The PNG bytes of figure ``name`` (waiting for the child first)."""
+        self._finish()
+        return (self.folder / name).read_bytes()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        ok = False
+        if self._pid is not None:
+            _, status = os.waitpid(self._pid, 0)
+            ok = os.waitstatus_to_exitcode(status) == 0
+        self._finished = True
+        if not ok:  # drawn here instead, with any error raised here
+            for name, draw in self.draws.items():
+                (self.folder / name).write_bytes(encode_png(draw_rgba(draw(), self.dpi),
+                                                            self.dpi))
+
+
+class Pictures(Mapping[str, bytes]):
+    """The PNG bytes of a run's figures by name without ``.png`` (what report.html embeds),
+    each read only when asked for, so the report draws its own pictures while the run's are
+    still being drawn or written."""
+
+    def __init__(self, files: FigureFiles, names: Sequence[str]) -> None:
+        self.files = files
+        self.names = [name.removesuffix(".png") for name in names if name in files]
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self.names:
+            raise KeyError(key)
+        return self.files.png(f"{key}.png")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 def stage_figures(stages: Stages, dpi: float = FIGURE_DPI) -> dict[str, Callable[[], Figure]]:
@@ -385,39 +494,67 @@ def run_image(
     if note is not None and notify is not None:
         notify(note)
     result = RunResult(Path(source), out_dir, stages)
-    # the npz is written and the PNGs compressed on worker threads while the figures are drawn
-    with staged_dir(out_dir, force) as folder, ThreadPoolExecutor(
-            2, thread_name_prefix="convlens-write") as pool:
-        saved = pool.submit(save_stages, stages, folder / STAGES_FILE, npz)
-        files = FigureFiles(folder, pool)
-        for name, draw in stage_figures(stages, files.dpi).items():
-            files.add(name, draw)
-        written: list[Path] = []
-        if winners:
-            files.add("winners.png", lambda: plot_winners(stages))
-        if explain_at is not None:
-            written += write_explanations(explanations, folder, explain_at, files)
-        if report:
-            pictures = {name.removesuffix(".png"): files.png(name)
-                        for name in (*STAGE_FIGURES, "winners.png") if name in files}
-            written.append(write_report(
-                stages, folder, source=printable(Path(source).name),
-                command=None if command is None else printable(command), pixel=explain_at,
-                descriptions=[kernel.description for kernel in kernels], figures=pictures,
-                explained=explanations))
-        npz_path = saved.result()
-        written = [*files.paths(), *([npz_path] if npz_path else []), *written]
-        settings = run_settings(source, kernels, config, stages, color, max_side, target,
-                                command)
-        result.seconds = time.perf_counter() - started
-        settings["seconds"] = round(result.seconds, 3)
-        if not npz.is_default:
-            settings["stages_npz"] = {"arrays": list(npz.arrays), "dtype": npz.dtype}
-        settings["files"] = sorted([*(path.name for path in written), RUN_FILE])
-        (folder / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        written.append(folder / RUN_FILE)
+    draws = stage_figures(stages)
+    # a forked child draws some figures (forked before any thread starts here), the npz is
+    # written and the PNGs compressed on worker threads while the others are drawn
+    with staged_dir(out_dir, force) as folder:
+        child = None
+        if can_fork():
+            child = ChildFigure(folder, {name: draws[name] for name in CHILD_FIGURES})
+            child.start()
+        try:
+            with ThreadPoolExecutor(2, thread_name_prefix="convlens-write") as pool:
+                written = _write_run(stages, kernels, config, source, folder, pool, draws,
+                                     child, npz=npz, winners=winners, explain_at=explain_at,
+                                     explanations=explanations, report=report,
+                                     command=command, settings=(color, max_side, target),
+                                     started=started, result=result)
+        finally:
+            if child is not None:
+                child.reap()
     result.files = [out_dir / path.name for path in written]
     return result
+
+
+def _write_run(stages: Stages, kernels: Sequence[Kernel], config: LayerConfig,
+               source: Path | str, folder: Path, pool: ThreadPoolExecutor,
+               draws: dict[str, Callable[[], Figure]], child: ChildFigure | None, *,
+               npz: NpzChoice, winners: bool, explain_at: tuple[int, int] | None,
+               explanations: list[PixelExplanation | PooledExplanation], report: bool,
+               command: str | None, settings: tuple[ColorMode, int | None, str],
+               started: float, result: RunResult) -> list[Path]:
+    """Every file of :func:`run_image` into the staging ``folder``: the files written."""
+    color, max_side, target = settings
+    saved = pool.submit(save_stages, stages, folder / STAGES_FILE, npz)
+    files = FigureFiles(folder, pool)
+    for name, draw in draws.items():
+        if child is not None and name in child.draws:
+            files.add_drawn_elsewhere(name, child)
+        else:
+            files.add(name, draw)
+    written: list[Path] = []
+    if winners:
+        files.add("winners.png", lambda: plot_winners(stages))
+    if explain_at is not None:
+        written += write_explanations(explanations, folder, explain_at, files)
+    if report:
+        pictures = Pictures(files, (*STAGE_FIGURES, "winners.png"))
+        written.append(write_report(
+            stages, folder, source=printable(Path(source).name),
+            command=None if command is None else printable(command), pixel=explain_at,
+            descriptions=[kernel.description for kernel in kernels], figures=pictures,
+            explained=explanations))
+    npz_path = saved.result()
+    written = [*files.paths(), *([npz_path] if npz_path else []), *written]
+    run = run_settings(source, kernels, config, stages, color, max_side, target, command)
+    result.seconds = time.perf_counter() - started
+    run["seconds"] = round(result.seconds, 3)
+    if not npz.is_default:
+        run["stages_npz"] = {"arrays": list(npz.arrays), "dtype": npz.dtype}
+    run["files"] = sorted([*(path.name for path in written), RUN_FILE])
+    (folder / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    written.append(folder / RUN_FILE)
+    return written
 
 
 def check_teaching_options(
