@@ -13,7 +13,7 @@ Peers (all compute the same valid cross-correlation, ReLU and 2x2 max pool, stri
 * ``opencv``: ``cv2.filter2D`` per kernel (and per channel, summed, for RGB kernels), then
   ``np.maximum`` and a pool built from four strided views, into buffers reused between runs;
 * ``scipy``: ``scipy.ndimage.correlate`` per kernel (and channel), same NumPy activation and pool;
-* ``torch eager``: convlens' reference, :class:`~convlens.layers.FixedConvLayer` (``nn.Conv2d``,
+* ``torch eager``: convlens' reference, :class:`~convlens.reference.FixedConvLayer` (``nn.Conv2d``,
   ``nn.ReLU``, ``nn.MaxPool2d``), fresh outputs each run as PyTorch has no ``out=`` for them;
 * ``convlens reused``: :func:`convlens.fused.run_layer` writing into the buffers of the previous
   run (steady state of a loop over images);

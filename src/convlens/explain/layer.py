@@ -77,7 +77,7 @@ ACTIVATIONS: dict[Activation, Callable[[np.ndarray], np.ndarray]] = {
     Activation.NONE: lambda x: x.copy(),
 }
 """Each activation's formula on NumPy values; equal to the layer's ``nn.Module``
-(:func:`convlens.layers.make_activation`) to rounding, which the tests check kind by kind."""
+(:func:`convlens.reference.make_activation`) to rounding, which the tests check kind by kind."""
 
 
 def activate(config: LayerConfig, values: np.ndarray) -> np.ndarray:
