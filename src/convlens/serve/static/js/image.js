@@ -1,10 +1,9 @@
-// The input image: a sample, an upload (file, drop or paste), its working size (the photo's
-// own size unless it is over the page's working budget, or the one picked), its sizes and why
-// they differ, and its drawing beside the explanation. The picture and its sizes come with the
-// stages (POST /api/stages with `input`), so a new photo's first drawing takes one request.
+// The input image: a sample, an upload (file, drop or paste), and its working size (the
+// photo's own size unless it is over the page's working budget, or the one picked). Its
+// picture and sizes come with the stages (POST /api/stages with `input`, drawn by input.js),
+// so a new photo's first drawing takes one request.
 import {errorText, post} from "./api.js";
-import {$, clearMessage, el, setStatus, showMessage, wxh} from "./dom.js";
-import {drawInput} from "./draw.js";
+import {$, clearMessage, el, setStatus, showMessage} from "./dom.js";
 import {clearProbe} from "./probe.js";
 import {scheduleStages} from "./stages.js";
 import {exposed, state, view} from "./state.js";
@@ -12,35 +11,6 @@ import {exposed, state, view} from "./state.js";
 // A working size as the menu's value: "full" for the photo's own size (null in the requests).
 export const sideValue = (side) => (side === null ? "full" : String(side));
 const sideOf = (value) => (value === "full" ? null : Number(value));
-
-export function inputDisplaySide() {
-  const limits = view.meta.limits.display;
-  const width = $("#input-wrap").getBoundingClientRect().width || 360;
-  const wanted = Math.ceil((width * (window.devicePixelRatio || 1)) / 64) * 64;
-  return Math.min(limits[1], Math.max(limits[0], wanted));
-}
-
-// "big.jpg: 6000×4000 → 2048×1365 px (width×height)" when the working size is not the file's.
-function sizeText(image) {
-  const sizes = image.shrunk ? `${wxh(image.original)} → ${wxh(image.working)}` : wxh(image.working);
-  return `${sizes} px (width×height)`;
-}
-
-// The input picture and its sizes, as the stages' answer sent them (`image` its header part).
-export function showInput(image, array, factor) {
-  view.inputHeader = {...image, factor};  // the outlines on it (boxes.js) scale by the factor
-  drawInput($("#input-canvas"), array);
-  const [c, h, w] = image.shape;
-  const colour = c === 1 ? "gray" : "rgb";
-  $("#input-caption").replaceChildren(el("b", {text: "input"}),
-    ` ${image.name}: ${colour}, ${wxh([w, h])} px` + (factor > 1 ? ` (drawn at 1/${factor})` : ""));
-  const info = $("#image-info");
-  info.replaceChildren(`${image.name}: ${sizeText(image)}, ` +
-    (c === 1 ? "1 channel (gray)" : "3 channels (rgb)"),
-  image.note ? el("span", {class: "why", "data-testid": "size-note", text: `: ${image.note}`}) : "");
-  info.classList.toggle("shrunk", Boolean(image.shrunk));
-  $("#input-canvas").setAttribute("aria-label", `the input image ${image.name}, ${w} wide and ${h} high`);
-}
 
 // The working-size menu shows the state's size.
 export function showWorkingSide() {

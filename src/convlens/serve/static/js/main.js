@@ -5,7 +5,8 @@
 //   state.js (the one state)      api.js (requests, binary messages)   dom.js, numbers.js, draw.js
 //   body.js (state -> request)    stages.js (maps, sizes)              kernels.js (the editor)
 //   probe.js, boxes.js (pixels)   explain.js (the explanation panel)   image.js (the input)
-//   settings.js (layer, downloads)  magnifier.js (the probed patch)     model.js (the model panel)
+//   input.js (its picture, sizes)  settings.js (layer, downloads)     magnifier.js (the patch)
+//   model.js (the model panel)
 //   slide.js (a click slides the kernel to the pixel)  network.js (the network view)
 import {$, clearMessage, isPhone, showMessage} from "./dom.js";
 import {restoreExplain, requestExplain} from "./explain.js";

@@ -7,7 +7,7 @@ import {stateBody} from "./body.js";
 import {$, clearMessage, el, setStatus, showMessage, wxh} from "./dom.js";
 import {drawMap} from "./draw.js";
 import {markStale} from "./explain.js";
-import {inputDisplaySide, showInput} from "./image.js";
+import {inputDisplaySide, showInput} from "./input.js";
 import {runModel} from "./model.js";
 import {short} from "./numbers.js";
 import {reprobe} from "./probe.js";
