@@ -146,3 +146,27 @@ def test_kernels_computed_a_few_at_a_time_give_the_same_maps(client, monkeypatch
         assert np.array_equal(array, chunked[name]), name
     for a, b in zip(whole_header["maps"], header["maps"]):
         assert a["conv"]["min"] == b["conv"]["min"] and a["pooled"] == b["pooled"]
+
+
+def test_the_pages_modules_import_each_other_without_cycles():
+    """The page's ES modules form a tree of imports (a cycle only works by the order modules
+    happen to run in); an import names a module that exists."""
+    import re
+
+    from convlens.serve import STATIC_DIR
+
+    folder = STATIC_DIR / "js"
+    imports = {path.stem: set(re.findall(r'from "\./([a-z]+)\.js"', path.read_text()))
+               for path in folder.glob("*.js")}
+    assert all(name in imports for names in imports.values() for name in names)
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join((*path, name))
+        if name not in done:
+            for other in sorted(imports[name]):
+                visit(other, (*path, name))
+            done.add(name)
+
+    for name in sorted(imports):
+        visit(name, ())
