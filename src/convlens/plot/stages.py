@@ -216,6 +216,7 @@ def plot_maps(
         bar = figure.colorbar(image, cax=figure.add_axes(grid.fractions(0, bar_top, bar_w,
                                                                         bar_h)),
                               extend=("both" if signed else "max") if cut else "neither")
+        bar.ax.yaxis.set_label_coords(1.0, 0.5)  # it has no label: measure no ticks for one
         room = tick_labels_room(colorbar_labels(bar), labels_font, across=True)
         grid.reserve(row, column, right=COLORBAR_PAD + bar_w + room)
         bars.append((bar, bar_top, bar_w, bar_h))
