@@ -104,18 +104,21 @@ def page_routes(session: Session) -> APIRouter:
         data = await request.body()
         if not data:
             raise ImageError("the upload is empty; choose an image file")
-        stored, new = images.add_upload(data, name)
-        try:
-            if max_side is None:
-                max_side = await to_thread.run_sync(_fit_of, stored.path)
-            image = await to_thread.run_sync(images.load, stored.id, mode, max_side)
-        except ImageError as exc:
-            if new:  # a file that does not load; an earlier copy of it stays usable
-                images.forget(stored)
-            message = str(exc).replace(str(stored.path), repr(stored.name))
-            raise ImageError(message.replace(stored.path.name, stored.name)) from None
-        return {**stored.info(image), "max_side": max_side,
-                **image_sizes(stored.path, tuple(image.shape), max_side)}
+
+        def work() -> dict:  # hashing, writing and decoding off the event loop, in one go
+            stored, new = images.add_upload(data, name)
+            side = _fit_of(stored.path) if max_side is None else max_side
+            try:
+                image = images.load(stored.id, mode, side)
+            except ImageError as exc:
+                if new:  # a file that does not load; an earlier copy of it stays usable
+                    images.forget(stored)
+                message = str(exc).replace(str(stored.path), repr(stored.name))
+                raise ImageError(message.replace(stored.path.name, stored.name)) from None
+            return {**stored.info(image), "max_side": side,
+                    **image_sizes(stored.path, tuple(image.shape), side)}
+
+        return await to_thread.run_sync(work)
 
     @router.get("/api/input")
     async def input_image(image: str, mode: str = "gray",
