@@ -64,7 +64,7 @@ def test_json_is_one_object_with_the_documented_keys(cli, checkpoint):
                  "--trace")
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert set(data) == {"model", "image", "input_shape", "explanation", "trace"}
+    assert set(data) == {"model", "image", "input_shape", "explanation", "chain", "trace"}
     e = data["explanation"]
     for key in ("what", "layer", "kind", "channel", "y", "x", "shape", "value", "total",
                 "receptive_field", "parts", "inputs", "rest", "softmax", "share", "map_shape"):
@@ -180,3 +180,138 @@ def test_an_unknown_layer_says_where_to_look_the_names_up(cli, checkpoint):
     assert result.code == 2
     assert result.err.count("(see `convlens layers MODEL`)") == 1, result.err
     assert "the layers are: features.conv1" in result.err
+
+
+# ---------------------------------------------------------------- the chain from the conv
+
+def _hooked(module: nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every named layer's output for ``batch``, recorded by forward hooks (the oracle)."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = [m.register_forward_hook(
+        lambda _m, _i, out, name=name: seen.__setitem__(name, out.detach().clone()))
+        for name, m in module.named_modules() if name]
+    with torch.no_grad():
+        module(batch)
+    for handle in handles:
+        handle.remove()
+    return seen
+
+
+def _said(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check_chain(result_text: str, data: dict, chain: dict, hooked: dict, layers: list[str]):
+    """The JSON's chain is the library's, its steps run from the conv to the number, each
+    step's total is the hooked number at its place, and the text says every step's words."""
+    assert data["chain"] == chain
+    steps = chain["steps"]
+    assert [step["layer"] for step in steps] == layers
+    assert steps[0]["what"] == "conv" and chain["end"] == ""
+    assert steps[-1] == data["explanation"]
+    for step in steps:
+        at = (0, step["channel"]) + ((step["y"], step["x"]) if step["y"] is not None else ())
+        want = float(hooked[step["layer"]][at])
+        assert step["value"] == pytest.approx(want, rel=1e-6, abs=1e-7)
+        assert step["total"] == pytest.approx(want, rel=1e-5, abs=1e-6)
+    text = _said(result_text)
+    assert _said(chain["intro"][0]["text"]) in text and _said(chain["intro"][1]["text"]) in text
+    for step in steps:
+        for part in step["parts"]:
+            if part["kind"] in ("heading", "sentence"):
+                assert _said(part["text"]) in text, part["text"]
+    # each step once, in the order the layers ran
+    places = [text.index(_said(step["parts"][0]["text"])) for step in steps]
+    assert places == sorted(places)
+
+
+class _Block(nn.Sequential):
+    """conv, batch norm (with running statistics of its own), leaky ReLU, max pool."""
+
+    def __init__(self) -> None:
+        from collections import OrderedDict
+
+        super().__init__(OrderedDict(conv=nn.Conv2d(3, 4, 3, padding=1), bn=nn.BatchNorm2d(4),
+                                     act=nn.LeakyReLU(0.1), pool=nn.MaxPool2d(2),
+                                     gap=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(),
+                                     fc=nn.Linear(4, 2)))
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.2, 0.2)
+            self.bn.running_var.uniform_(0.5, 2.0)
+            self.bn.weight.uniform_(0.5, 1.5)
+            self.bn.bias.uniform_(-0.3, 0.3)
+
+
+@pytest.mark.parametrize("layer, steps", [
+    ("bn", ["conv", "bn"]), ("act", ["conv", "bn", "act"]),
+    ("pool", ["conv", "bn", "act", "pool"])])
+def test_a_number_after_a_conv_is_shown_from_that_conv(cli, tmp_path, layer, steps):
+    """A layer written in the test (TorchScript, so the CLI opens it): the text shows the steps
+    from the conv in the parts' words, the JSON adds them as `chain` (the library's
+    explain_chain), and every step's total is the number a forward hook records."""
+    from convlens.activations import explain_chain
+
+    torch.manual_seed(7)
+    model = _Block().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(model).save(str(tmp_path / "net.pt"))
+    args = ("explain", tmp_path / "net.pt", "--layer", layer, "--channel", "1", "--at", "3,2",
+            "--top", "2", "--trust-code", "--input-size", "12x10")
+    text, as_json = cli(*args), cli(*args, "--json")
+    assert text.code == 0 and as_json.code == 0, text.err + as_json.err
+    opened = open_model(tmp_path / "net.pt", trust_code=True, input_size="12x10")
+    batch = prepare_input(load_image(sample_path(), mode="rgb"), opened).batch
+    chain = explain_chain(Explainer(opened, batch), layer, 1, 3, 2, top=2).to_dict()
+    _check_chain(text.out, json.loads(as_json.out), json.loads(json.dumps(chain)),
+                 _hooked(model, batch), steps)
+
+
+@pytest.mark.parametrize("layer, channel, y, x, steps", [
+    ("features.bn3", 0, 3, 0, ["features.conv3", "features.bn3"]),
+    ("features.relu1", 5, 2, 6, ["features.conv1", "features.bn1", "features.relu1"]),
+    ("features.pool2", 7, 1, 0, ["features.conv4", "features.bn4", "features.relu4",
+                                 "features.pool2"])])
+def test_the_bundled_digits_model_is_shown_from_the_conv(cli, layer, channel, y, x, steps):
+    from convlens.activations import explain_chain
+    from convlens.images import bundled_model_path
+
+    args = ("explain", bundled_model_path(), "--layer", layer, "--channel", str(channel),
+            "--at", f"{y},{x}", "--top", "3")
+    text, as_json = cli(*args), cli(*args, "--json")
+    assert text.code == 0 and as_json.code == 0, text.err + as_json.err
+    opened = open_model(bundled_model_path())
+    batch = prepare_input(load_image(sample_path(), mode="rgb"), opened).batch
+    chain = explain_chain(Explainer(opened, batch), layer, channel, y, x, top=3).to_dict()
+    _check_chain(text.out, json.loads(as_json.out), json.loads(json.dumps(chain)),
+                 _hooked(opened.module, batch), steps)
+
+
+def test_a_conv_and_a_dense_layer_print_as_before(cli, checkpoint):
+    """A conv's number is its own arithmetic (a chain of one step), and so is a layer the
+    chain cannot walk back from (a dense layer): no step-by-step heading; the JSON's chain
+    is that one step."""
+    for layer, at in (("features.conv2", ("--at", "3,4")), ("classifier.fc", ())):
+        result = cli("explain", checkpoint, "--layer", layer, "--channel", "1", *at)
+        assert result.code == 0, result.err
+        assert "step by step" not in result.out
+        data = json.loads(cli("explain", checkpoint, "--layer", layer, "--channel", "1", *at,
+                              "--json").out)
+        assert data["chain"]["steps"] == [data["explanation"]]
+
+
+def test_a_chain_prints_as_the_golden_file(cli, golden, tmp_path, monkeypatch):
+    """The bundled digits model's max pool, from its conv, as a learner's 80-column terminal
+    shows it (a path relative to the folder, so the file is the same on every clone)."""
+    import shutil
+
+    from convlens.cli._app import console
+    from convlens.images import bundled_model_path
+
+    shutil.copytree(bundled_model_path().parent, tmp_path / "digits")
+    shutil.copy(sample_path(), tmp_path / "photo.png")
+    monkeypatch.setattr(console, "width", 80)
+    result = cli("explain", "digits/model.safetensors", "photo.png", "--layer",
+                 "features.pool1", "--channel", "7", "--at", "1,3", "--top", "2")
+    assert result.code == 0, result.err
+    golden("explain-model-chain-80.txt", result.out)

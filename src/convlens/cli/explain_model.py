@@ -69,12 +69,16 @@ def explain_model(
     pools their window (and the max's winner); a dense layer its strongest inputs at their
     place in the flattened map, and for the model's output the softmax share of each class;
     a residual add what each branch gave; a concatenation which input the channel is. Any
-    other layer is named, with its input and output values (never guessed). Every total is
-    the layer's own number to float32 rounding. The receptive field is in the image as the
-    model sees it (resized to its input size).
+    other layer is named, with its input and output values (never guessed). A number that
+    follows a conv (a batch norm, an activation, a max pool, ...) is shown step by step from
+    that conv, as the page shows it: the conv's arithmetic, then each step in the order the
+    layers ran, each step's output the next one's input. Every total is the layer's own number
+    to float32 rounding. The receptive field is in the image as the model sees it (resized to
+    its input size).
 
     `--json` prints one object: `model` (what was opened), `image`, `input_shape` ([C, H, W]
-    as the model sees it), `explanation` and `trace` (null without `--trace`). `explanation`
+    as the model sees it), `explanation`, `chain` and `trace` (null without `--trace`).
+    `explanation`
     holds `what` (conv, batchnorm, activation, pool, linear, add, cat, flatten, other),
     `layer`, `kind` (the layer's class or function), `channel`, `y`, `x` (null for (N,
     features)), `shape`, `value` (what the layer's output holds), `total` (convlens'
@@ -89,8 +93,11 @@ def explain_model(
     `map_layer`, `inputs` ({index, at, value, weight, product}), `rest`, `softmax` ({class,
     name, share}), `share`; for an add `branches` ({layer, value}); for a concatenation
     `part`, `source`, `source_channel`, `sizes`; for a flatten `at`, `input_shape`; for any
-    other layer `why`, `inputs` ({layer, value}), `children`. `trace` holds `steps` ({layer,
-    kind, at, value, because}) and `end`.
+    other layer `why`, `inputs` ({layer, value}), `children`. `chain` holds `intro` (its
+    words, as `parts`), `steps` (from the nearest conv before the number to the number, in
+    the order the layers ran, each an object like `explanation`; the last is `explanation`
+    itself, the only one for a conv) and `end` (why the steps start where they do; "" at a
+    conv). `trace` holds `steps` ({layer, kind, at, value, because}) and `end`.
 
     Examples:
 
@@ -99,7 +106,7 @@ def explain_model(
     * `convlens explain torchvision:resnet18 cat.jpg --layer layer1.0.conv2 --at 20,20 --top 5
       --figure conv.png`
     """
-    from ..activations import Explainer, check_position
+    from ..activations import Explainer, check_position, explain_chain
     from ..activations.capture import UnknownLayer
     from ..images import load_image, sample_path
     from ..models import prepare_input
@@ -132,19 +139,22 @@ def explain_model(
     if channel is None:
         column = out[:, y, x] if out.ndim == 3 else out
         channel = int(column.reshape(-1).argmax())
-    explanation = explainer.explain(layer, channel, y, x, top=top)
+    chain = explain_chain(explainer, layer, channel, y, x, top=top)
+    explanation = chain.last  # the number asked about: explainer.explain(layer, ...)
     walked = explainer.trace(layer, channel, y, x) if trace else None
     if as_json:
         payload = {"model": opened.describe(), "image": printable(path),
                    "input_shape": list(prepared.batch.shape[1:]),
-                   "explanation": explanation.to_dict(),
+                   "explanation": explanation.to_dict(), "chain": chain.to_dict(),
                    "trace": walked.to_dict() if walked is not None else None}
         console.file.write(json.dumps(payload, indent=1) + "\n")
     else:
         if at is None and out.ndim == 3:
             console.print(f"[dim](no --at given: the centre of the {out.shape[1]}x"
                           f"{out.shape[2]} map)[/]")
-        print_parts(explanation.parts())
+        # after a conv: the steps from it, as the page shows them; a conv (or a number
+        # whose chain is itself alone) as it is
+        print_parts(chain.parts() if len(chain.steps) > 1 else explanation.parts())
         if walked is not None:
             print_parts(walked.parts())
     if figure is not None:
