@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,15 +43,36 @@ from .numbers import format_bytes
 from .outputs import check_out_dir as check_out_dir
 from .outputs import prepare_out_dir as prepare_out_dir
 from .outputs import printable, staged_dir, unique_names
-from .plot import plot_kernels, plot_maps, plot_overview
-from .plot.explain import plot_explanations, plot_winners
-from .plot.png import draw_rgba, encode_png
-from .report import write_report
 from .version import __version__
 
 if TYPE_CHECKING:
     import torch
     from matplotlib.figure import Figure
+
+DRAWING_MODULES = ("convlens.report", "convlens.plot", "convlens.plot.explain",
+                   "convlens.plot.png")
+"""What drawing a run needs, imported on first use (matplotlib is most of a run's import time):
+:func:`preload_drawing` imports them on a thread while the image is read and computed."""
+
+
+def preload_drawing() -> threading.Thread:
+    """Start importing :data:`DRAWING_MODULES` on a thread, so the import runs while the
+    image is decoded and its stages computed (Pillow and NumPy let go of the GIL); join it
+    before drawing. An import error is left to the import where the module is used."""
+
+    def load() -> None:
+        import importlib
+
+        for name in DRAWING_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # raised again, where it is used
+                return
+
+    thread = threading.Thread(target=load, name="convlens-imports", daemon=True)
+    thread.start()
+    return thread
+
 
 STAGES_FILE = "stages.npz"
 RUN_FILE = "run.json"
@@ -207,6 +229,8 @@ class FigureFiles:
 
     def add(self, name: str, draw: Callable[[], Figure]) -> Path:
         """Draw ``draw()`` and queue it to be written as ``name`` in the folder."""
+        from .plot.png import draw_rgba
+
         waiting = [future for future in self._done.values()
                    if isinstance(future, Future) and not future.done()]
         for future in waiting[:max(0, len(waiting) - self.WAITING + 1)]:
@@ -217,6 +241,8 @@ class FigureFiles:
         return path
 
     def _write(self, rgba, path: Path) -> bytes:
+        from .plot.png import encode_png
+
         png = encode_png(rgba, self.dpi)
         path.write_bytes(png)
         return png
@@ -275,6 +301,8 @@ class ChildFigure:
     def start(self) -> None:
         """Fork the child that draws the figures (call before starting any thread that the
         child would need: it only draws and writes)."""
+        from .plot.png import draw_rgba, encode_png
+
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -313,6 +341,8 @@ class ChildFigure:
             ok = os.waitstatus_to_exitcode(status) == 0
         self._finished = True
         if not ok:  # drawn here instead, with any error raised here
+            from .plot.png import draw_rgba, encode_png
+
             for name, draw in self.draws.items():
                 (self.folder / name).write_bytes(encode_png(draw_rgba(draw(), self.dpi),
                                                             self.dpi))
@@ -342,6 +372,8 @@ class Pictures(Mapping[str, bytes]):
 def stage_figures(stages: Stages, dpi: float = FIGURE_DPI) -> dict[str, Callable[[], Figure]]:
     """How to draw each of :data:`STAGE_FIGURES` (called one at a time, so only one figure is
     in memory); maps are reduced to the pixels their panels have at ``dpi``."""
+    from .plot import plot_kernels, plot_maps, plot_overview
+
     config = stages.config
     names = stages.kernel_names
     arrays = stages.arrays
@@ -477,6 +509,7 @@ def run_image(
     is written.
     """
     started = time.perf_counter()
+    drawing = preload_drawing()
     check_out_dir(out_dir, force)
     check_at_most(len(kernels), MAX_KERNELS, "the number of kernels",
                   "run them in groups of at most that many")
@@ -494,6 +527,7 @@ def run_image(
     if note is not None and notify is not None:
         notify(note)
     result = RunResult(Path(source), out_dir, stages)
+    drawing.join()
     draws = stage_figures(stages)
     # a forked child draws some figures (forked before any thread starts here), the npz is
     # written and the PNGs compressed on worker threads while the others are drawn
@@ -524,6 +558,8 @@ def _write_run(stages: Stages, kernels: Sequence[Kernel], config: LayerConfig,
                command: str | None, settings: tuple[ColorMode, int | None, str],
                started: float, result: RunResult) -> list[Path]:
     """Every file of :func:`run_image` into the staging ``folder``: the files written."""
+    from .plot.explain import plot_winners
+
     color, max_side, target = settings
     saved = pool.submit(save_stages, stages, folder / STAGES_FILE, npz)
     files = FigureFiles(folder, pool)
@@ -555,6 +591,14 @@ def _write_run(stages: Stages, kernels: Sequence[Kernel], config: LayerConfig,
     (folder / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
     written.append(folder / RUN_FILE)
     return written
+
+
+def write_report(stages: Stages, out_dir: Path, **options: Any) -> Path:
+    """A run's ``report.html`` (:func:`convlens.report.write_report`, the renderer imported
+    when the first report is written)."""
+    from . import report
+
+    return report.write_report(stages, out_dir, **options)
 
 
 def check_teaching_options(
@@ -595,6 +639,8 @@ def write_explanations(items: Sequence[PixelExplanation | PooledExplanation], ou
     data = {"at": list(at), "explanations": [item.to_dict() for item in items]}
     json_path = out_dir / "explain.json"
     json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    from .plot.explain import plot_explanations
+
     files.add("explain.png", lambda: plot_explanations(items))
     return [json_path]
 
