@@ -161,3 +161,14 @@ def test_stage_maps_say_when_their_colours_are_cut():
     figure = plot_maps(data, ["spike"])
     assert "colours cut at" in figure.axes[0].get_title()
     assert "colours cut" not in plot_maps(np.ones((1, 5, 5)), ["flat"]).axes[0].get_title()
+
+
+def test_figures_of_the_wrong_shape_say_so_in_one_line():
+    from convlens.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"expected maps \(K, H, W\); got shape \(1, 2, 3, 4\)"):
+        plot_maps(np.zeros((1, 2, 3, 4)))
+    with pytest.raises(ConfigError, match="1 or 3 channels; got shape"):
+        plot_image(np.zeros((2, 5, 5)))
+    with pytest.raises(ConfigError, match=r"expected kernels \(K, C, kh, kw\)"):
+        plot_kernels(np.zeros(3))

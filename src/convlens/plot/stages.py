@@ -101,6 +101,8 @@ def plot_kernels(
         weights = weights[None, None]
     elif weights.ndim == 3:
         weights = weights[:, None]
+    if weights.ndim != 4:
+        raise ConfigError(f"expected kernels (K, C, kh, kw); got shape {tuple(weights.shape)}")
     count, channels, kh, kw = weights.shape
     names = list(names) if names is not None else [f"kernel {i + 1}" for i in range(count)]
     cell = 0.42 if max(kh, kw) <= 7 else 0.22
@@ -167,6 +169,8 @@ def plot_maps(
     data = as_array(maps)
     if data.ndim == 2:
         data = data[None]
+    if data.ndim != 3:
+        raise ConfigError(f"expected maps (K, H, W); got shape {tuple(data.shape)}")
     count, height, width = data.shape
     names = list(names) if names is not None else [f"map {i + 1}" for i in range(count)]
     lows, highs = _map_ranges(data)
@@ -235,6 +239,9 @@ def plot_image(image: torch.Tensor | np.ndarray, title: str = "input",
     """Draw an image ``(C, H, W)`` in [0, 1] (gray or RGB) with its size in the title; with
     ``dpi``, no larger than the figure's pixels at that resolution (see :func:`plot_maps`)."""
     data = as_array(image)
+    if data.ndim != 3 or data.shape[0] not in (1, 3) or 0 in data.shape:
+        raise ConfigError(f"expected an image (C, H, W) with 1 or 3 channels; got shape "
+                          f"{tuple(data.shape)}")
     channels, height, width = data.shape
     aspect, stretched = panel_aspect(height, width)
     size = bounded_figsize(6, 6 * aspect + 0.6)
