@@ -480,3 +480,39 @@ def test_an_activation_explanation_displays_itself_in_jupyter(layer, position):
     assert totals and set(totals) == {str(explanation.total)}
     trace, _ = shell.display_formatter.format(explainer.trace(layer, *position))
     assert "trace back to the input" in "".join(_xml(trace["text/html"]).itertext())
+
+
+@pytest.mark.parametrize("layer, position, layers", [
+    ("relu", (2, 0, 1), ["conv", "bn", "relu"]), ("conv", (1, 2, 3), ["conv"]),
+    ("pool", (2, 1, 2), ["add", "pool"])])  # a residual add: the chain starts there, says why
+def test_a_chain_displays_itself_in_jupyter_step_by_step(layer, position, layers):
+    """A number shown from the conv before it (explain_chain) shows inline as the page shows
+    it: the chain's words, then one section per step in the order the layers ran, each with
+    every sentence of its parts and its exact total."""
+    from convlens.activations import Explainer, explain_chain
+    from convlens.display import chain_html
+    from convlens.explain.parts import Sentence
+
+    torch.manual_seed(0)
+    model = _EveryKind().eval()
+    chain = explain_chain(Explainer(model, torch.rand(2, 6, 6)), layer, *position)
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    enable_notebook_display(shell)
+    data, _ = shell.display_formatter.format(chain)
+    assert data["text/html"] == chain_html(chain)
+    root = _xml(data["text/html"])
+    for part in chain.intro()[1:]:
+        assert "".join(span.text for span in part.spans) in "".join(root.itertext())
+    assert bool(chain.end) == (layer == "pool")
+    sections = [node for node in root.iter() if node.get("class") == "convlens-chain-step"]
+    assert [node.get("data-layer") for node in sections] == layers
+    for node, step in zip(sections, chain.steps, strict=True):
+        text = "".join(node.itertext())
+        for part in step.parts():
+            if isinstance(part, Sentence):
+                assert "".join(span.text for span in part.spans) in text
+        totals = {n.get("data-value") for n in node.iter() if n.get("data-key") == "total"}
+        assert totals == {str(step.total)}
+    without = _xml(chain_html(chain, last=False))
+    assert [node.get("data-layer") for node in without.iter()
+            if node.get("class") == "convlens-chain-step"] == layers[:-1]

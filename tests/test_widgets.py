@@ -548,6 +548,47 @@ def test_the_network_view_explains_any_number_as_the_library_does():
     assert "text/html" in view._repr_mimebundle_() and "network view" in repr(view)
 
 
+def test_a_clicked_cell_after_a_conv_shows_the_chain_from_that_conv():
+    """A click on a batch norm's, a ReLU's or a max pool's cell shows the steps from the conv
+    before it in explain_chain's words (``steps``), then the number's own step
+    (``readout``); a conv's cell is its own arithmetic alone."""
+    from xml.etree import ElementTree
+
+    from convlens.activations import Explainer, explain_chain
+    from convlens.display import activation_explanation_html, chain_html
+    from convlens.explain.parts import Sentence
+    from convlens.images import bundled_model_path
+    from convlens.models import open_model
+    from convlens.widgets import explore_network
+
+    opened = open_model(bundled_model_path())
+    digit = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(5))
+    view = explore_network(opened, digit, "features.pool1")
+    explainer = Explainer(opened, digit)
+    view.channel.value = 7
+    assert view.point_at({"dataX": 3 * 48 + 5, "dataY": 1 * 48 + 40}) == (1, 3)  # 48 px a cell
+    want = explain_chain(explainer, "features.pool1", 7, 1, 3, top=view.top)
+    assert [step.layer for step in view.chain.steps] == [
+        "features.conv2", "features.bn2", "features.relu2", "features.pool1"]
+    assert view.steps.value == chain_html(want, last=False)
+    assert view.readout.value == activation_explanation_html(want.last)
+    assert view.steps in view.ui.children and view.readout in view.ui.children
+    shown = "".join(ElementTree.fromstring(view.steps.value).itertext()) + "".join(
+        ElementTree.fromstring(view.readout.value).itertext())
+    for part in want.parts():
+        if isinstance(part, Sentence):
+            assert "".join(span.text for span in part.spans) in shown
+    for mine, theirs in zip(view.chain.steps, want.steps, strict=True):
+        assert mine.total == pytest.approx(theirs.total, rel=1e-12)
+    assert view._repr_mimebundle_()["text/html"] == chain_html(want)
+    view.select("features.bn3", 0, 3, 0)
+    assert [step.layer for step in view.chain.steps] == ["features.conv3", "features.bn3"]
+    assert "how features.bn3 (0, 3, 0) was made, step by step" in view.steps.value
+    view.select("features.conv2", 3, 2, 4)                 # a conv: its own arithmetic
+    assert view.steps.value == "" and len(view.chain.steps) == 1
+    assert view.readout.value == activation_explanation_html(
+        explainer.explain("features.conv2", 3, 2, 4, top=view.top))
+
 def test_the_explorer_computes_at_full_size_and_says_both_sizes_when_shrunk():
     """The explorer's default working size is the one every surface shares (full size), so a
     probed pixel's numbers are the CLI's; a smaller longer side picked is said beside the

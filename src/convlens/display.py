@@ -9,7 +9,8 @@ widgets (:mod:`convlens.widgets`) and any other page render the same thing the s
   :func:`pixel_explanation_html` / :func:`pooled_explanation_html` show one conv pixel's or one
   pooled cell's arithmetic that way (patch x kernel = products -> sum -> activation -> pooled
   cell), the words and numbers ``convlens explain`` prints; :func:`activation_explanation_html`
-  one number of any layer of any model (:mod:`convlens.activations`);
+  one number of any layer of any model (:mod:`convlens.activations`), :func:`chain_html` one
+  shown step by step from the conv before it;
 * :func:`size_chain_html` the size formula ``(I - F + 2P)/S + 1`` layer by layer;
 * :func:`stages_html` the stage table of a run (shape, range, share zeroed, size formula);
 * :func:`layer_table_html` a model's layers, :func:`inspection_html` / :func:`feature_maps_png`
@@ -108,6 +109,8 @@ def enable_notebook_display(shell: Any = None) -> bool:
             module, name, activation_explanation_html)
     shell.display_formatter.formatters["text/html"].for_type_by_name(
         "convlens.activations.core", "Trace", activation_explanation_html)
+    shell.display_formatter.formatters["text/html"].for_type_by_name(
+        "convlens.activations.chain", "Chain", chain_html)
     # and of the computation modules (inspect, saliency, train), below the renderers too
     for kind, module, name, render in (
             ("text/html", "convlens.train.files", "TrainResult", train_result_html),
@@ -362,6 +365,21 @@ def activation_explanation_html(explanation: Any) -> str:
     any layer kind), or a :class:`~convlens.activations.Trace` back to the input: its parts,
     the words and numbers ``convlens explain MODEL IMAGE --layer ...`` prints."""
     return f'<div class="convlens-explain" style="{_FONT}">{parts_html(explanation.parts())}</div>'
+
+
+def chain_html(chain: Any, last: bool = True) -> str:
+    """A number made step by step from the nearest conv before it
+    (:func:`convlens.activations.explain_chain`, as the page's network view shows it): the
+    chain's words, then each step's parts in a section of its own (``data-layer``,
+    ``data-step``), in the order the layers ran. ``last=False`` leaves the number's own step
+    out (for a view that shows it apart, as :func:`activation_explanation_html`)."""
+    steps = chain.steps if last else chain.steps[:-1]
+    sections = "".join(
+        f'<div class="convlens-chain-step" data-step="{i}" data-layer="{esc(step.layer)}" '
+        f'style="border-left: 3px solid #ccc; padding-left: 6px; margin: 6px 0">'
+        f"{parts_html(step.parts())}</div>" for i, step in enumerate(steps))
+    return (f'<div class="convlens-chain" style="{_FONT}">{parts_html(chain.intro())}'
+            f"{sections}</div>")
 
 
 # --------------------------------------------------------------------------- sizes and stages

@@ -27,7 +27,8 @@ shown. Needs the ``widgets`` extra: ``pip install 'convlens[widgets]'``.
 
 :func:`explore_network` does the same for any layer of a model (:class:`NetworkExplorer`):
 pick a layer, a channel and a cell, or click the channel's map, and read how that number was
-made (:func:`convlens.activations.explain_activation`'s words).
+made (:func:`convlens.activations.explain_activation`'s words), after a conv step by step from
+that conv (:func:`convlens.activations.explain_chain`), as the page and the CLI show it.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ from .plot import plot_overview
 from .plot.stages import OVERVIEW_COLUMNS, OVERVIEW_MAX_SIDE, display_norm
 
 if TYPE_CHECKING:
-    from .activations import ActivationExplanation
+    from .activations import ActivationExplanation, Chain
 
 GRID_MAX_SIDE = 11
 """Largest kernel side the grid editor offers (larger kernels given in code still show)."""
@@ -854,11 +855,15 @@ class NetworkExplorer:
     """Any number of any layer of a model, explained in a notebook: pick a layer, a channel and
     a cell (or click the channel's map, with ``ipyevents``) and read its arithmetic, worked out
     by :meth:`convlens.activations.Explainer.explain` (the words ``convlens explain MODEL
-    IMAGE --layer ...`` prints). The model runs once on the image; each pick explains one
-    number of that run.
+    IMAGE --layer ...`` prints). A number after a conv (batch norm, activation, max pool, ...)
+    is shown step by step from that conv, as the page and the CLI show it
+    (:func:`~convlens.activations.explain_chain`): ``steps`` holds the chain's words and the
+    steps before the number, ``readout`` the number's own step. The model runs once on the
+    image; each pick explains one number of that run.
 
-    Attributes: :attr:`explainer`, :attr:`explanation` (the number shown), :attr:`error`, and
-    the widgets ``layer, channel, row, col, map, readout``."""
+    Attributes: :attr:`explainer`, :attr:`chain` (the steps to the number shown),
+    :attr:`explanation` (the number shown, the chain's last step), :attr:`error`, and the
+    widgets ``layer, channel, row, col, map, steps, readout``."""
 
     def __init__(self, model, image, layer: str | None = None, *, top: int = 8) -> None:
         from .activations import Explainer
@@ -878,6 +883,7 @@ class NetworkExplorer:
                              "to explain")
         first = layer or next((n for n, s in self.shapes.items() if len(s) == 3),
                               next(iter(self.shapes)))
+        self.chain: Chain | None = None
         self.explanation: ActivationExplanation | None = None
         self.error = ""
         self.layer = widgets.Dropdown(options=list(self.shapes), value=first,
@@ -886,6 +892,7 @@ class NetworkExplorer:
         self.row = widgets.IntSlider(0, min=0, max=0, description="row (y)")
         self.col = widgets.IntSlider(0, min=0, max=0, description="col (x)")
         self.map = widgets.Image(format="png")
+        self.steps = widgets.HTML()
         self.readout = widgets.HTML()
         self._hold = False
         self._limits()
@@ -898,7 +905,8 @@ class NetworkExplorer:
             click.on_dom_event(self.point_at)
             self.map_events = [click]
         self.ui = widgets.VBox([widgets.HBox([self.layer, self.channel]),
-                                widgets.HBox([self.row, self.col]), self.map, self.readout])
+                                widgets.HBox([self.row, self.col]), self.map, self.steps,
+                                self.readout])
         self.redraw()
 
     def select(self, layer: str, channel: int, y: int | None = None, x: int | None = None
@@ -942,19 +950,26 @@ class NetworkExplorer:
         outlined."""
         if self._hold:
             return
-        from .display import activation_explanation_html
+        from .activations import explain_chain
+        from .display import activation_explanation_html, chain_html
 
         name = self.layer.value
         spatial = len(self.shapes[name]) == 3
         y, x = (self.row.value, self.col.value) if spatial else (None, None)
         try:
-            self.explanation = self.explainer.explain(name, self.channel.value, y, x,
-                                                      top=self.top)
+            self.chain = explain_chain(self.explainer, name, self.channel.value, y, x,
+                                       top=self.top)
         except ConvlensError as exc:
             self.error = str(exc)
+            self.steps.value = ""
             self.readout.value = _error_html(self.error)
             return
         self.error = ""
+        self.explanation = self.chain.last
+        # the chain's words and the steps before the number; none for a conv (or a layer the
+        # chain cannot walk back from), which is its own arithmetic
+        self.steps.value = chain_html(self.chain, last=False) if len(self.chain.steps) > 1 \
+            else ""
         self.readout.value = activation_explanation_html(self.explanation)
         out = self.explainer.output(name)[0]
         data = (out[self.channel.value] if spatial else out[:, None].T).detach()
@@ -980,10 +995,11 @@ class NetworkExplorer:
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.ui._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)
-        if self.explanation is not None:
-            from .display import activation_explanation_html
+        if self.chain is not None:
+            from .display import activation_explanation_html, chain_html
 
-            bundle["text/html"] = activation_explanation_html(self.explanation)
+            bundle["text/html"] = chain_html(self.chain) if len(self.chain.steps) > 1 \
+                else activation_explanation_html(self.chain.last)
         return bundle
 
     def __repr__(self) -> str:
