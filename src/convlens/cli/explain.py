@@ -14,7 +14,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from ..defaults import DEFAULT_CROP, DEFAULT_FRAMES
+from ..defaults import DEFAULT_CROP, DEFAULT_FRAMES, DEFAULT_MAX_SIDE
 from ..errors import ConfigError
 from ..outputs import check_out_file, printable
 from . import _options as opt
@@ -80,7 +80,7 @@ def explain(
     pool: opt.Pool = "2",
     pool_type: opt.PoolTypeOpt = "max",
     pool_stride: opt.PoolStride = None,
-    max_side: opt.MaxSide = None,
+    max_side: opt.MaxSide = DEFAULT_MAX_SIDE,
 ) -> None:
     """Work out one number of a run by hand: a conv pixel or a pooled cell.
 
@@ -119,12 +119,12 @@ def explain(
                              pool=None)
         source = "--patch"
     else:
-        from ..images import load_image, sample_path
+        from ..images import load_image_array, sample_path
 
         config = opt.layer_config(stride, padding, padding_mode, dilation, activation, pool,
                                   pool_type, pool_stride)
         path = image if image is not None else sample_path()
-        data = load_image(path, mode, max_side).numpy()  # a view: explanations read NumPy
+        data = load_image_array(path, mode, max_side)  # explanations read NumPy: no torch
         source = escape(printable(path.name))
     weights = kernel_array(chosen, data.shape[0])
     if patch is not None and tuple(weights.shape[2:]) != tuple(data.shape[1:]):
