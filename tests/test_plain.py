@@ -20,7 +20,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convlens import layers
+from convlens import fused, layers
 from convlens.config import LEAKY_SLOPE, Activation, LayerConfig, PaddingMode, PoolType
 from convlens.errors import ConfigError
 from convlens.fused import plain
@@ -228,7 +228,8 @@ def test_dispatcher_takes_arrays_and_tensors_alike():
 def test_auto_takes_numpy_for_a_photo_and_fused_for_large_work():
     image = np.random.default_rng(5).random((1, 40, 50), dtype=np.float32)
     kernels = parse_kernels(["sobel-h", "sobel-v"])
-    with mock.patch.object(plain, "run_layer", wraps=plain.run_layer) as spy:
+    with mock.patch.object(plain, "run_layer", wraps=plain.run_layer) as spy, \
+            mock.patch.object(fused, "is_loaded", return_value=False):  # as in a fresh process
         stages = compute_stages(image, kernels, LayerConfig())
     assert spy.call_count == 1
     assert stages.arrays.input is image or np.shares_memory(stages.arrays.input, image)
