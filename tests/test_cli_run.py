@@ -326,3 +326,25 @@ def test_figures_a_child_did_not_draw_are_drawn_here(tmp_path, monkeypatch):
     here = _run_files(tmp_path, False, monkeypatch)
     fallen_back = _run_files(tmp_path, True, monkeypatch, start=lambda self: None)
     assert fallen_back == here
+
+
+def test_no_fork_beside_threads_that_are_not_convlens_own():
+    """A forked child keeps only the forking thread: beside another thread (a notebook's, a
+    server's, a progress bar's), or off the main thread, the figures are drawn in-process."""
+    import threading
+
+    from convlens import runs
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, name="someone-else", daemon=True)
+    other.start()
+    try:
+        assert not runs.can_fork()
+    finally:
+        stop.set()
+        other.join()
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(runs.can_fork()), name="convlens-x")
+    worker.start()
+    worker.join()
+    assert answers == [False]

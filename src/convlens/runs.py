@@ -276,9 +276,17 @@ two take 1.3 s, the parent's three and the report's three pictures 1.25 s), wher
 
 
 def can_fork() -> bool:
-    """Whether a run may draw some figures in a forked child: on Linux (fork is safe there
-    after NumPy work: the child only draws) with more than one CPU to run it on."""
+    """Whether a run may draw some figures in a forked child: on Linux, with more than one CPU
+    to run it on, called from the main thread of a process whose only other threads are
+    convlens' own idle helpers (named ``convlens-...``). A forked child has only the thread that
+    forked; a lock another thread held at that moment (a notebook's or a server's) would never
+    be released in it, so anywhere else the figures are drawn in this process."""
     if sys.platform != "linux" or not hasattr(os, "fork"):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if any(thread is not threading.main_thread() and not thread.name.startswith("convlens-")
+           for thread in threading.enumerate()):
         return False
     try:
         return len(os.sched_getaffinity(0)) > 1
