@@ -15,8 +15,8 @@ SURFACES = ("cli/", "serve/")
 COMMANDS = ("run", "kernels", "explain", "size", "animate", "serve", "train", "evaluate",
             "predict", "layers", "inspect", "saliency")
 CLI_WORDS = re.compile(r"(?<![\w-])--[a-z][a-z-]+|\bconvlens (" + "|".join(COMMANDS) + r")\b")
-KNOWN = {("report.py", "<code>convlens explain</code>")}
-"""Left for their owners to fix (issue 12): (file, words)."""
+KNOWN: set[tuple[str, str]] = set()
+"""Library words allowed to name the CLI, as (file, words): none."""
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ..defaults import DEFAULT_MAX_SIDE
 from ..errors import ConvlensError
 from . import _options as opt
 from ._app import CONVOLUTION_COMMANDS, app, console, error_console, fits
@@ -40,7 +41,7 @@ def run(
     pool: opt.Pool = "2",
     pool_type: opt.PoolTypeOpt = "max",
     pool_stride: opt.PoolStride = None,
-    max_side: opt.MaxSide = None,
+    max_side: opt.MaxSide = DEFAULT_MAX_SIDE,
     device: opt.Device = "auto",
     out: opt.OutDir = None,
     force: opt.Force = False,

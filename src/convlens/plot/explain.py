@@ -439,7 +439,7 @@ def plot_winners(stages: Stages, zoom_windows: int = 4, dpi: float | None = None
     if config.pool is None or config.pool_type is not PoolType.MAX:
         raise ConfigError("the winners figure needs max pooling")
     data = stage_array(stages, "activated")
-    winners = np.asarray(pool_winners(stages.activated, config))
+    winners = np.asarray(pool_winners(data, config))
     pooled = stage_array(stages, "pooled")
     count, height, width = data.shape
     names = list(stages.kernel_names)
