@@ -42,9 +42,10 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -313,27 +314,41 @@ def _padded(x: np.ndarray, pads: tuple[int, int, int, int], mode: PaddingMode) -
 
 def _run_tasks(arguments: tuple, n_tasks: int, threads: int) -> None:
     """Run tasks ``0 .. n_tasks-1`` of :func:`convlens.fused.compiled.fused_tasks` on
-    ``threads`` threads.
-
-    The kernel releases the GIL, so plain Python threads run it in parallel; each takes the
-    next chunk of tasks when it is free.
-    """
+    ``threads`` threads (:func:`run_on_threads`, in chunks; the kernel releases the GIL)."""
     fused_tasks = _kernel()
     if threads == 1 or n_tasks == 1:
         fused_tasks(*arguments, 0, n_tasks)
         return
     n_chunks = min(n_tasks, _CHUNKS_PER_THREAD * threads)
     bounds = [n_tasks * i // n_chunks for i in range(n_chunks + 1)]
-    chunks = iter(range(n_chunks))
+    run_on_threads(range(n_chunks),
+                   lambda chunk: fused_tasks(*arguments, bounds[chunk], bounds[chunk + 1]),
+                   threads)
+
+
+T = TypeVar("T")
+
+
+def run_on_threads(tasks: Iterable[T], work: Callable[[T], object], threads: int) -> None:
+    """Run ``work(task)`` for every task on ``threads`` threads, the caller's among them: each
+    takes the next task when it is free, so a thread slowed by other programs holds no one up.
+    Plain Python threads run in parallel here because the backends' work releases the GIL
+    (numba's ``nogil`` kernel, NumPy's array operations)."""
+    if threads == 1:
+        for task in tasks:
+            work(task)
+        return
+    pending = iter(tasks)
     lock = threading.Lock()
 
     def worker() -> None:
         while True:
             with lock:
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            fused_tasks(*arguments, bounds[chunk], bounds[chunk + 1])
+                try:
+                    task = next(pending)
+                except StopIteration:
+                    return
+            work(task)
 
     pool = _thread_pool(threads - 1)
     helpers = [pool.submit(worker) for _ in range(threads - 1)]
@@ -342,14 +357,16 @@ def _run_tasks(arguments: tuple, n_tasks: int, threads: int) -> None:
         helper.result()
 
 
+
 def _thread_pool(size: int) -> ThreadPoolExecutor:
-    """A process-wide pool of helper threads (the calling thread works too), grown on demand."""
+    """The process-wide pool of helper threads of both CPU backends, grown on demand (a forked
+    child makes its own: it has none of its parent's threads)."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or _POOL[1] < size or _POOL[2] != os.getpid():
             if _POOL is not None and _POOL[2] == os.getpid():
                 _POOL[0].shutdown(wait=False)
-            pool = ThreadPoolExecutor(size, thread_name_prefix="convlens-fused")
+            pool = ThreadPoolExecutor(size, thread_name_prefix="convlens-cpu")
             _POOL = pool, size, os.getpid()
         return _POOL[0]
 

@@ -19,10 +19,7 @@ of rows run on plain Python threads. Numbers equal the reference's
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -32,7 +29,15 @@ from ..errors import ConfigError
 from ..limits import MAX_KERNEL_SIDE
 from ..sizes import resolve_padding
 from ..stages import StageMaps
-from . import _padded, bias_values, default_threads, layer_shapes, outputs, plain_inputs
+from . import (
+    _padded,
+    bias_values,
+    default_threads,
+    layer_shapes,
+    outputs,
+    plain_inputs,
+    run_on_threads,
+)
 
 BLOCK_VALUES = 32_768
 """Output values (128 KiB of float32) per block of rows: the block and the shifted input rows
@@ -41,8 +46,6 @@ it reads stay in the L2 cache while all its taps are added."""
 SMALL_WORK = 2_000_000
 """Below this many multiply-adds one thread does it all: handing work over costs more."""
 
-_POOL_LOCK = threading.Lock()
-_POOL: tuple[ThreadPoolExecutor, int, int] | None = None
 """The helper threads, their number, and the process they belong to (a forked child makes its
 own)."""
 
@@ -94,13 +97,14 @@ def run_layer(batch: np.ndarray, weights: np.ndarray, config: LayerConfig,
     tasks = [(image, units * p // pieces * unit,
               conv_h if p == pieces - 1 else units * (p + 1) // pieces * unit)
              for image in range(n_images) for p in range(pieces)]
-    _run(tasks, lambda task: layer.rows(task[0], task[1], task[2], not overlapping), threads)
+    run_on_threads(tasks, lambda task: layer.rows(task[0], task[1], task[2], not overlapping),
+                   threads)
     if overlapping:
         pooled_h = pooled_shape[2]
         parts = max(1, min(pooled_h, 4 * threads)) if threads > 1 else 1
         tasks = [(image, pooled_h * p // parts, pooled_h * (p + 1) // parts)
                  for image in range(n_images) for p in range(parts)]
-        _run(tasks, lambda task: layer.pool_rows(task[0], task[1], task[2]), threads)
+        run_on_threads(tasks, lambda task: layer.pool_rows(task[0], task[1], task[2]), threads)
     return maps
 
 
@@ -238,39 +242,6 @@ _ACTIVATIONS: dict[Activation, Callable[[np.ndarray, np.ndarray], None]] = {
 """Each activation written from a block of conv rows into the activated rows."""
 
 
-def _run(tasks: list, work: Callable, threads: int) -> None:
-    """Run ``work(task)`` for every task, on ``threads`` threads (the caller's among them)."""
-    if threads == 1 or len(tasks) == 1:
-        for task in tasks:
-            work(task)
-        return
-    pending = iter(tasks)
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                task = next(pending, None)
-            if task is None:
-                return
-            work(task)
-
-    pool = _thread_pool(threads - 1)
-    helpers = [pool.submit(worker) for _ in range(threads - 1)]
-    worker()
-    for helper in helpers:
-        helper.result()
-
-
-def _thread_pool(size: int) -> ThreadPoolExecutor:
-    """A process-wide pool of helper threads, grown on demand."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[1] < size or _POOL[2] != os.getpid():
-            if _POOL is not None and _POOL[2] == os.getpid():
-                _POOL[0].shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(size, thread_name_prefix="convlens-numpy"), size, os.getpid()
-        return _POOL[0]
 
 
 __all__ = ["BLOCK_VALUES", "SMALL_WORK", "run_layer", "supports"]
