@@ -130,3 +130,19 @@ def _run_heavy(args: list[str], heavy: tuple[str, ...]) -> tuple[dict, str]:
                           env={**_clean_env(), "COLUMNS": "100", "MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--winners", "--explain", "120,45"],
+    ["explain", "--at", "120,45"],
+])
+def test_winners_and_explained_pixels_of_a_photo_import_no_torch(tmp_path, args):
+    """The teaching extras of a run (winners.png, explain.json/png) and ``convlens explain
+    IMAGE --at`` read the stages as NumPy arrays: still no torch, torchvision or numba."""
+    out = ["--out", str(tmp_path / "out")] if args[0] == "run" else []
+    report, output = _run_heavy([*args, *out], ("torch", "numba", "torchvision"))
+    assert report["code"] == 0, output
+    assert report["heavy"] == [], f"convlens {' '.join(args)} imported {report['heavy']}"
+    if args[0] == "run":
+        assert {"winners.png", "explain.json", "explain.png"} <= {
+            path.name for path in (tmp_path / "out").iterdir()}
