@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convlens import fused, layers
@@ -27,7 +27,8 @@ from convlens.fused import plain
 from convlens.kernels import parse_kernels
 from convlens.layers import compute_stages, run_layer
 from convlens.reference import run_reference
-from convlens.sizes import check_fits, resolve_padding
+from convlens.sizes import resolve_padding
+from layer_cases import fitting_layer
 
 _TORCH_PADDING = {PaddingMode.ZEROS: "constant", PaddingMode.REFLECT: "reflect",
                   PaddingMode.REPLICATE: "replicate", PaddingMode.CIRCULAR: "circular"}
@@ -89,31 +90,8 @@ def _valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 @st.composite
 def layer_cases(draw, max_kernel: int = 5, max_side: int = 20):
     """A batch, weights and a layer configuration that fits them (all sizes small)."""
-    n = draw(st.integers(1, 2))
-    channels = draw(st.sampled_from([1, 3]))
-    kernels = draw(st.integers(1, 4))
-    kh, kw = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
-    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
-    padding = draw(st.one_of(
-        st.integers(0, 3), st.sampled_from(["valid", "same"]),
-        st.tuples(*[st.integers(0, 3)] * 4),
-    ))
-    config = LayerConfig(
-        stride=draw(st.integers(1, 3)),
-        padding=padding,
-        padding_mode=draw(st.sampled_from(list(PaddingMode))),
-        dilation=draw(st.integers(1, 3)),
-        activation=draw(st.sampled_from(list(Activation))),
-        pool=draw(st.one_of(st.none(), st.integers(1, 4))),
-        pool_type=draw(st.sampled_from(["max", "avg"])),
-        pool_stride=draw(st.one_of(st.none(), st.integers(1, 4))),
-        bias=draw(st.one_of(st.none(), st.lists(st.floats(-2, 2), min_size=kernels,
-                                                  max_size=kernels))),
-    )
-    try:
-        check_fits(config, height, width, (kh, kw))
-    except ConfigError:
-        assume(False)
+    n, channels, kernels, kh, kw, height, width, config = fitting_layer(
+        draw, max_kernel, max_side)
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     batch = rng.standard_normal((n, channels, height, width)).astype(np.float32)
     weights = rng.standard_normal((kernels, channels, kh, kw)).astype(np.float32)
